@@ -1,0 +1,30 @@
+"""chainrule: train neural networks by back-propagation, and see every gradient.
+
+The floors of the house (imports run downward only):
+
+1. engine — ``tensor`` (Tensor, backward, no_grad) and ``ops`` (the primitive table)
+2. model parts — ``nn`` (Module, Dense, Sequential, activations), ``init``, ``losses``,
+   ``optim``, ``data``, ``datasets``
+3. uses of models — ``train`` (fit), ``gradcheck``, ``explain``
+4. front doors — ``cli``
+"""
+
+from . import datasets, init, losses, nn, ops, optim
+from .data import Dataset, as_arrays, read_csv
+from .errors import ChainruleError, ConfigError, DataError, DivergenceError, ShapeError
+from .gradcheck import GradcheckResult, check_vjp, gradcheck
+from .losses import MSE, Loss, get_loss
+from .nn import Dense, Module, Sequential, mlp, seed_network
+from .optim import SGD, Optimizer
+from .tensor import Tensor, no_grad, tensor
+from .train import Callback, History, evaluate, fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Callback", "ChainruleError", "ConfigError", "DataError", "Dataset", "Dense",
+    "DivergenceError", "GradcheckResult", "History", "Loss", "MSE", "Module", "Optimizer",
+    "SGD", "Sequential", "ShapeError", "Tensor", "__version__", "as_arrays", "check_vjp",
+    "datasets", "evaluate", "fit", "get_loss", "gradcheck", "init", "losses", "mlp", "nn",
+    "no_grad", "ops", "optim", "read_csv", "seed_network", "tensor",
+]

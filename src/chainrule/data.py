@@ -1,0 +1,191 @@
+"""Data in: NumPy arrays, pandas DataFrames or CSV files, checked before training.
+
+Everything arrives as two float arrays, ``X`` of shape (rows, features) and ``y`` of
+shape (rows, outputs).  Anything that would make training meaningless (no rows,
+mismatched lengths, text in a number column, NaN or infinite values) raises a
+``DataError`` that says where the problem is and what to do.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import DataError
+
+
+@dataclass
+class Dataset:
+    """A table split into inputs ``X`` (rows, features) and targets ``y`` (rows, outputs)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: list[str]
+    target_names: list[str]
+    source: str = "arrays"
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+
+def _names_of(obj: Any, default_prefix: str, count: int) -> list[str]:
+    columns = getattr(obj, "columns", None)
+    if columns is not None:
+        return [str(c) for c in columns]
+    name = getattr(obj, "name", None)
+    if name is not None and count == 1:
+        return [str(name)]
+    return [f"{default_prefix}{i + 1}" for i in range(count)]
+
+
+def _as_2d(values: Any, what: str, dtype: Any) -> np.ndarray:
+    try:
+        arr = np.asarray(values, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{what} must be numbers: {exc}; convert text columns first") from None
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise DataError(f"{what} must be a table (rows × columns), got an array of shape {arr.shape}")
+    return arr
+
+
+def _check_finite(arr: np.ndarray, what: str, names: Sequence[str]) -> None:
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        row, col = map(int, np.argwhere(bad)[0])
+        kind = "NaN (missing)" if np.isnan(arr[row, col]) else "infinite"
+        count = int(bad.sum())
+        raise DataError(
+            f"{what} has {count} {kind} value(s), the first in row {row + 1}, column "
+            f"{names[col]!r}; fill or remove the rows with missing values before training"
+        )
+
+
+def as_arrays(X: Any, y: Any = None, dtype: Any = np.float64) -> Dataset:
+    """Check and convert inputs (and targets) to 2-D float arrays with finite values."""
+    Xa = _as_2d(X, "the inputs X", dtype)
+    fnames = _names_of(X, "x", Xa.shape[1])
+    if len(Xa) == 0:
+        raise DataError("the inputs X have no rows; training needs at least one row")
+    _check_finite(Xa, "the inputs X", fnames)
+    if y is None:
+        return Dataset(Xa, np.empty((len(Xa), 0), dtype=Xa.dtype), fnames, [])
+    ya = _as_2d(y, "the targets y", dtype)
+    tnames = _names_of(y, "y", ya.shape[1])
+    if len(ya) != len(Xa):
+        raise DataError(f"X has {len(Xa)} rows but y has {len(ya)}; give one target per row")
+    _check_finite(ya, "the targets y", tnames)
+    return Dataset(Xa, ya, fnames, tnames)
+
+
+def _split_names(spec: str | Sequence[str] | None, header: list[str]) -> list[str] | None:
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        if spec in header:
+            return [spec]
+        return [s.strip() for s in spec.split(",") if s.strip()]
+    return list(spec)
+
+
+def read_csv(path: str | os.PathLike, target: str | Sequence[str] | None = None,
+             features: str | Sequence[str] | None = None, dtype: Any = np.float64) -> Dataset:
+    """Read a CSV with a header line into a ``Dataset``.
+
+    ``target`` names the column(s) to predict (default: the last column); ``features``
+    the input columns (default: every other column).
+    """
+    path = os.fspath(path)
+    rows, header = _read_rows(path)
+    targets = _split_names(target, header) or [header[-1]]
+    notes = [] if target is not None else [f"no target given: predicting the last column, {header[-1]!r}"]
+    for name in targets:
+        if name not in header:
+            raise DataError(
+                f"{path} has no column named {name!r}; its columns are: {', '.join(header)}"
+            )
+    feats = _split_names(features, header) or [c for c in header if c not in targets]
+    for name in feats:
+        if name not in header:
+            raise DataError(
+                f"{path} has no column named {name!r}; its columns are: {', '.join(header)}"
+            )
+    if not feats:
+        raise DataError(f"{path} has no columns left to use as inputs besides the target")
+    if set(feats) & set(targets):
+        raise DataError(f"column(s) {sorted(set(feats) & set(targets))} can't be both input and target")
+    cols = [header.index(c) for c in feats + targets]
+    table = np.empty((len(rows), len(cols)), dtype=dtype)
+    for r, (line, cells) in enumerate(rows):
+        for c, col in enumerate(cols):
+            table[r, c] = _number(cells[col], path, line, header[col])
+    nf = len(feats)
+    return Dataset(table[:, :nf], table[:, nf:], feats, targets, source=path, notes=notes)
+
+
+def _read_rows(path: str) -> tuple[list[tuple[int, list[str]]], list[str]]:
+    if not os.path.exists(path):
+        raise DataError(f"no such file: {path}; check the path and the current directory")
+    if os.path.isdir(path):
+        raise DataError(f"{path} is a folder, not a CSV file")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            header: list[str] | None = None
+            rows: list[tuple[int, list[str]]] = []
+            for cells in reader:
+                if not any(cell.strip() for cell in cells):
+                    continue  # blank line
+                if header is None:
+                    header = [cell.strip() for cell in cells]
+                    continue
+                if len(cells) != len(header):
+                    raise DataError(
+                        f"{path}, line {reader.line_num}: {len(cells)} value(s) but the header "
+                        f"has {len(header)} columns; every row needs one value per column"
+                    )
+                rows.append((reader.line_num, cells))
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text; save it as a UTF-8 CSV file") from None
+    except csv.Error as exc:
+        raise DataError(f"{path} is not a readable CSV file: {exc}") from None
+    if header is None:
+        raise DataError(f"{path} is empty; a CSV needs a header line of column names and rows of numbers")
+    if "" in header:
+        raise DataError(f"{path}: column {header.index('') + 1} of the header has no name; name every column")
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise DataError(f"{path}: the header names {dupes} more than once; give every column its own name")
+    if not rows:
+        raise DataError(f"{path} has a header but no rows of data")
+    return rows, header
+
+
+def _number(cell: str, path: str, line: int, column: str) -> float:
+    text = cell.strip()
+    if not text:
+        raise DataError(f"{path}, line {line}, column {column!r} is empty; fill it in or remove the row")
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(
+            f"{path}, line {line}, column {column!r}: {text!r} is not a number; "
+            "use numbers only, or leave the column out with --features"
+        ) from None
+    if math.isnan(value):
+        raise DataError(
+            f"{path}, line {line}, column {column!r} is NaN (missing); fill it in or remove the row"
+        )
+    if math.isinf(value):
+        raise DataError(
+            f"{path}, line {line}, column {column!r} is {text!r}, too large to use; "
+            "fix the value or remove the row"
+        )
+    return value
