@@ -232,16 +232,70 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+def _parse_rows(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
+    rows = []
+    for part in value.split(","):
+        try:
+            n = int(part)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a row number (or comma-separated numbers)") from None
+        if n < 1:
+            raise click.BadParameter(f"rows are counted from 1, got {n}")
+        rows.append(n)
+    return rows
+
+
+class _Tracer(Callback):
+    """Narrates the first steps the way the seed does: row, prediction, loss, every update."""
+
+    def __init__(self, console: Any, model: Sequential, data: Dataset, lr: float, steps: int) -> None:
+        self.console, self.model, self.data, self.lr, self.steps = console, model, data, lr, steps
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_batch_begin(self, step: int, rows: np.ndarray, X: np.ndarray, y: np.ndarray) -> None:
+        if step > self.steps:
+            return
+        from .explain import explain
+
+        ex = explain(self.model, X, y, "mse", lr=self.lr, rows=[int(r) for r in rows])
+        d = self.data
+        picked = ", ".join(str(int(r) + 1) for r in rows)
+        self.console.print(f"\nstep {step} (epoch {self.epoch}): row {picked}"
+                           + (f" ({self._describe(int(rows[0]))})" if len(rows) == 1 else ""))
+        preds = "; ".join(", ".join(_fmt(e.value) for e in r.forward if e.lhs.startswith("ŷ"))
+                          for r in ex.rows)
+        self.console.print(f"  predict ŷ = {preds}   loss L = {_fmt(ex.loss.value)}")
+        for p in ex.params:
+            product = p.rows[0].chain.forms[-2] if len(p.rows) == 1 else p.mean.forms[-2]
+            self.console.print(f"  {p.symbol:>8}: ∂L/∂{p.symbol} = {product} = {_fmt(p.gradient)}"
+                               f"   {p.symbol} ← {_fmt(p.old)} − {self.lr:g}·{_fmt(p.gradient)} = "
+                               f"{_fmt(p.new)}")
+        if step == self.steps:
+            self.console.print(f"\n(trace ends after {self.steps} step(s); training continues)")
+
+    def _describe(self, r: int) -> str:
+        d = self.data
+        xs = ", ".join(f"{n} {_fmt(v)}" for n, v in zip(d.feature_names, d.X[r]))
+        ys = ", ".join(f"{n} {_fmt(v)}" for n, v in zip(d.target_names, d.y[r]))
+        return f"{xs} → {ys}"
+
+
 @cli.command()
 @network_options
 @click.option("--epochs", "-e", type=click.IntRange(min=1), default=50, show_default=True,
               help="Passes over the whole table.")
 @click.option("--batch-size", "-b", default="1", show_default=True, callback=_parse_batch,
               help="Rows per update: 1 is the seed's per-row algorithm; 'full' uses every row.")
+@click.option("--trace", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Narrate the first N steps: the row picked, the prediction, the loss, and "
+              "every parameter's gradient and update.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final loss.")
 def train(csv: str | None, target: str | None, features: str | None, hidden: list[int],
           activation: str, init: str | None, lr: float | None, seed: int, epochs: int,
-          batch_size: int | str, quiet: bool) -> None:
+          batch_size: int | str, trace: int, quiet: bool) -> None:
     """Train a network on CSV (default: the seed's table of students).
 
     Each step picks the next row of a shuffled order, predicts ŷ, measures
@@ -251,7 +305,9 @@ def train(csv: str | None, target: str | None, features: str | None, hidden: lis
     setup = build(csv, target, features, hidden, activation, init, lr, seed)
     console = _console()
     every = 1 if epochs <= 100 else max(1, epochs // 50)
-    callbacks = [] if quiet else [_EpochPrinter(console, every)]
+    callbacks: list[Callback] = [] if quiet else [_EpochPrinter(console, every)]
+    if trace:
+        callbacks.insert(0, _Tracer(console, setup.model, setup.data, setup.lr, trace))
     if not quiet:
         for line in describe(setup, epochs, batch_size):
             console.print(line)
@@ -271,6 +327,41 @@ def train(csv: str | None, target: str | None, features: str | None, hidden: lis
     print_parameters(console, setup.model)
     console.print()
     print_predictions(console, setup.model, setup.data)
+
+
+@cli.command("explain")
+@network_options
+@click.option("--param", "-p", "params", multiple=True,
+              help="Parameter to explain, in the seed's notation: w^1_21 (also w1_21), b_21 "
+              "(also b21). Repeat for several. [default: every weight and bias]")
+@click.option("--row", "-r", "rows", default="1", show_default=True, callback=_parse_rows,
+              help="Row(s) of the data to use, counted from 1; several (e.g. 1,2,3) explain a "
+              "batch, whose gradient is the mean over its rows.")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "latex", "json"]),
+              default="text", show_default=True, help="How to write the derivation.")
+@click.option("--check", is_flag=True,
+              help="Also estimate each gradient by central finite differences and show the "
+              "relative error.")
+def explain_cmd(csv: str | None, target: str | None, features: str | None, hidden: list[int],
+                activation: str, init: str | None, lr: float | None, seed: int,
+                params: tuple[str, ...], rows: list[int], fmt: str, check: bool) -> None:
+    """Show the chain rule for every weight and bias of one step, with its numbers.
+
+    With no arguments: the seed's first step (weights 1, biases 0, the first student):
+    the forward pass neuron by neuron, the loss, then for each parameter
+    ∂L/∂θ symbolically, with the numbers, its value, and the update θ ← θ − η ∂L/∂θ.
+    """
+    from .explain import explain
+
+    setup = build(csv, target, features, hidden, activation, init, lr, seed)
+    n = len(setup.data)
+    bad = [r for r in rows if r > n]
+    if bad:
+        raise ConfigError(f"--row {bad[0]} is past the end of the data, which has {n} rows")
+    idx = [r - 1 for r in rows]
+    ex = explain(setup.model, setup.data.X[idx], setup.data.y[idx], "mse",
+                 param=list(params) or None, lr=setup.lr, rows=idx, check=check)
+    click.echo(ex.render(fmt), nl=False)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,0 +1,542 @@
+"""Derivations: the chain rule for every weight and bias of a dense network.
+
+For one row, with layers k = 1 … K, ``z_kj = Σ_i w^k_ij · O_(k−1)i + b_kj`` and
+``O_kj = f_k(z_kj)`` (``O_0i = x_i``, ``O_K = ŷ``):
+
+* ``∂L/∂w^k_ij = ∂L/∂O_kj · ∂O_kj/∂z_kj · ∂z_kj/∂w^k_ij = δ^k_j · O_(k−1)i``
+* ``∂L/∂b_kj = δ^k_j``
+* ``δ^k_j = ∂L/∂z_kj = f'(z_kj) · Σ_m w^(k+1)_jm · δ^(k+1)_m`` (the sum over every path),
+  and at the output ``δ^K_j = ∂L/∂ŷ_j · f'(z_Kj)``.
+
+Where only one path leads from the parameter to the output (the seed's network), the
+derivation is written as one product, the way the seed writes it:
+``∂L/∂w^1_11 = ∂L/∂ŷ · ∂ŷ/∂O_11 · ∂O_11/∂w^1_11 = −2(y − ŷ) · w^2_11 · x_1``.
+Otherwise it is written with the δ recursion, layer by layer, with numbers.
+
+For a batch of N rows, ``L = (1/N) Σ_n L_n`` and ``∂L/∂w = (1/N) Σ_n ∂L_n/∂w``.  The
+numbers come from the model's own weights; ∂L_n/∂ŷ comes from the loss through the
+engine, so every loss the library has is covered.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, ShapeError
+from ..gradcheck import relative_error
+from ..losses import Loss, get_loss
+from ..nn import Dense, Sequential
+from ..nn.activations import Activation
+from ..nn.notation import ParamRef, neuron, parameter_refs, parse_param
+from ..tensor import Tensor, no_grad
+
+SATURATED = 1e-3  # an activation derivative below this nearly stops the gradient
+
+
+# ------------------------------------------------------------------------------------
+# Numbers as the explanation prints them.
+
+
+def num(v: float) -> str:
+    """A number as a person writes it: integers bare, otherwise 6 significant digits."""
+    v = float(v)
+    if v == 0:
+        return "0"
+    text = str(int(round(v))) if abs(v) < 1e15 and v == round(v) else f"{v:.6g}"
+    return "−" + text[1:] if text.startswith("-") else text
+
+
+def par(v: float) -> str:
+    """``num(v)``, in parentheses when negative (for use inside a product)."""
+    text = num(v)
+    return f"({text})" if text.startswith("−") else text
+
+
+# ------------------------------------------------------------------------------------
+# The pieces of an explanation.
+
+
+@dataclass
+class Equation:
+    """``lhs = forms[0] = forms[1] = …``: the same quantity written ever more concretely."""
+
+    lhs: str
+    forms: list[str]
+    value: float | None = None
+    note: str | None = None
+
+    @property
+    def text(self) -> str:
+        return " = ".join([self.lhs, *self.forms])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lhs": self.lhs, "forms": self.forms, "value": self.value, "note": self.note}
+
+
+@dataclass
+class Factor:
+    """One factor of a chain-rule product: its symbol, formula, the formula with numbers, value."""
+
+    symbol: str
+    formula: str
+    numbers: str
+    value: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"symbol": self.symbol, "formula": self.formula, "numbers": self.numbers,
+                "value": self.value}
+
+
+@dataclass
+class RowGradient:
+    """``∂L_n/∂θ`` for one row n: the main product and the equations it rests on."""
+
+    row: int
+    chain: Equation
+    factors: list[Factor]
+    steps: list[Equation]
+    value: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "chain": self.chain.to_dict(),
+                "factors": [f.to_dict() for f in self.factors],
+                "steps": [s.to_dict() for s in self.steps], "value": self.value}
+
+
+@dataclass
+class Check:
+    """The central finite-difference estimate of the same gradient."""
+
+    numeric: float
+    rel_error: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"numeric": self.numeric, "rel_error": self.rel_error}
+
+
+@dataclass
+class ParamExplanation:
+    """Everything about one weight or bias: per-row derivations, the gradient, the update."""
+
+    ref: ParamRef
+    rows: list[RowGradient]
+    gradient: float
+    mean: Equation | None
+    update: Equation
+    old: float
+    new: float
+    flags: list[str] = field(default_factory=list)
+    check: Check | None = None
+
+    @property
+    def symbol(self) -> str:
+        return self.ref.symbol
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "symbol": self.ref.symbol, "latex": self.ref.latex, "name": self.ref.name,
+            "index": list(self.ref.index), "kind": "weight" if self.ref.kind == "w" else "bias",
+            "layer": self.ref.layer, "rows": [r.to_dict() for r in self.rows],
+            "mean": self.mean.to_dict() if self.mean else None, "gradient": self.gradient,
+            "update": {**self.update.to_dict(), "old": self.old, "new": self.new},
+            "flags": self.flags, "check": self.check.to_dict() if self.check else None,
+        }
+
+
+@dataclass
+class RowData:
+    index: int
+    x: np.ndarray
+    y: np.ndarray
+    forward: list[Equation]
+    loss: Equation
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "x": self.x.tolist(), "y": self.y.tolist(),
+                "forward": [e.to_dict() for e in self.forward], "loss": self.loss.to_dict()}
+
+
+JSON_VERSION = 1
+
+
+@dataclass
+class Explanation:
+    """The forward pass, the loss and the chain rule for the chosen parameters, with numbers."""
+
+    sizes: list[int]
+    activations: list[str]
+    loss_name: str
+    loss_formula: str
+    lr: float
+    rows: list[RowData]
+    loss: Equation
+    params: list[ParamExplanation]
+
+    def __getitem__(self, symbol: str) -> ParamExplanation:
+        ref = parse_param(symbol, self.sizes)
+        for p in self.params:
+            if p.ref == ref:
+                return p
+        raise ConfigError(f"{symbol} is not among the explained parameters")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": JSON_VERSION,
+            "network": {"sizes": self.sizes, "activations": self.activations},
+            "loss": {"name": self.loss_name, "formula": self.loss_formula},
+            "lr": self.lr, "rows": [r.to_dict() for r in self.rows],
+            "loss_value": self.loss.to_dict(), "parameters": [p.to_dict() for p in self.params],
+        }
+
+    def render(self, fmt: str = "text") -> str:
+        from .render import render
+
+        return render(self, fmt)
+
+    def __str__(self) -> str:
+        return self.render("text")
+
+
+# ------------------------------------------------------------------------------------
+# Symbols of one network.
+
+
+class _Names:
+    def __init__(self, sizes: list[int]) -> None:
+        self.sizes, self.K = sizes, len(sizes) - 1
+
+    def O(self, k: int, j: int) -> str:  # noqa: E743 - the seed's letter
+        if k == 0:
+            return f"x_{j}"
+        if k == self.K:
+            return "ŷ" if self.sizes[-1] == 1 else f"ŷ_{j}"
+        return neuron(k, j)
+
+    def z(self, k: int, j: int) -> str:
+        return neuron(k, j, "z")
+
+    def y(self, j: int) -> str:
+        return "y" if self.sizes[-1] == 1 else f"y_{j}"
+
+    @staticmethod
+    def w(k: int, i: int, j: int) -> str:
+        return ParamRef("w", k, i, j).symbol
+
+    @staticmethod
+    def b(k: int, j: int) -> str:
+        return ParamRef("b", k, 0, j).symbol
+
+    @staticmethod
+    def delta(k: int, j: int) -> str:
+        return f"δ^{k}_{j}"
+
+
+def _d(top: str, bottom: str) -> str:
+    return f"∂{top}/∂{bottom}"
+
+
+def _fill(text: str, arg: str, value: str) -> str:
+    return re.sub(rf"(?<![A-Za-z_]){re.escape(arg)}(?![A-Za-z_\d])", value, text)
+
+
+def _derivative_text(act: Activation) -> tuple[str, str]:
+    """(f'(z) as text, the name of its argument in that text)."""
+    arg = act.primitive.args[0] if act.primitive is not None else "z"
+    return act.derivative, arg
+
+
+def _fprime(act: Activation, z: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return act.grad(z) if getattr(act, "grad_from", "out") == "z" else act.grad(out)
+
+
+# ------------------------------------------------------------------------------------
+# Loss words: the loss and ∂L_n/∂ŷ_j written out, per loss.
+
+
+def _loss_equation(loss: Loss, y: np.ndarray, p: np.ndarray, value: float, names: _Names) -> Equation:
+    m = len(y)
+    if loss.name == "mse":
+        if m == 1:
+            return Equation("L", ["(y − ŷ)²", f"({num(y[0])} − {par(p[0])})²", num(value)], value)
+        terms = " + ".join(f"({num(a)} − {par(b)})²" for a, b in zip(y, p))
+        return Equation("L", [f"(1/{m}) Σ_j (y_j − ŷ_j)²", f"({terms})/{m}", num(value)], value)
+    rhs = loss.formula.split("=", 1)[-1].strip()
+    return Equation("L", [rhs, num(value)], value)
+
+
+def _loss_factor(loss: Loss, y: np.ndarray, p: np.ndarray, j: int, value: float,
+                 names: _Names) -> Factor:
+    m = len(y)
+    symbol = _d("L", names.O(names.K, j))
+    yj, pj = y[j - 1], p[j - 1]
+    if loss.name == "mse":
+        if m == 1:
+            return Factor(symbol, "−2(y − ŷ)", f"−2({num(yj)} − {par(pj)})", value)
+        return Factor(symbol, f"−2({names.y(j)} − {names.O(names.K, j)})/{m}",
+                      f"−2({num(yj)} − {par(pj)})/{m}", value)
+    rhs = loss.derivative.split("=", 1)[-1].strip()
+    return Factor(symbol, rhs, num(value), value)
+
+
+# ------------------------------------------------------------------------------------
+# Building the explanation.
+
+
+def _layers(model: Any) -> list[Dense]:
+    layers = getattr(model, "layers", None)
+    if not isinstance(model, Sequential) or not all(isinstance(l, Dense) for l in layers):
+        raise ConfigError("explain works on a Sequential model of Dense layers")
+    return layers
+
+
+def _rows(x: Any, y: Any, sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    X = np.atleast_2d(np.asarray(x, dtype=np.float64))
+    Y = np.asarray(y, dtype=np.float64).reshape(len(X), -1) if np.size(y) else None
+    if X.shape[1] != sizes[0]:
+        raise ShapeError(f"the network takes {sizes[0]} inputs per row, got rows of {X.shape[1]}")
+    if Y is None or Y.shape[1] != sizes[-1]:
+        raise ShapeError(f"the network has {sizes[-1]} output(s): give that many targets per row")
+    return X, Y
+
+
+class _Row:
+    """Forward values and δs of one row, computed from the model's weights."""
+
+    def __init__(self, layers: list[Dense], loss: Loss, x: np.ndarray, y: np.ndarray) -> None:
+        self.O, self.z = [x], [x]
+        for layer in layers:
+            z = self.O[-1] @ layer.weight.data.astype(np.float64) + layer.bias.data
+            self.z.append(z)
+            self.O.append(layer.activation.fn(z))
+        pred = Tensor(self.O[-1][None, :], requires_grad=True)
+        L = loss(pred, y[None, :])
+        L.backward()
+        self.loss = float(L.data)
+        self.dO_out = pred.grad[0]
+        K = len(layers)
+        self.fprime = [None] + [_fprime(layers[k - 1].activation, self.z[k], self.O[k])
+                                for k in range(1, K + 1)]
+        self.delta: list[np.ndarray] = [None] * (K + 1)  # type: ignore[list-item]
+        self.delta[K] = self.dO_out * self.fprime[K]
+        self.dO: list[np.ndarray] = [None] * (K + 1)  # type: ignore[list-item]
+        self.dO[K] = self.dO_out
+        for k in range(K - 1, 0, -1):
+            self.dO[k] = layers[k].weight.data @ self.delta[k + 1]
+            self.delta[k] = self.dO[k] * self.fprime[k]
+
+
+def _forward_equations(layers: list[Dense], row: _Row, names: _Names) -> list[Equation]:
+    eqs = []
+    for k, layer in enumerate(layers, start=1):
+        W, b = layer.weight.data, layer.bias.data
+        linear = layer.activation.primitive is None
+        for j in range(1, layer.fan_out + 1):
+            idx = range(1, layer.fan_in + 1)
+            if layer.fan_in > 8:
+                idx = [1, 2, 3, None, layer.fan_in]
+            sym = " + ".join("…" if i is None else f"{names.w(k, i, j)}·{names.O(k - 1, i)}" for i in idx)
+            nums = " + ".join("…" if i is None else f"{par(W[i - 1, j - 1])}·{par(row.O[k - 1][i - 1])}"
+                              for i in idx)
+            sym += f" + {names.b(k, j)}"
+            nums += f" + {par(b[j - 1])}"
+            out = names.O(k, j)
+            lhs = out if not (k == names.K and out.startswith("ŷ")) else f"{out} = {neuron(k, j)}"
+            if linear:
+                eqs.append(Equation(lhs, [sym, nums, num(row.O[k][j - 1])], float(row.O[k][j - 1])))
+            else:
+                z = float(row.z[k][j - 1])
+                eqs.append(Equation(names.z(k, j), [sym, nums, num(z)], z))
+                expr, arg = layer.activation.expr, (layer.activation.primitive.args[0])
+                eqs.append(Equation(lhs, [_fill(expr, arg, names.z(k, j)), _fill(expr, arg, num(z)),
+                                          num(row.O[k][j - 1])], float(row.O[k][j - 1])))
+    return eqs
+
+
+def _activation_factor(layer: Dense, row: _Row, k: int, j: int, names: _Names,
+                       flags: list[str], n: int) -> Factor:
+    text, arg = _derivative_text(layer.activation)
+    z = float(row.z[k][j - 1])
+    value = float(row.fprime[k][j - 1])
+    factor = Factor(_d(names.O(k, j), names.z(k, j)), _fill(text, arg, names.z(k, j)),
+                    _fill(text, arg, num(z)), value)
+    act = layer.activation.name
+    if act == "relu" and value == 0:
+        flags.append(f"row {n + 1}: {names.O(k, j)} is a dead ReLU here ({names.z(k, j)} = "
+                     f"{num(z)} ≤ 0), so ∂{names.O(k, j)}/∂{names.z(k, j)} = 0 and no gradient "
+                     "flows through this neuron")
+    elif act in ("sigmoid", "tanh") and abs(value) < SATURATED:
+        flags.append(f"row {n + 1}: {names.O(k, j)} is saturated ({act}'({names.z(k, j)}) = "
+                     f"{num(value)} < {SATURATED:g}), so the gradient through it nearly vanishes")
+    return factor
+
+
+def _group(text: str) -> str:
+    """Parenthesise a sum or difference (at the top level) so it can stand in a product."""
+    depth, top = 0, False
+    for i, c in enumerate(text):
+        depth += c in "(["
+        depth -= c in ")]"
+        if depth == 0 and c in "+−<>" and 0 < i < len(text) - 1 and text[i - 1] == " ":
+            top = True
+    return f"({text})" if top or text.startswith("Σ") else text
+
+
+def _product(lhs: str, factors: list[Factor], value: float) -> Equation:
+    forms = [" · ".join(f.symbol for f in factors),
+             " · ".join(_group(f.formula) for f in factors),
+             " · ".join(_group(f.numbers) for f in factors),
+             " · ".join(par(f.value) for f in factors), num(value)]
+    unique = [f for i, f in enumerate(forms) if i == 0 or f != forms[i - 1]]
+    return Equation(lhs, unique, value)
+
+
+def _row_gradient(layers: list[Dense], row: _Row, ref: ParamRef, names: _Names,
+                  loss: Loss, y: np.ndarray, flags: list[str], n: int) -> RowGradient:
+    K, k, j = names.K, ref.layer, ref.j
+    lhs = _d("L", ref.symbol)
+    value = float(row.delta[k][j - 1] * (row.O[k - 1][ref.i - 1] if ref.kind == "w" else 1.0))
+    last = Factor(_d(names.z(k, j) if layers[k - 1].activation.primitive else names.O(k, j), ref.symbol),
+                  names.O(k - 1, ref.i) if ref.kind == "w" else "1",
+                  par(row.O[k - 1][ref.i - 1]) if ref.kind == "w" else "1",
+                  float(row.O[k - 1][ref.i - 1]) if ref.kind == "w" else 1.0)
+    unique_path = all(size == 1 for size in names.sizes[k + 1:])
+    steps: list[Equation] = []
+    if unique_path:
+        path = [j] + [1] * (K - k)  # neuron index at layers k, k+1, …, K
+        jK = path[-1]
+        factors = [_loss_factor(loss, y, row.O[K], jK, float(row.dO_out[jK - 1]), names)]
+        for level in range(K, k, -1):
+            jl, jprev = path[level - k], path[level - k - 1]
+            layer = layers[level - 1]
+            w = float(layer.weight.data[jprev - 1, jl - 1])
+            if layer.activation.primitive is not None:
+                factors.append(_activation_factor(layer, row, level, jl, names, flags, n))
+                top = names.z(level, jl)
+            else:
+                top = names.O(level, jl)
+            factors.append(Factor(_d(top, names.O(level - 1, jprev)), names.w(level, jprev, jl),
+                                  par(w), w))
+        if layers[k - 1].activation.primitive is not None:
+            factors.append(_activation_factor(layers[k - 1], row, k, j, names, flags, n))
+        factors.append(last)
+        return RowGradient(n, _product(lhs, factors, value), factors, steps, value)
+
+    # Several paths: ∂L/∂O_kj sums over the next layer's neurons, δ by δ.
+    dO = Factor(_d("L", names.O(k, j)), f"Σ_m δ^{k + 1}_m · w^{k + 1}_{j}m",
+                num(row.dO[k][j - 1]), float(row.dO[k][j - 1]))
+    factors = [dO]
+    if layers[k - 1].activation.primitive is not None:
+        factors.append(_activation_factor(layers[k - 1], row, k, j, names, flags, n))
+    factors.append(last)
+    steps += _delta_steps(layers, row, names, loss, y, k)
+    nxt = layers[k]
+    terms = [(float(row.delta[k + 1][m]), float(nxt.weight.data[j - 1, m])) for m in range(nxt.fan_out)]
+    steps.append(Equation(
+        _d("L", names.O(k, j)),
+        [f"Σ_m ∂L/∂z_{k + 1}m · ∂z_{k + 1}m/∂{names.O(k, j)}",
+         " + ".join(f"{names.delta(k + 1, m + 1)} · {names.w(k + 1, j, m + 1)}" for m in range(nxt.fan_out)),
+         " + ".join(f"{par(d)} · {par(w)}" for d, w in terms), num(row.dO[k][j - 1])],
+        float(row.dO[k][j - 1]), note="the sum over every path from this neuron to the loss"))
+    return RowGradient(n, _product(lhs, factors, value), factors, steps, value)
+
+
+def _delta_steps(layers: list[Dense], row: _Row, names: _Names, loss: Loss, y: np.ndarray,
+                 k: int) -> list[Equation]:
+    """δ^l_m = ∂L/∂z_lm for every layer above k, from the output down."""
+    K, steps = names.K, []
+    for level in range(K, k, -1):
+        layer = layers[level - 1]
+        for m in range(1, layer.fan_out + 1):
+            d = float(row.delta[level][m - 1])
+            fp = float(row.fprime[level][m - 1])
+            if layer.activation.primitive is not None:
+                text, arg = _derivative_text(layer.activation)
+                fsym, fnum = " · " + _group(_fill(text, arg, names.z(level, m))), " · " + par(fp)
+            else:
+                fsym = fnum = ""
+            if level == K:
+                lf = _loss_factor(loss, y, row.O[K], m, float(row.dO_out[m - 1]), names)
+                forms = [f"{lf.symbol}{fsym}", f"{lf.formula}{fsym}", f"{lf.numbers}{fnum}", num(d)]
+            else:
+                above = layers[level]
+                q = above.fan_out
+                sym = " + ".join(f"{names.w(level + 1, m, r)}·{names.delta(level + 1, r)}" for r in range(1, q + 1))
+                nums = " + ".join(f"{par(above.weight.data[m - 1, r - 1])}·{par(row.delta[level + 1][r - 1])}"
+                                  for r in range(1, q + 1))
+                forms = [f"({sym}){fsym}", f"({nums}){fnum}", num(d)]
+            steps.append(Equation(f"{names.delta(level, m)} = {_d('L', names.z(level, m))}", forms, d))
+    return steps
+
+
+def explain(model: Sequential, x: Any, y: Any, loss: str | Loss = "mse",
+            param: str | ParamRef | list[str] | None = None, lr: float = 0.01,
+            rows: list[int] | None = None, check: bool = False) -> Explanation:
+    """The chain rule for ``param`` (default: every weight and bias), with this step's numbers.
+
+    ``x`` is one row (or a batch of rows) and ``y`` its target(s).  ``param`` is a
+    symbol in the seed's notation (``"w^2_11"``, ``"b_21"``) or a list of them.
+    ``check=True`` adds the central finite-difference estimate of each gradient.
+    """
+    layers = _layers(model)
+    sizes = model.sizes
+    loss_fn = get_loss(loss)
+    X, Y = _rows(x, y, sizes)
+    names = _Names(sizes)
+    indices = rows if rows is not None else list(range(len(X)))
+    if param is None:  # backward order: the output layer first, as back-propagation runs
+        refs = sorted(parameter_refs(sizes), key=lambda r: -r.layer)
+    elif isinstance(param, (list, tuple)):
+        refs = [p if isinstance(p, ParamRef) else parse_param(p, sizes) for p in param]
+    else:
+        refs = [param if isinstance(param, ParamRef) else parse_param(param, sizes)]
+    computed = [_Row(layers, loss_fn, X[n], Y[n]) for n in range(len(X))]
+    row_data = [RowData(indices[n], X[n], Y[n], _forward_equations(layers, r, names),
+                        _loss_equation(loss_fn, Y[n], r.O[-1], r.loss, names))
+                for n, r in enumerate(computed)]
+    N = len(X)
+    if N == 1:
+        loss_eq = row_data[0].loss
+    else:
+        total = float(np.mean([r.loss for r in computed]))
+        loss_eq = Equation("L", ["(1/N) Σ_n L_n", f"(1/{N})(" + " + ".join(num(r.loss) for r in computed) + ")",
+                                 num(total)], total)
+    params = []
+    for ref in refs:
+        flags: list[str] = []
+        per_row = [_row_gradient(layers, r, ref, names, loss_fn, Y[n], flags, indices[n])
+                   for n, r in enumerate(computed)]
+        grad = float(np.mean([g.value for g in per_row]))
+        mean = None
+        if N > 1:
+            mean = Equation(_d("L", ref.symbol),
+                            ["(1/N) Σ_n " + _d("L_n", ref.symbol),
+                             f"(1/{N})(" + " + ".join(par(g.value) for g in per_row) + ")", num(grad)],
+                            grad)
+        tensor = layers[ref.layer - 1].weight if ref.kind == "w" else layers[ref.layer - 1].bias
+        old = float(tensor.data[ref.index])
+        new = old - lr * grad
+        update = Equation(f"{ref.symbol} ← {ref.symbol} − η · {_d('L', ref.symbol)}",
+                          [f"{num(old)} − {lr:g} · {par(grad)}", num(new)], new)
+        params.append(ParamExplanation(ref, per_row, grad, mean, update, old, new, flags,
+                                       _check(model, loss_fn, X, Y, tensor, ref, grad) if check else None))
+    return Explanation(sizes, [l.activation.name for l in layers], loss_fn.name, loss_fn.formula,
+                       lr, row_data, loss_eq, params)
+
+
+def _check(model: Sequential, loss: Loss, X: np.ndarray, Y: np.ndarray, tensor: Tensor,
+           ref: ParamRef, grad: float) -> Check:
+    data = tensor.data
+    keep = float(data[ref.index])
+    eps = 1e-6 * max(1.0, abs(keep))
+    values = []
+    with no_grad():
+        for shift in (eps, -eps):
+            data[ref.index] = keep + shift
+            values.append(float(loss(model(X), Y).data))
+    data[ref.index] = keep
+    numeric = (values[0] - values[1]) / (2 * eps)
+    return Check(numeric, relative_error(grad, numeric))
