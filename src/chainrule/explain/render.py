@@ -103,9 +103,15 @@ def _aligned(eq: "Equation") -> str:
     return " \\\\\n".join(lines)
 
 
+def _math_title(ex: "Explanation", math: Callable[[str], str]) -> str:
+    acts = "/".join(dict.fromkeys(ex.activations))
+    return (f"network {'-'.join(map(str, ex.sizes))} ({acts}), loss {math(ex.loss_formula)}, "
+            f"learning rate {math(f'η = {ex.lr:g}')}")
+
+
 def _walk(ex: "Explanation", heading: Callable[[int, str], str], block: Callable[[list["Equation"]], str],
           para: Callable[[str], str]) -> str:
-    out = [heading(1, "chainrule explain"), para(_title(ex))]
+    out = [heading(1, "chainrule explain"), _math_title(ex, lambda t: f"${to_latex(t)}$")]
     for n, row in enumerate(ex.rows):
         out.append(heading(2, f"Forward pass, {_row_title(ex, n)}"))
         out.append(block([*row.forward, row.loss]))
