@@ -1,0 +1,78 @@
+"""Shared fixtures and reference implementations for chainrule's tests.
+
+The reference functions here are written with plain NumPy, independently of the
+engine, so a test can compare chainrule's numbers with a second computation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule
+
+# The seed document's table (IQ, CGPA -> Package), written out again so the tests do
+# not depend on chainrule.datasets to know what it holds.
+SEED_X = np.array([[80.0, 8.0], [60.0, 5.0], [110.0, 7.0]])
+SEED_Y = np.array([[5.0], [3.0], [8.0]])
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """The one source of randomness in a test: the same numbers on every run."""
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def students() -> chainrule.Dataset:
+    return chainrule.datasets.students()
+
+
+@pytest.fixture
+def seed_table() -> tuple[np.ndarray, np.ndarray]:
+    """(X, y) of the seed's table, copied so a test may change them."""
+    return SEED_X.copy(), SEED_Y.copy()
+
+
+@pytest.fixture
+def linear_sgd():
+    """The hand-formula reference trainer of the seed's network (see ``linear_net_sgd``)."""
+    return linear_net_sgd
+
+
+def linear_net_sgd(X: np.ndarray, y: np.ndarray, lr: float, epochs: int, batch_size: int,
+                   W1: np.ndarray | None = None, W2: np.ndarray | None = None):
+    """The seed's linear 2-2-1 network trained with SGD in rows order, by hand formulas.
+
+    O1 = x W1 + b1, ŷ = O1 W2 + b2, L = mean over the batch of (y − ŷ)².
+    δ2 = ∂L/∂ŷ = −2(y − ŷ)/B, ∂L/∂W2 = O1ᵀ δ2, ∂L/∂b2 = Σ δ2,
+    δ1 = δ2 W2ᵀ,            ∂L/∂W1 = xᵀ δ1,  ∂L/∂b1 = Σ δ1.
+
+    Returns (params, per-epoch mean loss, first diverging (epoch, step) or None).
+    """
+    W1 = np.ones((2, 2)) if W1 is None else W1.copy()
+    W2 = np.ones((2, 1)) if W2 is None else W2.copy()
+    b1, b2 = np.zeros(2), np.zeros(1)
+    losses, step = [], 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for epoch in range(1, epochs + 1):
+            total = 0.0
+            for start in range(0, len(X), batch_size):
+                step += 1
+                xb, yb = X[start:start + batch_size], y[start:start + batch_size]
+                O1 = xb @ W1 + b1
+                pred = O1 @ W2 + b2
+                L = float(np.mean((yb - pred) ** 2))
+                if not np.isfinite(L):
+                    return (W1, b1, W2, b2), losses, (epoch, step)
+                d2 = -2.0 * (yb - pred) / len(xb)
+                gW2, gb2 = O1.T @ d2, d2.sum(0)
+                d1 = d2 @ W2.T
+                gW1, gb1 = xb.T @ d1, d1.sum(0)
+                if not all(np.isfinite(g).all() for g in (gW1, gb1, gW2, gb2)):
+                    return (W1, b1, W2, b2), losses, (epoch, step)
+                W1, b1 = W1 - lr * gW1, b1 - lr * gb1
+                W2, b2 = W2 - lr * gW2, b2 - lr * gb2
+                total += L * len(xb)
+            losses.append(total / len(X))
+    return (W1, b1, W2, b2), losses, None
