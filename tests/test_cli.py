@@ -211,9 +211,6 @@ def test_bad_option_values_exit_2(args, option):
     assert "Error: Invalid value for" in result.stderr and option in result.stderr
 
 
-@pytest.mark.xfail(reason="cli.py reads --hidden 0 as 'no hidden layer' (like 'none') and "
-                   "trains a 2-1 network; the brief expects a 0-neuron layer to be refused "
-                   "with exit 2", strict=False)
 def test_hidden_zero_is_refused():
     result = run("train", "--hidden", "0", "--epochs", "1")
     assert result.returncode == 2

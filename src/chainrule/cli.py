@@ -34,7 +34,7 @@ MAX_PARAMETERS = 20_000_000  # ~160 MB of float64 weights: more is surely a typo
 
 def _parse_hidden(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
     text = value.strip().lower()
-    if text in ("", "none", "0"):
+    if text in ("", "none"):
         return []
     sizes = []
     for part in text.split(","):

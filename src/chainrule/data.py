@@ -29,6 +29,7 @@ class Dataset:
     target_names: list[str]
     source: str = "arrays"
     notes: list[str] = field(default_factory=list)
+    task: str = "regression"  # or "classification": then y holds one label per row
 
     def __len__(self) -> int:
         return len(self.X)
@@ -96,23 +97,24 @@ def _split_names(spec: str | Sequence[str] | None, header: list[str]) -> list[st
 
 
 def read_csv(path: str | os.PathLike, target: str | Sequence[str] | None = None,
-             features: str | Sequence[str] | None = None, dtype: Any = np.float64) -> Dataset:
+             features: str | Sequence[str] | None = None, dtype: Any = np.float64,
+             task: str = "regression") -> Dataset:
     """Read a CSV with a header line into a ``Dataset``.
 
     ``target`` names the column(s) to predict (default: the last column); ``features``
-    the input columns (default: every other column).
+    the input columns (default: every other column).  ``task`` is ``regression`` (the
+    target must be numbers), ``classification`` (the target holds labels: text or
+    numbers) or ``auto`` (classification when the target holds text, or a few whole
+    numbers that repeat; the decision is added to ``notes``).
     """
     path = os.fspath(path)
+    if task not in TASKS:
+        raise DataError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
     rows, header = _read_rows(path)
     targets = _split_names(target, header) or [header[-1]]
     notes = [] if target is not None else [f"no target given: predicting the last column, {header[-1]!r}"]
-    for name in targets:
-        if name not in header:
-            raise DataError(
-                f"{path} has no column named {name!r}; its columns are: {', '.join(header)}"
-            )
     feats = _split_names(features, header) or [c for c in header if c not in targets]
-    for name in feats:
+    for name in targets + feats:
         if name not in header:
             raise DataError(
                 f"{path} has no column named {name!r}; its columns are: {', '.join(header)}"
@@ -121,13 +123,67 @@ def read_csv(path: str | os.PathLike, target: str | Sequence[str] | None = None,
         raise DataError(f"{path} has no columns left to use as inputs besides the target")
     if set(feats) & set(targets):
         raise DataError(f"column(s) {sorted(set(feats) & set(targets))} can't be both input and target")
-    cols = [header.index(c) for c in feats + targets]
-    table = np.empty((len(rows), len(cols)), dtype=dtype)
+    fcols = [header.index(c) for c in feats]
+    X = np.empty((len(rows), len(fcols)), dtype=dtype)
     for r, (line, cells) in enumerate(rows):
-        for c, col in enumerate(cols):
-            table[r, c] = _number(cells[col], path, line, header[col])
-    nf = len(feats)
-    return Dataset(table[:, :nf], table[:, nf:], feats, targets, source=path, notes=notes)
+        for c, col in enumerate(fcols):
+            X[r, c] = _number(cells[col], path, line, header[col])
+    tcols = [header.index(c) for c in targets]
+    cells = [[cells[col].strip() for col in tcols] for _, cells in rows]
+    if task == "auto":
+        task, reason = _guess_task(cells, targets)
+        notes.append(reason)
+    if task == "classification":
+        if len(targets) != 1:
+            raise DataError("classification takes one target column; name one with --target")
+        y = _labels([c[0] for c in cells], [line for line, _ in rows], path, targets[0])
+    else:
+        y = np.empty((len(rows), len(tcols)), dtype=dtype)
+        for r, (line, _) in enumerate(rows):
+            for c, col in enumerate(tcols):
+                y[r, c] = _number(cells[r][c], path, line, header[col])
+    return Dataset(X, y, feats, targets, source=path, notes=notes, task=task)
+
+
+TASKS = ("regression", "classification", "auto")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _guess_task(cells: list[list[str]], targets: list[str]) -> tuple[str, str]:
+    """Classification for text labels or a few repeating whole numbers; else regression."""
+    values = [c[0] for c in cells]
+    override = "use --task regression to override" 
+    if len(targets) == 1 and not all(_is_number(v) for v in values if v):
+        distinct = sorted(set(values))
+        return "classification", (f"the target {targets[0]!r} holds text ({len(distinct)} distinct "
+                                   f"values): treating this as classification; {override}")
+    if len(targets) == 1 and all(_is_number(v) for v in values):
+        numbers = np.array([float(v) for v in values])
+        distinct = np.unique(numbers)
+        if np.all(numbers == np.round(numbers)) and 2 <= len(distinct) <= 10 \
+                and len(numbers) >= 3 * len(distinct):
+            shown = ", ".join(f"{v:g}" for v in distinct)
+            return "classification", (f"the target {targets[0]!r} holds {len(distinct)} whole "
+                                      f"numbers ({shown}) that repeat: treating this as "
+                                      f"classification; {override}")
+    return "regression", (f"the target {', '.join(repr(t) for t in targets)} holds numbers: "
+                          "treating this as regression; use --task classification to override")
+
+
+def _labels(values: list[str], lines: list[int], path: str, column: str) -> np.ndarray:
+    for value, line in zip(values, lines):
+        if not value:
+            raise DataError(f"{path}, line {line}, column {column!r} is empty; fill it in or remove the row")
+    if all(_is_number(v) for v in values):
+        numbers = np.array([float(v) for v in values])
+        return numbers.astype(np.int64) if np.all(numbers == np.round(numbers)) else numbers
+    return np.array(values, dtype=object)
 
 
 def _read_rows(path: str) -> tuple[list[tuple[int, list[str]]], list[str]]:
@@ -189,3 +245,81 @@ def _number(cell: str, path: str, line: int, column: str) -> float:
             "fix the value or remove the row"
         )
     return value
+
+
+# ------------------------------------------------------------------------------------
+# Scaling and labels: fitted on the training data, kept inside the model.
+
+
+@dataclass
+class Scaler:
+    """``x' = (x − offset) / scale`` per column: ``standard`` (mean, std) or ``minmax`` (min, range)."""
+
+    kind: str
+    offset: np.ndarray
+    scale: np.ndarray
+
+    KINDS = ("standard", "minmax", "none")
+
+    @classmethod
+    def fit(cls, kind: str, X: np.ndarray) -> "Scaler | None":
+        """A scaler fitted to the columns of ``X`` (None for ``none``).  Constant columns keep scale 1."""
+        kind = str(kind).strip().lower()
+        if kind not in cls.KINDS:
+            raise DataError(f"unknown scaling {kind!r}; choose one of: {', '.join(cls.KINDS)}")
+        if kind == "none":
+            return None
+        X = np.asarray(X, dtype=np.float64)
+        if kind == "standard":
+            offset, scale = X.mean(axis=0), X.std(axis=0)
+        else:
+            offset, scale = X.min(axis=0), X.max(axis=0) - X.min(axis=0)
+        return cls(kind, offset, np.where(scale > 0, scale, 1.0))
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.offset.astype(X.dtype)) / self.scale.astype(X.dtype)
+
+    def inverse(self, Z: np.ndarray) -> np.ndarray:
+        return Z * self.scale.astype(Z.dtype) + self.offset.astype(Z.dtype)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "offset": self.offset.tolist(), "scale": self.scale.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Scaler":
+        return cls(d["kind"], np.asarray(d["offset"], dtype=np.float64),
+                   np.asarray(d["scale"], dtype=np.float64))
+
+
+def encode_labels(y: Any, classes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(classes, one-hot rows)`` from labels (numbers or text) or from one-hot rows.
+
+    With ``classes`` given, labels must be among them (for validation data and prediction).
+    """
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] > 1:  # already one-hot
+        if not (np.isin(arr, (0, 1)).all() and np.all(arr.sum(axis=1) == 1)):
+            raise DataError("a target with several columns must be one-hot: one 1 per row, the rest 0")
+        found = np.arange(arr.shape[1]) if classes is None else classes
+        return found, arr.astype(np.float64)
+    if arr.ndim == 2:
+        arr = arr[:, 0]
+    if arr.ndim != 1 or len(arr) == 0:
+        raise DataError(f"labels must be one per row, got an array of shape {np.shape(y)}")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise DataError("the labels contain NaN or infinite values; remove those rows")
+    found = np.unique(arr) if classes is None else np.asarray(classes)
+    if classes is None and len(found) < 2:
+        raise DataError(
+            f"the target has only one value ({found[0]!r}); classification needs at least two "
+            "classes"
+        )
+    index = {label: k for k, label in enumerate(found.tolist())}
+    try:
+        codes = np.array([index[label] for label in arr.tolist()])
+    except KeyError as exc:
+        raise DataError(f"label {exc.args[0]!r} is not one of the model's classes "
+                        f"{found.tolist()}") from None
+    onehot = np.zeros((len(arr), len(found)))
+    onehot[np.arange(len(arr)), codes] = 1.0
+    return found, onehot
