@@ -3,9 +3,17 @@
 For each epoch: put the rows in a (seeded) random order; for each batch of
 ``batch_size`` rows (1 is the seed's per-row algorithm): predict, measure the loss,
 back-propagate, and move every parameter by its update rule (``w ← w − η ∂L/∂w`` for
-SGD).  A loss or gradient that stops being finite ends training with a
-``DivergenceError`` *before* it can reach the weights.  Ctrl-C ends training cleanly
-after the current step, with the weights kept.
+SGD).  After the epoch: its mean training loss, the validation loss and the metrics
+go into the ``History``, and the callbacks (early stopping among them) may stop.
+
+A loss or gradient that stops being finite ends training with a ``DivergenceError``
+*before* it can reach the weights.  Ctrl-C ends training cleanly after the current
+step, with the weights kept.
+
+Classification (losses ``cross_entropy`` and ``bce``) takes labels (numbers or text,
+or one-hot rows); the model keeps ``classes_``.  ``scale`` fits a scaler to the
+training inputs (and to regression targets) and keeps it in the model, so
+``model.predict`` works on raw inputs and answers in the targets' own units.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from .data import as_arrays
+from . import metrics as metric_fns
+from .data import Scaler, as_arrays, encode_labels
 from .errors import ConfigError, DivergenceError
 from .init import make_rng
 from .losses import Loss, get_loss
@@ -27,19 +36,38 @@ from .nn.module import Module
 from .optim import Optimizer, make_optimizer
 from .tensor import Tensor
 
+CLASSIFICATION_LOSSES = ("cross_entropy", "bce")
+
 
 @dataclass
 class History:
-    """What happened in training: the mean training loss of every epoch, and more."""
+    """What happened in training, per epoch: ``loss`` (the mean training loss over the
+    epoch's steps), ``val_loss``, and each metric (``r2``, ``val_accuracy``, …) in ``logs``."""
 
-    loss: list[float] = field(default_factory=list)
+    logs: dict[str, list[float]] = field(default_factory=lambda: {"loss": []})
     epoch: list[int] = field(default_factory=list)
     steps: int = 0
     interrupted: bool = False
     stopped_early: bool = False
+    best_epoch: int | None = None
+
+    @property
+    def loss(self) -> list[float]:
+        return self.logs["loss"]
+
+    @property
+    def val_loss(self) -> list[float]:
+        return self.logs.get("val_loss", [])
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.logs[key]
 
     def __len__(self) -> int:
-        return len(self.loss)
+        return len(self.epoch)
+
+    def last(self) -> dict[str, float]:
+        """The latest epoch's numbers: ``{"loss": …, "val_loss": …, …}``."""
+        return {k: v[-1] for k, v in self.logs.items() if v}
 
 
 class Callback:
@@ -56,6 +84,51 @@ class Callback:
     def on_epoch_end(self, epoch: int, history: History) -> bool | None: ...
 
     def on_train_end(self, history: History) -> None: ...
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    ``monitor`` is ``val_loss`` (falls back to ``loss`` without validation data) or any
+    key of the history; losses improve downwards, ``accuracy`` and ``r2`` upwards.  With
+    ``restore_best`` the model ends with the weights of its best epoch.
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
+                 restore_best: bool = True) -> None:
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise ConfigError(f"patience must be a whole number ≥ 1, got {patience!r}")
+        if min_delta < 0:
+            raise ConfigError(f"min_delta must be ≥ 0, got {min_delta!r}")
+        self.monitor, self.patience, self.min_delta = monitor, patience, float(min_delta)
+        self.restore_best = restore_best
+
+    def on_train_begin(self, model: Module) -> None:
+        self.model, self.best, self.best_state, self.best_epoch, self.wait = model, None, None, None, 0
+
+    def on_epoch_end(self, epoch: int, history: History) -> bool:
+        key = self.monitor if self.monitor in history.logs else "loss"
+        if key == "loss" and self.monitor.startswith("val_") and "val_loss" not in history.logs:
+            self.monitor = key = "loss"
+        if key not in history.logs:
+            raise ConfigError(f"early stopping can't watch {self.monitor!r}; the history has "
+                              f"{', '.join(history.logs)}")
+        value = history.logs[key][-1]
+        higher = any(word in key for word in ("accuracy", "r2"))
+        better = self.best is None or (value > self.best + self.min_delta if higher
+                                       else value < self.best - self.min_delta)
+        if better:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best:
+                self.best_state = self.model.state_dict()
+            history.best_epoch = epoch
+            return False
+        self.wait += 1
+        return self.wait >= self.patience
+
+    def on_train_end(self, history: History) -> None:
+        if self.restore_best and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
 
 
 class _StopFlag:
@@ -96,64 +169,185 @@ def _diverged(epoch: int, step: int, what: str, value: float, optimizer: Optimiz
     )
 
 
+# ------------------------------------------------------------------------------------
+# Getting the data into the shape the loss wants.
+
+
+@dataclass
+class _Prepared:
+    X: np.ndarray  # scaled inputs
+    Y: np.ndarray  # scaled targets, or one-hot / 0-1 columns for classification
+    W: np.ndarray | None  # sample weights
+
+
+def _targets(model: Module, y: Any, loss: Loss, fitting: bool) -> np.ndarray:
+    """Labels → one-hot (cross_entropy) or one 0/1 column (bce); numbers stay numbers."""
+    if loss.name not in CLASSIFICATION_LOSSES:
+        return as_arrays(np.zeros((len(np.asarray(y)), 1)), y, dtype=model.dtype).y
+    classes = None if fitting else model.classes_
+    classes, onehot = encode_labels(y, classes)
+    if fitting:
+        model.classes_ = classes
+        model.head = "sigmoid" if loss.name == "bce" else "softmax"
+    if loss.name == "bce":
+        if onehot.shape[1] != 2:
+            raise ConfigError(f"bce is for two classes, the labels have {onehot.shape[1]}; "
+                              "use cross_entropy")
+        return onehot[:, 1:].astype(model.dtype)
+    return onehot.astype(model.dtype)
+
+
+def _prepare(model: Module, X: Any, y: Any, loss: Loss, sample_weight: Any, fitting: bool,
+             scale: str | None = None) -> _Prepared:
+    Y = _targets(model, y, loss, fitting)
+    X = as_arrays(X, Y, dtype=model.dtype).X
+    if fitting and scale is not None:
+        model.x_scaler = Scaler.fit(scale, X)
+        regression = loss.name not in CLASSIFICATION_LOSSES
+        model.y_scaler = Scaler.fit(scale, Y) if regression else None
+    if model.x_scaler is not None:
+        X = model.x_scaler.transform(X)
+    if model.y_scaler is not None:
+        Y = model.y_scaler.transform(Y)
+    W = None
+    if sample_weight is not None:
+        W = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+        if len(W) != len(X) or not np.all(np.isfinite(W)) or np.any(W < 0):
+            raise ConfigError(f"sample_weight needs {len(X)} finite numbers ≥ 0, one per row")
+    return _Prepared(X, Y, W)
+
+
+def _split(n: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError(f"validation_split must be between 0 and 1, got {fraction!r}")
+    n_val = int(round(n * fraction))
+    if n_val < 1 or n_val >= n:
+        raise ConfigError(f"validation_split {fraction} of {n} rows leaves no rows for training "
+                          "or for validation; use more data or another fraction")
+    order = rng.permutation(n)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+# ------------------------------------------------------------------------------------
+# The loop.
+
+
+def _graph_epoch(model: Module, params: list[Tensor], loss_fn: Loss, opt: Optimizer, data: _Prepared,
+                 order: np.ndarray, bs: int, epoch: int, history: History,
+                 callbacks: Sequence[Callback], stop: _StopFlag) -> tuple[float, int]:
+    """One epoch on the graph engine; returns (Σ batch loss × rows, rows seen)."""
+    total, seen = 0.0, 0
+    for start in range(0, len(order), bs):
+        rows = order[start:start + bs]
+        xb, yb = data.X[rows], data.Y[rows]
+        step = history.steps + 1
+        for cb in callbacks:
+            cb.on_batch_begin(step, rows, xb, yb)
+        wb = None if data.W is None else data.W[rows]
+        L = loss_fn(model(Tensor._wrap(xb)), yb, sample_weight=wb)
+        value = float(L.data)
+        if not math.isfinite(value):
+            raise _diverged(epoch, step, "loss", value, opt)
+        opt.zero_grad()
+        L.backward()
+        for p in params:
+            if p.grad is not None and not np.isfinite(p.grad).all():
+                raise _diverged(epoch, step, "gradient", float(np.abs(p.grad).max()), opt)
+        opt.step()
+        history.steps = step
+        total += value * len(rows)
+        seen += len(rows)
+        for cb in callbacks:
+            cb.on_batch_end(step, value)
+        if stop.requested:
+            break
+    return total, seen
+
+
+def _scores(model: Module, loss_fn: Loss, data: _Prepared, y_raw: Any, names: Sequence[str],
+            prefix: str) -> dict[str, float]:
+    """Loss (in the scaled space training sees) and metrics (in the data's own units)."""
+    out = model.forward_array(data.X)
+    scores = {prefix + "loss": float(loss_fn(Tensor._wrap(out), data.Y, sample_weight=data.W).data)}
+    if names:
+        if model.classes_ is not None:
+            truth, guess = encode_labels(y_raw, model.classes_)[1], model.probabilities(out)
+        else:
+            truth = data.Y if model.y_scaler is None else model.y_scaler.inverse(data.Y)
+            guess = out if model.y_scaler is None else model.y_scaler.inverse(out)
+        for name in names:
+            scores[prefix + name] = metric_fns.get_metric(name)(truth, guess)
+    return scores
+
+
 def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
         optimizer: str | Optimizer = "sgd", epochs: int = 10, batch_size: int | str | None = 1,
         shuffle: bool = True, seed: int | np.random.Generator | None = None,
-        lr: float = 0.01, callbacks: Sequence[Callback] = ()) -> History:
+        lr: Any = 0.01, callbacks: Sequence[Callback] = (), *,
+        validation_split: float = 0.0, validation_data: tuple[Any, Any] | None = None,
+        sample_weight: Any = None, scale: str | None = None,
+        metrics: Sequence[str] | None = None, early_stopping: int | EarlyStopping | None = None,
+        optimizer_options: dict[str, Any] | None = None) -> History:
     """Train ``model`` on rows ``X`` with targets ``y``; returns the ``History``.
 
     ``batch_size=1`` is the seed's algorithm (update after every row); a number N
     averages the gradient over N rows; ``"full"`` (or None) uses every row per step.
-    ``optimizer`` is an ``Optimizer`` or a name (``"sgd"``) built with ``lr``.
-    ``seed`` fixes the row order: the same seed gives bit-identical weights.
+    ``optimizer`` is an ``Optimizer`` or a name (``"sgd"``, ``"adam"``, …) built with
+    ``lr`` (a number or a schedule) and ``optimizer_options``.  ``seed`` fixes the
+    validation split and the row order: the same seed gives bit-identical weights.
+    ``scale`` (``standard``/``minmax``/``none``) fits a scaler kept in the model;
+    ``metrics`` default to ``r2`` (regression) or ``accuracy`` (classification);
+    ``early_stopping`` is a patience (epochs) or an ``EarlyStopping``.
     """
-    data = as_arrays(X, y, dtype=model.dtype)
-    X, y = data.X, data.y
     loss_fn = get_loss(loss)
-    params = model.parameters()
-    opt = make_optimizer(optimizer, params, lr=lr)
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ConfigError(f"epochs must be a whole number ≥ 0, got {epochs!r}")
-    n = len(X)
-    bs = _batch_size(batch_size, n)
     rng = make_rng(seed)
+    classification = loss_fn.name in CLASSIFICATION_LOSSES
+    names = list(metrics) if metrics is not None else (["accuracy"] if classification else ["r2"])
+    for name in names:
+        metric_fns.get_metric(name)
+    y_arr = np.asarray(y) if not hasattr(y, "to_numpy") else y.to_numpy()
+    X_arr = X.to_numpy() if hasattr(X, "to_numpy") else np.asarray(X)
+    val_raw = validation_data
+    if validation_split and validation_data is None:
+        tr, va = _split(len(X_arr), validation_split, rng)
+        val_raw = (X_arr[va], y_arr[va])
+        X_arr, y_arr = X_arr[tr], y_arr[tr]
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight)[tr]
+    data = _prepare(model, X_arr, y_arr, loss_fn, sample_weight, fitting=True, scale=scale)
+    val = _prepare(model, val_raw[0], val_raw[1], loss_fn, None, fitting=False) if val_raw else None
+    params = model.parameters()
+    opt = make_optimizer(optimizer, params, lr=lr, **(optimizer_options or {}))
+    n = len(data.X)
+    bs = _batch_size(batch_size, n)
+    callbacks = list(callbacks)
+    if early_stopping is not None:
+        callbacks.append(early_stopping if isinstance(early_stopping, EarlyStopping)
+                         else EarlyStopping(patience=early_stopping))
     history = History()
     for cb in callbacks:
         cb.on_train_begin(model)
 
     with _ctrl_c_after_step() as stop, np.errstate(over="ignore", invalid="ignore"):
         for epoch in range(1, epochs + 1):
+            opt.start_epoch(epoch - 1)  # a schedule's epoch index counts from 0
             for cb in callbacks:
                 cb.on_epoch_begin(epoch)
             order = rng.permutation(n) if shuffle else np.arange(n)
-            total = 0.0
-            seen = 0
-            for start in range(0, n, bs):
-                rows = order[start:start + bs]
-                xb, yb = X[rows], y[rows]
-                step = history.steps + 1
-                for cb in callbacks:
-                    cb.on_batch_begin(step, rows, xb, yb)
-                L = loss_fn(model(Tensor._wrap(xb)), yb)
-                value = float(L.data)
-                if not math.isfinite(value):
-                    raise _diverged(epoch, step, "loss", value, opt)
-                opt.zero_grad()
-                L.backward()
-                for p in params:
-                    if p.grad is not None and not np.isfinite(p.grad).all():
-                        raise _diverged(epoch, step, "gradient", float(np.abs(p.grad).max()), opt)
-                opt.step()
-                history.steps = step
-                total += value * len(rows)
-                seen += len(rows)
-                for cb in callbacks:
-                    cb.on_batch_end(step, value)
-                if stop.requested:
-                    break
+            total, seen = _graph_epoch(model, params, loss_fn, opt, data, order, bs, epoch,
+                                       history, callbacks, stop)
             if seen:
-                history.loss.append(total / seen)
+                history.logs["loss"].append(total / seen)
                 history.epoch.append(epoch)
+                scores = _scores(model, loss_fn, data, y_arr, names, "") if names else {}
+                scores.pop("loss", None)
+                if val is not None:
+                    scores.update(_scores(model, loss_fn, val, val_raw[1], names, "val_"))
+                for key, value in scores.items():
+                    history.logs.setdefault(key, []).append(value)
+                opt.end_epoch(epoch - 1, total / seen)
             if stop.requested:
                 history.interrupted = True
                 break
@@ -165,7 +359,13 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
     return history
 
 
-def evaluate(model: Module, X: Any, y: Any, loss: str | Loss = "mse") -> float:
-    """The loss over all rows of ``X`` and ``y``, recording no graph."""
-    data = as_arrays(X, y, dtype=model.dtype)
-    return float(get_loss(loss)(Tensor._wrap(model.predict(data.X)), data.y).data)
+def evaluate(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
+             metrics: Sequence[str] = ()) -> float | dict[str, float]:
+    """The loss over all rows of ``X`` and ``y`` (and, if asked, metrics), recording no graph.
+
+    Inputs and targets are raw: the model's own scalers and classes are applied.
+    """
+    loss_fn = get_loss(loss)
+    data = _prepare(model, X, y, loss_fn, None, fitting=False)
+    scores = _scores(model, loss_fn, data, y, list(metrics), "")
+    return scores["loss"] if not metrics else scores
