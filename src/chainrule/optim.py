@@ -1,55 +1,184 @@
 """Optimisers: how a gradient moves the parameters.
 
 Each update rule is written once, for one array, as a plain NumPy function that works
-in place (``sgd_``); an optimiser object keeps the per-parameter state in lists and
-applies the rule to each parameter in ``step()``.  The learning rate ``η`` is a number.
+in place (``sgd_``, ``sgd_momentum_``, ``adam_``, ``rmsprop_``, ``adagrad_``): only
+array arithmetic on the arrays it is given and scalars, so a compiled loop (numba,
+nopython) can use the same function.  An optimiser object keeps the per-parameter state
+in lists and applies the rule to each parameter in ``step()``.
+
+The formulas and defaults are torch.optim's (g is ∂L/∂w, λ the weight decay, t the
+parameter's step number from 1), so the same gradients give the same weights:
+
+* SGD:      d = g + λw ; b ← μb + d ; w ← w − η b  (Nesterov: w ← w − η(d + μb));
+            without momentum w ← w − η d
+* Adam:     d = g + λw ; m ← β₁m + (1 − β₁)d ; v ← β₂v + (1 − β₂)d² ;
+            w ← w − η/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)
+* AdamW:    w ← w(1 − ηλ) first (decoupled decay), then Adam with d = g
+* RMSprop:  d = g + λw ; s ← αs + (1 − α)d² ; r = √s + ε (centred: ḡ ← αḡ + (1 − α)d,
+            r = √(s − ḡ²) + ε) ; w ← w − η d/r  (momentum μ: b ← μb + d/r ; w ← w − η b)
+* Adagrad:  d = g + λw ; s ← s + d² ; w ← w − η/(1 + (t − 1)·decay) · d / (√s + ε)
+
+The learning rate η is a number or a schedule (``chainrule.schedules``): ``opt.lr`` is
+the current rate; ``start_epoch(e)`` sets it for epoch e (from 0) and
+``end_epoch(e, loss)`` reports the epoch's training loss (``fit`` calls both).
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import inspect
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from .errors import ConfigError
+from .schedules import Schedule
 from .tensor import Tensor
 
 
-def sgd_(w: np.ndarray, g: np.ndarray, lr: float) -> None:
-    """In place: w ← w − η g  (the seed's update)."""
-    w -= lr * g
-
-
-def sgd_momentum_(w: np.ndarray, g: np.ndarray, v: np.ndarray, lr: float, mu: float,
-                  nesterov: bool = False) -> None:
-    """In place: v ← μv − ηg ; w ← w + v  (Nesterov: w ← w + μv − ηg)."""
-    v *= mu
-    v -= lr * g
-    if nesterov:
-        w += mu * v - lr * g
+def sgd_(w: np.ndarray, g: np.ndarray, lr: float, weight_decay: float = 0.0) -> None:
+    """In place: w ← w − η (g + λw)  (the seed's update w ← w − η g when λ = 0)."""
+    if weight_decay != 0.0:
+        w -= lr * (g + weight_decay * w)
     else:
-        w += v
+        w -= lr * g
 
 
-def _check_rate(lr: Any) -> float:
+def sgd_momentum_(w: np.ndarray, g: np.ndarray, buf: np.ndarray, lr: float, mu: float,
+                  nesterov: bool = False, weight_decay: float = 0.0) -> None:
+    """In place: d = g + λw ; b ← μb + d ; w ← w − η b  (Nesterov: w ← w − η(d + μb)).
+
+    ``buf`` (b) starts at 0.  For a constant η this is the same as the velocity form
+    v ← μv − ηd, w ← w + v (v = −ηb); unlike it, a changing η scales the whole step.
+    """
+    d = g + weight_decay * w
+    buf *= mu
+    buf += d
+    if nesterov:
+        w -= lr * (d + mu * buf)
+    else:
+        w -= lr * buf
+
+
+def adam_(w: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, t: int, lr: float,
+          beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+          weight_decay: float = 0.0, decoupled: bool = False) -> None:
+    """In place, step number t ≥ 1 (m and v start at 0):
+
+    d = g + λw  (AdamW, ``decoupled``: w ← w(1 − ηλ) and d = g)
+    m ← β₁m + (1 − β₁)d ;  v ← β₂v + (1 − β₂)d²
+    w ← w − η/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)
+    """
+    l2 = weight_decay
+    if decoupled:
+        w *= 1.0 - lr * weight_decay
+        l2 = 0.0
+    d = g + l2 * w
+    m += (1.0 - beta1) * (d - m)
+    v *= beta2
+    v += (1.0 - beta2) * (d * d)
+    step = lr / (1.0 - beta1 ** t)
+    denom = np.sqrt(v) / (1.0 - beta2 ** t) ** 0.5 + eps
+    w -= step * (m / denom)
+
+
+def rmsprop_(w: np.ndarray, g: np.ndarray, sq: np.ndarray, gavg: np.ndarray, buf: np.ndarray,
+             lr: float, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+             momentum: float = 0.0, centered: bool = False) -> None:
+    """In place (sq, gavg, buf start at 0; gavg is used only when centred, buf only with momentum):
+
+    d = g + λw ;  s ← αs + (1 − α)d²
+    r = √s + ε   (centred: ḡ ← αḡ + (1 − α)d ; r = √(s − ḡ²) + ε)
+    w ← w − η d/r   (momentum μ > 0: b ← μb + d/r ; w ← w − η b)
+    """
+    d = g + weight_decay * w
+    sq *= alpha
+    sq += (1.0 - alpha) * (d * d)
+    if centered:
+        gavg += (1.0 - alpha) * (d - gavg)
+        r = np.sqrt(sq - gavg * gavg) + eps
+    else:
+        r = np.sqrt(sq) + eps
+    if momentum > 0.0:
+        buf *= momentum
+        buf += d / r
+        w -= lr * buf
+    else:
+        w -= lr * (d / r)
+
+
+def adagrad_(w: np.ndarray, g: np.ndarray, s: np.ndarray, t: int, lr: float,
+             eps: float = 1e-10, weight_decay: float = 0.0, lr_decay: float = 0.0) -> None:
+    """In place, step number t ≥ 1 (s starts at the initial accumulator value):
+
+    d = g + λw ;  s ← s + d² ;  w ← w − η/(1 + (t − 1)·lr_decay) · d / (√s + ε)
+    """
+    d = g + weight_decay * w
+    s += d * d
+    w -= (lr / (1.0 + (t - 1) * lr_decay)) * (d / (np.sqrt(s) + eps))
+
+
+def _check_rate(lr: Any, allow_zero: bool = False) -> float:
     try:
         lr = float(lr)
     except (TypeError, ValueError):
         raise ConfigError(f"the learning rate must be a number, got {lr!r}") from None
-    if not np.isfinite(lr) or lr <= 0:
+    if not np.isfinite(lr) or lr < 0 or (lr == 0 and not allow_zero):
         raise ConfigError(f"the learning rate must be a positive number, got {lr!r}")
     return lr
 
 
-class Optimizer:
-    """Holds the parameters and their state; ``step()`` applies the update rule to each."""
+def _check(value: Any, what: str, low: float = 0.0, high: float = np.inf,
+           high_open: bool = False) -> float:
+    """``value`` as a float in [low, high] (or [low, high) when ``high_open``)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} must be a number, got {value!r}") from None
+    if not (low <= value <= high) or (high_open and value == high):
+        bound = ")" if high_open else "]"
+        raise ConfigError(f"{what} must be in [{low:g}, {high:g}{bound}, got {value!r}")
+    return value
 
-    def __init__(self, params: Iterable[Tensor], lr: float) -> None:
+
+class Optimizer:
+    """Holds the parameters and their state; ``step()`` applies the update rule to each.
+
+    ``lr`` is a number, a ``Schedule`` or any function ``epoch -> rate``; ``self.lr``
+    is always the current rate (a number).  Setting ``opt.lr = 0.05`` fixes the rate
+    and drops the schedule.
+    """
+
+    def __init__(self, params: Iterable[Tensor], lr: float | Schedule | Callable[[int], float]) -> None:
         self.params = list(params)
         if not self.params:
             raise ConfigError("the optimiser got no parameters; pass model.parameters()")
-        self.lr = _check_rate(lr)
+        self.schedule: Schedule | Callable[[int], float] | None = None
+        if callable(lr):
+            self.schedule = lr
+            self._lr = _check_rate(lr(0), allow_zero=True)
+        else:
+            self._lr = _check_rate(lr)
         self.steps = 0
+
+    @property
+    def lr(self) -> float:
+        """The learning rate the next step uses."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self.schedule, self._lr = None, _check_rate(value)
+
+    def start_epoch(self, epoch: int) -> None:
+        """Set the rate for epoch ``epoch`` (0 for the first) from the schedule, if any."""
+        if self.schedule is not None:
+            self._lr = _check_rate(self.schedule(epoch), allow_zero=True)
+
+    def end_epoch(self, epoch: int, loss: float) -> None:
+        """Tell the schedule the mean training loss of epoch ``epoch`` (for ReduceOnPlateau)."""
+        observe = getattr(self.schedule, "observe", None)
+        if observe is not None:
+            observe(epoch, loss)
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -66,34 +195,131 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent: ``w ← w − η ∂L/∂w`` (with optional momentum μ)."""
+    """Stochastic gradient descent: ``w ← w − η (∂L/∂w + λw)``, with optional momentum μ
+    (and Nesterov) kept in ``momentum_buffer`` (see ``sgd_momentum_``)."""
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 0.01, momentum: float = 0.0,
-                 nesterov: bool = False) -> None:
+    def __init__(self, params: Iterable[Tensor], lr: float | Schedule = 0.01,
+                 momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
-        if not 0.0 <= momentum < 1.0:
-            raise ConfigError(f"momentum must be in [0, 1), got {momentum!r}")
+        self.momentum = _check(momentum, "momentum", 0.0, 1.0, high_open=True)
         if nesterov and momentum == 0:
             raise ConfigError("Nesterov momentum needs momentum > 0")
-        self.momentum, self.nesterov = float(momentum), bool(nesterov)
-        self.velocity = [np.zeros_like(p.data) for p in self.params] if momentum else []
+        self.nesterov = bool(nesterov)
+        self.weight_decay = _check(weight_decay, "weight_decay")
+        self.momentum_buffer = [np.zeros_like(p.data) for p in self.params] if momentum else []
 
     def _update(self, i: int, w: np.ndarray, g: np.ndarray) -> None:
         if self.momentum:
-            sgd_momentum_(w, g, self.velocity[i], self.lr, self.momentum, self.nesterov)
+            sgd_momentum_(w, g, self.momentum_buffer[i], self.lr, self.momentum, self.nesterov,
+                          self.weight_decay)
         else:
-            sgd_(w, g, self.lr)
+            sgd_(w, g, self.lr, self.weight_decay)
 
 
-OPTIMIZERS = {"sgd": SGD}
+class Adam(Optimizer):
+    """Adam (Kingma & Ba): per-weight steps from running means of g and g² (see ``adam_``);
+    ``weight_decay`` λ adds λw to the gradient (L2), as torch.optim.Adam."""
+
+    decoupled = False
+
+    def __init__(self, params: Iterable[Tensor], lr: float | Schedule = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
+        self.beta1 = _check(betas[0], "beta1", 0.0, 1.0, high_open=True)
+        self.beta2 = _check(betas[1], "beta2", 0.0, 1.0, high_open=True)
+        self.eps = _check(eps, "eps")
+        self.weight_decay = _check(weight_decay, "weight_decay")
+        self.m = [np.zeros_like(p.data) for p in self.params]
+        self.v = [np.zeros_like(p.data) for p in self.params]
+        self.t = [0] * len(self.params)
+
+    def _update(self, i: int, w: np.ndarray, g: np.ndarray) -> None:
+        self.t[i] += 1
+        adam_(w, g, self.m[i], self.v[i], self.t[i], self.lr, self.beta1, self.beta2,
+              self.eps, self.weight_decay, self.decoupled)
 
 
-def make_optimizer(spec: str | Optimizer, params: Iterable[Tensor], lr: float = 0.01,
-                   **options: Any) -> Optimizer:
-    """An optimiser by name (``sgd``) over ``params``, or the optimiser itself."""
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): ``w ← w(1 − ηλ)`` before each
+    Adam step, λ = 0.01 by default, as torch.optim.AdamW."""
+
+    decoupled = True
+
+    def __init__(self, params: Iterable[Tensor], lr: float | Schedule = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+
+class RMSprop(Optimizer):
+    """RMSprop: divide the step by a running root mean square of g (see ``rmsprop_``)."""
+
+    def __init__(self, params: Iterable[Tensor], lr: float | Schedule = 1e-2,
+                 alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum: float = 0.0, centered: bool = False) -> None:
+        super().__init__(params, lr)
+        self.alpha = _check(alpha, "alpha", 0.0, 1.0)
+        self.eps = _check(eps, "eps")
+        self.weight_decay = _check(weight_decay, "weight_decay")
+        self.momentum = _check(momentum, "momentum", 0.0, 1.0, high_open=True)
+        self.centered = bool(centered)
+        self.square_avg = [np.zeros_like(p.data) for p in self.params]
+        self.grad_avg = [self._state(p, self.centered) for p in self.params]
+        self.momentum_buffer = [self._state(p, self.momentum > 0) for p in self.params]
+
+    @staticmethod
+    def _state(p: Tensor, used: bool) -> np.ndarray:
+        return np.zeros_like(p.data) if used else np.zeros(0, dtype=p.dtype)
+
+    def _update(self, i: int, w: np.ndarray, g: np.ndarray) -> None:
+        rmsprop_(w, g, self.square_avg[i], self.grad_avg[i], self.momentum_buffer[i], self.lr,
+                 self.alpha, self.eps, self.weight_decay, self.momentum, self.centered)
+
+
+class Adagrad(Optimizer):
+    """Adagrad: divide the step by the root of the sum of all past g² (see ``adagrad_``)."""
+
+    def __init__(self, params: Iterable[Tensor], lr: float | Schedule = 1e-2,
+                 lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:
+        super().__init__(params, lr)
+        self.lr_decay = _check(lr_decay, "lr_decay")
+        self.weight_decay = _check(weight_decay, "weight_decay")
+        self.eps = _check(eps, "eps")
+        start = _check(initial_accumulator_value, "initial_accumulator_value")
+        self.sum = [np.full_like(p.data, start) for p in self.params]
+        self.t = [0] * len(self.params)
+
+    def _update(self, i: int, w: np.ndarray, g: np.ndarray) -> None:
+        self.t[i] += 1
+        adagrad_(w, g, self.sum[i], self.t[i], self.lr, self.eps, self.weight_decay,
+                 self.lr_decay)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad,
+}
+
+
+def make_optimizer(spec: str | Optimizer, params: Iterable[Tensor],
+                   lr: float | Schedule | None = None, **options: Any) -> Optimizer:
+    """An optimiser by name (``sgd``, ``adam``, ``adamw``, ``rmsprop``, ``adagrad``) over
+    ``params``, or the optimiser itself.  ``lr`` None takes the optimiser's default;
+    ``options`` are its keyword arguments (``momentum=0.9``, ``betas=(0.9, 0.99)``, ...)."""
     if isinstance(spec, Optimizer):
         return spec
     key = str(spec).strip().lower()
     if key not in OPTIMIZERS:
         raise ConfigError(f"unknown optimiser {spec!r}; choose one of: {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[key](params, lr=lr, **options)
+    cls = OPTIMIZERS[key]
+    known = [n for n in inspect.signature(cls).parameters if n not in ("params", "lr")]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"the optimiser {key!r} has no option {', '.join(unknown)}; its options are: "
+            f"{', '.join(known)}"
+        )
+    if lr is not None:
+        options["lr"] = lr
+    return cls(params, **options)
