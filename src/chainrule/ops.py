@@ -15,7 +15,8 @@ a new primitive is one entry here and nothing else: the gradient test runs over
 ``ALL``.
 
 Activation derivatives are written from the activation's *output* (``tanh_grad``
-takes ``out = tanh(z)``), so the graph engine and a fused loop can share them.
+takes ``out = tanh(z)``), so the graph engine and a fused loop can share them; gelu's
+is written from ``z`` (its output does not determine ``z``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ class Primitive:
     local: tuple[str, ...]
     expr: str
     args: tuple[str, ...] = ("a", "b")
-    kind: str = "elementwise"  # how tests draw inputs: elementwise | reduce | shape | matmul
+    # how tests draw inputs: elementwise | reduce | shape | matmul | last_axis (one input;
+    # the entries along its last axis are coupled, as in softmax)
+    kind: str = "elementwise"
     domain: tuple[str, ...] = ("real", "real")  # real | positive | nonzero | kink (avoid 0)
     test_params: tuple[dict[str, Any], ...] = field(default=({},))
     chain: tuple[str, ...] = ()  # the chain rule as text, where the product isn't `g · local`
@@ -88,6 +91,78 @@ def relu(z: Array) -> Array:
 def relu_grad(out: Array) -> Array:
     """d relu(z)/dz = 1 where z > 0, else 0 (from out = relu(z))."""
     return (out > 0).astype(out.dtype)
+
+
+def leaky_relu(z: Array, slope: float = 0.01) -> Array:
+    """leaky_relu(z) = z if z > 0 else slope · z  (slope ≥ 0)."""
+    return np.where(z > 0, z, slope * z)
+
+
+def leaky_relu_grad(out: Array, slope: float = 0.01) -> Array:
+    """1 where z > 0, else slope (from out, which has the sign of z)."""
+    return np.where(out > 0, 1.0, slope).astype(out.dtype)
+
+
+def elu(z: Array, alpha: float = 1.0) -> Array:
+    """elu(z) = z if z > 0 else α(e^z − 1)  (no overflow: e^z only where z ≤ 0)."""
+    return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0)))
+
+
+def elu_grad(out: Array, alpha: float = 1.0) -> Array:
+    """1 where z > 0, else α e^z = out + α (from out = elu(z))."""
+    return np.where(out > 0, 1.0, out + alpha).astype(out.dtype)
+
+
+def softplus(z: Array) -> Array:
+    """softplus(z) = ln(1 + e^z) = max(z, 0) + ln(1 + e^−|z|), finite for any z."""
+    return np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def softplus_grad(out: Array) -> Array:
+    """d softplus/dz = σ(z) = 1 − e^−out (from out = softplus(z))."""
+    return -np.expm1(-out)
+
+
+_GELU_C = float(np.sqrt(2.0 / np.pi))
+_GELU_A = 0.044715
+
+
+def gelu(z: Array) -> Array:
+    """gelu(z) ≈ ½ z (1 + tanh(√(2/π) (z + 0.044715 z³)))  (the tanh approximation)."""
+    return 0.5 * z * (1.0 + np.tanh(_GELU_C * (z + _GELU_A * z * z * z)))
+
+
+def gelu_grad(z: Array) -> Array:
+    """d gelu/dz = ½(1 + t) + ½ z (1 − t²) √(2/π)(1 + 3·0.044715 z²), t = tanh(√(2/π)(z + 0.044715 z³)).
+
+    Written from z, not from the output: gelu is not one-to-one, so its output
+    does not determine z.
+    """
+    t = np.tanh(_GELU_C * (z + _GELU_A * z * z * z))
+    return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * _GELU_C * (1.0 + 3.0 * _GELU_A * z * z)
+
+
+def softmax(z: Array) -> Array:
+    """softmax(z)_i = e^(z_i − m) / Σ_j e^(z_j − m) over the last axis, m = max_j z_j."""
+    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+def log_softmax(z: Array) -> Array:
+    """log softmax(z)_i = (z_i − m) − ln Σ_j e^(z_j − m) over the last axis, m = max_j z_j."""
+    s = z - np.max(z, axis=-1, keepdims=True)
+    return s - np.log(np.sum(np.exp(s), axis=-1, keepdims=True))
+
+
+def huber(r: Array, delta: float = 1.0) -> Array:
+    """huber(r) = ½ r² if |r| ≤ δ else δ(|r| − ½δ)  (quadratic near 0, linear beyond δ)."""
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+
+
+def huber_grad(r: Array, delta: float = 1.0) -> Array:
+    """d huber/dr = clip(r, −δ, δ)."""
+    return np.clip(r, -delta, delta)
 
 
 # --------------------------------------------------------------------------------
@@ -240,9 +315,63 @@ RELU = Primitive(
     local=("1 if z > 0 else 0",), expr="max(z, 0)", args=("z",), domain=("kink",),
 )
 
+LEAKY_RELU = Primitive(
+    "leaky_relu", leaky_relu,
+    rules=(lambda g, out, z, slope=0.01: g * leaky_relu_grad(out, slope),),
+    local=("1 if z > 0 else slope",), expr="z if z > 0 else slope · z", args=("z",),
+    domain=("kink",), test_params=({"slope": 0.01}, {"slope": 0.2}),
+)
+
+ELU = Primitive(
+    "elu", elu,
+    rules=(lambda g, out, z, alpha=1.0: g * elu_grad(out, alpha),),
+    local=("1 if z > 0 else α e^z",), expr="z if z > 0 else α(e^z − 1)", args=("z",),
+    domain=("kink",), test_params=({"alpha": 1.0}, {"alpha": 0.5}),
+)
+
+SOFTPLUS = Primitive(
+    "softplus", softplus,
+    rules=(lambda g, out, z: g * softplus_grad(out),),
+    local=("σ(z)",), expr="ln(1 + e^z)", args=("z",), domain=("real",),
+)
+
+GELU = Primitive(
+    "gelu", gelu,
+    rules=(lambda g, out, z: g * gelu_grad(z),),
+    local=("½(1 + t) + ½ z (1 − t²) √(2/π)(1 + 0.134145 z²), t = tanh(√(2/π)(z + 0.044715 z³))",),
+    expr="½ z (1 + tanh(√(2/π)(z + 0.044715 z³)))", args=("z",), domain=("real",),
+)
+
+# softmax and log_softmax couple the entries of each row (the last axis), so their
+# rules are Jacobian-vector products, not products with an elementwise derivative.
+# kind "last_axis": one input of any shape with at least one axis; no broadcasting.
+SOFTMAX = Primitive(
+    "softmax", softmax,
+    rules=(lambda g, out, z: out * (g - np.sum(g * out, axis=-1, keepdims=True)),),
+    local=("p_i (δ_ij − p_j)",), expr="p_i = e^z_i / Σ_j e^z_j", args=("z",),
+    kind="last_axis", domain=("real",),
+    chain=("∂L/∂z_i = p_i (∂L/∂p_i − Σ_j ∂L/∂p_j · p_j)",),
+)
+
+LOG_SOFTMAX = Primitive(
+    "log_softmax", log_softmax,
+    rules=(lambda g, out, z: g - np.exp(out) * np.sum(g, axis=-1, keepdims=True),),
+    local=("δ_ij − p_j",), expr="z_i − ln Σ_j e^z_j", args=("z",),
+    kind="last_axis", domain=("real",),
+    chain=("∂L/∂z_j = ∂L/∂out_j − p_j Σ_i ∂L/∂out_i,  p = softmax(z)",),
+)
+
+HUBER = Primitive(
+    "huber", huber,
+    rules=(lambda g, out, r, delta=1.0: g * huber_grad(r, delta),),
+    local=("clip(r, −δ, δ)",), expr="½ r² if |r| ≤ δ else δ(|r| − ½δ)", args=("r",),
+    domain=("real",), test_params=({"delta": 1.0}, {"delta": 0.5}),
+)
+
 ALL: tuple[Primitive, ...] = (
     ADD, MUL, NEG, DIV, POW, MATMUL, SUM, MEAN, RESHAPE, TRANSPOSE,
     EXP, LOG, ABS, TANH, SIGMOID, RELU,
+    LEAKY_RELU, ELU, SOFTPLUS, GELU, SOFTMAX, LOG_SOFTMAX, HUBER,
 )
 
 BY_NAME: dict[str, Primitive] = {p.name: p for p in ALL}

@@ -2,19 +2,26 @@
 
 The derivative is a function of the activation's output (``tanh_grad(O) = 1 − O²``), so
 the graph engine, ``explain`` and the fused loop all use the same function from
-``ops``.  The non-linear ones are primitives of ``ops``; ``linear`` is the identity and
-adds no node to the graph.
+``ops``.  gelu is the exception: its derivative is written from ``z``
+(``grad_from == "z"``).  The non-linear ones are primitives of ``ops``; ``linear`` is the
+identity and adds no node to the graph.  ``softmax`` (for the output layer) couples the
+neurons of a layer, so it has no elementwise derivative (``elementwise`` is False).
+
+Two take one number, written after a colon: ``leaky_relu:0.2`` (slope, default 0.01)
+and ``elu:0.5`` (α, default 1).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable
 
 import numpy as np
 
 from .. import ops
 from ..errors import ConfigError
+from ..spec import format_spec, parse_spec
 from ..tensor import Tensor, apply
 
 
@@ -28,21 +35,57 @@ def _one(out: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Activation:
-    """``O = f(z)`` for a layer's neurons, with ``f'(z)`` computed from ``O``."""
+    """``O = f(z)`` for a layer's neurons, with ``f'(z)`` computed from ``O`` (or ``z``).
+
+    ``grad`` takes what ``grad_from`` names: ``"out"`` (the output O, the usual case) or
+    ``"z"`` (gelu).  ``params`` holds the activation's number (``{"slope": 0.2}``); ``fn``
+    and ``grad`` have it bound already, as ``functools.partial`` of the ``ops`` functions
+    (``.func`` and ``.keywords`` give them unbound).  ``grad`` is None for softmax.
+    """
 
     name: str
-    fn: Callable[[np.ndarray], np.ndarray]
-    grad: Callable[[np.ndarray], np.ndarray]
+    fn: Callable[[np.ndarray], np.ndarray] = field(compare=False)
+    grad: Callable[[np.ndarray], np.ndarray] | None = field(compare=False)
     expr: str  # f(z) written out, e.g. "tanh(z)"
     derivative: str  # f'(z) written out, from the primitive table
     primitive: ops.Primitive | None = None
+    grad_from: str = "out"  # "out" | "z": what `grad` takes
+    params: dict[str, float] = field(default_factory=dict, hash=False)
 
     def __call__(self, z: Tensor) -> Tensor:
-        return z if self.primitive is None else apply(self.primitive, z)
+        return z if self.primitive is None else apply(self.primitive, z, **self.params)
+
+    @property
+    def elementwise(self) -> bool:
+        """True when each O_j depends on z_j alone (all but softmax)."""
+        return self.primitive is None or self.primitive.kind == "elementwise"
+
+    @property
+    def spec(self) -> str:
+        """The name ``get_activation`` reads back, with the number: ``"leaky_relu:0.2"``."""
+        return format_spec(self.name, next(iter(self.params.values()), None))
 
 
-def _from_primitive(name: str, prim: ops.Primitive, grad: Callable) -> Activation:
-    return Activation(name, prim.forward, grad, prim.expr, prim.local[0], prim)
+def _from_primitive(name: str, prim: ops.Primitive, grad: Callable | None,
+                    grad_from: str = "out", **params: float) -> Activation:
+    fn = partial(prim.forward, **params) if params else prim.forward
+    if grad is not None and params:
+        grad = partial(grad, **params)
+    return Activation(name, fn, grad, prim.expr, prim.local[0], prim, grad_from, params)
+
+
+# the activations that take one number: name -> (its name, default, primitive, derivative)
+_PARAMETERISED: dict[str, tuple[str, float, ops.Primitive, Callable]] = {
+    "leaky_relu": ("slope", 0.01, ops.LEAKY_RELU, ops.leaky_relu_grad),
+    "elu": ("alpha", 1.0, ops.ELU, ops.elu_grad),
+}
+
+
+def _with_number(name: str, value: float) -> Activation:
+    param, _, prim, grad = _PARAMETERISED[name]
+    if not np.isfinite(value) or value < 0:
+        raise ConfigError(f"{name}'s {param} must be a number ≥ 0, got {value!r}")
+    return _from_primitive(name, prim, grad, **{param: float(value)})
 
 
 ACTIVATIONS: dict[str, Activation] = {
@@ -50,16 +93,31 @@ ACTIVATIONS: dict[str, Activation] = {
     "sigmoid": _from_primitive("sigmoid", ops.SIGMOID, ops.sigmoid_grad),
     "tanh": _from_primitive("tanh", ops.TANH, ops.tanh_grad),
     "relu": _from_primitive("relu", ops.RELU, ops.relu_grad),
+    **{name: _with_number(name, default) for name, (_, default, _, _) in _PARAMETERISED.items()},
+    "softplus": _from_primitive("softplus", ops.SOFTPLUS, ops.softplus_grad),
+    "gelu": _from_primitive("gelu", ops.GELU, ops.gelu_grad, grad_from="z"),
+    "softmax": _from_primitive("softmax", ops.SOFTMAX, None),
 }
+_ALIASES = {"identity": "linear", "logistic": "sigmoid", "leakyrelu": "leaky_relu"}
 
 
 def get_activation(name: str | Activation) -> Activation:
-    """Look an activation up by name (``linear``, ``sigmoid``, ``tanh``, ``relu``)."""
+    """An activation by name: ``linear``, ``sigmoid``, ``tanh``, ``relu``, ``leaky_relu``,
+    ``elu``, ``softplus``, ``gelu``, ``softmax``; ``leaky_relu:0.2`` sets the slope and
+    ``elu:0.5`` sets α."""
     if isinstance(name, Activation):
         return name
-    key = str(name).strip().lower()
+    key, value = parse_spec(name, "activation")
+    key = _ALIASES.get(key, key)
     if key not in ACTIVATIONS:
         raise ConfigError(
             f"unknown activation {name!r}; choose one of: {', '.join(ACTIVATIONS)}"
         )
-    return ACTIVATIONS[key]
+    if value is None:
+        return ACTIVATIONS[key]
+    if key not in _PARAMETERISED:
+        raise ConfigError(
+            f"the activation {key!r} takes no number; only {' and '.join(_PARAMETERISED)} "
+            f"do (e.g. leaky_relu:0.2)"
+        )
+    return _with_number(key, value)
