@@ -9,22 +9,23 @@ The floors of the house (imports run downward only):
 4. front doors — ``cli``
 """
 
-from . import datasets, init, losses, nn, ops, optim
+from . import datasets, init, losses, nn, ops, optim, schedules
 from .data import Dataset, as_arrays, read_csv
 from .errors import ChainruleError, ConfigError, DataError, DivergenceError, ShapeError
 from .gradcheck import GradcheckResult, check_vjp, gradcheck
-from .losses import MSE, Loss, get_loss
+from .losses import MSE, Loss, get_loss, penalty
 from .nn import Dense, Module, Sequential, mlp, seed_network
-from .optim import SGD, Optimizer
+from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .tensor import Tensor, no_grad, tensor
 from .train import Callback, History, evaluate, fit
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Callback", "ChainruleError", "ConfigError", "DataError", "Dataset", "Dense",
+    "Adagrad", "Adam", "AdamW", "Callback", "ChainruleError", "ConfigError", "DataError",
+    "Dataset", "Dense",
     "DivergenceError", "GradcheckResult", "History", "Loss", "MSE", "Module", "Optimizer",
-    "SGD", "Sequential", "ShapeError", "Tensor", "__version__", "as_arrays", "check_vjp",
+    "RMSprop", "SGD", "Sequential", "ShapeError", "Tensor", "__version__", "as_arrays", "check_vjp",
     "datasets", "evaluate", "fit", "get_loss", "gradcheck", "init", "losses", "mlp", "nn",
-    "no_grad", "ops", "optim", "read_csv", "seed_network", "tensor",
+    "no_grad", "ops", "optim", "penalty", "read_csv", "schedules", "seed_network", "tensor",
 ]

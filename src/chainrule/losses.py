@@ -1,42 +1,98 @@
 """Losses: a number that says how wrong the predictions are, composed of primitives.
 
-Each loss is the mean over rows (and outputs) of a per-element loss, so one row with
-one output gives the seed's ``L = (y − ŷ)²`` exactly, and a batch gives the mean.
+Each loss is a term ``ℓ`` per element (MSE, MAE, Huber, binary cross-entropy: one per
+output of each row) or per row (cross-entropy: summed over the row's classes), and
+
+    L = mean of the terms                      (no sample_weight)
+    L = Σ_n w_n ℓ_n / Σ_n w_n                  (sample_weight w_n ≥ 0, one per row)
+
+where ``ℓ_n`` is row n's term, or the mean of its K terms.  So one row with one output
+gives the seed's ``L = (y − ŷ)²`` exactly, a batch gives the mean, and equal weights
+give the plain mean.  A batch whose weights are all 0 has loss 0.
+
+``grad(ŷ, y)`` is ``∂ℓ/∂ŷ`` per element *before* averaging; ``∂L/∂ŷ`` is it times
+``1/(N·K)`` (per-element losses), ``1/N`` (``per_row``) or ``w_n / (K Σ w)`` (weighted).
+
+Both cross-entropies take logits ``z`` (the output layer's ``z``: give the output
+layer a linear activation), never probabilities, which keeps them finite for any ``z``:
+binary ``ℓ = softplus(z) − y z`` and categorical ``ℓ_n = −Σ_k y_nk log softmax(z_n)_k``
+with one-hot targets.  ``penalty`` adds L2 and L1 terms on the weights.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from . import ops
 from .errors import ConfigError, ShapeError
-from .tensor import Tensor
+from .spec import format_spec, parse_spec
+from .tensor import Tensor, apply
 
 
 @dataclass(frozen=True)
 class Loss:
-    """``L(ŷ, y)`` with its formula and its derivative ``∂L/∂ŷ`` for one element."""
+    """``L(ŷ, y)`` with its formula and its derivative ``∂ℓ/∂ŷ`` for one element.
+
+    ``terms(ŷ, y)`` gives the unreduced terms ℓ (per element, or per row when
+    ``per_row``); calling the loss reduces them to the (weighted) mean.  ``params``
+    holds the loss's number (Huber's δ), already bound into ``terms`` and ``grad``.
+    """
 
     name: str
-    fn: Callable[[Tensor, Any], Tensor]
+    terms: Callable[[Tensor, Any], Tensor]
     formula: str
     derivative: str
     grad: Callable[[np.ndarray, np.ndarray], np.ndarray]  # ∂ℓ/∂ŷ per element (not averaged)
+    per_row: bool = False  # ℓ is one number per row (summed over its outputs)
+    params: dict[str, float] = field(default_factory=dict, hash=False)
 
-    def __call__(self, pred: Tensor, target: Any) -> Tensor:
+    def __call__(self, pred: Tensor, target: Any, sample_weight: Any = None) -> Tensor:
+        """``L``: the mean of the terms, or ``Σ_n w_n ℓ_n / Σ_n w_n`` with ``sample_weight``."""
         target_shape = np.shape(target.data if isinstance(target, Tensor) else target)
         if tuple(target_shape) != pred.shape:
             raise ShapeError(
                 f"{self.name}: the targets have shape {tuple(target_shape)} but the "
                 f"predictions {pred.shape}; give one target column per output neuron"
             )
-        return self.fn(pred, target)
+        terms = self.terms(pred, target)
+        if sample_weight is None:
+            return terms.mean()
+        share = _weight_shares(sample_weight, pred, self.name)
+        if terms.ndim > 1:  # ℓ_n = the mean of row n's terms
+            terms = terms.mean(axis=tuple(range(1, terms.ndim)))
+        return (terms * share).sum()
+
+    @property
+    def spec(self) -> str:
+        """The name ``get_loss`` reads back, with the number: ``"huber:0.5"``."""
+        return format_spec(self.name, next(iter(self.params.values()), None))
+
+
+def _weight_shares(sample_weight: Any, pred: Tensor, name: str) -> np.ndarray:
+    """``w_n / Σ w`` for each row (all 0 when every weight is 0), in the predictions' dtype."""
+    n = pred.shape[0] if pred.ndim else 1
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: sample_weight must be numbers, one per row") from None
+    if w.shape not in ((n,), (n, 1)):
+        raise ShapeError(
+            f"{name}: sample_weight has shape {w.shape}, but there are {n} rows; "
+            "give one weight per row"
+        )
+    w = w.reshape(n)
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ConfigError(f"{name}: sample_weight must be finite numbers ≥ 0")
+    total = w.sum()
+    return (w / total if total > 0 else w).astype(pred.dtype)
 
 
 def _mse(pred: Tensor, target: Any) -> Tensor:
-    return ((target - pred) ** 2).mean()
+    return (target - pred) ** 2
 
 
 MSE = Loss(
@@ -46,16 +102,113 @@ MSE = Loss(
     grad=lambda pred, y: -2.0 * (y - pred),
 )
 
-LOSSES: dict[str, Loss] = {"mse": MSE}
-_ALIASES = {"mean_squared_error": "mse", "squared_error": "mse", "l2": "mse"}
+MAE = Loss(
+    "mae", lambda pred, target: (pred - target).abs(),
+    formula="L = |y − ŷ|",
+    derivative="∂L/∂ŷ = sign(ŷ − y)",
+    grad=lambda pred, y: np.sign(pred - y),
+)
+
+
+def huber_loss_grad(pred: np.ndarray, y: np.ndarray, delta: float = 1.0) -> np.ndarray:
+    """∂ℓ/∂ŷ of the Huber loss: clip(ŷ − y, −δ, δ)."""
+    return ops.huber_grad(pred - y, delta)
+
+
+def huber(delta: float = 1.0) -> Loss:
+    """Huber loss: ``ℓ = ½(ŷ − y)²`` where ``|ŷ − y| ≤ δ``, else ``δ(|ŷ − y| − ½δ)``."""
+    delta = float(delta)
+    if not np.isfinite(delta) or delta <= 0:
+        raise ConfigError(f"Huber's δ must be a positive number, got {delta!r}")
+    return Loss(
+        "huber", lambda pred, target: apply(ops.HUBER, pred - target, delta=delta),
+        formula="L = ½(y − ŷ)² if |y − ŷ| ≤ δ else δ(|y − ŷ| − ½δ)",
+        derivative="∂L/∂ŷ = clip(ŷ − y, −δ, δ)",
+        grad=partial(huber_loss_grad, delta=delta),
+        params={"delta": delta},
+    )
+
+
+def _bce(pred: Tensor, target: Any) -> Tensor:
+    return apply(ops.SOFTPLUS, pred) - target * pred
+
+
+BCE = Loss(
+    "bce", _bce,
+    formula="L = −[y ln σ(z) + (1 − y) ln(1 − σ(z))] = softplus(z) − y·z",
+    derivative="∂L/∂z = σ(z) − y",
+    grad=lambda pred, y: ops.sigmoid(pred) - y,
+)
+
+
+def _cross_entropy(pred: Tensor, target: Any) -> Tensor:
+    if pred.ndim != 2 or pred.shape[1] < 2:
+        raise ShapeError(
+            f"cross_entropy needs logits of shape (rows, classes) with 2 or more classes, got "
+            f"{pred.shape}; for one output use bce, and give targets one-hot"
+        )
+    return -(target * apply(ops.LOG_SOFTMAX, pred)).sum(axis=-1)
+
+
+def cross_entropy_grad(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """∂ℓ_n/∂z_nk = p_nk Σ_j y_nj − y_nk = p − y for one-hot targets, p = softmax(z)."""
+    return ops.softmax(pred) * np.sum(y, axis=-1, keepdims=True) - y
+
+
+CROSS_ENTROPY = Loss(
+    "cross_entropy", _cross_entropy,
+    formula="L = −Σ_k y_k ln p_k,  p = softmax(z)",
+    derivative="∂L/∂z_k = p_k − y_k",
+    grad=cross_entropy_grad,
+    per_row=True,
+)
+
+LOSSES: dict[str, Loss] = {
+    "mse": MSE, "mae": MAE, "huber": huber(), "bce": BCE, "cross_entropy": CROSS_ENTROPY,
+}
+_ALIASES = {
+    "mean_squared_error": "mse", "squared_error": "mse", "l2": "mse",
+    "mean_absolute_error": "mae", "absolute_error": "mae", "l1": "mae",
+    "binary_cross_entropy": "bce", "binary_crossentropy": "bce",
+    "ce": "cross_entropy", "cce": "cross_entropy", "categorical_cross_entropy": "cross_entropy",
+    "categorical_crossentropy": "cross_entropy",
+}
 
 
 def get_loss(spec: str | Loss) -> Loss:
-    """A loss by name (``mse``), or the loss itself."""
+    """A loss by name (``mse``, ``mae``, ``huber``, ``bce``, ``cross_entropy``), or the loss
+    itself; ``huber:0.5`` sets Huber's δ (default 1)."""
     if isinstance(spec, Loss):
         return spec
-    key = str(spec).strip().lower()
+    key, value = parse_spec(spec, "loss")
     key = _ALIASES.get(key, key)
     if key not in LOSSES:
         raise ConfigError(f"unknown loss {spec!r}; choose one of: {', '.join(LOSSES)}")
-    return LOSSES[key]
+    if value is None:
+        return LOSSES[key]
+    if key != "huber":
+        raise ConfigError(f"the loss {key!r} takes no number; only huber does (e.g. huber:0.5)")
+    return huber(value)
+
+
+def penalty(params: Any, l2: float = 0.0, l1: float = 0.0) -> Tensor:
+    """``(λ₂/2) Σ w² + λ₁ Σ |w|`` over the weight matrices, to add to the loss.
+
+    ``params`` is a model or its parameters; only tensors with two or more axes (the
+    weight matrices) are penalised, not the biases.  The ½ makes the gradient ``λ₂ w``,
+    so ``l2`` equals SGD's ``weight_decay`` restricted to the weights (Keras's ``l2(λ)``
+    is ``λ Σ w²``, twice this).  ``L = loss(ŷ, y) + penalty(model, l2=1e-4)``.
+    """
+    for what, lam in (("l2", l2), ("l1", l1)):
+        if not np.isfinite(lam) or lam < 0:
+            raise ConfigError(f"the {what} penalty must be a number ≥ 0, got {lam!r}")
+    tensors: Iterable[Tensor] = params.parameters() if hasattr(params, "parameters") else params
+    weights = [p for p in tensors if p.ndim >= 2]
+    dtype = weights[0].dtype if weights else np.float64
+    total = Tensor._wrap(np.zeros((), dtype=dtype))
+    for w in weights:
+        if l2:
+            total = total + (0.5 * l2) * (w ** 2.0).sum()
+        if l1:
+            total = total + l1 * w.abs().sum()
+    return total
