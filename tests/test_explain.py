@@ -44,11 +44,27 @@ def networks():
         rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
 
 
-@pytest.mark.parametrize("case", list(networks()), ids=lambda c: c[0])
+def classifiers():
+    """(name, model, X, Y, loss): a softmax classifier and a sigmoid one on logits."""
+    rng = np.random.default_rng(8)
+    yield "softmax 3-4-3 cross_entropy", cr.mlp([3, 4, 3], activation="tanh", seed=5), \
+        rng.normal(size=(2, 3)), np.eye(3)[[2, 0]], "cross_entropy"
+    yield "sigmoid 2-3-1 bce", cr.mlp([2, 3, 1], activation="sigmoid", seed=6), \
+        rng.normal(size=(3, 2)), np.array([[1.0], [0.0], [1.0]]), "bce"
+    yield "mae 2-2-2", cr.mlp([2, 2, 2], activation="elu", seed=7), \
+        rng.normal(size=(1, 2)), rng.normal(size=(1, 2)), "mae"
+    yield "huber 2-2-1", cr.mlp([2, 2, 1], activation="leaky_relu", seed=8), \
+        rng.normal(size=(2, 2)), 3 * rng.normal(size=(2, 1)), "huber"
+
+
+CASES = [(*c, "mse") for c in networks()] + list(classifiers())
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c[0])
 def test_every_explained_gradient_equals_the_engines(case):
-    _, model, X, Y = case
-    grads = engine_gradients(model, X, Y)
-    ex = explain(model, X, Y, "mse", lr=0.1)
+    _, model, X, Y, loss = case
+    grads = engine_gradients(model, X, Y, loss)
+    ex = explain(model, X, Y, loss, lr=0.1)
     assert len(ex.params) == len(parameter_refs(model.sizes))
     for p in ex.params:
         expected = grads[p.ref.name][p.ref.index]
@@ -135,8 +151,8 @@ def test_latex_is_valid_math():
     mathtext = pytest.importorskip("matplotlib.mathtext")
     parser = mathtext.MathTextParser("agg")
     seen = set()
-    for _, model, X, Y in list(networks())[:4]:
-        ex = explain(model, X[:2], Y[:2], "mse", check=True)
+    for _, model, X, Y, loss in CASES[:4] + CASES[5:]:
+        ex = explain(model, X[:2], Y[:2], loss, check=True)
         eqs = [ex.loss, *(e for r in ex.rows for e in [*r.forward, r.loss])]
         for p in ex.params:
             eqs += [p.update, *([p.mean] if p.mean else [])]
@@ -183,6 +199,19 @@ def test_batch_is_the_mean_of_the_rows():
     assert [r.value for r in p.rows] == [342, 254, 452]
     assert p.gradient == pytest.approx((342 + 254 + 452) / 3)
     assert p.mean.forms[1] == "(1/3)(342 + 254 + 452)"
+
+
+def test_softmax_cross_entropy_is_p_minus_y_at_the_output():
+    model = cr.mlp([2, 3, 3], activation="tanh", seed=0)
+    ex = explain(model, [[1.0, 2.0]], [[0.0, 1.0, 0.0]], "cross_entropy", param="w^2_11")
+    z = model.forward_array(np.array([[1.0, 2.0]]))[0]
+    p = np.exp(z) / np.exp(z).sum()
+    first = ex.params[0].rows[0].factors[0]
+    assert first.symbol == "∂L/∂z_21" and first.formula == "p_1 − y_1"
+    assert first.value == pytest.approx(p[0] - 0.0, rel=1e-12)
+    assert ex.rows[0].loss.value == pytest.approx(-np.log(p[1]), rel=1e-12)
+    text = explain(model, [[1.0, 2.0]], [[0.0, 1.0, 0.0]], "cross_entropy", param="w^1_11").render()
+    assert "softmax and cross-entropy together give p − y" in text
 
 
 def test_check_matches_finite_differences():

@@ -20,8 +20,6 @@ engine, so every loss the library has is covered.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,214 +31,11 @@ from ..nn import Dense, Sequential
 from ..nn.activations import Activation
 from ..nn.notation import ParamRef, neuron, parameter_refs, parse_param
 from ..tensor import Tensor, no_grad
+from .losswords import LOGIT_LOSSES, loss_equations, loss_factor
+from .pieces import (Check, Equation, Explanation, Factor, Names, ParamExplanation, RowData,
+                     RowGradient, d, fill, num, par)
 
 SATURATED = 1e-3  # an activation derivative below this nearly stops the gradient
-
-
-# ------------------------------------------------------------------------------------
-# Numbers as the explanation prints them.
-
-
-def num(v: float) -> str:
-    """A number as a person writes it: integers bare, otherwise 6 significant digits."""
-    v = float(v)
-    if v == 0:
-        return "0"
-    text = str(int(round(v))) if abs(v) < 1e15 and v == round(v) else f"{v:.6g}"
-    return "−" + text[1:] if text.startswith("-") else text
-
-
-def par(v: float) -> str:
-    """``num(v)``, in parentheses when negative (for use inside a product)."""
-    text = num(v)
-    return f"({text})" if text.startswith("−") else text
-
-
-# ------------------------------------------------------------------------------------
-# The pieces of an explanation.
-
-
-@dataclass
-class Equation:
-    """``lhs = forms[0] = forms[1] = …``: the same quantity written ever more concretely."""
-
-    lhs: str
-    forms: list[str]
-    value: float | None = None
-    note: str | None = None
-
-    @property
-    def text(self) -> str:
-        return " = ".join([self.lhs, *self.forms])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"lhs": self.lhs, "forms": self.forms, "value": self.value, "note": self.note}
-
-
-@dataclass
-class Factor:
-    """One factor of a chain-rule product: its symbol, formula, the formula with numbers, value."""
-
-    symbol: str
-    formula: str
-    numbers: str
-    value: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"symbol": self.symbol, "formula": self.formula, "numbers": self.numbers,
-                "value": self.value}
-
-
-@dataclass
-class RowGradient:
-    """``∂L_n/∂θ`` for one row n: the main product and the equations it rests on."""
-
-    row: int
-    chain: Equation
-    factors: list[Factor]
-    steps: list[Equation]
-    value: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "chain": self.chain.to_dict(),
-                "factors": [f.to_dict() for f in self.factors],
-                "steps": [s.to_dict() for s in self.steps], "value": self.value}
-
-
-@dataclass
-class Check:
-    """The central finite-difference estimate of the same gradient."""
-
-    numeric: float
-    rel_error: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"numeric": self.numeric, "rel_error": self.rel_error}
-
-
-@dataclass
-class ParamExplanation:
-    """Everything about one weight or bias: per-row derivations, the gradient, the update."""
-
-    ref: ParamRef
-    rows: list[RowGradient]
-    gradient: float
-    mean: Equation | None
-    update: Equation
-    old: float
-    new: float
-    flags: list[str] = field(default_factory=list)
-    check: Check | None = None
-
-    @property
-    def symbol(self) -> str:
-        return self.ref.symbol
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "symbol": self.ref.symbol, "latex": self.ref.latex, "name": self.ref.name,
-            "index": list(self.ref.index), "kind": "weight" if self.ref.kind == "w" else "bias",
-            "layer": self.ref.layer, "rows": [r.to_dict() for r in self.rows],
-            "mean": self.mean.to_dict() if self.mean else None, "gradient": self.gradient,
-            "update": {**self.update.to_dict(), "old": self.old, "new": self.new},
-            "flags": self.flags, "check": self.check.to_dict() if self.check else None,
-        }
-
-
-@dataclass
-class RowData:
-    index: int
-    x: np.ndarray
-    y: np.ndarray
-    forward: list[Equation]
-    loss: Equation
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "x": self.x.tolist(), "y": self.y.tolist(),
-                "forward": [e.to_dict() for e in self.forward], "loss": self.loss.to_dict()}
-
-
-JSON_VERSION = 1
-
-
-@dataclass
-class Explanation:
-    """The forward pass, the loss and the chain rule for the chosen parameters, with numbers."""
-
-    sizes: list[int]
-    activations: list[str]
-    loss_name: str
-    loss_formula: str
-    lr: float
-    rows: list[RowData]
-    loss: Equation
-    params: list[ParamExplanation]
-
-    def __getitem__(self, symbol: str) -> ParamExplanation:
-        ref = parse_param(symbol, self.sizes)
-        for p in self.params:
-            if p.ref == ref:
-                return p
-        raise ConfigError(f"{symbol} is not among the explained parameters")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": JSON_VERSION,
-            "network": {"sizes": self.sizes, "activations": self.activations},
-            "loss": {"name": self.loss_name, "formula": self.loss_formula},
-            "lr": self.lr, "rows": [r.to_dict() for r in self.rows],
-            "loss_value": self.loss.to_dict(), "parameters": [p.to_dict() for p in self.params],
-        }
-
-    def render(self, fmt: str = "text") -> str:
-        from .render import render
-
-        return render(self, fmt)
-
-    def __str__(self) -> str:
-        return self.render("text")
-
-
-# ------------------------------------------------------------------------------------
-# Symbols of one network.
-
-
-class _Names:
-    def __init__(self, sizes: list[int]) -> None:
-        self.sizes, self.K = sizes, len(sizes) - 1
-
-    def O(self, k: int, j: int) -> str:  # noqa: E743 - the seed's letter
-        if k == 0:
-            return f"x_{j}"
-        if k == self.K:
-            return "ŷ" if self.sizes[-1] == 1 else f"ŷ_{j}"
-        return neuron(k, j)
-
-    def z(self, k: int, j: int) -> str:
-        return neuron(k, j, "z")
-
-    def y(self, j: int) -> str:
-        return "y" if self.sizes[-1] == 1 else f"y_{j}"
-
-    @staticmethod
-    def w(k: int, i: int, j: int) -> str:
-        return ParamRef("w", k, i, j).symbol
-
-    @staticmethod
-    def b(k: int, j: int) -> str:
-        return ParamRef("b", k, 0, j).symbol
-
-    @staticmethod
-    def delta(k: int, j: int) -> str:
-        return f"δ^{k}_{j}"
-
-
-def _d(top: str, bottom: str) -> str:
-    return f"∂{top}/∂{bottom}"
-
-
-def _fill(text: str, arg: str, value: str) -> str:
-    return re.sub(rf"(?<![A-Za-z_]){re.escape(arg)}(?![A-Za-z_\d])", value, text)
 
 
 def _derivative_text(act: Activation) -> tuple[str, str]:
@@ -251,35 +46,6 @@ def _derivative_text(act: Activation) -> tuple[str, str]:
 
 def _fprime(act: Activation, z: np.ndarray, out: np.ndarray) -> np.ndarray:
     return act.grad(z) if getattr(act, "grad_from", "out") == "z" else act.grad(out)
-
-
-# ------------------------------------------------------------------------------------
-# Loss words: the loss and ∂L_n/∂ŷ_j written out, per loss.
-
-
-def _loss_equation(loss: Loss, y: np.ndarray, p: np.ndarray, value: float, names: _Names) -> Equation:
-    m = len(y)
-    if loss.name == "mse":
-        if m == 1:
-            return Equation("L", ["(y − ŷ)²", f"({num(y[0])} − {par(p[0])})²", num(value)], value)
-        terms = " + ".join(f"({num(a)} − {par(b)})²" for a, b in zip(y, p))
-        return Equation("L", [f"(1/{m}) Σ_j (y_j − ŷ_j)²", f"({terms})/{m}", num(value)], value)
-    rhs = loss.formula.split("=", 1)[-1].strip()
-    return Equation("L", [rhs, num(value)], value)
-
-
-def _loss_factor(loss: Loss, y: np.ndarray, p: np.ndarray, j: int, value: float,
-                 names: _Names) -> Factor:
-    m = len(y)
-    symbol = _d("L", names.O(names.K, j))
-    yj, pj = y[j - 1], p[j - 1]
-    if loss.name == "mse":
-        if m == 1:
-            return Factor(symbol, "−2(y − ŷ)", f"−2({num(yj)} − {par(pj)})", value)
-        return Factor(symbol, f"−2({names.y(j)} − {names.O(names.K, j)})/{m}",
-                      f"−2({num(yj)} − {par(pj)})/{m}", value)
-    rhs = loss.derivative.split("=", 1)[-1].strip()
-    return Factor(symbol, rhs, num(value), value)
 
 
 # ------------------------------------------------------------------------------------
@@ -329,7 +95,7 @@ class _Row:
             self.delta[k] = self.dO[k] * self.fprime[k]
 
 
-def _forward_equations(layers: list[Dense], row: _Row, names: _Names) -> list[Equation]:
+def _forward_equations(layers: list[Dense], row: _Row, names: Names) -> list[Equation]:
     eqs = []
     for k, layer in enumerate(layers, start=1):
         W, b = layer.weight.data, layer.bias.data
@@ -351,18 +117,18 @@ def _forward_equations(layers: list[Dense], row: _Row, names: _Names) -> list[Eq
                 z = float(row.z[k][j - 1])
                 eqs.append(Equation(names.z(k, j), [sym, nums, num(z)], z))
                 expr, arg = layer.activation.expr, (layer.activation.primitive.args[0])
-                eqs.append(Equation(lhs, [_fill(expr, arg, names.z(k, j)), _fill(expr, arg, num(z)),
+                eqs.append(Equation(lhs, [fill(expr, arg, names.z(k, j)), fill(expr, arg, num(z)),
                                           num(row.O[k][j - 1])], float(row.O[k][j - 1])))
     return eqs
 
 
-def _activation_factor(layer: Dense, row: _Row, k: int, j: int, names: _Names,
+def _activation_factor(layer: Dense, row: _Row, k: int, j: int, names: Names,
                        flags: list[str], n: int) -> Factor:
     text, arg = _derivative_text(layer.activation)
     z = float(row.z[k][j - 1])
     value = float(row.fprime[k][j - 1])
-    factor = Factor(_d(names.O(k, j), names.z(k, j)), _fill(text, arg, names.z(k, j)),
-                    _fill(text, arg, num(z)), value)
+    factor = Factor(d(names.O(k, j), names.z(k, j)), fill(text, arg, names.z(k, j)),
+                    fill(text, arg, num(z)), value)
     act = layer.activation.name
     if act == "relu" and value == 0:
         flags.append(f"row {n + 1}: {names.O(k, j)} is a dead ReLU here ({names.z(k, j)} = "
@@ -394,12 +160,12 @@ def _product(lhs: str, factors: list[Factor], value: float) -> Equation:
     return Equation(lhs, unique, value)
 
 
-def _row_gradient(layers: list[Dense], row: _Row, ref: ParamRef, names: _Names,
+def _row_gradient(layers: list[Dense], row: _Row, ref: ParamRef, names: Names,
                   loss: Loss, y: np.ndarray, flags: list[str], n: int) -> RowGradient:
     K, k, j = names.K, ref.layer, ref.j
-    lhs = _d("L", ref.symbol)
+    lhs = d("L", ref.symbol)
     value = float(row.delta[k][j - 1] * (row.O[k - 1][ref.i - 1] if ref.kind == "w" else 1.0))
-    last = Factor(_d(names.z(k, j) if layers[k - 1].activation.primitive else names.O(k, j), ref.symbol),
+    last = Factor(d(names.z(k, j) if layers[k - 1].activation.primitive else names.O(k, j), ref.symbol),
                   names.O(k - 1, ref.i) if ref.kind == "w" else "1",
                   par(row.O[k - 1][ref.i - 1]) if ref.kind == "w" else "1",
                   float(row.O[k - 1][ref.i - 1]) if ref.kind == "w" else 1.0)
@@ -408,7 +174,7 @@ def _row_gradient(layers: list[Dense], row: _Row, ref: ParamRef, names: _Names,
     if unique_path:
         path = [j] + [1] * (K - k)  # neuron index at layers k, k+1, …, K
         jK = path[-1]
-        factors = [_loss_factor(loss, y, row.O[K], jK, float(row.dO_out[jK - 1]), names)]
+        factors = [loss_factor(loss, y, row.O[K], jK, float(row.dO_out[jK - 1]), names)]
         for level in range(K, k, -1):
             jl, jprev = path[level - k], path[level - k - 1]
             layer = layers[level - 1]
@@ -418,7 +184,7 @@ def _row_gradient(layers: list[Dense], row: _Row, ref: ParamRef, names: _Names,
                 top = names.z(level, jl)
             else:
                 top = names.O(level, jl)
-            factors.append(Factor(_d(top, names.O(level - 1, jprev)), names.w(level, jprev, jl),
+            factors.append(Factor(d(top, names.O(level - 1, jprev)), names.w(level, jprev, jl),
                                   par(w), w))
         if layers[k - 1].activation.primitive is not None:
             factors.append(_activation_factor(layers[k - 1], row, k, j, names, flags, n))
@@ -426,7 +192,7 @@ def _row_gradient(layers: list[Dense], row: _Row, ref: ParamRef, names: _Names,
         return RowGradient(n, _product(lhs, factors, value), factors, steps, value)
 
     # Several paths: ∂L/∂O_kj sums over the next layer's neurons, δ by δ.
-    dO = Factor(_d("L", names.O(k, j)), f"Σ_m δ^{k + 1}_m · w^{k + 1}_{j}m",
+    dO = Factor(d("L", names.O(k, j)), f"Σ_m δ^{k + 1}_m · w^{k + 1}_{j}m",
                 num(row.dO[k][j - 1]), float(row.dO[k][j - 1]))
     factors = [dO]
     if layers[k - 1].activation.primitive is not None:
@@ -436,39 +202,44 @@ def _row_gradient(layers: list[Dense], row: _Row, ref: ParamRef, names: _Names,
     nxt = layers[k]
     terms = [(float(row.delta[k + 1][m]), float(nxt.weight.data[j - 1, m])) for m in range(nxt.fan_out)]
     steps.append(Equation(
-        _d("L", names.O(k, j)),
+        d("L", names.O(k, j)),
         [f"Σ_m ∂L/∂z_{k + 1}m · ∂z_{k + 1}m/∂{names.O(k, j)}",
          " + ".join(f"{names.delta(k + 1, m + 1)} · {names.w(k + 1, j, m + 1)}" for m in range(nxt.fan_out)),
-         " + ".join(f"{par(d)} · {par(w)}" for d, w in terms), num(row.dO[k][j - 1])],
+         " + ".join(f"{par(dv)} · {par(w)}" for dv, w in terms), num(row.dO[k][j - 1])],
         float(row.dO[k][j - 1]), note="the sum over every path from this neuron to the loss"))
     return RowGradient(n, _product(lhs, factors, value), factors, steps, value)
 
 
-def _delta_steps(layers: list[Dense], row: _Row, names: _Names, loss: Loss, y: np.ndarray,
+def _delta_steps(layers: list[Dense], row: _Row, names: Names, loss: Loss, y: np.ndarray,
                  k: int) -> list[Equation]:
     """δ^l_m = ∂L/∂z_lm for every layer above k, from the output down."""
     K, steps = names.K, []
     for level in range(K, k, -1):
         layer = layers[level - 1]
         for m in range(1, layer.fan_out + 1):
-            d = float(row.delta[level][m - 1])
+            dv = float(row.delta[level][m - 1])
             fp = float(row.fprime[level][m - 1])
             if layer.activation.primitive is not None:
                 text, arg = _derivative_text(layer.activation)
-                fsym, fnum = " · " + _group(_fill(text, arg, names.z(level, m))), " · " + par(fp)
+                fsym, fnum = " · " + _group(fill(text, arg, names.z(level, m))), " · " + par(fp)
             else:
                 fsym = fnum = ""
             if level == K:
-                lf = _loss_factor(loss, y, row.O[K], m, float(row.dO_out[m - 1]), names)
-                forms = [f"{lf.symbol}{fsym}", f"{lf.formula}{fsym}", f"{lf.numbers}{fnum}", num(d)]
+                lf = loss_factor(loss, y, row.O[K], m, float(row.dO_out[m - 1]), names)
+                forms = [f"{lf.symbol}{fsym}", f"{lf.formula}{fsym}", f"{lf.numbers}{fnum}", num(dv)]
+                if not fsym and lf.symbol == d("L", names.z(level, m)):
+                    forms = forms[1:]  # a linear output on logits: δ is ∂L/∂z itself
             else:
                 above = layers[level]
                 q = above.fan_out
                 sym = " + ".join(f"{names.w(level + 1, m, r)}·{names.delta(level + 1, r)}" for r in range(1, q + 1))
                 nums = " + ".join(f"{par(above.weight.data[m - 1, r - 1])}·{par(row.delta[level + 1][r - 1])}"
                                   for r in range(1, q + 1))
-                forms = [f"({sym}){fsym}", f"({nums}){fnum}", num(d)]
-            steps.append(Equation(f"{names.delta(level, m)} = {_d('L', names.z(level, m))}", forms, d))
+                forms = [f"({sym}){fsym}", f"({nums}){fnum}", num(dv)]
+            note = ("softmax and cross-entropy together give p − y" if level == K and m == 1
+                    and loss.name == "cross_entropy" else None)
+            steps.append(Equation(f"{names.delta(level, m)} = {d('L', names.z(level, m))}", forms, dv,
+                                  note=note))
     return steps
 
 
@@ -485,7 +256,7 @@ def explain(model: Sequential, x: Any, y: Any, loss: str | Loss = "mse",
     sizes = model.sizes
     loss_fn = get_loss(loss)
     X, Y = _rows(x, y, sizes)
-    names = _Names(sizes)
+    names = Names(sizes, logits=loss_fn.name in LOGIT_LOSSES)
     indices = rows if rows is not None else list(range(len(X)))
     if param is None:  # backward order: the output layer first, as back-propagation runs
         refs = sorted(parameter_refs(sizes), key=lambda r: -r.layer)
@@ -494,9 +265,11 @@ def explain(model: Sequential, x: Any, y: Any, loss: str | Loss = "mse",
     else:
         refs = [param if isinstance(param, ParamRef) else parse_param(param, sizes)]
     computed = [_Row(layers, loss_fn, X[n], Y[n]) for n in range(len(X))]
-    row_data = [RowData(indices[n], X[n], Y[n], _forward_equations(layers, r, names),
-                        _loss_equation(loss_fn, Y[n], r.O[-1], r.loss, names))
-                for n, r in enumerate(computed)]
+    row_data = []
+    for n, r in enumerate(computed):
+        *probabilities, loss_eq = loss_equations(loss_fn, Y[n], r.O[-1], r.loss, names)
+        row_data.append(RowData(indices[n], X[n], Y[n],
+                                _forward_equations(layers, r, names) + probabilities, loss_eq))
     N = len(X)
     if N == 1:
         loss_eq = row_data[0].loss
@@ -512,14 +285,14 @@ def explain(model: Sequential, x: Any, y: Any, loss: str | Loss = "mse",
         grad = float(np.mean([g.value for g in per_row]))
         mean = None
         if N > 1:
-            mean = Equation(_d("L", ref.symbol),
-                            ["(1/N) Σ_n " + _d("L_n", ref.symbol),
+            mean = Equation(d("L", ref.symbol),
+                            ["(1/N) Σ_n " + d("L_n", ref.symbol),
                              f"(1/{N})(" + " + ".join(par(g.value) for g in per_row) + ")", num(grad)],
                             grad)
         tensor = layers[ref.layer - 1].weight if ref.kind == "w" else layers[ref.layer - 1].bias
         old = float(tensor.data[ref.index])
         new = old - lr * grad
-        update = Equation(f"{ref.symbol} ← {ref.symbol} − η · {_d('L', ref.symbol)}",
+        update = Equation(f"{ref.symbol} ← {ref.symbol} − η · {d('L', ref.symbol)}",
                           [f"{num(old)} − {lr:g} · {par(grad)}", num(new)], new)
         params.append(ParamExplanation(ref, per_row, grad, mean, update, old, new, flags,
                                        _check(model, loss_fn, X, Y, tensor, ref, grad) if check else None))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable
 from .latex import to_latex
 
 if TYPE_CHECKING:
-    from .derive import Equation, Explanation, ParamExplanation
+    from .pieces import Equation, Explanation, ParamExplanation
 
 FORMATS = ("text", "markdown", "latex", "json")
 
@@ -33,7 +33,7 @@ def _row_title(ex: "Explanation", n: int) -> str:
 
 
 def _n(v: float) -> str:
-    from .derive import num
+    from .pieces import num
 
     return num(v)
 

@@ -1,0 +1,222 @@
+"""The pieces an explanation is made of, and how numbers and symbols are written."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..nn.notation import ParamRef, neuron, parse_param
+
+# ------------------------------------------------------------------------------------
+# Numbers as the explanation prints them.
+
+
+def num(v: float) -> str:
+    """A number as a person writes it: integers bare, otherwise 6 significant digits."""
+    v = float(v)
+    if v == 0:
+        return "0"
+    text = str(int(round(v))) if abs(v) < 1e15 and v == round(v) else f"{v:.6g}"
+    return "−" + text[1:] if text.startswith("-") else text
+
+
+def par(v: float) -> str:
+    """``num(v)``, in parentheses when negative (for use inside a product)."""
+    text = num(v)
+    return f"({text})" if text.startswith("−") else text
+
+
+# ------------------------------------------------------------------------------------
+# The pieces of an explanation.
+
+
+@dataclass
+class Equation:
+    """``lhs = forms[0] = forms[1] = …``: the same quantity written ever more concretely."""
+
+    lhs: str
+    forms: list[str]
+    value: float | None = None
+    note: str | None = None
+
+    @property
+    def text(self) -> str:
+        return " = ".join([self.lhs, *self.forms])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lhs": self.lhs, "forms": self.forms, "value": self.value, "note": self.note}
+
+
+@dataclass
+class Factor:
+    """One factor of a chain-rule product: its symbol, formula, the formula with numbers, value."""
+
+    symbol: str
+    formula: str
+    numbers: str
+    value: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"symbol": self.symbol, "formula": self.formula, "numbers": self.numbers,
+                "value": self.value}
+
+
+@dataclass
+class RowGradient:
+    """``∂L_n/∂θ`` for one row n: the main product and the equations it rests on."""
+
+    row: int
+    chain: Equation
+    factors: list[Factor]
+    steps: list[Equation]
+    value: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "chain": self.chain.to_dict(),
+                "factors": [f.to_dict() for f in self.factors],
+                "steps": [s.to_dict() for s in self.steps], "value": self.value}
+
+
+@dataclass
+class Check:
+    """The central finite-difference estimate of the same gradient."""
+
+    numeric: float
+    rel_error: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"numeric": self.numeric, "rel_error": self.rel_error}
+
+
+@dataclass
+class ParamExplanation:
+    """Everything about one weight or bias: per-row derivations, the gradient, the update."""
+
+    ref: ParamRef
+    rows: list[RowGradient]
+    gradient: float
+    mean: Equation | None
+    update: Equation
+    old: float
+    new: float
+    flags: list[str] = field(default_factory=list)
+    check: Check | None = None
+
+    @property
+    def symbol(self) -> str:
+        return self.ref.symbol
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "symbol": self.ref.symbol, "latex": self.ref.latex, "name": self.ref.name,
+            "index": list(self.ref.index), "kind": "weight" if self.ref.kind == "w" else "bias",
+            "layer": self.ref.layer, "rows": [r.to_dict() for r in self.rows],
+            "mean": self.mean.to_dict() if self.mean else None, "gradient": self.gradient,
+            "update": {**self.update.to_dict(), "old": self.old, "new": self.new},
+            "flags": self.flags, "check": self.check.to_dict() if self.check else None,
+        }
+
+
+@dataclass
+class RowData:
+    index: int
+    x: np.ndarray
+    y: np.ndarray
+    forward: list[Equation]
+    loss: Equation
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "x": self.x.tolist(), "y": self.y.tolist(),
+                "forward": [e.to_dict() for e in self.forward], "loss": self.loss.to_dict()}
+
+
+JSON_VERSION = 1
+
+
+@dataclass
+class Explanation:
+    """The forward pass, the loss and the chain rule for the chosen parameters, with numbers."""
+
+    sizes: list[int]
+    activations: list[str]
+    loss_name: str
+    loss_formula: str
+    lr: float
+    rows: list[RowData]
+    loss: Equation
+    params: list[ParamExplanation]
+
+    def __getitem__(self, symbol: str) -> ParamExplanation:
+        ref = parse_param(symbol, self.sizes)
+        for p in self.params:
+            if p.ref == ref:
+                return p
+        raise ConfigError(f"{symbol} is not among the explained parameters")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": JSON_VERSION,
+            "network": {"sizes": self.sizes, "activations": self.activations},
+            "loss": {"name": self.loss_name, "formula": self.loss_formula},
+            "lr": self.lr, "rows": [r.to_dict() for r in self.rows],
+            "loss_value": self.loss.to_dict(), "parameters": [p.to_dict() for p in self.params],
+        }
+
+    def render(self, fmt: str = "text") -> str:
+        from .render import render
+
+        return render(self, fmt)
+
+    def __str__(self) -> str:
+        return self.render("text")
+
+
+# ------------------------------------------------------------------------------------
+# Symbols of one network.
+
+
+class Names:
+    """The symbols of one network: ``x_i``, ``O_kj``, ``z_kj``, ``ŷ`` (or, for a loss on
+    logits, ``z_Kj`` at the output), ``y``, ``w^k_ij``, ``b_kj``, ``δ^k_j``."""
+
+    def __init__(self, sizes: list[int], logits: bool = False) -> None:
+        self.sizes, self.K, self.logits = sizes, len(sizes) - 1, logits
+
+    def O(self, k: int, j: int) -> str:  # noqa: E743 - the seed's letter
+        if k == 0:
+            return f"x_{j}"
+        if k == self.K:
+            if self.logits:
+                return neuron(k, j, "z")
+            return "ŷ" if self.sizes[-1] == 1 else f"ŷ_{j}"
+        return neuron(k, j)
+
+    def z(self, k: int, j: int) -> str:
+        return neuron(k, j, "z")
+
+    def y(self, j: int) -> str:
+        return "y" if self.sizes[-1] == 1 else f"y_{j}"
+
+    @staticmethod
+    def w(k: int, i: int, j: int) -> str:
+        return ParamRef("w", k, i, j).symbol
+
+    @staticmethod
+    def b(k: int, j: int) -> str:
+        return ParamRef("b", k, 0, j).symbol
+
+    @staticmethod
+    def delta(k: int, j: int) -> str:
+        return f"δ^{k}_{j}"
+
+
+def d(top: str, bottom: str) -> str:
+    return f"∂{top}/∂{bottom}"
+
+
+def fill(text: str, arg: str, value: str) -> str:
+    return re.sub(rf"(?<![A-Za-z_]){re.escape(arg)}(?![A-Za-z_\d])", value, text)
