@@ -17,12 +17,12 @@ from .losses import MSE, Loss, get_loss, penalty
 from .nn import Dense, Module, Sequential, mlp, seed_network
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .tensor import Tensor, no_grad, tensor
-from .train import Callback, History, evaluate, fit
+from .train import Callback, EarlyStopping, History, evaluate, fit
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Adagrad", "Adam", "AdamW", "Callback", "ChainruleError", "ConfigError", "DataError",
+    "Adagrad", "Adam", "AdamW", "Callback", "EarlyStopping", "ChainruleError", "ConfigError", "DataError",
     "Dataset", "Dense",
     "DivergenceError", "GradcheckResult", "History", "Loss", "MSE", "Module", "Optimizer",
     "RMSprop", "SGD", "Sequential", "ShapeError", "Tensor", "__version__", "as_arrays", "check_vjp",

@@ -283,7 +283,7 @@ def _scores(model: Module, loss_fn: Loss, data: _Prepared, y_raw: Any, names: Se
 def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
         optimizer: str | Optimizer = "sgd", epochs: int = 10, batch_size: int | str | None = 1,
         shuffle: bool = True, seed: int | np.random.Generator | None = None,
-        lr: Any = 0.01, callbacks: Sequence[Callback] = (), *,
+        lr: Any = None, callbacks: Sequence[Callback] = (), *,
         validation_split: float = 0.0, validation_data: tuple[Any, Any] | None = None,
         sample_weight: Any = None, scale: str | None = None,
         metrics: Sequence[str] | None = None, early_stopping: int | EarlyStopping | None = None,
@@ -293,7 +293,8 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
     ``batch_size=1`` is the seed's algorithm (update after every row); a number N
     averages the gradient over N rows; ``"full"`` (or None) uses every row per step.
     ``optimizer`` is an ``Optimizer`` or a name (``"sgd"``, ``"adam"``, …) built with
-    ``lr`` (a number or a schedule) and ``optimizer_options``.  ``seed`` fixes the
+    ``lr`` (a number or a schedule; None: the optimiser's default, 0.01 for SGD, 1e-3
+    for Adam) and ``optimizer_options``.  ``seed`` fixes the
     validation split and the row order: the same seed gives bit-identical weights.
     ``scale`` (``standard``/``minmax``/``none``) fits a scaler kept in the model;
     ``metrics`` default to ``r2`` (regression) or ``accuracy`` (classification);
