@@ -217,6 +217,16 @@ def _prepare(model: Module, X: Any, y: Any, loss: Loss, sample_weight: Any, fitt
     return _Prepared(X, Y, W)
 
 
+def prepare(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
+            scale: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The arrays training sees: scaled inputs, and scaled targets or one-hot classes.
+
+    Fits the scalers (and ``classes_``) into ``model`` as ``fit`` would.
+    """
+    data = _prepare(model, X, y, get_loss(loss), None, fitting=True, scale=scale)
+    return data.X, data.Y
+
+
 def _split(n: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     if not 0.0 < fraction < 1.0:
         raise ConfigError(f"validation_split must be between 0 and 1, got {fraction!r}")

@@ -1,0 +1,173 @@
+"""The options that choose the data, the network and the loss, and what they decide.
+
+``chainrule train`` and ``chainrule explain`` share them.  With no CSV they give the
+seed document's example exactly (its table, its 2-2-1 linear network, weights 1,
+biases 0, raw inputs, η = 1e-5); with a CSV the defaults suit real data (Xavier
+weights, standardised inputs and targets, η = 0.01).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import click
+import numpy as np
+
+from ..data import Dataset, Scaler, read_csv
+from ..datasets import students
+from ..errors import ConfigError
+from ..losses import LOSSES, get_loss
+from ..nn import ACTIVATIONS, Sequential, mlp
+
+SEED_LR = 1e-5  # converges on the seed's raw table; 1e-4 already diverges there
+CSV_LR = 0.01
+MAX_PARAMETERS = 20_000_000  # ~160 MB of float64 weights: more is surely a typo
+CLASSIFICATION_LOSSES = ("cross_entropy", "bce")
+
+
+def parse_hidden(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
+    text = value.strip().lower()
+    if text in ("", "none"):
+        return []
+    sizes = []
+    for part in text.split(","):
+        try:
+            n = int(part)
+        except ValueError:
+            raise click.BadParameter(
+                f"{value!r} is not a list of layer sizes; write whole numbers separated by "
+                "commas, e.g. --hidden 4,3"
+            ) from None
+        if n < 1:
+            raise click.BadParameter(f"every layer needs at least 1 neuron, got {n} (write "
+                                     "'none' for no hidden layer)")
+        sizes.append(n)
+    return sizes
+
+
+def positive_float(ctx: click.Context, param: click.Parameter, value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        x = float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a number") from None
+    if not np.isfinite(x) or x <= 0:
+        raise click.BadParameter(f"must be a positive number, got {value}")
+    return x
+
+
+def network_options(fn: Callable) -> Callable:
+    """The options that choose the data, the network, the loss and the learning rate."""
+    options = [
+        click.argument("csv", required=False, type=click.Path(dir_okay=False)),
+        click.option("--target", "-t", help="Column to predict (comma-separate several). "
+                     "[default: the last column]"),
+        click.option("--features", "-f", help="Input columns, comma-separated. "
+                     "[default: every column but the target]"),
+        click.option("--task", type=click.Choice(["auto", "regression", "classification"]),
+                     default="auto", show_default=True,
+                     help="Regression or classification; 'auto' decides from the target column "
+                     "(text, or a few repeating whole numbers, means classification) and says so."),
+        click.option("--hidden", default="2", show_default=True, callback=parse_hidden,
+                     help="Neurons per hidden layer, comma-separated (e.g. 4,3); 'none' for no "
+                     "hidden layer."),
+        click.option("--activation", "-a", default="linear", show_default=True,
+                     help=f"Hidden-layer activation ({', '.join(a for a in ACTIVATIONS if a != 'softmax')}; "
+                     "leaky_relu:0.2 sets the slope), or one per hidden layer, comma-separated. "
+                     "The output layer is linear."),
+        click.option("--init", default=None,
+                     help="Weight initialiser: ones, zeros, uniform, normal, xavier, he, lecun "
+                     "(and _uniform/_normal variants, constant:VALUE). Biases start at 0. "
+                     "[default: ones on the built-in table, as the seed does; xavier on a CSV]"),
+        click.option("--scale", type=click.Choice(Scaler.KINDS), default=None,
+                     help="Scale the inputs (and regression targets), fitted on the training rows "
+                     "and kept in the model. [default: none on the built-in table; standard on a CSV]"),
+        click.option("--loss", default=None,
+                     help=f"Loss: {', '.join(LOSSES)} (huber:0.5 sets δ). "
+                     "[default: mse for regression, cross_entropy for classification]"),
+        click.option("--lr", type=str, default=None, callback=positive_float,
+                     help=f"Learning rate η in w ← w − η ∂L/∂w. "
+                     f"[default: {SEED_LR:g} on the built-in table, {CSV_LR:g} on a CSV]"),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Seed of the random generator (initial weights, row order, validation split)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@dataclass
+class Setup:
+    """What the network options decided: data, model, loss, learning rate, and how to say it."""
+
+    data: Dataset
+    model: Sequential
+    loss: str
+    lr: float
+    init: str
+    scale: str
+    builtin: bool
+    seed: int
+
+    @property
+    def classification(self) -> bool:
+        return self.loss in CLASSIFICATION_LOSSES
+
+
+def build(csv: str | None, target: str | None, features: str | None, task: str,
+          hidden: list[int], activation: str, init: str | None, scale: str | None,
+          loss: str | None, lr: float | None, seed: int, **_: Any) -> Setup:
+    """Read the data and build the network the options describe."""
+    builtin = csv is None
+    if builtin:
+        if target or features:
+            raise ConfigError("--target and --features need a CSV file: chainrule train data.csv --target COLUMN")
+        data = students()
+        if task == "classification":
+            raise ConfigError("the built-in table is a regression problem; give a CSV for classification")
+    else:
+        data = read_csv(csv, target=target, features=features, task=task)
+    classify = data.task == "classification"
+    loss_fn = get_loss(loss or ("cross_entropy" if classify else "mse"))
+    if classify != (loss_fn.name in CLASSIFICATION_LOSSES):
+        wanted = "cross_entropy or bce" if classify else "mse, mae or huber"
+        raise ConfigError(f"the loss {loss_fn.name} does not fit a {data.task} target; use {wanted} "
+                          f"(or --task {'regression' if classify else 'classification'})")
+    if classify:
+        n_classes = len(np.unique(data.y))
+        if n_classes < 2:
+            raise ConfigError(f"the target has only one value ({data.y[0]!r}); classification needs "
+                              "at least two classes")
+        if loss_fn.name == "bce" and n_classes != 2:
+            raise ConfigError(f"bce is for two classes and the target has {n_classes}; use cross_entropy")
+        outputs = 1 if loss_fn.name == "bce" else n_classes
+    else:
+        outputs = data.y.shape[1]
+    init = init or ("ones" if builtin else "xavier")
+    sizes = [data.X.shape[1], *hidden, outputs]
+    count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    if count > MAX_PARAMETERS:
+        raise ConfigError(
+            f"a {'-'.join(map(str, sizes))} network has {count:,} parameters, more than "
+            f"chainrule's limit of {MAX_PARAMETERS:,}; choose smaller --hidden sizes"
+        )
+    acts = [a.strip() for a in activation.split(",")] if "," in activation else activation
+    model = mlp(sizes, activation=acts, init=init, seed=seed)
+    return Setup(data, model, loss_fn.spec, lr or (SEED_LR if builtin else CSV_LR), init,
+                 scale or ("none" if builtin else "standard"), builtin, seed)
+
+
+def describe(setup: Setup) -> list[str]:
+    """The data and the network, in two or three lines."""
+    d = setup.data
+    source = "the seed's table of students" if setup.builtin else d.source
+    lines = [f"data     {source}: {len(d)} rows, {', '.join(d.feature_names)} → "
+             f"{', '.join(d.target_names)}"]
+    lines += [f"         {note}" for note in d.notes]
+    acts = ", ".join(layer.activation.spec for layer in setup.model.layers[:-1]) or "none"
+    scaled = "" if setup.scale == "none" else f"; inputs scaled ({setup.scale})"
+    lines.append(f"network  {'-'.join(map(str, setup.model.sizes))} (hidden activation: {acts}; "
+                 f"output: linear), initial weights: {setup.init}, biases: 0{scaled}")
+    return lines

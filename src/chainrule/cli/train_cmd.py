@@ -1,0 +1,148 @@
+"""``chainrule train``: the seed's algorithm on the seed's table, or on any CSV."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from ..errors import ConfigError
+from ..losses import get_loss
+from ..optim import OPTIMIZERS
+from ..schedules import SCHEDULES, make_schedule
+from ..train import Callback, fit
+from .app import cli
+from .output import EpochPrinter, Tracer, console, fmt, print_parameters, print_predictions
+from .setup import build, describe, network_options
+
+
+def parse_batch(ctx: click.Context, param: click.Parameter, value: str) -> int | str:
+    if value.strip().lower() in ("full", "all"):
+        return "full"
+    try:
+        n = int(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a whole number or 'full'") from None
+    if n < 1:
+        raise click.BadParameter(f"must be at least 1, got {n}")
+    return n
+
+
+def parse_schedule(text: str | None, lr: float, epochs: int) -> Any:
+    """``step``, ``exponential:gamma=0.9``, ``cosine``, ``plateau:patience=3,factor=0.5`` → a schedule."""
+    if not text:
+        return lr
+    name, _, rest = text.partition(":")
+    options: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ConfigError(f"--schedule options are key=value pairs, got {item!r} "
+                              "(e.g. --schedule step:step_size=10,gamma=0.5)")
+        try:
+            options[key.strip()] = int(value) if value.strip().isdigit() else float(value)
+        except ValueError:
+            raise ConfigError(f"--schedule option {key}: {value!r} is not a number") from None
+    if name.strip().lower() == "cosine":
+        options.setdefault("epochs", epochs)
+    return make_schedule(name, lr, **options)
+
+
+def describe_training(setup: Any, optimizer: str, options: dict[str, Any], schedule: str | None,
+                      epochs: int, batch: Any, validation: float, patience: int | None) -> str:
+    per = "one row at a time" if batch == 1 else ("all rows per step" if batch == "full"
+                                                  else f"{batch} rows per step")
+    extras = "".join(f", {k} {v}" for k, v in options.items())
+    rate = f"η = {setup.lr:g}" + (f" ({schedule} schedule)" if schedule else "")
+    rule = "w ← w − η ∂L/∂w" if optimizer == "sgd" and not options else f"{optimizer}{extras}"
+    text = (f"training loss {get_loss(setup.loss).formula} (mean over a batch), {rule} with {rate}, {per}, shuffled, "
+            f"{epochs} epochs, seed {setup.seed}")
+    if validation:
+        text += f"; {validation:g} of the rows held out for validation"
+    if patience:
+        text += f"; early stopping after {patience} epochs without improvement"
+    return text
+
+
+@cli.command()
+@network_options
+@click.option("--epochs", "-e", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Passes over the whole table.")
+@click.option("--batch-size", "-b", default="1", show_default=True, callback=parse_batch,
+              help="Rows per update: 1 is the seed's per-row algorithm; 'full' uses every row.")
+@click.option("--optimizer", "-o", type=click.Choice(list(OPTIMIZERS)), default="sgd",
+              show_default=True, help="The update rule (sgd is the seed's w ← w − η ∂L/∂w).")
+@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Momentum μ for sgd or rmsprop.")
+@click.option("--nesterov", is_flag=True, help="Nesterov momentum (sgd, with --momentum).")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=None,
+              help="Weight decay λ (L2 on every parameter; decoupled for adamw).")
+@click.option("--schedule", default=None,
+              help=f"Learning-rate schedule by epoch: {', '.join(SCHEDULES)}; options after a "
+              "colon, e.g. step:step_size=10,gamma=0.5 or plateau:patience=3.")
+@click.option("--validation-split", type=click.FloatRange(0, 1, max_open=True), default=0.0,
+              show_default=True, help="Share of the rows held out to measure val_loss each epoch.")
+@click.option("--early-stopping", type=click.IntRange(min=1), default=None,
+              help="Stop after this many epochs without improvement of val_loss (or loss) and "
+              "keep the best epoch's weights.")
+@click.option("--trace", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Narrate the first N steps: the row picked, the prediction, the loss, and "
+              "every parameter's gradient and update.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the final loss.")
+def train(epochs: int, batch_size: int | str, optimizer: str, momentum: float | None,
+          nesterov: bool, weight_decay: float | None, schedule: str | None,
+          validation_split: float, early_stopping: int | None, trace: int, quiet: bool,
+          **network: Any) -> None:
+    """Train a network on CSV (default: the seed's table of students).
+
+    Each step picks the next row of a shuffled order, predicts ŷ, measures the loss
+    (L = (y − ŷ)² by default), back-propagates ∂L/∂w to every weight and bias, and
+    updates them (w ← w − η ∂L/∂w for sgd). One pass over the rows is an epoch.
+    """
+    setup = build(**network)
+    options: dict[str, Any] = {}
+    if momentum is not None:
+        options["momentum"] = momentum
+    if nesterov:
+        options["nesterov"] = True
+    if weight_decay is not None:
+        options["weight_decay"] = weight_decay
+    lr = parse_schedule(schedule, setup.lr, epochs)
+    out = console()
+    callbacks: list[Callback] = []
+    if not quiet:
+        for line in describe(setup):
+            out.print(line)
+        out.print(describe_training(setup, optimizer, options, schedule, epochs, batch_size,
+                                    validation_split, early_stopping))
+        every = 1 if epochs <= 100 else max(1, epochs // 50)
+        shown = "every epoch" if every == 1 else f"every {every} epochs"
+        out.print(f"\nper epoch ({shown}): loss = mean training loss over the epoch's steps"
+                  + ("; the loss is on scaled targets" if setup.scale != "none" and not setup.classification else ""))
+        callbacks.append(EpochPrinter(out, epochs, every))
+    if trace:
+        callbacks.insert(0, Tracer(out, setup.model, setup.data, setup.loss, optimizer,
+                                   setup.lr, trace))
+    start = time.perf_counter()
+    history = fit(setup.model, setup.data.X, setup.data.y, loss=setup.loss, optimizer=optimizer,
+                  lr=lr, epochs=epochs, batch_size=batch_size, shuffle=True, seed=setup.seed,
+                  callbacks=callbacks, validation_split=validation_split, scale=setup.scale,
+                  early_stopping=early_stopping, optimizer_options=options,
+                  metrics=[] if setup.builtin else None)  # the seed's run shows its loss alone
+    seconds = time.perf_counter() - start
+    if history.interrupted:
+        out.print(f"stopped by Ctrl-C in epoch {len(history.loss)} after {history.steps} steps; "
+                  "the weights so far are kept")
+    if history.stopped_early:
+        out.print(f"stopped early after epoch {history.epoch[-1]}: no improvement for "
+                  f"{early_stopping} epochs; kept the weights of epoch {history.best_epoch}")
+    if quiet:
+        out.print(f"final loss {fmt(history.loss[-1])}" if history.loss else "no epoch finished")
+        return
+    if history.loss:
+        out.print(f"trained {history.steps} steps in {seconds:.2f} s; loss {fmt(history.loss[0])} → "
+                  f"{fmt(history.loss[-1])}\n")
+    print_parameters(out, setup.model)
+    out.print()
+    print_predictions(out, setup.model, setup.data)
