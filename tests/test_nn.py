@@ -265,3 +265,11 @@ def test_parse_unknown_names_lists_the_valid_ones(text):
     assert repr(text) in message
     for symbol in ("w^1_11", "w^2_21", "b_11", "b_21"):
         assert symbol in message
+
+
+def test_mlp_takes_one_initialiser_per_layer():
+    model = mlp([2, 3, 1], init=["ones", "zeros"])
+    assert np.array_equal(model.layers[0].weight.data, np.ones((2, 3)))
+    assert np.array_equal(model.layers[1].weight.data, np.zeros((3, 1)))
+    with pytest.raises(ConfigError, match="one per layer"):
+        mlp([2, 3, 1], init=["ones"] * 3)

@@ -79,7 +79,8 @@ def network_options(fn: Callable) -> Callable:
                      "The output layer is linear."),
         click.option("--init", default=None,
                      help="Weight initialiser: ones, zeros, uniform, normal, xavier, he, lecun "
-                     "(and _uniform/_normal variants, constant:VALUE). Biases start at 0. "
+                     "(and _uniform/_normal variants, constant:VALUE), or one per layer, "
+                     "comma-separated. Biases start at 0. "
                      "[default: ones on the built-in table, as the seed does; xavier on a CSV]"),
         click.option("--scale", type=click.Choice(Scaler.KINDS), default=None,
                      help="Scale the inputs (and regression targets), fitted on the training rows "
@@ -154,7 +155,8 @@ def build(csv: str | None, target: str | None, features: str | None, task: str,
             f"chainrule's limit of {MAX_PARAMETERS:,}; choose smaller --hidden sizes"
         )
     acts = [a.strip() for a in activation.split(",")] if "," in activation else activation
-    model = mlp(sizes, activation=acts, init=init, seed=seed)
+    inits = [i.strip() for i in init.split(",")] if "," in init else init
+    model = mlp(sizes, activation=acts, init=inits, seed=seed)
     return Setup(data, model, loss_fn.spec, lr or (SEED_LR if builtin else CSV_LR), init,
                  scale or ("none" if builtin else "standard"), builtin, seed)
 

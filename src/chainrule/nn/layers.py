@@ -96,8 +96,9 @@ def mlp(sizes: Sequence[int], activation: str | Sequence[str] = "linear",
     """A multilayer perceptron with ``sizes = [inputs, hidden..., outputs]``.
 
     ``activation`` is one name for every hidden layer or one per hidden layer; the output
-    layer uses ``output_activation``.  One generator made from ``seed`` draws every
-    layer's weights in order, so the same seed gives the same network.
+    layer uses ``output_activation``.  ``init`` is one initialiser for every layer or a
+    list with one per layer.  One generator made from ``seed`` draws every layer's
+    weights in order, so the same seed gives the same network.
     """
     sizes = [_positive_int(n, "every layer size") for n in sizes]
     if len(sizes) < 2:
@@ -111,10 +112,14 @@ def mlp(sizes: Sequence[int], activation: str | Sequence[str] = "linear",
             f"got {len(acts)} activations for {hidden} hidden layer(s); give one, or one per "
             "hidden layer"
         )
+    inits = list(init) if isinstance(init, (list, tuple)) else [init] * (hidden + 1)
+    if len(inits) != hidden + 1:
+        raise ConfigError(f"got {len(inits)} initialisers for {hidden + 1} layers; give one, or "
+                          "one per layer")
     rng = make_rng(seed)
     return Sequential(
-        Dense(n_in, n_out, activation=act, init=init, bias_init=bias_init, seed=rng, dtype=dtype)
-        for n_in, n_out, act in zip(sizes[:-1], sizes[1:], [*acts, output_activation])
+        Dense(n_in, n_out, activation=act, init=ini, bias_init=bias_init, seed=rng, dtype=dtype)
+        for n_in, n_out, act, ini in zip(sizes[:-1], sizes[1:], [*acts, output_activation], inits)
     )
 
 
