@@ -193,7 +193,7 @@ def _read_rows(path: str) -> tuple[list[tuple[int, list[str]]], list[str]]:
         raise DataError(f"{path} is a folder, not a CSV file")
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
+            reader = csv.reader(fh, strict=True)
             header: list[str] | None = None
             rows: list[tuple[int, list[str]]] = []
             for cells in reader:
