@@ -5,14 +5,16 @@ The floors of the house (imports run downward only):
 1. engine — ``tensor`` (Tensor, backward, no_grad) and ``ops`` (the primitive table)
 2. model parts — ``nn`` (Module, Dense, Sequential, activations), ``init``, ``losses``,
    ``optim``, ``data``, ``datasets``
-3. uses of models — ``train`` (fit), ``gradcheck``, ``explain``
-4. front doors — ``cli``
+3. uses of models — ``train`` (fit), ``gradcheck``, ``explain``, ``io`` (model files)
+4. front doors — ``cli``, ``sklearn`` (estimators), ``plot`` (pictures); the last two are
+   imported on request: ``import chainrule.sklearn``
 """
 
 from . import datasets, init, losses, nn, ops, optim, schedules
 from .data import Dataset, as_arrays, read_csv
 from .errors import ChainruleError, ConfigError, DataError, DivergenceError, ShapeError
 from .gradcheck import GradcheckResult, check_vjp, gradcheck
+from .io import load, save
 from .losses import MSE, Loss, get_loss, penalty
 from .nn import Dense, Module, Sequential, mlp, seed_network
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
@@ -26,6 +28,6 @@ __all__ = [
     "Dataset", "Dense",
     "DivergenceError", "GradcheckResult", "History", "Loss", "MSE", "Module", "Optimizer",
     "RMSprop", "SGD", "Sequential", "ShapeError", "Tensor", "__version__", "as_arrays", "check_vjp",
-    "datasets", "evaluate", "fit", "get_loss", "gradcheck", "init", "losses", "mlp", "nn",
-    "no_grad", "ops", "optim", "penalty", "read_csv", "schedules", "seed_network", "tensor",
+    "datasets", "evaluate", "fit", "get_loss", "gradcheck", "init", "load", "losses", "mlp", "nn",
+    "no_grad", "ops", "optim", "penalty", "read_csv", "save", "schedules", "seed_network", "tensor",
 ]
