@@ -106,7 +106,8 @@ def test_training_summary_and_describe():
     summary = io.training_summary(history, optimizer="sgd", lr=1e-5, epochs=4)
     assert summary["epochs_run"] == 4 and summary["steps"] == 12  # 3 rows × 4 epochs
     assert summary["final_loss"] == history.loss[-1]
-    assert summary["history"]["loss"] == history.loss and summary["history"]["epoch"] == [1, 2, 3, 4]
+    assert summary["history"]["loss"] == history.loss
+    assert summary["history"]["epoch"] == [1, 2, 3, 4]
     model.metadata = {"training": summary, "loss": "mse"}
     info = io.describe(model)
     assert info["parameters"] == 9  # the seed's 6 weights and 3 biases
@@ -207,7 +208,7 @@ def test_a_missing_file(tmp_path):
 def test_a_truncated_file(saved, keep):
     raw = saved.read_bytes()
     saved.write_bytes(raw[:keep] if keep >= 0 else raw[:len(raw) + keep])
-    with pytest.raises(DataError, match=r"model file: it (is truncated|has only \d+ bytes; it is empty)"):
+    with pytest.raises(DataError, match=r"file: it (is truncated|has only \d+ bytes; it is empty)"):
         cr.load(saved)
 
 
@@ -224,7 +225,7 @@ def test_random_bytes(tmp_path):
 def test_a_safetensors_file_that_is_not_a_chainrule_model(tmp_path):
     path = tmp_path / "other.safetensors"
     safetensors.numpy.save_file({"embedding": np.zeros((4, 2))}, path)
-    with pytest.raises(DataError, match=r"is a safetensors file but not a chainrule model \(it has no"):
+    with pytest.raises(DataError, match=r"is a safetensors file but not a chainrule model \(it"):
         cr.load(path)
     safetensors.numpy.save_file({"w": np.zeros(2)}, path, metadata={"chainrule": '{"format": "x"}'})
     with pytest.raises(DataError, match=r"is not a chainrule model \(its metadata names another"):
@@ -233,7 +234,7 @@ def test_a_safetensors_file_that_is_not_a_chainrule_model(tmp_path):
 
 def test_a_file_from_a_newer_format(saved):
     _edit_meta(saved, format_version=2, chainrule_version="9.0.0")
-    with pytest.raises(DataError, match=r"written by a newer chainrule \(9.0.0, model format 2\).*--upgrade"):
+    with pytest.raises(DataError, match=r"by a newer chainrule \(9.0.0, model format 2\).*--upgrade"):
         cr.load(saved)
 
 
@@ -270,6 +271,6 @@ def test_enormous_declared_shapes_are_refused_before_allocating(saved):
     header["__metadata__"]["chainrule"] = json.dumps(meta)
     _write(saved, header, body)
     start = time.perf_counter()
-    with pytest.raises(DataError, match=r"model file: it is truncated: the header declares 8000000000000 bytes"):
+    with pytest.raises(DataError, match=r"it is truncated: the header declares 8000000000000 bytes"):
         cr.load(saved)
     assert time.perf_counter() - start < 1.0

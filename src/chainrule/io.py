@@ -253,7 +253,8 @@ def _tensor_table(header: dict[str, Any], data_bytes: int, path: str) -> dict[st
         raise _damaged(path, f"it is truncated: the header declares {covered} bytes of weights "
                              f"but only {data_bytes} follow; save the model again")
     if covered < data_bytes:
-        raise _damaged(path, f"{data_bytes - covered} bytes follow the weights; the file is damaged")
+        raise _damaged(path, f"{data_bytes - covered} bytes follow the weights; the file is "
+                             "damaged")
     return table
 
 
