@@ -65,6 +65,11 @@ class Activation:
         """The name ``get_activation`` reads back, with the number: ``"leaky_relu:0.2"``."""
         return format_spec(self.name, next(iter(self.params.values()), None))
 
+    def __reduce__(self) -> tuple:
+        """Pickle (and copy) an activation as its spec, so models can cross processes
+        (joblib, scikit-learn's pickling); the table's functions are looked up again."""
+        return get_activation, (self.spec,)
+
 
 def _from_primitive(name: str, prim: ops.Primitive, grad: Callable | None,
                     grad_from: str = "out", **params: float) -> Activation:

@@ -1,0 +1,221 @@
+"""The scikit-learn estimators: scikit-learn's own estimator checks, the same weights as
+scikit-learn's MLP from the same start, and use inside Pipeline and GridSearchCV."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from sklearn import neural_network as sk  # noqa: E402
+from sklearn.datasets import load_iris  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+import chainrule as cr  # noqa: E402
+from chainrule.sklearn import MLPClassifier, MLPRegressor, Objective  # noqa: E402
+from chainrule.tensor import Tensor  # noqa: E402
+
+# No check is skipped or expected to fail.  (The checks that need pandas run when it is
+# installed, as in the test extra; check_array_api_input runs only with SCIPY_ARRAY_API=1.)
+EXPECTED_FAILED_CHECKS: dict[str, str] = {}
+
+
+@parametrize_with_checks([MLPRegressor(), MLPClassifier()],
+                         expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
+def test_scikit_learn_estimator_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+# ------------------------------------------------------------------------------------
+# The same numbers as scikit-learn's MLP: an independent implementation of the objective
+# (½ MSE or log-loss, plus α/(2B)‖W‖² per batch), the update rules and the loss curve.
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(10, 3))
+TARGETS = {
+    "regression": X @ [1.0, -2.0, 0.5] + 0.3 * RNG.normal(size=10),
+    "binary": (X[:, 0] > 0).astype(int),
+    "three classes": np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 2]),
+}
+SOLVERS = {
+    "sgd": dict(solver="sgd", momentum=0.0),
+    "momentum": dict(solver="sgd", momentum=0.9, nesterovs_momentum=False),
+    "nesterov": dict(solver="sgd", momentum=0.9, nesterovs_momentum=True),
+}
+
+
+def _pair(task: str, **params):
+    """scikit-learn's estimator and ours, both set up from scikit-learn's initial weights."""
+    params = dict(hidden_layer_sizes=(4,), activation="tanh", alpha=0.3, batch_size=4,
+                  shuffle=False, learning_rate_init=0.05, max_iter=15, tol=0.0,
+                  n_iter_no_change=1000, random_state=0, **params)
+    y = TARGETS[task]
+    theirs, ours = ((sk.MLPRegressor, MLPRegressor) if task == "regression"
+                    else (sk.MLPClassifier, MLPClassifier))
+    theirs, ours = theirs(**params), ours(**params)
+    extra = {} if task == "regression" else {"classes": np.unique(y)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs.partial_fit(X, y, **extra)
+        ours.partial_fit(X, y, **extra)
+    for k in range(2):
+        ours.coefs_[k][...] = theirs.coefs_[k]  # coefs_ are the chainrule model's own arrays
+        ours.intercepts_[k][...] = theirs.intercepts_[k]
+    return theirs, ours, y
+
+
+@pytest.mark.parametrize("task", TARGETS)
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_fit_gives_scikit_learns_weights_and_loss_curve(task, solver):
+    """10 rows in batches of 4, 4, 2 (so α/B changes for the last batch), 15 epochs."""
+    theirs, ours, y = _pair(task, warm_start=True, **SOLVERS[solver])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs.fit(X, y)
+        ours.fit(X, y)
+    for a, b in zip(theirs.coefs_ + theirs.intercepts_, ours.coefs_ + ours.intercepts_):
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-13)
+    # the first epoch is the set-up's partial_fit, from different initial weights
+    np.testing.assert_allclose(ours.loss_curve_[1:], theirs.loss_curve_[1:], rtol=1e-13)
+    assert ours.n_iter_ == theirs.n_iter_ == 15 and ours.t_ == theirs.t_ == 160
+
+
+@pytest.mark.parametrize("task", ["regression", "three classes"])
+def test_partial_fit_keeps_the_optimisers_momentum(task):
+    """fit (a new optimiser, from the same weights), then partial_fit continues its momentum."""
+    theirs, ours, y = _pair(task, warm_start=True, **SOLVERS["nesterov"])
+    for est in (theirs, ours):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.set_params(max_iter=2).fit(X, y)
+    for _ in range(3):
+        theirs.partial_fit(X, y)
+        ours.partial_fit(X, y)
+    for a, b in zip(theirs.coefs_, ours.coefs_):
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-13)
+
+
+def test_adam_agrees_with_scikit_learn_up_to_where_epsilon_goes():
+    """chainrule adds ε after Adam's bias correction (torch's form), scikit-learn before;
+    with a tiny ε the two are the same algorithm."""
+    theirs, ours, y = _pair("regression", warm_start=True, solver="adam", epsilon=1e-15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs.fit(X, y)
+        ours.fit(X, y)
+    for a, b in zip(theirs.coefs_, ours.coefs_):
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-10)
+
+
+def test_the_objective_by_hand():
+    """½·mean (y − ŷ)² + α/(2B)·Σ‖W‖² for a batch of B = 2 rows, weights of the seed network."""
+    model = cr.seed_network()  # W¹ = 1 (2×2), W² = 1 (2×1): Σ‖W‖² = 6
+    J = Objective.of(cr.MSE, model, alpha=0.4, scale=0.5)
+    pred, y = Tensor(np.array([[3.0], [5.0]])), np.array([[1.0], [2.0]])
+    # ½·(2² + 3²)/2 = 3.25 ; 0.4/(2·2)·6 = 0.6
+    assert float(J(pred, y).data) == pytest.approx(3.25 + 0.6, abs=1e-15)
+    # with sample weights 1 and 3: ½·(1·4 + 3·9)/4 = 3.875 ; 0.4/(2·4)·6 = 0.3
+    assert float(J(pred, y, sample_weight=[1.0, 3.0]).data) == pytest.approx(4.175, abs=1e-15)
+
+
+# ------------------------------------------------------------------------------------
+# Working with scikit-learn's tools, and with chainrule's.
+
+
+def test_pipeline_and_grid_search_on_iris():
+    """GridSearchCV (in two worker processes, so fitted estimators are pickled) picks the
+    small penalty over a huge one; the best pipeline scales, then classifies text labels."""
+    X_iris, y_iris = load_iris(return_X_y=True)
+    labels = np.array(["setosa", "versicolor", "virginica"])[y_iris]
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(16,),
+                                                         learning_rate_init=0.01, random_state=0))
+    search = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 30.0]}, cv=3, n_jobs=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(X_iris, labels)
+    small, huge = search.cv_results_["mean_test_score"]
+    assert small > 0.95 and huge < small
+    assert search.best_params_ == {"mlpclassifier__alpha": 1e-4}
+    best = search.best_estimator_
+    assert np.mean(best.predict(X_iris) == labels) > 0.95
+    assert best.predict_proba(X_iris[:5]).shape == (5, 3)
+
+
+def test_fitted_attributes():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(hidden_layer_sizes=(5, 4), activation=("tanh", "leaky_relu:0.2"),
+                            max_iter=20, random_state=0).fit(frame, np.array(["x", "y"])[
+                                TARGETS["binary"]])
+    assert [c.shape for c in clf.coefs_] == [(3, 5), (5, 4), (4, 1)]
+    assert [b.shape for b in clf.intercepts_] == [(5,), (4,), (1,)]
+    assert clf.classes_.tolist() == ["x", "y"] and clf.out_activation_ == "logistic"
+    assert clf.n_features_in_ == 3 and clf.feature_names_in_.tolist() == ["a", "b", "c"]
+    assert len(clf.loss_curve_) == clf.n_iter_ == 20 and clf.n_layers_ == 4
+    assert [layer.activation.spec for layer in clf.model_.layers] == [
+        "tanh", "leaky_relu:0.2", "linear"]
+    proba = clf.predict_proba(frame)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(frame)), proba)
+
+
+def test_early_stopping_ends_with_the_best_validation_weights():
+    X_iris, y_iris = load_iris(return_X_y=True)
+    X_iris = StandardScaler().fit_transform(X_iris)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), early_stopping=True, n_iter_no_change=5,
+                        max_iter=500, random_state=0, learning_rate_init=0.01).fit(X_iris, y_iris)
+    assert clf.n_iter_ < 500 and len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    best = clf.validation_scores_.index(clf.best_validation_score_) + 1
+    assert clf.n_iter_ - best > clf.n_iter_no_change  # stopped after n_iter_no_change + 1 misses
+    state = clf.model_.state_dict()
+    assert all(np.array_equal(state[k], clf._best_state[k]) for k in state)
+
+
+def test_the_model_inside_saves_and_pickles(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = MLPRegressor(hidden_layer_sizes=(3,), max_iter=5, random_state=0).fit(
+            X, TARGETS["regression"])
+    loaded = cr.load(cr.save(reg.model_, tmp_path / "reg.safetensors"))
+    assert loaded.predict(X)[:, 0].tobytes() == reg.predict(X).tobytes()
+    again = pickle.loads(pickle.dumps(reg))
+    assert again.predict(X).tobytes() == reg.predict(X).tobytes()
+    again.partial_fit(X, TARGETS["regression"])  # the unpickled optimiser still drives the model
+    assert not np.array_equal(again.coefs_[0], reg.coefs_[0])
+    assert again.coefs_[0] is again.model_.layers[0].weight.data
+
+
+def test_errors_say_what_to_do():
+    y = TARGETS["three classes"]
+    with pytest.raises(ValueError, match="lbfgs is not available"):
+        MLPClassifier(solver="lbfgs").fit(X, y)
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
+        MLPClassifier(early_stopping=True).partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        MLPClassifier().partial_fit(X, y)
+    with pytest.raises(ValueError, match=r"labels \[3\] that are not among the classes"):
+        MLPClassifier(max_iter=1).partial_fit(X, y, classes=[0, 1, 2]).partial_fit(X, y + 1)
+    with pytest.raises(ValueError, match="hidden_layer_sizes"):
+        MLPRegressor(hidden_layer_sizes=(0,)).fit(X, TARGETS["regression"])
+
+
+def test_engine_is_kept_and_handed_to_fit():
+    reg = MLPRegressor(engine="graph", max_iter=2)
+    assert reg.get_params()["engine"] == "graph"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, TARGETS["regression"])
+    assert reg.n_iter_ == 2
