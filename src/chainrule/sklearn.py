@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from functools import partial
 from numbers import Integral
 from typing import Any
 
@@ -69,29 +70,38 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 
 
+def _times(scale: float, fn: Any, *args: Any) -> Any:
+    return fn(*args) * scale
+
+
 @dataclass(frozen=True)
 class Objective(Loss):
-    """scikit-learn's MLP objective: ``scale · loss + α/(2 Σ s) Σ ‖W‖²`` for each batch.
+    """scikit-learn's MLP objective for one batch: its data loss ``L`` plus ``α/(2 Σ s) Σ ‖W‖²``.
 
     ``Σ s`` is the batch's total sample weight (its row count without weights); the
     penalty's gradient ``α W / Σ s`` is the one scikit-learn adds to each weight matrix.
+    The per-element functions (``terms``, ``grad``) are the data loss's; the penalty is
+    added when the loss is called.  Its name is not in chainrule's table of losses, so
+    ``fit`` runs it on the graph engine.
     """
 
     model: Sequential | None = None
     alpha: float = 0.0
-    scale: float = 1.0
 
     @classmethod
     def of(cls, base: Loss, model: Sequential, alpha: float, scale: float = 1.0) -> "Objective":
-        half = "½·" if scale == 0.5 else ""
-        return cls(f"sklearn_{base.name}", base.terms, f"{half}{base.formula} + α/(2B)·Σ‖W‖²",
-                   base.derivative, base.grad, base.per_row, dict(base.params),
-                   model=model, alpha=float(alpha), scale=float(scale))
+        """``scale · base`` (½ for scikit-learn's squared error) plus the penalty."""
+        own = {f.name: getattr(base, f.name) for f in fields(Loss)}
+        if scale != 1.0:
+            for key in ("terms", "grad", "value"):
+                if own.get(key) is not None:
+                    own[key] = partial(_times, float(scale), own[key])
+        half = "½·" if scale == 0.5 else f"{scale:g}·" if scale != 1.0 else ""
+        own.update(name=f"sklearn_{base.name}", formula=f"{half}{base.formula} + α/(2B)·Σ‖W‖²")
+        return cls(**own, model=model, alpha=float(alpha))
 
     def __call__(self, pred: Tensor, target: Any, sample_weight: Any = None) -> Tensor:
         J = super().__call__(pred, target, sample_weight)
-        if self.scale != 1.0:
-            J = J * self.scale
         rows = pred.shape[0] if sample_weight is None else float(np.sum(sample_weight))
         if self.alpha and rows > 0:
             J = J + penalty(self.model, l2=self.alpha / rows)
