@@ -145,6 +145,30 @@ def read_csv(path: str | os.PathLike, target: str | Sequence[str] | None = None,
     return Dataset(X, y, feats, targets, source=path, notes=notes, task=task)
 
 
+def read_columns(path: str | os.PathLike, columns: Sequence[str],
+                 dtype: Any = np.float64) -> tuple[np.ndarray, list[list[str]], list[str], list[str]]:
+    """The named number columns of a CSV (for prediction), with every row's cells.
+
+    Returns ``(X, rows, header, notes)``: the columns in the order asked, all cells of
+    each row (to write them back out), the header, and a note about columns ignored.
+    A missing column is a ``DataError`` naming it and the columns the file has.
+    """
+    path = os.fspath(path)
+    rows, header = _read_rows(path)
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise DataError(f"{path} has no column {', '.join(map(repr, missing))}, which the model "
+                        f"needs; its columns are: {', '.join(header)}")
+    extra = [c for c in header if c not in columns]
+    notes = [f"ignoring column(s) the model does not use: {', '.join(extra)}"] if extra else []
+    idx = [header.index(c) for c in columns]
+    X = np.empty((len(rows), len(idx)), dtype=dtype)
+    for r, (line, cells) in enumerate(rows):
+        for c, col in enumerate(idx):
+            X[r, c] = _number(cells[col], path, line, header[col])
+    return X, [cells for _, cells in rows], header, notes
+
+
 TASKS = ("regression", "classification", "auto")
 
 

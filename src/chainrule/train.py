@@ -28,8 +28,9 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from . import metrics as metric_fns
+from . import checkpoint as ckpt
 from .data import Scaler, as_arrays, encode_labels
-from .errors import ConfigError, DivergenceError
+from .errors import ChainruleError, ConfigError, DataError, DivergenceError
 from .init import make_rng
 from .losses import Loss, get_loss
 from .nn.module import Module
@@ -137,7 +138,7 @@ class _StopFlag:
 
 @contextmanager
 def _ctrl_c_after_step() -> Iterator[_StopFlag]:
-    """Turn Ctrl-C into a request to stop after the current step (main thread only)."""
+    """Turn Ctrl-C (and SIGTERM) into a request to stop after the current step (main thread only)."""
     flag = _StopFlag()
     if threading.current_thread() is not threading.main_thread():
         yield flag
@@ -146,11 +147,12 @@ def _ctrl_c_after_step() -> Iterator[_StopFlag]:
     def request(signum: int, frame: Any) -> None:
         flag.requested = True
 
-    before = signal.signal(signal.SIGINT, request)
+    before = {sig: signal.signal(sig, request) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield flag
     finally:
-        signal.signal(signal.SIGINT, before)
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def _batch_size(batch_size: int | str | None, n: int) -> int:
@@ -290,6 +292,82 @@ def _scores(model: Module, loss_fn: Loss, data: _Prepared, y_raw: Any, names: Se
     return scores
 
 
+@dataclass
+class _Place:
+    """Where training stands: the next epoch, and inside it the row order and progress."""
+
+    first_epoch: int
+    order: np.ndarray | None = None
+    next_row: int = 0
+    total: float = 0.0
+    seen: int = 0
+
+
+def _save(folder: str, model: Module, opt: Optimizer, rng: np.random.Generator, history: History,
+          stopper: EarlyStopping | None, place: _Place, run_info: dict[str, Any] | None) -> None:
+    arrays = {f"model/{name}": p.data for name, p in model.named_parameters()}
+    opt_arrays, opt_numbers = ckpt.object_state(opt, "optim")
+    arrays.update(opt_arrays)
+    state: dict[str, Any] = {
+        "optimizer": {"type": type(opt).__name__, "state": opt_numbers},
+        "rng": ckpt.rng_state(rng),
+        "place": {"first_epoch": place.first_epoch, "next_row": place.next_row,
+                  "total": place.total, "seen": place.seen},
+        "history": {"logs": history.logs, "epoch": history.epoch, "steps": history.steps,
+                    "best_epoch": history.best_epoch},
+        "model": {"x_scaler": model.x_scaler.to_dict() if model.x_scaler else None,
+                  "y_scaler": model.y_scaler.to_dict() if model.y_scaler else None,
+                  "classes": None if model.classes_ is None else np.asarray(model.classes_).tolist(),
+                  "head": model.head},
+        "run": run_info or {},
+    }
+    if place.order is not None:
+        arrays["place/order"] = place.order.astype(np.int64)
+    if stopper is not None:
+        state["early_stopping"] = {"best": stopper.best, "best_epoch": stopper.best_epoch,
+                                   "wait": stopper.wait, "monitor": stopper.monitor}
+        for name, value in (stopper.best_state or {}).items():
+            arrays[f"early/{name}"] = value
+    ckpt.write(folder, arrays, state)
+
+
+def _restore(folder: str, model: Module, opt: Optimizer, rng: np.random.Generator,
+             history: History, stopper: EarlyStopping | None, n: int) -> _Place:
+    saved = ckpt.read(folder)
+    state, arrays = saved.state, saved.arrays
+    weights = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
+    try:
+        model.load_state_dict(weights)
+    except ChainruleError as exc:
+        raise DataError(f"the checkpoint in {folder} is for another network ({exc}); resume with "
+                        "the same network") from None
+    if state["optimizer"]["type"] != type(opt).__name__:
+        raise DataError(f"the checkpoint in {folder} was made with {state['optimizer']['type']}, "
+                        f"not {type(opt).__name__}; resume with the same optimiser")
+    ckpt.restore_object(opt, "optim", arrays, state["optimizer"]["state"])
+    ckpt.restore_rng(rng, state["rng"])
+    kept = state["model"]
+    model.x_scaler = Scaler.from_dict(kept["x_scaler"]) if kept["x_scaler"] else None
+    model.y_scaler = Scaler.from_dict(kept["y_scaler"]) if kept["y_scaler"] else None
+    if kept["classes"] is not None:
+        model.classes_, model.head = np.asarray(kept["classes"]), kept["head"]
+    h = state["history"]
+    history.logs = {k: list(v) for k, v in h["logs"].items()}
+    history.epoch, history.steps, history.best_epoch = list(h["epoch"]), h["steps"], h["best_epoch"]
+    if stopper is not None and "early_stopping" in state:
+        es = state["early_stopping"]
+        stopper.best, stopper.best_epoch, stopper.wait = es["best"], es["best_epoch"], es["wait"]
+        stopper.monitor = es["monitor"]
+        best = {k[len("early/"):]: v for k, v in arrays.items() if k.startswith("early/")}
+        stopper.best_state = best or None
+    p = state["place"]
+    order = arrays.get("place/order")
+    if order is not None and len(order) != n:
+        raise DataError(f"the checkpoint in {folder} was made on {len(order)} training rows, not "
+                        f"{n}; resume with the same data")
+    return _Place(p["first_epoch"], order, p["next_row"], p["total"], p["seen"])
+
+
 def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
         optimizer: str | Optimizer = "sgd", epochs: int = 10, batch_size: int | str | None = 1,
         shuffle: bool = True, seed: int | np.random.Generator | None = None,
@@ -297,7 +375,9 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
         validation_split: float = 0.0, validation_data: tuple[Any, Any] | None = None,
         sample_weight: Any = None, scale: str | None = None,
         metrics: Sequence[str] | None = None, early_stopping: int | EarlyStopping | None = None,
-        optimizer_options: dict[str, Any] | None = None) -> History:
+        optimizer_options: dict[str, Any] | None = None, checkpoint: str | None = None,
+        checkpoint_every: int = 1, resume: str | None = None,
+        run_info: dict[str, Any] | None = None) -> History:
     """Train ``model`` on rows ``X`` with targets ``y``; returns the ``History``.
 
     ``batch_size=1`` is the seed's algorithm (update after every row); a number N
@@ -309,6 +389,12 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
     ``scale`` (``standard``/``minmax``/``none``) fits a scaler kept in the model;
     ``metrics`` default to ``r2`` (regression) or ``accuracy`` (classification);
     ``early_stopping`` is a patience (epochs) or an ``EarlyStopping``.
+
+    ``checkpoint=DIR`` writes everything needed to continue (see ``checkpoint``) every
+    ``checkpoint_every`` epochs, at a clean stop (Ctrl-C, SIGTERM) and at the end;
+    ``resume=DIR`` continues such a run — give the same model, data and settings — and
+    ends with weights bit-identical to a run that was never stopped.  ``run_info`` is
+    stored in the checkpoint as it is (the command line keeps its options there).
     """
     loss_fn = get_loss(loss)
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
@@ -340,29 +426,48 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
     history = History()
     for cb in callbacks:
         cb.on_train_begin(model)
+    stopper = next((cb for cb in callbacks if isinstance(cb, EarlyStopping)), None)
+    place = _Place(first_epoch=1)
+    if resume is not None:
+        place = _restore(resume, model, opt, rng, history, stopper, n)
+    if checkpoint_every < 1:
+        raise ConfigError(f"checkpoint_every must be ≥ 1, got {checkpoint_every!r}")
+    save = (lambda where: _save(checkpoint, model, opt, rng, history, stopper, where, run_info)) \
+        if checkpoint is not None else (lambda where: None)
 
     with _ctrl_c_after_step() as stop, np.errstate(over="ignore", invalid="ignore"):
-        for epoch in range(1, epochs + 1):
+        for epoch in range(place.first_epoch, epochs + 1):
             opt.start_epoch(epoch - 1)  # a schedule's epoch index counts from 0
             for cb in callbacks:
                 cb.on_epoch_begin(epoch)
-            order = rng.permutation(n) if shuffle else np.arange(n)
-            total, seen = _graph_epoch(model, params, loss_fn, opt, data, order, bs, epoch,
-                                       history, callbacks, stop)
-            if seen:
-                history.logs["loss"].append(total / seen)
-                history.epoch.append(epoch)
-                scores = _scores(model, loss_fn, data, y_arr, names, "") if names else {}
-                scores.pop("loss", None)
-                if val is not None:
-                    scores.update(_scores(model, loss_fn, val, val_raw[1], names, "val_"))
-                for key, value in scores.items():
-                    history.logs.setdefault(key, []).append(value)
-                opt.end_epoch(epoch - 1, total / seen)
+            if place.order is not None and epoch == place.first_epoch:  # resume inside an epoch
+                order, start, total, seen = place.order, place.next_row, place.total, place.seen
+            else:
+                order = rng.permutation(n) if shuffle else np.arange(n)
+                start, total, seen = 0, 0.0, 0
+            part_total, part_seen = _graph_epoch(model, params, loss_fn, opt, data, order[start:], bs,
+                                                 epoch, history, callbacks, stop)
+            total, seen = total + part_total, seen + part_seen
+            if seen < n:  # stopped inside the epoch: keep the place, not a partial epoch loss
+                history.interrupted = True
+                save(_Place(epoch, order, seen, total, seen))
+                break
+            history.logs["loss"].append(total / seen)
+            history.epoch.append(epoch)
+            scores = _scores(model, loss_fn, data, y_arr, names, "") if names else {}
+            scores.pop("loss", None)
+            if val is not None:
+                scores.update(_scores(model, loss_fn, val, val_raw[1], names, "val_"))
+            for key, value in scores.items():
+                history.logs.setdefault(key, []).append(value)
+            opt.end_epoch(epoch - 1, total / seen)
+            stopping = any([cb.on_epoch_end(epoch, history) for cb in callbacks])
+            if stop.requested or stopping or epoch == epochs or epoch % checkpoint_every == 0:
+                save(_Place(epoch + 1))
             if stop.requested:
                 history.interrupted = True
                 break
-            if any([cb.on_epoch_end(epoch, history) for cb in callbacks]):
+            if stopping:
                 history.stopped_early = True
                 break
     for cb in callbacks:

@@ -38,7 +38,14 @@ def parse_rows(ctx: click.Context, param: click.Parameter, value: str) -> list[i
 @click.option("--check", is_flag=True,
               help="Also estimate each gradient by central finite differences and show the "
               "relative error.")
-def explain_cmd(params: tuple[str, ...], rows: list[int], fmt: str, check: bool, **network: Any) -> None:
+@click.option("--model", "model_file", type=click.Path(dir_okay=False), default=None,
+              help="Explain a step of a saved model (from train --save) instead of a new network; "
+              "the network options are then taken from the file.")
+@click.option("--data", "data_file", type=click.Path(dir_okay=False), default=None,
+              help="With --model: the CSV whose row to use (the same as the CSV argument). "
+              "[default: the seed's table, for a model trained on it]")
+def explain_cmd(params: tuple[str, ...], rows: list[int], fmt: str, check: bool,
+                model_file: str | None, data_file: str | None, **network: Any) -> None:
     """Show the chain rule for every weight and bias of one step, with its numbers.
 
     With no arguments: the seed's first step (weights 1, biases 0, the first student):
@@ -48,13 +55,50 @@ def explain_cmd(params: tuple[str, ...], rows: list[int], fmt: str, check: bool,
     """
     from ..explain import explain
 
-    setup = build(**network)
-    n = len(setup.data)
-    bad = [r for r in rows if r > n]
+    if model_file is not None:
+        model, X, Y, loss, lr = saved_step(model_file, data_file or network["csv"], network["lr"])
+    else:
+        if data_file is not None:
+            raise ConfigError("--data goes with --model; for a new network give the CSV as the "
+                              "argument: chainrule explain data.csv")
+        setup = build(**network)
+        model, loss, lr = setup.model, setup.loss, setup.lr
+        X, Y = prepare(model, setup.data.X, setup.data.y, loss, scale=setup.scale)
+    bad = [r for r in rows if r > len(X)]
     if bad:
-        raise ConfigError(f"--row {bad[0]} is past the end of the data, which has {n} rows")
+        raise ConfigError(f"--row {bad[0]} is past the end of the data, which has {len(X)} rows")
     idx = [r - 1 for r in rows]
-    X, Y = prepare(setup.model, setup.data.X, setup.data.y, setup.loss, scale=setup.scale)
-    ex = explain(setup.model, X[idx], Y[idx], setup.loss, param=list(params) or None,
-                 lr=setup.lr, rows=idx, check=check)
+    ex = explain(model, X[idx], Y[idx], loss, param=list(params) or None, lr=lr, rows=idx,
+                 check=check)
     click.echo(ex.render(fmt), nl=False)
+
+
+def saved_step(path: str, csv: str | None, lr: float | None) -> tuple[Any, Any, Any, str, float]:
+    """A saved model and the rows of its data, as training saw them (scaled, one-hot)."""
+    from ..data import encode_labels, read_csv
+    from ..datasets import students
+    from ..io import load
+
+    model = load(path)
+    meta = model.metadata or {}
+    features, targets = meta.get("features") or [], meta.get("targets") or []
+    loss = meta.get("loss") or "mse"
+    if csv is None:
+        seed = students()
+        if features != seed.feature_names:
+            raise ConfigError(f"{path} was not trained on the seed's table; give its data with "
+                              "--data data.csv")
+        X, y = seed.X, seed.y
+    else:
+        task = "classification" if model.classes_ is not None else "regression"
+        data = read_csv(csv, target=targets, features=features, task=task, dtype=model.dtype)
+        X, y = data.X, data.y
+    if model.x_scaler is not None:
+        X = model.x_scaler.transform(X)
+    if model.classes_ is not None:
+        Y = encode_labels(y, model.classes_)[1]
+        Y = Y[:, 1:] if model.head == "sigmoid" else Y
+    else:
+        Y = model.y_scaler.transform(y) if model.y_scaler is not None else y
+    rate = lr or (meta.get("training") or {}).get("lr") or 0.01
+    return model, X, Y.astype(model.dtype), loss, float(rate)

@@ -91,7 +91,7 @@ def network_options(fn: Callable) -> Callable:
         click.option("--lr", type=str, default=None, callback=positive_float,
                      help=f"Learning rate η in w ← w − η ∂L/∂w. "
                      f"[default: {SEED_LR:g} on the built-in table, {CSV_LR:g} on a CSV]"),
-        click.option("--seed", type=int, default=0, show_default=True,
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Seed of the random generator (initial weights, row order, validation split)."),
     ]
     for option in reversed(options):

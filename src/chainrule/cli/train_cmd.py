@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -89,60 +90,131 @@ def describe_training(setup: Any, optimizer: str, options: dict[str, Any], sched
 @click.option("--trace", type=click.IntRange(min=0), default=0, show_default=True,
               help="Narrate the first N steps: the row picked, the prediction, the loss, and "
               "every parameter's gradient and update.")
+@click.option("--save", type=click.Path(dir_okay=False), default=None,
+              help="Save the trained model to this .safetensors file (atomically).")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="Draw the training (and validation) loss per epoch to this .png or .svg.")
+@click.option("--plot-boundary", type=click.Path(dir_okay=False), default=None,
+              help="For a classifier with two inputs: draw its decision regions and the rows.")
+@click.option("--checkpoint", type=click.Path(file_okay=False), default=None,
+              help="Keep everything needed to resume in this folder: every --checkpoint-every "
+              "epochs, on Ctrl-C or SIGTERM, and at the end.")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Epochs between checkpoints.")
+@click.option("--resume", type=click.Path(file_okay=False), default=None,
+              help="Continue the run checkpointed in this folder, with its own data and settings "
+              "(--epochs may raise the number of epochs); it ends as if never stopped.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final loss.")
-def train(epochs: int, batch_size: int | str, optimizer: str, momentum: float | None,
-          nesterov: bool, weight_decay: float | None, schedule: str | None,
-          validation_split: float, early_stopping: int | None, trace: int, quiet: bool,
-          **network: Any) -> None:
+@click.pass_context
+def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: str | None,
+          plot_boundary: str | None, checkpoint: str | None, checkpoint_every: int,
+          resume: str | None, **options: Any) -> None:
     """Train a network on CSV (default: the seed's table of students).
 
     Each step picks the next row of a shuffled order, predicts ŷ, measures the loss
     (L = (y − ŷ)² by default), back-propagates ∂L/∂w to every weight and bias, and
     updates them (w ← w − η ∂L/∂w for sgd). One pass over the rows is an epoch.
     """
+    if resume is not None:
+        options = resumed_options(ctx, resume, options)
+        checkpoint = checkpoint or resume
+    run = {k: options[k] for k in TRAINING}
+    network = {k: v for k, v in options.items() if k not in TRAINING}
+    if network.get("csv"):
+        network["csv"] = os.path.abspath(network["csv"])
     setup = build(**network)
-    options: dict[str, Any] = {}
-    if momentum is not None:
-        options["momentum"] = momentum
-    if nesterov:
-        options["nesterov"] = True
-    if weight_decay is not None:
-        options["weight_decay"] = weight_decay
-    lr = parse_schedule(schedule, setup.lr, epochs)
+    if plot_boundary and not (setup.classification and setup.data.X.shape[1] == 2):
+        raise ConfigError("--plot-boundary draws a classifier with two input columns; this run "
+                          f"is {setup.data.task} with {setup.data.X.shape[1]} input(s)")
+    opt_options: dict[str, Any] = {}
+    if run["momentum"] is not None:
+        opt_options["momentum"] = run["momentum"]
+    if run["nesterov"]:
+        opt_options["nesterov"] = True
+    if run["weight_decay"] is not None:
+        opt_options["weight_decay"] = run["weight_decay"]
+    epochs = run["epochs"]
+    lr = parse_schedule(run["schedule"], setup.lr, epochs)
     out = console()
     callbacks: list[Callback] = []
     if not quiet:
         for line in describe(setup):
             out.print(line)
-        out.print(describe_training(setup, optimizer, options, schedule, epochs, batch_size,
-                                    validation_split, early_stopping))
+        out.print(describe_training(setup, run["optimizer"], opt_options, run["schedule"], epochs,
+                                    run["batch_size"], run["validation_split"], run["early_stopping"]))
+        if resume:
+            out.print(f"resuming the run checkpointed in {resume}")
         every = 1 if epochs <= 100 else max(1, epochs // 50)
         shown = "every epoch" if every == 1 else f"every {every} epochs"
         out.print(f"\nper epoch ({shown}): loss = mean training loss over the epoch's steps"
                   + ("; the loss is on scaled targets" if setup.scale != "none" and not setup.classification else ""))
         callbacks.append(EpochPrinter(out, epochs, every))
     if trace:
-        callbacks.insert(0, Tracer(out, setup.model, setup.data, setup.loss, optimizer,
+        callbacks.insert(0, Tracer(out, setup.model, setup.data, setup.loss, run["optimizer"],
                                    setup.lr, trace))
     start = time.perf_counter()
-    history = fit(setup.model, setup.data.X, setup.data.y, loss=setup.loss, optimizer=optimizer,
-                  lr=lr, epochs=epochs, batch_size=batch_size, shuffle=True, seed=setup.seed,
-                  callbacks=callbacks, validation_split=validation_split, scale=setup.scale,
-                  early_stopping=early_stopping, optimizer_options=options,
-                  metrics=[] if setup.builtin else None)  # the seed's run shows its loss alone
+    history = fit(setup.model, setup.data.X, setup.data.y, loss=setup.loss,
+                  optimizer=run["optimizer"], lr=lr, epochs=epochs, batch_size=run["batch_size"],
+                  shuffle=True, seed=setup.seed, callbacks=callbacks,
+                  validation_split=run["validation_split"], scale=setup.scale,
+                  early_stopping=run["early_stopping"], optimizer_options=opt_options,
+                  metrics=[] if setup.builtin else None,  # the seed's run shows its loss alone
+                  checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
+                  run_info={"options": {**network, **run}})
     seconds = time.perf_counter() - start
     if history.interrupted:
-        out.print(f"stopped by Ctrl-C in epoch {len(history.loss)} after {history.steps} steps; "
-                  "the weights so far are kept")
+        where = f"; resume with: chainrule train --resume {checkpoint}" if checkpoint else ""
+        out.print(f"stopped by Ctrl-C after {history.steps} steps ({len(history)} whole epochs); "
+                  f"the weights so far are kept{where}")
     if history.stopped_early:
         out.print(f"stopped early after epoch {history.epoch[-1]}: no improvement for "
-                  f"{early_stopping} epochs; kept the weights of epoch {history.best_epoch}")
+                  f"{run['early_stopping']} epochs; kept the weights of epoch {history.best_epoch}")
+    finish(out, setup, history, run, seconds, quiet, save, plot, plot_boundary)
+
+
+TRAINING = ("epochs", "batch_size", "optimizer", "momentum", "nesterov", "weight_decay",
+            "schedule", "validation_split", "early_stopping")
+
+
+def resumed_options(ctx: click.Context, folder: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The options the checkpointed run was started with (``--epochs`` may be raised)."""
+    from ..checkpoint import read
+
+    saved = read(folder).state.get("run", {}).get("options")
+    if not saved:
+        raise ConfigError(f"the checkpoint in {folder} was not made by chainrule train; resume it "
+                          "from Python with fit(..., resume=...)")
+    epochs_given = ctx.get_parameter_source("epochs") == click.core.ParameterSource.COMMANDLINE
+    return {**saved, "epochs": given["epochs"] if epochs_given else saved["epochs"]}
+
+
+def finish(out: Any, setup: Any, history: Any, run: dict[str, Any], seconds: float, quiet: bool,
+           save: str | None, plot: str | None, plot_boundary: str | None) -> None:
+    """Report the result and write the files asked for."""
     if quiet:
         out.print(f"final loss {fmt(history.loss[-1])}" if history.loss else "no epoch finished")
-        return
-    if history.loss:
-        out.print(f"trained {history.steps} steps in {seconds:.2f} s; loss {fmt(history.loss[0])} → "
-                  f"{fmt(history.loss[-1])}\n")
-    print_parameters(out, setup.model)
-    out.print()
-    print_predictions(out, setup.model, setup.data)
+    else:
+        if history.loss:
+            out.print(f"trained {history.steps} steps in {seconds:.2f} s; loss "
+                      f"{fmt(history.loss[0])} → {fmt(history.loss[-1])}\n")
+        print_parameters(out, setup.model)
+        out.print()
+        print_predictions(out, setup.model, setup.data)
+    if save:
+        from ..io import save as save_model, training_summary
+
+        summary = training_summary(history, lr=setup.lr, seed=setup.seed, scale=setup.scale,
+                                   data=setup.data.source, **run)
+        path = save_model(setup.model, save, loss=setup.loss, features=setup.data.feature_names,
+                          targets=setup.data.target_names, training=summary)
+        out.print(f"saved the model to {path}")
+    if plot:
+        from ..plot import plot_history
+
+        out.print(f"drew the loss per epoch to {plot_history(history, plot)}")
+    if plot_boundary:
+        from ..plot import plot_boundary as draw_boundary
+
+        path = draw_boundary(setup.model, setup.data.X, setup.data.y, plot_boundary,
+                             feature_names=setup.data.feature_names)
+        out.print(f"drew the decision regions to {path}")
