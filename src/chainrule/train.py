@@ -246,9 +246,14 @@ def _split(n: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarra
 
 def _graph_epoch(model: Module, params: list[Tensor], loss_fn: Loss, opt: Optimizer, data: _Prepared,
                  order: np.ndarray, bs: int, epoch: int, history: History,
-                 callbacks: Sequence[Callback], stop: _StopFlag) -> tuple[float, int]:
-    """One epoch on the graph engine; returns (Σ batch loss × rows, rows seen)."""
-    total, seen = 0.0, 0
+                 callbacks: Sequence[Callback], stop: _StopFlag,
+                 total: float = 0.0) -> tuple[float, int]:
+    """One epoch (or its rest) on the graph engine: the batches of ``order`` in turn.
+
+    Returns ``(total + Σ batch loss × rows, rows seen)``; ``total`` carries the sum of an
+    epoch begun before a resume, so the sum is added up in the same order either way.
+    """
+    seen = 0
     for start in range(0, len(order), bs):
         rows = order[start:start + bs]
         xb, yb = data.X[rows], data.Y[rows]
@@ -445,9 +450,9 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
             else:
                 order = rng.permutation(n) if shuffle else np.arange(n)
                 start, total, seen = 0, 0.0, 0
-            part_total, part_seen = _graph_epoch(model, params, loss_fn, opt, data, order[start:], bs,
-                                                 epoch, history, callbacks, stop)
-            total, seen = total + part_total, seen + part_seen
+            total, part_seen = _graph_epoch(model, params, loss_fn, opt, data, order[start:], bs,
+                                            epoch, history, callbacks, stop, total)
+            seen += part_seen
             if seen < n:  # stopped inside the epoch: keep the place, not a partial epoch loss
                 history.interrupted = True
                 save(_Place(epoch, order, seen, total, seen))
