@@ -1,0 +1,126 @@
+"""The datasets a session can learn, and how each one is learnt by default.
+
+* ``seed`` — the seed document's three students (IQ, CGPA → Package), learnt exactly as
+  the seed does: a 2-2-1 linear network, weights 1, biases 0, raw inputs, η = 1e-5, the
+  rows in the table's order, one at a time, loss ``(y − ŷ)²``.
+* the toy sets of ``toys`` — two classes in the plane, 200 points drawn from the
+  session's seed, 20 % held out for validation, inputs standardised, loss ``bce``
+  (one output neuron: the logit of class 1).
+* ``upload`` — the last CSV uploaded: regression (``mse``) or classification
+  (``bce`` for two classes, ``cross_entropy`` for more), as ``read_csv`` decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..data import Dataset
+from ..datasets import students
+from .settings import MAX_NEURONS, SettingsError
+from .toys import TOYS, toy
+
+SEED_DEFAULTS = {"dataset": "seed", "hidden": [2], "activation": "linear", "init": "ones",
+                 "lr": 1e-5, "batch_size": 1, "seed": 0, "shuffle": False}
+TOY_DEFAULTS = {"hidden": [6, 4], "activation": "tanh", "init": "xavier", "lr": 0.05,
+                "batch_size": 1, "seed": 0, "shuffle": True}
+CSV_DEFAULTS = {"hidden": [4], "activation": "tanh", "init": "xavier", "lr": 0.01,
+                "batch_size": 1, "seed": 0, "shuffle": True}
+TOY_POINTS = 200
+VALIDATION = 0.2
+MAX_CLASSES = MAX_NEURONS
+
+
+@dataclass
+class Recipe:
+    """How a dataset is learnt: its loss, its scaling and the share held out for validation."""
+
+    loss: str
+    scale: str
+    validation: float
+
+
+@dataclass
+class Entry:
+    """One dataset the page can choose."""
+
+    name: str
+    title: str
+    task: str
+    defaults: dict[str, Any]
+    data: Dataset | None = None  # fixed data (the upload); None: made from the seed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "title": self.title, "task": self.task,
+                "defaults": {**self.defaults, "dataset": self.name}}
+
+
+SEED_RECIPE = Recipe("mse", "none", 0.0)  # the seed's own way
+TOY_RECIPE = Recipe("bce", "standard", VALIDATION)
+
+
+def recipe_for(data: Dataset) -> Recipe:
+    """The loss, scaling and validation share that suit an uploaded table."""
+    validation = VALIDATION if len(data) >= 10 else 0.0
+    if data.task == "classification":
+        classes = len(np.unique(data.y))
+        return Recipe("bce" if classes == 2 else "cross_entropy", "standard", validation)
+    return Recipe("mse", "standard", validation)
+
+
+def check_upload(data: Dataset, name: str) -> None:
+    """Refuse a table the playground cannot draw or learn, saying why."""
+    if data.X.shape[1] > MAX_NEURONS:
+        raise SettingsError(f"{name} has {data.X.shape[1]} input columns; the playground draws at "
+                            f"most {MAX_NEURONS} (choose fewer columns)")
+    if len(data) < 2:
+        raise SettingsError(f"{name} has {len(data)} row; the playground needs at least 2")
+    if data.task == "classification":
+        classes = len(np.unique(data.y))
+        if classes > MAX_CLASSES:
+            raise SettingsError(f"{name}: the target has {classes} classes; at most {MAX_CLASSES}")
+    elif data.y.shape[1] > MAX_NEURONS:
+        raise SettingsError(f"{name} has {data.y.shape[1]} target columns; at most {MAX_NEURONS}")
+
+
+@dataclass
+class Catalog:
+    """The seed's table, the toy sets and (once there is one) the uploaded CSV."""
+
+    upload: Entry | None = None
+    entries: dict[str, Entry] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.entries = {"seed": Entry("seed", "the seed's students (IQ, CGPA → Package)",
+                                      "regression", dict(SEED_DEFAULTS))}
+        for name in TOYS:
+            self.entries[name] = Entry(name, f"{name} (2-D, two classes)", "classification",
+                                       dict(TOY_DEFAULTS))
+
+    def names(self) -> list[str]:
+        return list(self.entries)
+
+    def defaults(self, name: str) -> dict[str, Any]:
+        if not isinstance(name, str) or name not in self.entries:
+            raise SettingsError(f"dataset must be one of: {', '.join(self.entries)}; got {name!r}")
+        return self.entries[name].to_dict()["defaults"]
+
+    def add_upload(self, filename: str, data: Dataset) -> Entry:
+        check_upload(data, filename)
+        entry = Entry("upload", f"your CSV: {filename}", data.task, dict(CSV_DEFAULTS), data)
+        self.entries["upload"] = entry
+        return entry
+
+    def load(self, name: str, seed: int) -> tuple[Dataset, Recipe]:
+        """The rows of dataset ``name`` (a toy set is drawn from ``seed``) and its recipe."""
+        entry = self.entries[name]
+        if entry.data is not None:
+            return entry.data, recipe_for(entry.data)
+        if name == "seed":
+            return students(), SEED_RECIPE
+        return toy(name, TOY_POINTS, seed), TOY_RECIPE
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [entry.to_dict() for entry in self.entries.values()]

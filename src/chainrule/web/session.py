@@ -1,0 +1,118 @@
+"""A playground session: the catalog of datasets and the one ``Run`` the page drives.
+
+Every action is all-or-nothing: a reset or upload builds its new ``Run`` (or reads its
+CSV) to the side and only replaces the current one when that worked, so a bad request
+leaves the session as it was.  A lock makes the actions take turns (the server may
+answer requests on several threads).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tempfile
+import threading
+from typing import Any
+
+from ..data import read_csv
+from ..errors import DataError
+from . import views
+from .catalog import Catalog
+from .run import Run
+from .settings import Settings, parse_settings
+
+MAX_UPLOAD = 1_000_000  # bytes
+
+
+class RequestError(DataError):
+    """A request the playground refuses (not JSON, not a CSV, too large); ``status``: HTTP code."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Session:
+    """One model, its data and its optimiser, shared by the page's requests."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.catalog = Catalog()
+        self.run = self._build(self._settings({}, "seed"))
+
+    def _settings(self, body: Any, dataset: Any) -> Settings:
+        return parse_settings(body, self.catalog.defaults(dataset), self.catalog.names())
+
+    def _build(self, settings: Settings) -> Run:
+        data, recipe = self.catalog.load(settings.dataset, settings.seed)
+        return Run(settings, data, recipe)
+
+    def state(self) -> dict[str, Any]:
+        with self.lock:
+            return views.state(self.run)
+
+    def datasets(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return self.catalog.to_list()
+
+    def reset(self, body: Any) -> dict[str, Any]:
+        """A new model from ``body``'s settings (missing ones: the dataset's defaults)."""
+        with self.lock:
+            current = self.run.settings.dataset
+            name = body.get("dataset", current) if isinstance(body, dict) else "seed"
+            self.run = self._build(self._settings(body, name))
+            return views.state(self.run)
+
+    def step(self) -> dict[str, Any]:
+        """One step, with its four stages, and the state after it."""
+        with self.lock:
+            step = self.run.step()
+            return views.jsonable({"step": step.number, "epoch": step.epoch,
+                                   "stages": views.stages(self.run, step),
+                                   "state": views.state(self.run)})
+
+    def epoch(self) -> dict[str, Any]:
+        """The rest of the current epoch (a whole one when it has just begun)."""
+        with self.lock:
+            self.run.epoch()
+            return views.state(self.run)
+
+    def explain(self, param: str) -> dict[str, Any]:
+        with self.lock:
+            return views.jsonable(self.run.explain(param))
+
+    def upload(self, filename: str, content: bytes, target: str | None = None) -> dict[str, Any]:
+        """Read an uploaded CSV (``read_csv`` on a temporary file) and start learning it."""
+        name = os.path.basename(filename or "upload.csv")
+        if not name.lower().endswith(".csv"):
+            raise RequestError(f"{name} is not a .csv file; upload a CSV table", 415)
+        if len(content) > MAX_UPLOAD:
+            raise RequestError(f"{name} is larger than {MAX_UPLOAD // 1_000_000} MB; upload a "
+                              "smaller table", 413)
+        if b"\0" in content:
+            raise RequestError(f"{name} is not a text file; upload a CSV table", 415)
+        fd, path = tempfile.mkstemp(suffix=".csv")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(content)
+            try:
+                data = read_csv(path, target=target or None, task="auto")
+            except DataError as exc:
+                raise DataError(str(exc).replace(path, name)) from None
+        finally:
+            os.unlink(path)
+        notes = [re.sub(r";? *use --task \w+ to override", "", note) for note in data.notes]
+        data = dataclasses.replace(data, source=name, notes=notes)
+        with self.lock:
+            previous = self.catalog.entries.get("upload")
+            entry = self.catalog.add_upload(name, data)
+            try:
+                run = self._build(self._settings({}, entry.name))
+            except Exception:
+                self.catalog.entries.pop("upload")
+                if previous is not None:
+                    self.catalog.entries["upload"] = previous
+                raise
+            self.run = run
+            return views.state(self.run, notes=data.notes)

@@ -1,0 +1,75 @@
+// The data: a table (the seed's students, a CSV) with the model's predictions, or, for two
+// inputs and classes, the points over the decision regions the network draws.
+
+import { el, fmt } from './format.js';
+
+export const CLASS_COLOURS = ['#e07a1f', '#2f6fb5', '#3a9a5b', '#9b4dca', '#c43c5c', '#7a6a2f', '#1f9aa8', '#666'];
+const S = 360;
+
+const rgb = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+
+/** The decision regions as a small picture, one pixel per grid cell (the browser smooths it):
+ *  the colour of the class the network picks, stronger where it is surer. */
+function regionImage(r, classes) {
+  const canvas = document.createElement('canvas');
+  canvas.width = r.n;
+  canvas.height = r.n;
+  const ctx = canvas.getContext('2d');
+  const img = ctx.createImageData(r.n, r.n);
+  const chance = 1 / Math.max(2, classes);
+  for (let b = 0; b < r.n; b++) {
+    for (let a = 0; a < r.n; a++) {
+      const k = b * r.n + a;
+      const sure = (r.p[k] - chance) / (1 - chance);
+      const alpha = 0.1 + 0.45 * sure;
+      const colour = rgb(CLASS_COLOURS[r.cls[k] % CLASS_COLOURS.length]);
+      const at = 4 * ((r.n - 1 - b) * r.n + a); // grid rows run upwards, pixel rows downwards
+      colour.forEach((c, n) => { img.data[at + n] = Math.round(255 + (c - 255) * alpha); });
+      img.data[at + 3] = 255;
+    }
+  }
+  ctx.putImageData(img, 0, 0);
+  return canvas.toDataURL();
+}
+
+export function drawData(box, view, current = [], next = []) {
+  box.replaceChildren(view.kind === 'scatter' ? scatter(view, current, next) : table(view, current, next));
+}
+
+function table(view, current, next) {
+  const head = el('tr', {}, el('th', {}, '#'), view.columns.map((c) => el('th', {}, c)));
+  const body = view.rows.map((row, n) => el('tr', {
+    class: current.includes(n) ? 'current' : next.includes(n) ? 'next' : null,
+  }, el('td', {}, n + 1), row.map((v) => el('td', {}, typeof v === 'number' ? fmt(v) : v))));
+  const more = view.total > view.rows.length ? el('p', { class: 'more' }, `first ${view.rows.length} of ${view.total} training rows`) : null;
+  return el('div', {}, el('table', { class: 'rows' }, el('thead', {}, head), el('tbody', {}, body)), more);
+}
+
+function scatter(view, current, next) {
+  const r = view.regions;
+  const sx = (v) => ((v - r.x[0]) / (r.x[1] - r.x[0])) * S;
+  const sy = (v) => S - ((v - r.y[0]) / (r.y[1] - r.y[0])) * S;
+  const svg = el('svg', { viewBox: `0 0 ${S} ${S}`, class: 'scatter', 'data-kind': 'scatter' });
+  svg.append(el('image', {
+    href: regionImage(r, view.classes.length), x: 0, y: 0, width: S, height: S,
+    preserveAspectRatio: 'none', class: 'regions',
+  }));
+  const dots = el('g', { class: 'points' });
+  view.points.forEach(([x, y, cls, val], n) => {
+    const colour = CLASS_COLOURS[cls % CLASS_COLOURS.length];
+    dots.append(el('circle', {
+      cx: sx(x), cy: sy(y), r: 3.6, class: val ? 'val' : 'train',
+      fill: val ? '#fff' : colour, stroke: val ? colour : '#fff',
+    }));
+  });
+  svg.append(dots);
+  for (const n of current) {
+    const [x, y] = view.points[n];
+    svg.append(el('circle', { cx: sx(x), cy: sy(y), r: 8, class: 'ring' }));
+  }
+  const legend = el('div', { class: 'legend' },
+    view.classes.map((c, k) => el('span', {}, el('i', { style: `background:${CLASS_COLOURS[k % CLASS_COLOURS.length]}` }), `class ${c}`)),
+    el('span', {}, el('i', { class: 'hollow' }), 'validation'),
+    el('span', {}, 'shade: the network’s decision'));
+  return el('div', {}, svg, legend);
+}

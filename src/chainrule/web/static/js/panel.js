@@ -1,0 +1,59 @@
+// The derivation panel: one weight or bias, by the chain rule, from explain's JSON —
+// first in symbols, then with the numbers of the step, then the update it gets.
+
+import { el, fmt, pretty } from './format.js';
+
+/** An equation {lhs, forms[]}: lhs = forms[0], then "= form" per line, symbols to numbers. */
+function equation(eq, cls = '') {
+  return el('div', { class: `eq ${cls}` },
+    el('span', { class: 'lhs' }, pretty(eq.lhs)),
+    eq.forms.map((form, n) => el('span', { class: `rhs ${n === eq.forms.length - 1 ? 'result' : ''}` }, `= ${pretty(form)}`)),
+    eq.note ? el('span', { class: 'note' }, pretty(eq.note)) : null);
+}
+
+function rowLine(row) {
+  const xs = row.x.map((v, i) => `${pretty(`x_${i + 1}`)} = ${fmt(v)}`).join(', ');
+  const ys = row.y.length === 1 ? `y = ${fmt(row.y[0])}` : row.y.map((v, i) => `${pretty(`y_${i + 1}`)} = ${fmt(v)}`).join(', ');
+  return `row ${row.index + 1}: ${xs}; ${ys}`;
+}
+
+/** Fill `box` with the derivation of the one parameter in `data` (the /api/explain answer). */
+export function showDerivation(box, data) {
+  const ex = data.explanation;
+  const p = ex.parameters[0];
+  const when = data.when === 'last'
+    ? `step ${data.step}, the step just taken, on the weights it started from`
+    : `step ${data.step}, the next step, on the current weights`;
+  const rows = ex.rows.map(rowLine);
+  const parts = [
+    el('h2', { 'data-param': p.symbol }, `∂L/∂${pretty(p.symbol)}`),
+    el('p', { class: 'where' }, `${pretty(p.symbol)} is ${p.kind === 'weight'
+      ? `the weight on the arrow into neuron ${p.index[1] + 1} of layer ${p.layer} from ${p.layer === 1 ? 'input' : 'neuron'} ${p.index[0] + 1}${p.layer === 1 ? '' : ` of layer ${p.layer - 1}`}`
+      : `the bias of neuron ${p.index[0] + 1} of layer ${p.layer}`} (${p.name}[${p.index.join(', ')}])`),
+    el('p', { class: 'where' }, when, el('br'), rows.slice(0, 3).join(' · '), rows.length > 3 ? ` … (${rows.length} rows)` : ''),
+    el('details', { class: 'forward' }, el('summary', {}, 'forward pass and loss'),
+      ex.rows.slice(0, 3).map((row) => el('div', {}, row.forward.map((eq) => equation(eq)), equation(row.loss)))),
+  ];
+  for (const row of p.rows.slice(0, 3)) {
+    if (p.rows.length > 1) parts.push(el('h3', {}, `row ${row.row + 1}`));
+    if (row.steps.length) {
+      parts.push(el('h3', {}, 'δ, layer by layer (every path from the neuron to the loss)'));
+      parts.push(row.steps.map((eq) => equation(eq, 'step')));
+    }
+    parts.push(el('h3', {}, 'the chain rule'));
+    parts.push(equation(row.chain, 'chain'));
+    if (row.factors.length) {
+      parts.push(el('table', { class: 'factors' },
+        el('thead', {}, el('tr', {}, el('th', {}, 'factor'), el('th', {}, 'formula'), el('th', {}, 'with the numbers'), el('th', {}, 'value'))),
+        el('tbody', {}, row.factors.map((f) => el('tr', {},
+          el('td', {}, pretty(f.symbol)), el('td', {}, pretty(f.formula)), el('td', {}, pretty(f.numbers)), el('td', { class: 'num' }, fmt(f.value)))))));
+    }
+  }
+  if (p.mean) parts.push(el('h3', {}, 'the batch: the mean over its rows'), equation(p.mean, 'mean'));
+  parts.push(el('h3', {}, data.when === 'last' ? 'the update it got' : 'the update it will get'));
+  parts.push(equation(p.update, 'update'));
+  parts.push(el('p', { class: 'move' }, `${pretty(p.symbol)}: ${fmt(p.update.old)} → ${fmt(p.update.new)}`));
+  if (p.flags.length) parts.push(el('ul', { class: 'flags' }, p.flags.map((f) => el('li', {}, pretty(f)))));
+  parts.push(el('details', { class: 'text' }, el('summary', {}, 'as text (chainrule explain)'), el('pre', {}, data.text)));
+  box.replaceChildren(...parts.flat());
+}
