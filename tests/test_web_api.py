@@ -1,0 +1,377 @@
+"""The playground's server: every endpoint, the bad requests it refuses, and where it listens.
+
+The numbers are the seed's first step worked by hand (``../shared/DESIGN.md``): row IQ 80,
+CGPA 8, Package 5 through weights 1 and biases 0 gives O_11 = O_12 = 88, ŷ = 176,
+L = 29241, ∂L/∂ŷ = 342, ∂L/∂w^2_11 = 342 · 88 = 30096,
+∂L/∂w^1_11 = 342 · 1 · 80 = 27360, ∂L/∂b_21 = 342; with η = 1e-5, w^2_11 becomes
+1 − 1e-5 · 30096 = 0.69904.  Longer runs are compared with the hand-formula trainer in
+``conftest.py`` and with ``fit``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import warnings
+import sys
+import urllib.request
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette",
+                    reason="the web extra is not installed (pip install 'chainrule[web]')")
+pytest.importorskip("httpx", reason="Starlette's TestClient needs httpx (pip install httpx)")
+
+with warnings.catch_warnings():  # Starlette ≥ 1.x prefers httpx2 but still takes httpx
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient  # noqa: E402
+
+from chainrule import ConfigError, fit, seed_network  # noqa: E402
+from chainrule.web import server  # noqa: E402
+from chainrule.web.app import STATIC, create_app  # noqa: E402
+from chainrule.web.session import MAX_UPLOAD  # noqa: E402
+
+SEED_X = np.array([[80.0, 8.0], [60.0, 5.0], [110.0, 7.0]])
+SEED_Y = np.array([[5.0], [3.0], [8.0]])
+CSV = b"size,rooms,age,price\n50,2,10,150\n80,3,5,260\n120,4,20,300\n65,2,2,210\n90,3,15,240\n"
+
+
+@pytest.fixture
+def client() -> TestClient:
+    return TestClient(create_app())
+
+
+def weights(state: dict) -> list:
+    return state["network"]["weights"], state["network"]["biases"]
+
+
+# ---------------------------------------------------------------------------------------
+# The page and the start.
+
+
+def test_the_page_and_its_scripts_are_served_from_the_package(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "one row" in page.text and "/static/js/main.js" in page.text
+    for path in sorted(STATIC.rglob("*")):
+        if path.is_file():
+            rel = path.relative_to(STATIC).as_posix()
+            assert client.get(f"/static/{rel}").status_code == 200, rel
+            text = path.read_text(encoding="utf-8").replace("http://www.w3.org/2000/svg", "")
+            assert "http://" not in text and "https://" not in text, f"{rel} loads from the network"
+
+
+def test_the_session_opens_on_the_seeds_network_and_table(client):
+    state = client.get("/api/state").json()
+    assert state["network"]["sizes"] == [2, 2, 1]
+    assert state["network"]["inputs"] == ["IQ", "CGPA"]
+    W, b = weights(state)
+    assert W == [[[1.0, 1.0], [1.0, 1.0]], [[1.0], [1.0]]] and b == [[0.0, 0.0], [0.0]]
+    assert state["settings"] == {"dataset": "seed", "hidden": [2], "activation": "linear",
+                                 "init": "ones", "lr": 1e-5, "batch_size": 1, "seed": 0,
+                                 "shuffle": False}
+    assert state["preview"]["rows"] == [0]
+    assert state["preview"]["outputs"] == [[[88.0, 88.0]], [[176.0]]]
+    assert [row[:3] for row in state["data"]["rows"]] == np.c_[SEED_X, SEED_Y].tolist()
+    assert state["data"]["rows"][0][3] == 176.0  # the prediction of weights 1, biases 0
+    assert state["history"] == {"epoch": [], "loss": []}
+
+
+def test_options_and_datasets(client):
+    options = client.get("/api/options").json()
+    assert "tanh" in options["activations"] and "softmax" not in options["activations"]
+    assert "ones" in options["initialisers"] and options["max_neurons"] == 16
+    names = [d["name"] for d in client.get("/api/datasets").json()]
+    assert names == ["seed", "blobs", "xor", "circles", "moons"]
+
+
+# ---------------------------------------------------------------------------------------
+# One step in four stages, epochs, explain.
+
+
+def test_one_step_returns_the_seeds_first_step_stage_by_stage(client):
+    r = client.post("/api/step")
+    assert r.status_code == 200
+    st = r.json()["stages"]
+    assert st["forward"]["rows"] == [0] and st["forward"]["x"] == [[80.0, 8.0]]
+    assert st["forward"]["outputs"] == [[[88.0, 88.0]], [[176.0]]]
+    assert st["loss"]["loss"] == 29241.0 and st["loss"]["target"] == [[5.0]]
+    gW, gb = st["backward"]["weights"], st["backward"]["biases"]
+    assert gW[1] == [[30096.0], [30096.0]]  # ∂L/∂w^2_11 = 342 · O_11, O_11 = O_12
+    assert gW[0] == [[27360.0, 27360.0], [2736.0, 2736.0]]  # 342 · w^2_j1 · x_i
+    assert gb == [[342.0, 342.0], [342.0]]
+    assert st["update"]["weights"][1][0][0] == pytest.approx(0.69904, abs=1e-15)
+    assert st["forward"]["weights"] == [[[1.0, 1.0], [1.0, 1.0]], [[1.0], [1.0]]]
+    state = r.json()["state"]
+    assert state["network"]["weights"] == st["update"]["weights"]
+    assert state["step"] == 1 and state["cursor"] == 1 and state["preview"]["rows"] == [1]
+
+
+def test_epochs_follow_the_hand_formula_trainer(client, linear_sgd):
+    (W1, b1, W2, b2), losses, _ = linear_sgd(SEED_X, SEED_Y, 1e-5, epochs=2, batch_size=1)
+    client.post("/api/epoch")
+    state = client.post("/api/epoch").json()
+    W, b = weights(state)
+    np.testing.assert_allclose(W[0], W1, rtol=1e-12)
+    np.testing.assert_allclose(W[1], W2, rtol=1e-12)
+    np.testing.assert_allclose(b[0], b1, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(b[1], b2, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(state["history"]["loss"], losses, rtol=1e-12)
+    assert state["history"]["epoch"] == [1, 2] and state["step"] == 6
+
+
+def test_a_shuffled_session_gives_the_weights_fit_gives(client):
+    client.post("/api/reset", json={"shuffle": True, "seed": 3})
+    for _ in range(3):
+        state = client.post("/api/epoch").json()
+    model = seed_network()
+    history = fit(model, SEED_X, SEED_Y, lr=1e-5, epochs=3, batch_size=1, seed=3)
+    W, b = weights(state)
+    for k, layer in enumerate(model.layers):
+        assert np.array_equal(W[k], layer.weight.data) and np.array_equal(b[k], layer.bias.data)
+    assert state["history"]["loss"] == history.loss
+
+
+def test_one_epoch_after_a_step_finishes_that_epoch(client):
+    client.post("/api/step")
+    state = client.post("/api/epoch").json()
+    assert state["step"] == 3 and state["epoch"] == 1 and len(state["history"]["loss"]) == 1
+
+
+def test_explain_is_the_current_step(client):
+    before = client.get("/api/explain", params={"param": "w^2_11"}).json()
+    assert before["when"] == "next" and before["step"] == 1
+    p = before["explanation"]["parameters"][0]
+    assert p["symbol"] == "w^2_11" and p["gradient"] == 30096.0
+    assert p["update"]["old"] == 1.0 and p["update"]["new"] == pytest.approx(0.69904, abs=1e-15)
+    assert "342 · 88" in before["text"]
+    client.post("/api/step")
+    after = client.get("/api/explain", params={"param": "w^2_11"}).json()
+    assert after["when"] == "last" and after["explanation"] == before["explanation"]
+    b = client.get("/api/explain", params={"param": "b_21"}).json()
+    assert b["explanation"]["parameters"][0]["gradient"] == 342.0
+
+
+def test_explain_after_the_second_step_uses_the_weights_the_first_left(client):
+    client.post("/api/step")
+    client.post("/api/step")
+    got = client.get("/api/explain", params={"param": "w^1_11"}).json()["explanation"]
+    # By hand: after step 1 every weight moved (w^1_i1 = 1 − 1e-5·342·x_i, w^2 = 0.69904,
+    # b = −0.00342); row 2 (60, 5 → 3) then gives
+    # ∂L/∂w^1_11 = −2(y − ŷ) · w^2_11 · x_1.
+    W1 = np.array([[1 - 1e-5 * 27360] * 2, [1 - 1e-5 * 2736] * 2])
+    b1, w2, b2 = np.full(2, -0.00342), 0.69904, -0.00342
+    O = np.array([60.0, 5.0]) @ W1 + b1
+    yhat = w2 * O.sum() + b2
+    assert got["rows"][0]["index"] == 1
+    assert got["parameters"][0]["gradient"] == pytest.approx(-2 * (3 - yhat) * w2 * 60, rel=1e-12)
+
+
+# ---------------------------------------------------------------------------------------
+# The toy sets and uploads.
+
+
+@pytest.mark.parametrize("name", ["blobs", "xor", "circles", "moons"])
+def test_toy_sets_are_two_balanced_classes_drawn_from_the_seed(client, name):
+    state = client.post("/api/reset", json={"dataset": name}).json()
+    data = state["data"]
+    assert state["loss"]["name"] == "bce" and state["network"]["sizes"] == [2, 6, 4, 1]
+    assert data["kind"] == "scatter" and len(data["points"]) == 200
+    assert sum(p[3] for p in data["points"]) == 40  # 20 % held out for validation
+    assert sum(p[2] for p in data["points"]) == 100  # 100 points of each class
+    regions = data["regions"]
+    assert len(regions["cls"]) == len(regions["p"]) == regions["n"] ** 2
+    again = client.post("/api/reset", json={"dataset": name}).json()["data"]["points"]
+    other = client.post("/api/reset", json={"dataset": name, "seed": 1}).json()["data"]["points"]
+    assert again == data["points"] and other != data["points"]
+
+
+def test_a_toy_set_is_learnt_and_its_regions_follow(client):
+    client.post("/api/reset", json={"dataset": "xor"})
+    for _ in range(15):
+        state = client.post("/api/epoch").json()
+    history = state["history"]
+    assert history["loss"][-1] < history["loss"][0] / 5
+    assert history["val_accuracy"][-1] >= 0.95  # XOR needs the hidden layers: it learnt them
+    assert len(history["val_loss"]) == 15
+
+
+def test_an_uploaded_csv_is_learnt(client):
+    r = client.post("/api/upload", params={"name": "houses.csv"}, content=CSV)
+    assert r.status_code == 200, r.text
+    state = r.json()
+    assert state["settings"]["dataset"] == "upload" and state["source"] == "houses.csv"
+    assert state["network"]["sizes"] == [3, 4, 1]
+    assert state["network"]["inputs"] == ["size", "rooms", "age"]
+    assert state["loss"]["name"] == "mse" and state["scale"] == "standard"
+    assert state["data"]["rows"][0][:4] == [50.0, 2.0, 10.0, 150.0]
+    names = [d["name"] for d in client.get("/api/datasets").json()]
+    assert names[-1] == "upload"
+    assert client.post("/api/step").status_code == 200
+    assert client.get("/api/explain", params={"param": "w^2_11"}).status_code == 200
+
+
+def test_an_uploaded_table_of_labels_is_classification():
+    client = TestClient(create_app())
+    rows = "".join(f"{i},{(i * 7) % 5},{'abc'[i % 3]}\n" for i in range(30))
+    state = client.post("/api/upload", params={"name": "labels.csv"},
+                        content=("a,b,kind\n" + rows).encode()).json()
+    assert state["loss"]["name"] == "cross_entropy" and state["network"]["sizes"] == [2, 4, 3]
+    assert state["network"]["outputs"] == ["logit of a", "logit of b", "logit of c"]
+    assert any("classification" in note for note in state["notes"])
+    assert client.post("/api/step").status_code == 200
+    ex = client.get("/api/explain", params={"param": "b_21"}).json()["explanation"]
+    assert ex["loss"]["name"] == "cross_entropy" and ex["parameters"][0]["symbol"] == "b_21"
+
+
+# ---------------------------------------------------------------------------------------
+# Bad requests: a 4xx with a message, and the session as it was.
+
+
+def assert_refused(client, response, status: int, *words: str) -> None:
+    assert response.status_code == status, response.text
+    message = response.json()["error"]
+    for word in words:
+        assert word in message, message
+    assert "/tmp" not in message  # never the server's temporary file
+
+
+@pytest.fixture
+def working(client):
+    """A client one step into the seed's run; after the test the session must be unchanged."""
+    client.post("/api/step")
+    before = client.get("/api/state").json()
+    yield client
+    assert client.get("/api/state").json() == before
+    assert client.post("/api/step").json()["step"] == 2
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"hidden": [-1]}, ["hidden layer size", "-1"]),
+    ({"hidden": [10000]}, ["1 to 16", "10000"]),
+    ({"hidden": "4,x"}, ["hidden layer size"]),
+    ({"hidden": [2, 2, 2, 2, 2]}, ["at most 4 hidden layers"]),
+    ({"hidden": 3}, ["hidden"]),
+    ({"lr": "fast"}, ["lr", "must be a number", "fast"]),
+    ({"lr": -0.1}, ["lr", "above 0"]),
+    ({"lr": 0}, ["lr"]),
+    ({"lr": "nan"}, ["lr"]),
+    ({"lr": 1000}, ["at most 10"]),
+    ({"lr": True}, ["lr"]),
+    ({"batch_size": 0}, ["batch_size", "1 to 1024"]),
+    ({"batch_size": 2.5}, ["batch_size"]),
+    ({"seed": -1}, ["seed"]),
+    ({"activation": "swish"}, ["activation", "tanh"]),
+    ({"init": "magic"}, ["init", "xavier"]),
+    ({"dataset": "mnist"}, ["dataset", "seed"]),
+    ({"dataset": ["seed"]}, ["dataset"]),
+    ({"shuffle": "maybe"}, ["shuffle"]),
+    ({"learning_rate": 0.1}, ["unknown setting", "learning_rate"]),
+    ([1, 2], ["JSON object"]),
+])
+def test_bad_settings_are_refused_and_the_session_keeps_working(working, body, words):
+    assert_refused(working, working.post("/api/reset", json=body), 400, *words)
+
+
+def test_a_body_that_is_not_json_is_refused(working):
+    r = working.post("/api/reset", content=b"{lr: 0.1",
+                     headers={"content-type": "application/json"})
+    assert_refused(working, r, 400, "not valid JSON")
+
+
+@pytest.mark.parametrize("param", ["w^3_11", "w^1_31", "b_13", "theta", ""])
+def test_explaining_a_parameter_the_network_lacks_is_refused(working, param):
+    r = working.get("/api/explain", params={"param": param})
+    assert_refused(working, r, 400, "no parameter", "w^1_11")
+
+
+@pytest.mark.parametrize("name, content, status, words", [
+    ("big.csv", b"a,b\n" + b"1,2\n" * (MAX_UPLOAD // 4 + 1), 413, ["larger than 1 MB"]),
+    ("photo.png", b"\x89PNG\r\n", 415, ["photo.png", "not a .csv"]),
+    ("fake.csv", b"a,b\n\x00\x01\x02,3\n", 415, ["fake.csv", "not a text file"]),
+    ("latin.csv", "a,b\ncafé,1\n".encode("latin-1"), 400, ["latin.csv", "UTF-8"]),
+    ("words.csv", b"a,b\n1,2\nx,3\n", 400, ["words.csv", "line 3", "'x' is not a number"]),
+    ("ragged.csv", b"a,b,c\n1,2,3\n4,5\n", 400, ["ragged.csv", "line 3"]),
+    ("empty.csv", b"", 400, ["empty.csv", "empty"]),
+    ("one.csv", b"a,b\n1,2\n", 400, ["one.csv", "at least 2"]),
+    ("wide.csv", (",".join(f"c{i}" for i in range(18)) + "\n" + ",".join("1" * 18)).encode(),
+     400, ["17 input columns", "at most 16"]),
+])
+def test_bad_uploads_are_refused_and_the_session_keeps_working(working, name, content, status,
+                                                               words):
+    r = working.post("/api/upload", params={"name": name}, content=content)
+    assert_refused(working, r, status, *words)
+    assert "upload" not in [d["name"] for d in working.get("/api/datasets").json()]
+
+
+def test_an_upload_announcing_too_many_bytes_is_refused_unread(working):
+    r = working.post("/api/upload", params={"name": "big.csv"}, content=b"a,b\n1,2\n",
+                     headers={"content-length": str(MAX_UPLOAD + 1)})
+    assert_refused(working, r, 413, "larger than 1 MB")  # refused on the header alone
+
+
+def test_a_diverging_step_is_refused_with_the_weights_kept(client):
+    client.post("/api/reset", json={"lr": 10})
+    for _ in range(20):
+        r = client.post("/api/step")
+        if r.status_code != 200:
+            break
+    assert_refused(client, r, 409, "diverged", "lower it")
+    state = client.get("/api/state").json()
+    assert all(np.isfinite(w).all() for w in state["network"]["weights"])
+    assert client.post("/api/reset", json={}).status_code == 200
+    assert client.post("/api/step").status_code == 200
+
+
+def test_an_unknown_path_is_a_json_404(client):
+    r = client.get("/api/nothing")
+    assert r.status_code == 404 and "error" in r.json()
+
+
+# ---------------------------------------------------------------------------------------
+# Where the server listens.
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_loopback_addresses_are_allowed(host):
+    server.check_host(host)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "example.org"])
+def test_other_addresses_are_refused_without_the_flag(host):
+    with pytest.raises(ConfigError, match="--allow-remote"):
+        server.check_host(host)
+    with pytest.raises(ConfigError, match="refusing to listen"):
+        server.Playground(host=host)
+    server.check_host(host, allow_remote=True)
+
+
+def test_chainrule_serve_refuses_a_remote_host_with_a_clear_message():
+    result = subprocess.run([sys.executable, "-m", "chainrule", "serve", "--host", "0.0.0.0"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "refusing to listen on 0.0.0.0" in result.stderr and "--allow-remote" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_server_binds_a_free_loopback_port_and_answers_only_its_own_name():
+    playground = server.Playground().start()
+    try:
+        assert playground.url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(playground.url + "api/state", timeout=10) as response:
+            assert json.load(response)["network"]["sizes"] == [2, 2, 1]
+        request = urllib.request.Request(playground.url + "api/state",
+                                         headers={"Host": "evil.example"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 400  # a page elsewhere can't reach it by DNS rebinding
+    finally:
+        playground.stop()
+
+
+def test_importing_chainrule_does_not_import_the_web_server():
+    code = ("import sys, chainrule, chainrule.cli; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('starlette', 'uvicorn')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stderr
