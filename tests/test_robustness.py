@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
@@ -199,8 +199,11 @@ VALUES = st.sampled_from(["0", "-1", "1", "3", "1e-300", "1e300", "nan", "inf", 
                                "--init", "--loss", "--momentum", "--trace"]),
        value=VALUES)
 def test_cli_option_values_never_give_a_traceback(option, value):
-    code, out, err = run_cli("train", option, value, "--epochs", "2", "--quiet") \
-        if option != "--epochs" else run_cli("train", option, value, "--quiet")
+    if option == "--epochs":  # a valid huge number would train for hours: that is no crash
+        assume(not value.strip().isdigit() or int(value) <= 100)
+        code, out, err = run_cli("train", option, value, "--quiet")
+    else:
+        code, out, err = run_cli("train", option, value, "--epochs", "2", "--quiet")
     assert code in (0, 1, 2), (option, value, code, err)
     assert "Traceback" not in out + err and "unexpected error" not in err, (option, value, err)
     if code == 1:

@@ -164,7 +164,7 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     seconds = time.perf_counter() - start
     if history.interrupted:
         where = f"; resume with: chainrule train --resume {checkpoint}" if checkpoint else ""
-        out.print(f"stopped by Ctrl-C after {history.steps} steps ({len(history)} whole epochs); "
+        out.print(f"stopped (Ctrl-C or SIGTERM) after {history.steps} steps ({len(history)} whole epochs); "
                   f"the weights so far are kept{where}")
     if history.stopped_early:
         out.print(f"stopped early after epoch {history.epoch[-1]}: no improvement for "
