@@ -38,8 +38,10 @@ class Loss:
     """``L(ŷ, y)`` with its formula and its derivative ``∂ℓ/∂ŷ`` for one element.
 
     ``terms(ŷ, y)`` gives the unreduced terms ℓ (per element, or per row when
-    ``per_row``); calling the loss reduces them to the (weighted) mean.  ``params``
-    holds the loss's number (Huber's δ), already bound into ``terms`` and ``grad``.
+    ``per_row``); calling the loss reduces them to the (weighted) mean.  ``value(ŷ, y)``
+    is the same ℓ on plain NumPy arrays, for code without a graph (the fused loop of
+    ``fastpath`` compiles it).  ``params`` holds the loss's number (Huber's δ), already
+    bound into ``terms``, ``value`` and ``grad``.
     """
 
     name: str
@@ -49,6 +51,8 @@ class Loss:
     grad: Callable[[np.ndarray, np.ndarray], np.ndarray]  # ∂ℓ/∂ŷ per element (not averaged)
     per_row: bool = False  # ℓ is one number per row (summed over its outputs)
     params: dict[str, float] = field(default_factory=dict, hash=False)
+    value: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = field(default=None,
+                                                                          compare=False)
 
     def __call__(self, pred: Tensor, target: Any, sample_weight: Any = None) -> Tensor:
         """``L``: the mean of the terms, or ``Σ_n w_n ℓ_n / Σ_n w_n`` with ``sample_weight``."""
@@ -100,6 +104,7 @@ MSE = Loss(
     formula="L = (y − ŷ)²",
     derivative="∂L/∂ŷ = −2(y − ŷ)",
     grad=lambda pred, y: -2.0 * (y - pred),
+    value=lambda pred, y: (y - pred) ** 2,
 )
 
 MAE = Loss(
@@ -107,12 +112,18 @@ MAE = Loss(
     formula="L = |y − ŷ|",
     derivative="∂L/∂ŷ = sign(ŷ − y)",
     grad=lambda pred, y: np.sign(pred - y),
+    value=lambda pred, y: np.abs(pred - y),
 )
 
 
 def huber_loss_grad(pred: np.ndarray, y: np.ndarray, delta: float = 1.0) -> np.ndarray:
     """∂ℓ/∂ŷ of the Huber loss: clip(ŷ − y, −δ, δ)."""
     return ops.huber_grad(pred - y, delta)
+
+
+def huber_loss_value(pred: np.ndarray, y: np.ndarray, delta: float = 1.0) -> np.ndarray:
+    """ℓ of the Huber loss on arrays: huber(ŷ − y) (see ``ops.huber``)."""
+    return ops.huber(pred - y, delta)
 
 
 def huber(delta: float = 1.0) -> Loss:
@@ -126,6 +137,7 @@ def huber(delta: float = 1.0) -> Loss:
         derivative="∂L/∂ŷ = clip(ŷ − y, −δ, δ)",
         grad=partial(huber_loss_grad, delta=delta),
         params={"delta": delta},
+        value=partial(huber_loss_value, delta=delta),
     )
 
 
@@ -138,6 +150,7 @@ BCE = Loss(
     formula="L = −[y ln σ(z) + (1 − y) ln(1 − σ(z))] = softplus(z) − y·z",
     derivative="∂L/∂z = σ(z) − y",
     grad=lambda pred, y: ops.sigmoid(pred) - y,
+    value=lambda pred, y: ops.softplus(pred) - y * pred,
 )
 
 
@@ -152,7 +165,12 @@ def _cross_entropy(pred: Tensor, target: Any) -> Tensor:
 
 def cross_entropy_grad(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
     """∂ℓ_n/∂z_nk = p_nk Σ_j y_nj − y_nk = p − y for one-hot targets, p = softmax(z)."""
-    return ops.softmax(pred) * np.sum(y, axis=-1, keepdims=True) - y
+    return ops.softmax(pred) * ops._last_axis_sum(y) - y
+
+
+def cross_entropy_value(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """ℓ_n = −Σ_k y_nk log softmax(z_n)_k on arrays, one number per row."""
+    return -np.sum(y * ops.log_softmax(pred), axis=-1)
 
 
 CROSS_ENTROPY = Loss(
@@ -161,6 +179,7 @@ CROSS_ENTROPY = Loss(
     derivative="∂L/∂z_k = p_k − y_k",
     grad=cross_entropy_grad,
     per_row=True,
+    value=cross_entropy_value,
 )
 
 LOSSES: dict[str, Loss] = {

@@ -64,13 +64,40 @@ class Primitive:
 
 
 # --------------------------------------------------------------------------------
+# Four NumPy operations under names of their own.  The functions below use them where
+# numba, which compiles these same functions for the fused loop (``fastkernel``),
+# lacks the NumPy form: np.where and astype on single numbers, max and sum over an
+# axis kept as size 1.  ``fastkernel`` gives numba an implementation of each.
+
+
+def _select(cond: Any, a: Any, b: Any) -> Array:
+    """np.where(cond, a, b): a where cond holds, else b."""
+    return np.where(cond, a, b)
+
+
+def _cast(x: Any, like: Array) -> Array:
+    """x in the dtype of ``like``."""
+    return x.astype(like.dtype)
+
+
+def _last_axis_max(z: Array) -> Array:
+    """max_j z_j over the last axis, kept as an axis of size 1."""
+    return np.max(z, axis=-1, keepdims=True)
+
+
+def _last_axis_sum(z: Array) -> Array:
+    """Σ_j z_j over the last axis, kept as an axis of size 1."""
+    return np.sum(z, axis=-1, keepdims=True)
+
+
+# --------------------------------------------------------------------------------
 # Activation functions and their derivatives from the output (shared with fastpath).
 
 
 def sigmoid(z: Array) -> Array:
     """σ(z) = 1 / (1 + e^−z), computed without overflow for large |z|."""
     e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    return _select(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def sigmoid_grad(out: Array) -> Array:
@@ -90,27 +117,27 @@ def relu(z: Array) -> Array:
 
 def relu_grad(out: Array) -> Array:
     """d relu(z)/dz = 1 where z > 0, else 0 (from out = relu(z))."""
-    return (out > 0).astype(out.dtype)
+    return _cast(out > 0, out)
 
 
 def leaky_relu(z: Array, slope: float = 0.01) -> Array:
     """leaky_relu(z) = z if z > 0 else slope · z  (slope ≥ 0)."""
-    return np.where(z > 0, z, slope * z)
+    return _select(z > 0, z, slope * z)
 
 
 def leaky_relu_grad(out: Array, slope: float = 0.01) -> Array:
     """1 where z > 0, else slope (from out, which has the sign of z)."""
-    return np.where(out > 0, 1.0, slope).astype(out.dtype)
+    return _cast(_select(out > 0, 1.0, slope), out)
 
 
 def elu(z: Array, alpha: float = 1.0) -> Array:
     """elu(z) = z if z > 0 else α(e^z − 1)  (no overflow: e^z only where z ≤ 0)."""
-    return np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0)))
+    return _select(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0)))
 
 
 def elu_grad(out: Array, alpha: float = 1.0) -> Array:
     """1 where z > 0, else α e^z = out + α (from out = elu(z))."""
-    return np.where(out > 0, 1.0, out + alpha).astype(out.dtype)
+    return _cast(_select(out > 0, 1.0, out + alpha), out)
 
 
 def softplus(z: Array) -> Array:
@@ -144,25 +171,25 @@ def gelu_grad(z: Array) -> Array:
 
 def softmax(z: Array) -> Array:
     """softmax(z)_i = e^(z_i − m) / Σ_j e^(z_j − m) over the last axis, m = max_j z_j."""
-    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
-    return e / np.sum(e, axis=-1, keepdims=True)
+    e = np.exp(z - _last_axis_max(z))
+    return e / _last_axis_sum(e)
 
 
 def log_softmax(z: Array) -> Array:
     """log softmax(z)_i = (z_i − m) − ln Σ_j e^(z_j − m) over the last axis, m = max_j z_j."""
-    s = z - np.max(z, axis=-1, keepdims=True)
-    return s - np.log(np.sum(np.exp(s), axis=-1, keepdims=True))
+    s = z - _last_axis_max(z)
+    return s - np.log(_last_axis_sum(np.exp(s)))
 
 
 def huber(r: Array, delta: float = 1.0) -> Array:
     """huber(r) = ½ r² if |r| ≤ δ else δ(|r| − ½δ)  (quadratic near 0, linear beyond δ)."""
     a = np.abs(r)
-    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+    return _select(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
 
 
 def huber_grad(r: Array, delta: float = 1.0) -> Array:
-    """d huber/dr = clip(r, −δ, δ)."""
-    return np.clip(r, -delta, delta)
+    """d huber/dr = clip(r, −δ, δ) = min(max(r, −δ), δ)."""
+    return np.minimum(np.maximum(r, -delta), delta)
 
 
 # --------------------------------------------------------------------------------

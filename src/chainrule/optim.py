@@ -50,7 +50,7 @@ def sgd_momentum_(w: np.ndarray, g: np.ndarray, buf: np.ndarray, lr: float, mu: 
     ``buf`` (b) starts at 0.  For a constant η this is the same as the velocity form
     v ← μv − ηd, w ← w + v (v = −ηb); unlike it, a changing η scales the whole step.
     """
-    d = g + weight_decay * w
+    d = g + weight_decay * w if weight_decay != 0.0 else g
     buf *= mu
     buf += d
     if nesterov:
@@ -68,11 +68,9 @@ def adam_(w: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, t: int, lr
     m ← β₁m + (1 − β₁)d ;  v ← β₂v + (1 − β₂)d²
     w ← w − η/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)
     """
-    l2 = weight_decay
     if decoupled:
         w *= 1.0 - lr * weight_decay
-        l2 = 0.0
-    d = g + l2 * w
+    d = g + weight_decay * w if weight_decay != 0.0 and not decoupled else g
     m += (1.0 - beta1) * (d - m)
     v *= beta2
     v += (1.0 - beta2) * (d * d)
@@ -90,7 +88,7 @@ def rmsprop_(w: np.ndarray, g: np.ndarray, sq: np.ndarray, gavg: np.ndarray, buf
     r = √s + ε   (centred: ḡ ← αḡ + (1 − α)d ; r = √(s − ḡ²) + ε)
     w ← w − η d/r   (momentum μ > 0: b ← μb + d/r ; w ← w − η b)
     """
-    d = g + weight_decay * w
+    d = g + weight_decay * w if weight_decay != 0.0 else g
     sq *= alpha
     sq += (1.0 - alpha) * (d * d)
     if centered:
@@ -112,7 +110,7 @@ def adagrad_(w: np.ndarray, g: np.ndarray, s: np.ndarray, t: int, lr: float,
 
     d = g + λw ;  s ← s + d² ;  w ← w − η/(1 + (t − 1)·lr_decay) · d / (√s + ε)
     """
-    d = g + weight_decay * w
+    d = g + weight_decay * w if weight_decay != 0.0 else g
     s += d * d
     w -= (lr / (1.0 + (t - 1) * lr_decay)) * (d / (np.sqrt(s) + eps))
 

@@ -27,6 +27,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from . import fastpath
 from . import metrics as metric_fns
 from . import checkpoint as ckpt
 from .data import Scaler, as_arrays, encode_labels
@@ -281,6 +282,16 @@ def _graph_epoch(model: Module, params: list[Tensor], loss_fn: Loss, opt: Optimi
     return total, seen
 
 
+def _fused_epoch(plan: fastpath.Plan, data: _Prepared, order: np.ndarray, bs: int, epoch: int,
+                 history: History, stop: _StopFlag, total: float = 0.0) -> tuple[float, int]:
+    """``_graph_epoch`` on the fused loop (``fastpath``): the same batches, numbers and errors."""
+    done = plan.run(data.X, data.Y, data.W, order, bs, lambda: stop.requested, total)
+    history.steps += done.steps
+    if done.failed:
+        raise _diverged(epoch, history.steps + 1, done.failed, done.value, plan.opt)
+    return done.total, done.seen
+
+
 def _scores(model: Module, loss_fn: Loss, data: _Prepared, y_raw: Any, names: Sequence[str],
             prefix: str) -> dict[str, float]:
     """Loss (in the scaled space training sees) and metrics (in the data's own units)."""
@@ -382,7 +393,7 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
         metrics: Sequence[str] | None = None, early_stopping: int | EarlyStopping | None = None,
         optimizer_options: dict[str, Any] | None = None, checkpoint: str | None = None,
         checkpoint_every: int = 1, resume: str | None = None,
-        run_info: dict[str, Any] | None = None) -> History:
+        run_info: dict[str, Any] | None = None, engine: str = "auto") -> History:
     """Train ``model`` on rows ``X`` with targets ``y``; returns the ``History``.
 
     ``batch_size=1`` is the seed's algorithm (update after every row); a number N
@@ -400,6 +411,11 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
     ``resume=DIR`` continues such a run — give the same model, data and settings — and
     ends with weights bit-identical to a run that was never stopped.  ``run_info`` is
     stored in the checkpoint as it is (the command line keeps its options there).
+
+    ``engine`` picks how each epoch runs: ``"graph"`` (the autograd engine),
+    ``"fused"`` (``fastpath``'s compiled loop, the same numbers; ``ConfigError`` saying
+    why when it can't run this model, loss, optimiser or callbacks) or ``"auto"``
+    (fused when it can and it pays, see ``fastpath.choose``; graph otherwise).
     """
     loss_fn = get_loss(loss)
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
@@ -439,6 +455,8 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
         raise ConfigError(f"checkpoint_every must be ≥ 1, got {checkpoint_every!r}")
     save = (lambda where: _save(checkpoint, model, opt, rng, history, stopper, where, run_info)) \
         if checkpoint is not None else (lambda where: None)
+    plan = fastpath.choose(engine, model, loss_fn, opt, callbacks, (data.X.shape[1], data.Y.shape[1]),
+                           steps=(epochs - place.first_epoch + 1) * -(-n // bs), batch_size=bs)
 
     with _ctrl_c_after_step() as stop, np.errstate(over="ignore", invalid="ignore"):
         for epoch in range(place.first_epoch, epochs + 1):
@@ -450,8 +468,12 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
             else:
                 order = rng.permutation(n) if shuffle else np.arange(n)
                 start, total, seen = 0, 0.0, 0
-            total, part_seen = _graph_epoch(model, params, loss_fn, opt, data, order[start:], bs,
-                                            epoch, history, callbacks, stop, total)
+            if plan is not None:
+                total, part_seen = _fused_epoch(plan, data, order[start:], bs, epoch, history,
+                                                stop, total)
+            else:
+                total, part_seen = _graph_epoch(model, params, loss_fn, opt, data, order[start:],
+                                                bs, epoch, history, callbacks, stop, total)
             seen += part_seen
             if seen < n:  # stopped inside the epoch: keep the place, not a partial epoch loss
                 history.interrupted = True

@@ -1,0 +1,343 @@
+"""The compiled epoch of the fused training loop (imports numba; ``fastpath`` loads it).
+
+Nothing here is a second copy of a rule.  The activation functions and their
+derivatives (``ops``), the losses' values and derivatives (``losses``) and the update
+rules (``optim``) are compiled as they are, by numba; this module only strings them
+together with the chain rule for a stack of dense layers, batch by batch:
+
+    forward    Z_k = A_{k−1} W_k + b_k,   A_k = f_k(Z_k),   A_0 = the batch's rows
+    loss       L = Σ_n s_n r_n,  r_n = ℓ_n (cross-entropy: one per row) or the mean of
+               row n's K terms ℓ_nk;  s_n = 1/B, or w_n / Σ_m w_m with sample weights
+    backward   D_L = ∂L/∂A_L = s_n ∂ℓ/∂ŷ (÷ K per element);  Δ_k = D_k ⊙ f_k'(A_k)
+               (gelu: f_k'(Z_k));  ∂L/∂W_k = A_{k−1}ᵀ Δ_k,  ∂L/∂b_k = Σ_n Δ_k[n],
+               D_{k−1} = Δ_k W_kᵀ
+    update     the optimiser's rule, once over all parameters laid end to end
+
+The elementwise functions run on one number at a time inside the loops (no array is
+allocated per step); cross-entropy, which couples a row's outputs, runs on the batch.
+The matrix products are plain loops: this path is for the many small steps where a
+framework's per-step overhead, not arithmetic, is the cost.
+
+numba lacks four NumPy forms that ``ops`` uses, so ``ops`` names them (``_select``,
+``_cast``, ``_last_axis_max``, ``_last_axis_sum``) and this module gives numba an
+implementation of each; they are NumPy operations, not rules.
+
+numba caches the compiled epoch on disk (``cache=True``).  Its cache key includes a
+fingerprint of every shared function's code, so editing ``ops``, ``losses`` or
+``optim`` recompiles instead of running stale code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import marshal
+
+import numba
+import numpy as np
+from numba import types
+from numba.extending import overload, register_jitable
+
+from . import losses, ops, optim
+from .fastpath import ACTIVATION_NAMES, LOSS_NAMES, RULE_NAMES, plain
+from .nn.activations import ACTIVATIONS
+
+ACTIVATION_CODES = {name: i for i, name in enumerate(ACTIVATION_NAMES)}
+LOSS_CODES = {name: i for i, name in enumerate(LOSS_NAMES)}
+OPTIMIZER_CODES = {name: i for i, name in enumerate(RULE_NAMES)}
+LINEAR, SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, GELU = range(len(ACTIVATION_NAMES))
+MSE, MAE, HUBER, BCE, CROSS_ENTROPY = range(len(LOSS_NAMES))
+SGD, SGD_MOMENTUM, ADAM, RMSPROP, ADAGRAD = range(len(RULE_NAMES))
+
+# The shared functions: each exactly the object the graph engine uses.
+_ACT = {name: (plain(ACTIVATIONS[name].fn), plain(ACTIVATIONS[name].grad))
+        for name in ACTIVATION_NAMES}
+_LOSS = {name: (plain(losses.LOSSES[name].value), plain(losses.LOSSES[name].grad))
+         for name in LOSS_NAMES}
+_RULES = (optim.sgd_, optim.sgd_momentum_, optim.adam_, optim.rmsprop_, optim.adagrad_)
+_NUMPY_FORMS = (ops._select, ops._cast, ops._last_axis_max, ops._last_axis_sum)
+
+
+def shared_functions() -> list:
+    """Every function of ``ops``, ``losses`` and ``optim`` that the compiled epoch may run."""
+    own = [f for module in (ops, losses) for f in vars(module).values()
+           if inspect.isfunction(f) and f.__module__ == module.__name__]
+    pairs = [f for pair in (*_ACT.values(), *_LOSS.values()) for f in pair]
+    return [*own, *pairs, *_RULES]
+
+
+def _fingerprint() -> str:
+    """A hash of the shared functions' code (instructions, constants, names)."""
+    h = hashlib.sha256()
+    for fn in shared_functions():
+        if hasattr(fn, "__code__"):  # np.tanh is a ufunc: nothing of ours to hash
+            h.update(marshal.dumps(fn.__code__))
+    return h.hexdigest()
+
+
+# -- numba implementations of the four NumPy forms -------------------------------------
+
+@overload(ops._select)
+def _select_nb(cond, a, b):
+    if isinstance(cond, types.Boolean):
+        return lambda cond, a, b: a if cond else b
+    return lambda cond, a, b: np.where(cond, a, b)
+
+
+@overload(ops._cast)
+def _cast_nb(x, like):
+    if isinstance(like, types.Number):
+        number = like
+        return lambda x, like: number(x)
+    return None
+
+
+@overload(ops._last_axis_max)
+def _last_axis_max_nb(z):
+    def impl(z):
+        out = np.empty((z.shape[0], 1), dtype=z.dtype)
+        for n in range(z.shape[0]):
+            out[n, 0] = np.max(z[n])
+        return out
+    return impl
+
+
+@overload(ops._last_axis_sum)
+def _last_axis_sum_nb(z):
+    def impl(z):
+        out = np.empty((z.shape[0], 1), dtype=z.dtype)
+        for n in range(z.shape[0]):
+            out[n, 0] = np.sum(z[n])
+        return out
+    return impl
+
+
+for _fn in shared_functions():  # compiled code may call them by name (ops.sigmoid, …)
+    if _fn not in _NUMPY_FORMS and inspect.isfunction(_fn) and _fn.__module__ == ops.__name__:
+        register_jitable(_fn)
+
+_jit = numba.njit(inline="always")
+sigmoid, sigmoid_grad = map(_jit, _ACT["sigmoid"])
+tanh_grad = _jit(_ACT["tanh"][1])  # tanh itself is np.tanh, which numba knows
+relu, relu_grad = map(_jit, _ACT["relu"])
+leaky_relu, leaky_relu_grad = map(_jit, _ACT["leaky_relu"])
+elu, elu_grad = map(_jit, _ACT["elu"])
+softplus, softplus_grad = map(_jit, _ACT["softplus"])
+gelu, gelu_grad = map(_jit, _ACT["gelu"])
+mse_value, mse_grad = map(_jit, _LOSS["mse"])
+mae_value, mae_grad = map(_jit, _LOSS["mae"])
+huber_value, huber_grad = map(_jit, _LOSS["huber"])
+bce_value, bce_grad = map(_jit, _LOSS["bce"])
+ce_value, ce_grad = map(_jit, _LOSS["cross_entropy"])
+sgd_, sgd_momentum_, adam_, rmsprop_, adagrad_ = map(_jit, _RULES)
+
+
+@_jit
+def activate(code, z, p):
+    """f(z) for one number: activation ``code``, with its number p (slope or α)."""
+    if code == SIGMOID:
+        return sigmoid(z)
+    if code == TANH:
+        return np.tanh(z)
+    if code == RELU:
+        return relu(z)
+    if code == LEAKY_RELU:
+        return leaky_relu(z, p)
+    if code == ELU:
+        return elu(z, p)
+    if code == SOFTPLUS:
+        return softplus(z)
+    if code == GELU:
+        return gelu(z)
+    return z
+
+
+@_jit
+def derivative(code, a, z, p):
+    """f'(z) for one number, from the output a (gelu: from z)."""
+    if code == SIGMOID:
+        return sigmoid_grad(a)
+    if code == TANH:
+        return tanh_grad(a)
+    if code == RELU:
+        return relu_grad(a)
+    if code == LEAKY_RELU:
+        return leaky_relu_grad(a, p)
+    if code == ELU:
+        return elu_grad(a, p)
+    if code == SOFTPLUS:
+        return softplus_grad(a)
+    if code == GELU:
+        return gelu_grad(z)
+    return 1.0
+
+
+@_jit
+def term(code, delta, p, y):
+    """(ℓ, ∂ℓ/∂ŷ) for one output p with target y: the per-element losses."""
+    if code == MSE:
+        return mse_value(p, y), mse_grad(p, y)
+    if code == MAE:
+        return mae_value(p, y), mae_grad(p, y)
+    if code == HUBER:
+        return huber_value(p, y, delta), huber_grad(p, y, delta)
+    return bce_value(p, y), bce_grad(p, y)
+
+
+@numba.njit  # array code, once per batch: kept out of the loops
+def cross_entropy_terms(act, d, out, k, nb, Y, rows, yb, r):
+    """Cross-entropy couples a row's outputs: r_n = ℓ_n and d = ∂ℓ/∂z, on the batch."""
+    pred = act[out:out + nb * k].reshape((nb, k))
+    for n in range(nb):
+        yb[n] = Y[rows[n]]
+    r[:nb] = ce_value(pred, yb[:nb])
+    d[out:out + nb * k] = ce_grad(pred, yb[:nb]).ravel()
+
+
+@_jit
+def first_bad(grad, bounds):
+    """(p, max |g|) for the first parameter p whose gradient is not finite, or (−1, 0)."""
+    for p in range(bounds.size - 1):
+        for i in range(bounds[p], bounds[p + 1]):
+            if not np.isfinite(grad[i]):
+                return p, np.max(np.abs(grad[bounds[p]:bounds[p + 1]]))
+    return -1, 0.0
+
+
+@numba.njit  # array code, once per step
+def update(code, hyper, theta, grad, s1, s2, s3, t, lr):
+    """One step of the optimiser's own rule over all parameters (t: its step number).
+
+    ``hyper`` = (λ, then the rule's numbers in the order of its arguments)."""
+    if code == SGD:
+        sgd_(theta, grad, lr, hyper[0])
+    elif code == SGD_MOMENTUM:
+        sgd_momentum_(theta, grad, s1, lr, hyper[1], hyper[2] != 0.0, hyper[0])
+    elif code == ADAM:
+        adam_(theta, grad, s1, s2, t, lr, hyper[1], hyper[2], hyper[3], hyper[0],
+              hyper[4] != 0.0)
+    elif code == RMSPROP:
+        rmsprop_(theta, grad, s1, s2, s3, lr, hyper[1], hyper[2], hyper[0], hyper[3],
+                 hyper[4] != 0.0)
+    else:
+        adagrad_(theta, grad, s1, t, lr, hyper[2], hyper[0], hyper[1])
+
+
+def _make_epoch(fingerprint: str):
+    def epoch(X, Y, W, order, bs, theta, grad, layers, act_params, loss_code, loss_param,
+              opt_code, hyper, s1, s2, s3, t0, lr, total):
+        """Every batch of ``order``: forward, loss, backward, update.
+
+        ``layers[k]`` = (fan_in, fan_out, weight offset, bias offset, activation code)
+        into the flat ``theta`` and ``grad``.  Returns (total + Σ batch loss × rows,
+        rows, batches done, failure, value): failure 0 (none), 1 (the loss) or 2 + p
+        (the gradient of parameter p) with the value that was not finite; a failing
+        batch changes nothing.
+        """
+        _ = fingerprint  # in numba's cache key (a closure variable): see the docstring
+        nl = layers.shape[0]
+        widths = np.empty(nl + 1, dtype=np.int64)  # neurons per layer, inputs first
+        widths[0] = layers[0, 0]
+        widths[1:] = layers[:, 1]
+        starts = np.zeros(nl + 2, dtype=np.int64)  # where each layer's rows begin
+        starts[1:] = np.cumsum(widths * bs)
+        act = np.empty(starts[-1], dtype=theta.dtype)  # A_k, k = 0 … L
+        z = np.empty_like(act)  # Z_k
+        d = np.empty_like(act)  # D_k, then Δ_k
+        bounds = np.zeros(2 * nl + 1, dtype=np.int64)  # each parameter's end in theta
+        for k in range(nl):
+            bounds[2 * k + 1] = layers[k, 2] + layers[k, 0] * layers[k, 1]
+            bounds[2 * k + 2] = layers[k, 3] + layers[k, 1]
+        yb = np.empty((bs, Y.shape[1]), dtype=theta.dtype)
+        r = np.empty(bs)
+        n0 = widths[0]
+        seen, batches = 0, 0
+        for start in range(0, order.size, bs):
+            nb = min(bs, order.size - start)
+            # A_0: the batch's rows.  Row n, neuron j of layer k sits at starts[k] + n·w + j
+            # (w = widths[k]) in act, z and d; W_k[i, j] at theta[wo + i·fan_out + j].
+            for n in range(nb):
+                for i in range(n0):
+                    act[n * n0 + i] = X[order[start + n], i]
+            for k in range(nl):  # forward: Z = A_prev W + b (bias after the product), A = f(Z)
+                ni, no, wo, bo, code = layers[k, 0], layers[k, 1], layers[k, 2], layers[k, 3], \
+                    layers[k, 4]
+                before, here = starts[k], starts[k + 1]
+                for n in range(nb):
+                    zn = here + n * no
+                    for j in range(no):
+                        z[zn + j] = 0.0
+                    for i in range(ni):
+                        x = act[before + n * ni + i]
+                        for j in range(no):
+                            z[zn + j] += x * theta[wo + i * no + j]
+                    for j in range(no):
+                        z[zn + j] += theta[bo + j]
+                        act[zn + j] = activate(code, z[zn + j], act_params[k])
+            # the loss: row terms r_n and D_L = ∂ℓ/∂ŷ, then the shares s_n
+            out, k_out = starts[nl], widths[nl]
+            if loss_code == CROSS_ENTROPY:
+                cross_entropy_terms(act, d, out, k_out, nb, Y, order[start:start + nb], yb, r)
+                per_element = 1.0
+            else:
+                for n in range(nb):
+                    r[n] = 0.0
+                    for j in range(k_out):
+                        i = out + n * k_out + j
+                        value, slope = term(loss_code, loss_param, act[i], Y[order[start + n], j])
+                        r[n] += value
+                        d[i] = slope
+                    r[n] /= k_out
+                per_element = 1.0 / k_out
+            weights = 0.0
+            for n in range(nb):
+                weights += W[order[start + n]] if W.size else 1.0
+            loss = 0.0
+            for n in range(nb):
+                if W.size:
+                    share = W[order[start + n]] / weights if weights > 0 else 0.0
+                else:
+                    share = 1.0 / nb
+                loss += share * r[n]
+                for j in range(k_out):
+                    d[out + n * k_out + j] *= share * per_element
+            if not np.isfinite(loss):
+                return total, seen, batches, 1, loss
+            for k in range(nl - 1, -1, -1):  # backward
+                ni, no, wo, bo, code = layers[k, 0], layers[k, 1], layers[k, 2], layers[k, 3], \
+                    layers[k, 4]
+                before, here = starts[k], starts[k + 1]
+                for i in range(wo, wo + ni * no):
+                    grad[i] = 0.0
+                for j in range(bo, bo + no):
+                    grad[j] = 0.0
+                for n in range(nb):
+                    dn = here + n * no
+                    if code != LINEAR:  # Δ = D ⊙ f'
+                        for j in range(no):
+                            d[dn + j] *= derivative(code, act[dn + j], z[dn + j], act_params[k])
+                    for i in range(ni):  # ∂L/∂W += A_prevᵀ Δ ; ∂L/∂b += Δ
+                        x = act[before + n * ni + i]
+                        for j in range(no):
+                            grad[wo + i * no + j] += x * d[dn + j]
+                    for j in range(no):
+                        grad[bo + j] += d[dn + j]
+                    if k > 0:  # D_prev = Δ Wᵀ
+                        for i in range(ni):
+                            s = 0.0
+                            for j in range(no):
+                                s += theta[wo + i * no + j] * d[dn + j]
+                            d[before + n * ni + i] = s
+            bad, value = first_bad(grad, bounds)
+            if bad >= 0:
+                return total, seen, batches, 2 + bad, value
+            update(opt_code, hyper, theta, grad, s1, s2, s3, t0 + batches + 1, lr)
+            total += loss * nb
+            seen += nb
+            batches += 1
+        return total, seen, batches, 0, 0.0
+
+    return epoch
+
+
+run_epoch = numba.njit(cache=True)(_make_epoch(_fingerprint()))

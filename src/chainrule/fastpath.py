@@ -1,0 +1,294 @@
+"""The fused training path: one compiled loop per epoch instead of a graph per step.
+
+``fit`` asks ``reason(...)`` whether this path can train a model; when it can (``None``)
+it builds a ``Plan`` and calls ``Plan.run`` once per epoch, with the epoch's row order.
+A plan does what the graph engine's epoch does, batch after batch (forward, loss,
+backward, update; see ``fastkernel`` for the formulas), on the model's own weights and
+the optimiser's own state, and gives the same numbers: it runs the very functions of
+``ops`` (activations and their derivatives), ``losses`` (``value`` and ``grad``) and
+``optim`` (the update rules), compiled by numba.  It is an optimisation, never a second
+implementation: ``tests/test_fastpath.py`` trains every supported combination both
+ways and requires equal weights.
+
+What it runs:
+
+* a ``Sequential`` of ``Dense`` layers, all float64 or all float32, whose activations are
+  linear, sigmoid, tanh, relu, leaky_relu, elu, softplus or gelu;
+* the losses mse, mae, huber, bce and cross_entropy, with or without sample weights;
+* the optimisers SGD (momentum, Nesterov, weight decay), Adam, AdamW, RMSprop and
+  Adagrad, at the rate ``opt.lr`` of the epoch (so schedules work);
+* any batch size.
+
+What it declines (``reason`` says why, and ``fit`` uses the graph engine, or raises
+``ConfigError`` for ``engine="fused"``): any other model, layer, activation (softmax),
+loss or optimiser, including subclasses and hand-made ones; an optimiser over other
+parameters than the model's; callbacks that override ``on_batch_begin`` or
+``on_batch_end`` (the fused loop has no Python between steps; per-epoch callbacks,
+validation and early stopping work as on the graph engine); data whose columns don't
+fit the model (the graph engine explains the mismatch); and a machine without numba.
+
+numba is imported on the first ``Plan.run``, never by ``import chainrule``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .errors import ConfigError
+from .losses import LOSSES, Loss
+from .nn.activations import ACTIVATIONS
+from .nn.layers import Dense, Sequential
+from .nn.module import Module
+from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
+
+ACTIVATION_NAMES = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu")
+LOSS_NAMES = ("mse", "mae", "huber", "bce", "cross_entropy")
+OPTIMIZERS = (SGD, Adam, AdamW, RMSprop, Adagrad)
+RULE_NAMES = ("sgd", "sgd_momentum", "adam", "rmsprop", "adagrad")  # optim's update rules
+BATCH_HOOKS = ("on_batch_begin", "on_batch_end")
+CHUNK_ROWS = 1 << 16  # rows per compiled call: Ctrl-C is noticed between calls
+ENGINES = ("auto", "fused", "graph")
+AUTO_MIN_STEPS = 20_000  # "auto" compiles the fused loop for runs of at least this many steps
+AUTO_MAX_WORK = 250_000  # … whose steps take at most this many multiply-adds (batch × weights)
+
+
+def plain(fn: Any) -> Any:
+    """The function under a ``functools.partial`` (the fused loop passes its numbers)."""
+    return fn.func if isinstance(fn, partial) else fn
+
+
+def _same(a: Any, b: Any, fields: tuple[str, ...]) -> bool:
+    return all(plain(getattr(a, f)) is plain(getattr(b, f)) for f in fields)
+
+
+def _model_reason(model: Module) -> str | None:
+    if type(model) is not Sequential:
+        return f"the model is a {type(model).__name__}, not a Sequential of Dense layers"
+    dtypes = set()
+    for k, layer in enumerate(model.layers, 1):
+        if type(layer) is not Dense:
+            return f"layer {k} is a {type(layer).__name__}, not a Dense layer"
+        act = layer.activation
+        if act.name not in ACTIVATION_NAMES:
+            return f"layer {k}'s activation {act.name!r} is not elementwise or not known to it"
+        table = ACTIVATIONS[act.name]
+        if not _same(act, table, ("fn", "grad")) or act.grad_from != table.grad_from:
+            return f"layer {k}'s activation {act.name!r} is not the one in chainrule's table"
+        dtypes |= {layer.weight.dtype, layer.bias.dtype}
+    if len(dtypes) != 1 or not dtypes <= {np.dtype(np.float64), np.dtype(np.float32)}:
+        return f"the layers mix number types ({', '.join(sorted(map(str, dtypes)))})"
+    expected = [p for layer in model.layers for p in (layer.weight, layer.bias)]
+    params = model.parameters()
+    if len(params) != len(expected) or any(p is not q for p, q in zip(params, expected)):
+        return "some weights or biases are frozen (requires_grad=False)"
+    return None
+
+
+def _loss_reason(loss: Loss, outputs: int) -> str | None:
+    if loss.name not in LOSS_NAMES or loss.value is None:
+        return f"the loss {loss.name!r} is not one it knows"
+    if not _same(loss, LOSSES[loss.name], ("grad", "value")) or set(loss.params) - {"delta"}:
+        return f"the loss {loss.name!r} is not the one in chainrule's table"
+    if loss.name == "cross_entropy" and outputs < 2:
+        return "cross_entropy needs 2 or more outputs"
+    return None
+
+
+def _optimizer_reason(opt: Optimizer, model: Module) -> str | None:
+    if type(opt) not in OPTIMIZERS:
+        return f"the optimiser {type(opt).__name__} is not one it knows"
+    params = model.parameters()
+    if len(opt.params) != len(params) or any(p is not q for p, q in zip(opt.params, params)):
+        return "the optimiser updates other parameters than the model's, or in another order"
+    if len(set(getattr(opt, "t", [0]))) > 1:
+        return "the optimiser's parameters are at different step numbers"
+    return None
+
+
+def uses_batch_hooks(callback: Any) -> bool:
+    """Whether a callback overrides ``on_batch_begin`` or ``on_batch_end``."""
+    return any(getattr(getattr(type(callback), name, None), "__qualname__", "Callback." + name)
+               != "Callback." + name for name in BATCH_HOOKS)
+
+
+def reason(model: Module, loss: Loss, optimizer: Optimizer, callbacks: Sequence[Any] = (),
+           columns: tuple[int, int] | None = None) -> str | None:
+    """Why the fused path can't train this, in words; None when it can.
+
+    ``columns`` is (input columns, target columns) of the prepared data, if known.
+    """
+    why = _model_reason(model) or _optimizer_reason(optimizer, model)
+    if why is None:
+        why = _loss_reason(loss, model.layers[-1].fan_out)
+    if why is None and columns is not None and tuple(columns) != (model.layers[0].fan_in,
+                                                                 model.layers[-1].fan_out):
+        why = (f"the data have {columns[0]} input and {columns[1]} target columns, the model "
+               f"{model.layers[0].fan_in} inputs and {model.layers[-1].fan_out} outputs")
+    if why is None:
+        hooked = [type(cb).__name__ for cb in callbacks if uses_batch_hooks(cb)]
+        if hooked:
+            why = f"the callback {hooked[0]} needs a hook after every batch"
+    if why is None and importlib.util.find_spec("numba") is None:
+        why = "numba is not installed (pip install numba)"
+    return why
+
+
+@dataclass
+class EpochResult:
+    """What ``Plan.run`` did: Σ batch loss × rows, rows, batches (steps) done, and, if a
+    batch's loss or gradient was not finite, what (``"loss"`` or ``"gradient"``) and its
+    value; that batch changed nothing."""
+
+    total: float
+    seen: int
+    steps: int
+    failed: str | None = None
+    value: float = 0.0
+
+
+def _hyper(opt: Optimizer) -> tuple[str, list[float], list[list[np.ndarray]]]:
+    """(rule, its numbers, the optimiser's state lists in the rule's argument order)."""
+    wd = opt.weight_decay
+    if isinstance(opt, SGD):
+        if not opt.momentum:
+            return "sgd", [wd], []
+        return "sgd_momentum", [wd, opt.momentum, opt.nesterov], [opt.momentum_buffer]
+    if isinstance(opt, Adam):
+        return "adam", [wd, opt.beta1, opt.beta2, opt.eps, opt.decoupled], [opt.m, opt.v]
+    if isinstance(opt, RMSprop):
+        return ("rmsprop", [wd, opt.alpha, opt.eps, opt.momentum, opt.centered],
+                [opt.square_avg, opt.grad_avg, opt.momentum_buffer])
+    return "adagrad", [wd, opt.lr_decay, opt.eps], [opt.sum]
+
+
+class Plan:
+    """The fused loop for one model, loss and optimiser (check ``reason`` first).
+
+    The parameters (and the optimiser's state) are laid end to end in one flat array
+    for the compiled loop; ``run`` copies them in from the model's own arrays and back
+    out into the same arrays (in place) when it returns.
+    """
+
+    def __init__(self, model: Sequential, loss: Loss, optimizer: Optimizer) -> None:
+        from .fastkernel import ACTIVATION_CODES, LOSS_CODES, OPTIMIZER_CODES, run_epoch
+
+        self.model, self.loss, self.opt, self._kernel = model, loss, optimizer, run_epoch
+        self.params = model.parameters()
+        self.dtype = self.params[0].dtype
+        bounds = np.cumsum([0] + [p.size for p in self.params])
+        self._slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+        self.layers = np.array(
+            [[layer.fan_in, layer.fan_out, bounds[2 * k], bounds[2 * k + 1],
+              ACTIVATION_CODES[layer.activation.name]] for k, layer in enumerate(model.layers)],
+            dtype=np.int64)
+        self.act_params = np.array([next(iter(layer.activation.params.values()), 0.0)
+                                    for layer in model.layers], dtype=np.float64)
+        self.loss_code = LOSS_CODES[loss.name]
+        self.loss_param = float(loss.params.get("delta", 0.0))
+        rule, numbers, self._state = _hyper(optimizer)
+        self.opt_code = OPTIMIZER_CODES[rule]
+        self.hyper = np.zeros(5, dtype=self.dtype)  # in the weights' type, as NumPy rounds them
+        self.hyper[:len(numbers)] = numbers
+
+    def _flat(self, arrays: list[np.ndarray]) -> np.ndarray:
+        if not arrays or arrays[0].size == 0:  # RMSprop keeps empty arrays for unused state
+            return np.zeros(0, dtype=self.dtype)
+        return np.concatenate([a.reshape(-1) for a in arrays]).astype(self.dtype, copy=False)
+
+    def _copy_out(self, flat: np.ndarray, arrays: list[np.ndarray]) -> None:
+        if flat.size:
+            for a, s in zip(arrays, self._slices):
+                a[...] = flat[s].reshape(a.shape)
+
+    def run(self, X: np.ndarray, Y: np.ndarray, W: np.ndarray | None, order: np.ndarray,
+            batch_size: int, should_stop: Callable[[], bool] | None = None,
+            total: float = 0.0) -> EpochResult:
+        """One epoch over the rows ``order`` of (X, Y), with sample weights W (or None), in
+        batches of ``batch_size``; stops early (between chunks of rows) if ``should_stop()``.
+        The batch losses × rows are added to ``total`` in order (as the graph engine does)."""
+        X = np.ascontiguousarray(X, dtype=self.dtype)
+        Y = np.ascontiguousarray(Y, dtype=self.dtype)
+        W = np.zeros(0) if W is None else np.ascontiguousarray(W, dtype=np.float64)
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        bs = int(min(batch_size, max(len(order), 1)))
+        theta = self._flat([p.data for p in self.params])
+        grad = np.empty_like(theta)
+        state = [self._flat(s) for s in self._state]
+        state += [np.zeros(0, dtype=self.dtype)] * (3 - len(state))
+        t0 = int(getattr(self.opt, "t", [0])[0])
+        result = EpochResult(total, 0, 0)
+        chunk = max(bs, CHUNK_ROWS // bs * bs)
+        try:
+            for start in range(0, len(order), chunk):
+                result.total, seen, steps, failed, value = self._kernel(
+                    X, Y, W, order[start:start + chunk], bs, theta, grad, self.layers,
+                    self.act_params, self.loss_code, self.loss_param, self.opt_code,
+                    self.hyper, *state, t0 + result.steps, float(self.opt.lr), result.total)
+                result.seen += seen
+                result.steps += steps
+                if failed:
+                    result.failed = "loss" if failed == 1 else "gradient"
+                    result.value = float(value)
+                    break
+                if should_stop is not None and should_stop():
+                    break
+        finally:
+            self._copy_out(theta, [p.data for p in self.params])
+            for flat, arrays in zip(state, self._state):
+                self._copy_out(flat, arrays)
+            self.opt.steps += result.steps
+            for i in range(len(getattr(self.opt, "t", ()))):
+                self.opt.t[i] += result.steps
+        return result
+
+
+def plan(model: Module, loss: Loss, optimizer: Optimizer, callbacks: Sequence[Any] = (),
+         columns: tuple[int, int] | None = None) -> Plan | None:
+    """A ``Plan`` for this model, loss and optimiser, or None when ``reason`` gives one."""
+    if reason(model, loss, optimizer, callbacks, columns) is not None:
+        return None
+    return Plan(model, loss, optimizer)  # type: ignore[arg-type]
+
+
+def compiled(dtype: Any) -> bool:
+    """Whether this process has the fused loop compiled (or loaded) for ``dtype`` already."""
+    kernel = getattr(sys.modules.get(__package__ + ".fastkernel"), "run_epoch", None)
+    return kernel is not None and any(sig[0].dtype == np.dtype(dtype) for sig in kernel.signatures)
+
+
+def choose(engine: str, model: Module, loss: Loss, optimizer: Optimizer,
+           callbacks: Sequence[Any] = (), columns: tuple[int, int] | None = None,
+           steps: int = 0, batch_size: int = 1) -> Plan | None:
+    """The plan ``fit(engine=...)`` trains with, or None for the graph engine.
+
+    ``"graph"``: None.  ``"fused"``: a plan, or ``ConfigError`` saying why there is none.
+    ``"auto"``: a plan when the fused loop can run this and it pays:
+
+    * each step is small (batch size × weights ≤ ``AUTO_MAX_WORK`` multiply-adds): the
+      fused loop's matrix products are plain loops, and for large ones the graph
+      engine's BLAS products win, while its overhead per step no longer matters;
+    * and the run has at least ``AUTO_MIN_STEPS`` steps, or the loop is compiled in
+      this process already: the first use on a machine compiles it (tens of seconds;
+      numba's disk cache then loads it in well under a second).
+    """
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+    if engine == "graph":
+        return None
+    why = reason(model, loss, optimizer, callbacks, columns)
+    if why is not None:
+        if engine == "fused":
+            raise ConfigError(f"engine='fused' can't train this: {why}; use engine='auto' "
+                              "(or 'graph') to train on the graph engine")
+        return None
+    if engine == "auto":
+        work = batch_size * sum(layer.fan_in * layer.fan_out for layer in model.layers)
+        if work > AUTO_MAX_WORK or (steps < AUTO_MIN_STEPS and not compiled(model.dtype)):
+            return None
+    return Plan(model, loss, optimizer)  # type: ignore[arg-type]

@@ -1,0 +1,232 @@
+"""The fused training loop (``fastpath``) against the graph engine.
+
+The graph engine is the reference: every supported activation, loss, optimiser and
+batch size (1, 7, all rows) is trained both ways from the same seed and row order,
+and the weights must agree to 1e-12 relative in float64 and 1e-5 in float32 (the
+two differ only in the order of additions inside a matrix product).  The first run
+on a machine compiles the loop (numba caches it on disk for later runs).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import fastpath, losses, ops
+from chainrule.schedules import StepDecay
+from chainrule.tensor import Tensor
+
+pytest.importorskip("numba")
+
+ROWS = 23  # not a multiple of 7: the last batch is short
+
+# (hidden activations, output activation, loss, optimiser, options, batch size, weighted)
+# Together they use every activation, loss, update rule and option at least once.
+CASES = [
+    ("linear", "linear", "mse", "sgd", {}, 1, False),
+    ("sigmoid", "linear", "mae", "sgd", {"momentum": 0.9, "nesterov": True,
+                                         "weight_decay": 0.01}, 7, False),
+    ("tanh", "linear", "huber:0.5", "adam", {"weight_decay": 0.01}, "full", False),
+    ("relu", "linear", "bce", "adamw", {}, 1, False),
+    ("leaky_relu:0.2", "linear", "cross_entropy", "rmsprop",
+     {"centered": True, "momentum": 0.5, "weight_decay": 0.01}, 7, False),
+    ("elu:0.5", "linear", "mse", "adagrad", {"lr_decay": 0.1, "weight_decay": 0.01}, "full", False),
+    ("softplus", "linear", "cross_entropy", "sgd", {"momentum": 0.5}, 1, True),
+    ("gelu", "linear", "bce", "rmsprop", {}, 7, True),
+    (["tanh", "relu"], "sigmoid", "mse", "sgd", {}, 7, True),
+    ("gelu", "tanh", "huber", "adagrad", {}, 1, False),
+]
+FLOAT32_CASES = [CASES[1], CASES[4], CASES[7]]
+
+
+def _data(loss: str, rng: np.random.Generator):
+    X = rng.standard_normal((ROWS, 3))
+    if loss == "cross_entropy":
+        return X, rng.integers(0, 3, ROWS), 3
+    if loss == "bce":
+        return X, rng.integers(0, 2, ROWS), 1
+    return X, rng.standard_normal((ROWS, 2)), 2
+
+
+def _train(engine: str, case, dtype=np.float64, epochs: int = 4, lr=None):
+    hidden, out_act, loss, opt, options, bs, weighted = case
+    rng = np.random.default_rng(1)
+    X, y, outputs = _data(loss, rng)
+    weights = rng.uniform(0.0, 2.0, ROWS) if weighted else None
+    model = cr.mlp([3, 4, 5, outputs], activation=hidden, output_activation=out_act,
+                   seed=3, dtype=dtype)
+    history = cr.fit(model, X, y, loss=loss, optimizer=opt, optimizer_options=dict(options),
+                     epochs=epochs, batch_size=bs, seed=7, lr=lr, sample_weight=weights,
+                     engine=engine)
+    return model, history
+
+
+def _assert_same(fused, graph, rtol):
+    (m1, h1), (m2, h2) = fused, graph
+    for (name, p), q in zip(m1.named_parameters(), m2.parameters()):
+        scale = np.max(np.abs(q.data))
+        np.testing.assert_allclose(p.data, q.data, rtol=rtol, atol=rtol * scale, err_msg=name)
+    np.testing.assert_allclose(h1.loss, h2.loss, rtol=rtol)
+    assert h1.steps == h2.steps
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[2]}-{c[3]}-bs{c[5]}")
+def test_fused_training_gives_the_graph_engines_weights_float64(case):
+    _assert_same(_train("fused", case), _train("graph", case), rtol=1e-12)
+
+
+@pytest.mark.parametrize("case", FLOAT32_CASES, ids=lambda c: f"{c[0]}-{c[2]}-{c[3]}-bs{c[5]}")
+def test_fused_training_gives_the_graph_engines_weights_float32(case):
+    fused, graph = _train("fused", case, np.float32), _train("graph", case, np.float32)
+    assert fused[0].dtype == np.float32
+    _assert_same(fused, graph, rtol=1e-5)
+
+
+def test_a_schedule_changes_the_rate_per_epoch_on_both_engines():
+    case = ("tanh", "linear", "mse", "sgd", {"momentum": 0.9}, 7, False)
+    schedule = StepDecay(0.05, step_size=1, gamma=0.5)
+    _assert_same(_train("fused", case, lr=schedule), _train("graph", case, lr=schedule), 1e-12)
+
+
+def test_the_seed_network_learns_the_seed_table_with_the_seed_algorithm(seed_table):
+    """Batch size 1, linear, MSE, plain SGD: the hand-formula trainer is the reference."""
+    X, y = seed_table
+    Xs = (X - X.mean(0)) / X.std(0)
+    model = cr.seed_network()
+    cr.fit(model, Xs, y, epochs=5, lr=0.01, shuffle=False, engine="fused")
+    graph = cr.seed_network()
+    cr.fit(graph, Xs, y, epochs=5, lr=0.01, shuffle=False, engine="graph")
+    for p, q in zip(model.parameters(), graph.parameters()):
+        np.testing.assert_allclose(p.data, q.data, rtol=1e-14)
+
+
+def test_the_fused_path_updates_the_models_and_optimisers_own_arrays():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((50, 3)), rng.standard_normal((50, 1))
+    model = cr.mlp([3, 4, 1], activation="tanh", seed=0)
+    arrays = [p.data for p in model.parameters()]
+    before = [a.copy() for a in arrays]
+    opt = cr.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    buffers = list(opt.momentum_buffer)
+    cr.fit(model, X, y, optimizer=opt, epochs=2, engine="fused")
+    assert all(p.data is a for p, a in zip(model.parameters(), arrays))
+    assert all(b is c for b, c in zip(opt.momentum_buffer, buffers))
+    assert all(not np.array_equal(a, b) for a, b in zip(arrays, before))
+    assert all(np.any(b != 0) for b in buffers)
+    assert opt.steps == 100
+
+
+def test_adam_counts_its_steps_the_same_on_both_engines():
+    models = {}
+    for engine in ("fused", "graph"):
+        model = cr.mlp([3, 4, 1], activation="relu", seed=0)
+        opt = cr.Adam(model.parameters(), lr=0.01)
+        rng = np.random.default_rng(0)
+        cr.fit(model, rng.standard_normal((20, 3)), rng.standard_normal((20, 1)),
+               optimizer=opt, epochs=3, batch_size=6, engine=engine)
+        models[engine] = (opt.t, opt.steps)
+    assert models["fused"] == models["graph"] == ([12] * 4, 12)
+
+
+def test_divergence_raises_the_same_error_with_the_same_weights_on_both_engines():
+    X = np.array([[1.0, 2.0], [3.0, 4.0], [1e3, -2e3]])
+    y = np.array([[1.0], [2.0], [3.0]])
+    results = {}
+    for engine in ("fused", "graph"):
+        model = cr.seed_network()
+        with pytest.raises(cr.DivergenceError) as err:
+            cr.fit(model, X, y, lr=1.0, epochs=50, shuffle=False, engine=engine)
+        results[engine] = (str(err.value), [p.data.copy() for p in model.parameters()])
+    assert results["fused"][0] == results["graph"][0]
+    assert "diverged" in results["fused"][0]
+    for a, b in zip(results["fused"][1], results["graph"][1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_nonfinite_gradient_is_caught_before_the_update():
+    """A finite loss whose gradient overflows (huge inputs, MAE): the graph's message."""
+    X = np.array([[1e300, 1e300], [1.0, 1.0]])
+    y = np.array([[0.0], [0.0]])
+    messages = []
+    for engine in ("fused", "graph"):
+        model = cr.mlp([2, 2, 1], init="ones")
+        with pytest.raises(cr.DivergenceError) as err:
+            cr.fit(model, X, y, loss="mae", epochs=1, shuffle=False, engine=engine)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+
+
+class _EveryBatch(cr.Callback):
+    def on_batch_end(self, step, loss):
+        pass
+
+
+@pytest.mark.parametrize("build, words", [
+    (lambda: (cr.mlp([3, 3], output_activation="softmax"), {}), "softmax"),
+    (lambda: (cr.mlp([3, 3]), {"callbacks": [_EveryBatch()]}), "_EveryBatch"),
+])
+def test_engine_fused_says_why_it_cannot_run_a_model(build, words):
+    model, extra = build()
+    X, y = np.ones((4, 3)), np.ones((4, 3))
+    with pytest.raises(cr.ConfigError, match=words):
+        cr.fit(model, X, y, epochs=1, engine="fused", **extra)
+    history = cr.fit(model, X, y, epochs=1, engine="auto", **extra)  # falls back to the graph
+    assert len(history) == 1
+
+
+def test_without_numba_auto_trains_on_the_graph_and_fused_says_so(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "numba" else real(name, *a))
+    model = cr.mlp([2, 1])
+    X, y = np.ones((3, 2)), np.ones((3, 1))
+    assert fastpath.reason(model, losses.MSE, cr.SGD(model.parameters())) == \
+        "numba is not installed (pip install numba)"
+    with pytest.raises(cr.ConfigError, match="pip install numba"):
+        cr.fit(model, X, y, epochs=1, engine="fused")
+    assert len(cr.fit(model, X, y, epochs=1, engine="auto")) == 1
+
+
+def test_an_unknown_engine_is_a_config_error():
+    with pytest.raises(cr.ConfigError, match="engine"):
+        cr.fit(cr.mlp([2, 1]), np.ones((3, 2)), np.ones((3, 1)), engine="gpu")
+
+
+def test_auto_uses_the_fused_loop_for_long_runs(monkeypatch):
+    monkeypatch.setattr(fastpath, "AUTO_MIN_STEPS", 10)
+    calls = []
+    real = fastpath.Plan.run
+    monkeypatch.setattr(fastpath.Plan, "run",
+                        lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    cr.fit(cr.mlp([2, 1]), np.ones((5, 2)), np.ones((5, 1)), epochs=3, engine="auto")
+    assert len(calls) == 3
+
+
+def test_the_compiled_loop_runs_the_engines_own_functions():
+    from chainrule import fastkernel, optim
+    from chainrule.nn.activations import ACTIVATIONS
+    assert fastkernel.sigmoid.py_func is ops.sigmoid
+    assert fastkernel.gelu_grad.py_func is ACTIVATIONS["gelu"].grad is ops.gelu_grad
+    assert fastkernel.ce_grad.py_func is losses.CROSS_ENTROPY.grad
+    assert fastkernel.adam_.py_func is optim.adam_
+    assert ops.softmax in fastkernel.shared_functions()
+
+
+@pytest.mark.parametrize("name", sorted(losses.LOSSES))
+def test_each_losses_numpy_value_equals_its_terms(name, rng):
+    loss = losses.LOSSES[name]
+    pred = rng.standard_normal((5, 3))
+    classes = name in ("bce", "cross_entropy")
+    y = np.eye(3)[rng.integers(0, 3, 5)] if classes else rng.standard_normal((5, 3))
+    np.testing.assert_allclose(loss.value(pred, y), loss.terms(Tensor(pred), y).data, rtol=1e-14)
+
+
+def test_import_chainrule_does_not_import_numba():
+    code = "import sys, chainrule; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
