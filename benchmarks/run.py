@@ -1,0 +1,330 @@
+"""chainrule's training speed against PyTorch (eager) and scikit-learn, in one run.
+
+    python3 benchmarks/run.py            # every scenario (a few minutes on 2 cores)
+    python3 benchmarks/run.py S1 S2      # some of them
+    python3 benchmarks/run.py --no-cold  # skip measuring a cold compile (about a minute)
+
+Per scenario and peer: the median, min and max of timed runs after one warm-up run,
+and the ratio to PyTorch eager measured in the same run (> 1: faster than PyTorch).
+Peers that take seconds per epoch are timed on a part of the epoch or with fewer runs;
+the output says where.  Peers that aren't installed are skipped, with a note.
+
+S1  the seed: 2-2-1 linear, MSE, SGD η = 0.01, batch 1, 100,000 standardized rows
+    made like the seed's table (IQ, CGPA → package)
+S2  digits: load_digits standardized, 64-32-10 tanh, softmax cross-entropy, SGD η = 0.01,
+    batch 1, one epoch
+S3  mini-batch: 784-256-128-10 ReLU, cross-entropy, SGD momentum 0.9, batch 128, 60,000
+    synthetic rows, float32; also the time of the epoch's matrix products alone (NumPy's
+    BLAS on this machine), the bound the issue sets is 1.3 × that
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from typing import Callable
+
+import numpy as np
+
+import chainrule as cr
+
+try:
+    import torch
+except ImportError:  # pragma: no cover - optional peer
+    torch = None
+try:
+    import sklearn
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+except ImportError:  # pragma: no cover - optional peer
+    sklearn = None
+
+RUNS = 5
+TARGETS = {("S1", "chainrule fused"): 5000, ("S1", "chainrule graph"): 5,
+           ("S2", "chainrule fused"): 100, ("S3", "chainrule (auto)"): 1.2}
+
+
+def timed(fn: Callable[[], object], runs: int = RUNS) -> list[float]:
+    """Seconds of ``runs`` calls of ``fn`` after one untimed warm-up call."""
+    fn()
+    out = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+class Table:
+    """Rows of (peer, seconds per unit, note); prints them with ratios to PyTorch."""
+
+    def __init__(self, scenario: str, unit: str) -> None:
+        self.scenario, self.unit, self.rows = scenario, unit, []
+
+    def add(self, peer: str, seconds: list[float], per: int, note: str = "") -> None:
+        self.rows.append((peer, [s / per for s in seconds], note))
+
+    def skip(self, peer: str, why: str) -> None:
+        self.rows.append((peer, None, why))
+
+    def show(self) -> list[dict]:
+        ref = next((statistics.median(t) for p, t, _ in self.rows if p == "PyTorch eager" and t),
+                   None)
+        print(f"\n{self.scenario}  (time per {self.unit}; ratio = PyTorch's time / this one's)")
+        print(f"  {'peer':22s} {'median':>11s} {'min':>11s} {'max':>11s} {'vs PyTorch':>11s}  note")
+        results = []
+        for peer, times, note in self.rows:
+            if times is None:
+                print(f"  {peer:22s} {'—':>11s} {'':>11s} {'':>11s} {'':>11s}  {note}")
+                continue
+            med = statistics.median(times)
+            ratio = ref / med if ref else float("nan")
+            target = TARGETS.get((self.scenario, peer))
+            if target:
+                verdict = "met" if ratio >= target else f"missed: {ratio / target:.2f} of it"
+                note = f"{note}; target ≥ {target:g}×: {verdict}".lstrip("; ")
+            print(f"  {peer:22s} {fmt(med):>11s} {fmt(min(times)):>11s} {fmt(max(times)):>11s}"
+                  f" {ratio:>10.1f}×  {note}")
+            results.append({"scenario": self.scenario, "peer": peer, "median": med,
+                            "min": min(times), "max": max(times), "ratio": ratio, "note": note})
+        return results
+
+
+def fmt(seconds: float) -> str:
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+# ---------------------------------------------------------------------------------------
+# The peers, each training a fresh model one epoch on rows X, targets y.
+
+def chainrule_epoch(sizes, act, loss, X, y, bs, engine, momentum=0.0, dtype=np.float64):
+    def run():
+        model = cr.mlp(sizes, activation=act, seed=0, dtype=dtype)
+        cr.fit(model, X, y, loss=loss, lr=0.01, epochs=1, batch_size=bs, seed=0, metrics=[],
+               optimizer_options={"momentum": momentum} if momentum else None, engine=engine)
+    return run
+
+
+def torch_epoch(sizes, act, loss, X, y, bs, momentum=0.0, dtype=np.float64):
+    tdtype = torch.float64 if dtype == np.float64 else torch.float32
+    Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=dtype))
+    yt = torch.from_numpy(y) if loss == "cross_entropy" else torch.from_numpy(y.astype(dtype))
+    acts = {"linear": torch.nn.Identity, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
+    lossfn = torch.nn.CrossEntropyLoss() if loss == "cross_entropy" else torch.nn.MSELoss()
+
+    def run():
+        torch.manual_seed(0)
+        layers = []
+        for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(torch.nn.Linear(a, b, dtype=tdtype))
+            if k < len(sizes) - 2:
+                layers.append(acts[act]())
+        model = torch.nn.Sequential(*layers)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=momentum)
+        order = torch.randperm(len(Xt))
+        for start in range(0, len(Xt), bs):
+            rows = order[start:start + bs]
+            opt.zero_grad()
+            lossfn(model(Xt[rows]), yt[rows]).backward()
+            opt.step()
+    return run
+
+
+def sklearn_epoch(sizes, act, loss, X, y, bs, momentum=0.0):
+    kind = MLPClassifier if loss == "cross_entropy" else MLPRegressor
+    names = {"linear": "identity", "tanh": "tanh", "relu": "relu"}
+
+    def run():
+        model = kind(hidden_layer_sizes=tuple(sizes[1:-1]), activation=names[act], solver="sgd",
+                     batch_size=bs, learning_rate_init=0.01, momentum=momentum,
+                     nesterovs_momentum=False, max_iter=1, alpha=0.0, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, y.ravel() if loss != "cross_entropy" else y)
+    return run
+
+
+def peers(table, sizes, act, loss, X, y, bs, full_rows, part_rows, momentum=0.0,
+          dtype=np.float64, fused_rows=None, runs_slow=RUNS):
+    """Time every peer; ``part_rows`` rows for the slow ones (scaled to the full epoch)."""
+    unit_rows = full_rows if table.unit == "epoch" else bs
+
+    def add(peer, fn, rows, runs=RUNS):
+        per = rows / unit_rows
+        note = "" if rows == full_rows else f"timed on {rows:,} of {full_rows:,} rows, scaled"
+        if runs != RUNS:
+            note = f"{note}; {runs} runs".lstrip("; ")
+        table.add(peer, timed(fn, runs), per, note)
+
+    fused_rows = fused_rows or full_rows
+    add("chainrule fused", chainrule_epoch(sizes, act, loss, X[:fused_rows], y[:fused_rows], bs,
+                                           "fused", momentum, dtype), fused_rows,
+        RUNS if fused_rows == full_rows else 3)
+    add("chainrule graph", chainrule_epoch(sizes, act, loss, X[:part_rows], y[:part_rows], bs,
+                                           "graph", momentum, dtype), part_rows, runs_slow)
+    if torch is None:
+        table.skip("PyTorch eager", "not installed: pip install torch==2.13.0")
+    else:
+        add("PyTorch eager", torch_epoch(sizes, act, loss, X[:part_rows], y[:part_rows], bs,
+                                         momentum, dtype), part_rows, runs_slow)
+    if sklearn is None:
+        table.skip("scikit-learn MLP", "not installed: pip install scikit-learn")
+    else:
+        add("scikit-learn MLP", sklearn_epoch(sizes, act, loss, X[:part_rows], y[:part_rows], bs,
+                                              momentum), part_rows, min(runs_slow, 3))
+
+
+# ---------------------------------------------------------------------------------------
+# The scenarios.
+
+def seed_like_rows(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Standardized (IQ, CGPA) → package rows like the seed's table."""
+    iq, cgpa = rng.normal(100, 15, n), rng.normal(7, 1.2, n)
+    package = 0.05 * iq + 0.6 * cgpa - 4 + rng.normal(0, 0.5, n)
+    X = np.column_stack([iq, cgpa])
+    X = (X - X.mean(0)) / X.std(0)
+    y = ((package - package.mean()) / package.std())[:, None]
+    return X, y
+
+
+def s1() -> list[dict]:
+    X, y = seed_like_rows(100_000, np.random.default_rng(0))
+    table = Table("S1", "step")
+    peers(table, [2, 2, 1], "linear", "mse", X, y, 1, 100_000, 10_000)
+    return table.show()
+
+
+def s2() -> list[dict]:
+    if sklearn is None:
+        print("\nS2 needs scikit-learn's load_digits: pip install scikit-learn")
+        return []
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    X = (digits.data - digits.data.mean(0)) / np.maximum(digits.data.std(0), 1e-12)
+    table = Table("S2", "step")
+    n = len(X)
+    peers(table, [64, 32, 10], "tanh", "cross_entropy", X, digits.target, 1, n, n)
+    return table.show()
+
+
+def matmul_seconds(X: np.ndarray, sizes: list[int], bs: int, steps: int) -> tuple[float, float]:
+    """Seconds for one epoch's matrix products alone (forward, ∂W, ∂input; timed on
+    ``steps`` steps and scaled), and their GFLOP/s."""
+    rng = np.random.default_rng(0)
+    ws = [rng.standard_normal((a, b)).astype(np.float32) for a, b in zip(sizes[:-1], sizes[1:])]
+    a0 = X[:bs]
+    acts = [a0]
+    for w in ws:
+        acts.append(acts[-1] @ w)
+
+    def epoch():
+        for _ in range(steps):
+            a = a0
+            for w in ws:
+                a = a @ w
+            d = acts[-1]
+            for k in range(len(ws) - 1, -1, -1):
+                acts[k].T @ d
+                if k:
+                    d = d @ ws[k].T
+    per_step = statistics.median(timed(epoch, 3)) / steps
+    flops = 2 * bs * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    flops = 3 * flops - 2 * bs * sizes[0] * sizes[1]  # no ∂input for the first layer
+    return per_step * -(-len(X) // bs), flops / per_step / 1e9
+
+
+def s3() -> list[dict]:
+    rng = np.random.default_rng(0)
+    n, sizes, bs, part = 60_000, [784, 256, 128, 10], 128, 128 * 100
+    X = rng.standard_normal((n, 784)).astype(np.float32)
+    y = rng.integers(0, 10, n)
+    table = Table("S3", "epoch")
+    bound, gflops = matmul_seconds(X, sizes, bs, part // bs)
+    print(f"\nS3 matrix products alone: {fmt(bound)} per epoch ({gflops:.1f} GFLOP/s, NumPy's BLAS);"
+          f" the issue's bound is 1.3 × that = {fmt(1.3 * bound)}")
+    auto = timed(chainrule_epoch(sizes, "relu", "cross_entropy", X[:part], y[:part], bs, "auto",
+                                 0.9, np.float32), 3)
+    table.add("chainrule (auto)", auto, part / n, f"{statistics.median(auto) * n / part / bound:.2f}"
+              " × the matrix products alone (bound 1.3); the graph engine (auto's choice here); "
+              f"timed on {part:,} of {n:,} rows, scaled; 3 runs")
+    peers(table, sizes, "relu", "cross_entropy", X, y, bs, n, part, 0.9, np.float32,
+          fused_rows=bs * 8, runs_slow=3)
+    return table.show()
+
+
+def import_times() -> None:
+    def once(module: str) -> float:
+        code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        return float(out.stdout) if out.returncode == 0 else float("nan")
+    print("\nimport time (fresh interpreter, median of 5):")
+    for module in ("chainrule", "torch", "sklearn.neural_network"):
+        times = [once(module) for _ in range(5)]
+        print(f"  import {module:24s} {fmt(statistics.median(times))}")
+
+
+def compile_times(cold: bool) -> None:
+    """The fused loop's first call: from numba's disk cache, and (``cold``) compiling."""
+    code = ("import time, numpy as np, chainrule as cr; m = cr.seed_network(); "
+            "t = time.perf_counter(); cr.fit(m, np.ones((4, 2)), np.ones((4, 1)), epochs=1, "
+            "engine='fused'); print(time.perf_counter() - t)")
+    print("\nfirst call of the fused loop (float64), in a fresh interpreter:")
+    warm = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if cold:
+        with tempfile.TemporaryDirectory() as cache:
+            env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 env=env)
+            print(f"  cold (empty cache: numba compiles) {fmt(float(out.stdout))}")
+    warm = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    print(f"  from the disk cache                 {fmt(float(warm.stdout))}")
+
+
+def machine() -> None:
+    print(f"chainrule {cr.__version__} benchmarks, {datetime.date.today()}")
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor()) \
+        if os.path.exists("/proc/cpuinfo") else platform.processor()
+    try:
+        numba_version = importlib.metadata.version("numba")
+    except importlib.metadata.PackageNotFoundError:
+        numba_version = "missing (the fused loop can't run)"
+    print(f"machine: {os.cpu_count()} cores, {cpu}; Python {platform.python_version()}, "
+          f"NumPy {np.__version__}, numba {numba_version}")
+    try:
+        from threadpoolctl import threadpool_info
+        blas = [f"{i['internal_api']} {i.get('version')} ({i.get('architecture')}, "
+                f"{i['num_threads']} threads)" for i in threadpool_info()]
+        print(f"BLAS: {'; '.join(blas)}")
+    except ImportError:
+        pass
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        print(f"{var}={os.environ.get(var, '(unset)')}")
+    print(f"peers: PyTorch {torch.__version__ if torch else 'missing (pip install torch==2.13.0)'}"
+          f" ({torch.get_num_threads() if torch else 0} threads), scikit-learn "
+          f"{sklearn.__version__ if sklearn else 'missing (pip install scikit-learn)'}")
+    print(f"load average before the run: {os.getloadavg()[0]:.2f}")
+
+
+def main(argv: list[str]) -> None:
+    chosen = [a for a in argv if not a.startswith("-")] or ["S1", "S2", "S3"]
+    machine()
+    import_times()
+    compile_times(cold="--no-cold" not in argv)
+    for name in chosen:
+        {"S1": s1, "S2": s2, "S3": s3}[name]()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
