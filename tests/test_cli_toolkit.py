@@ -120,3 +120,14 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_weights(tmp_path):
     assert proc.returncode == 0, err
     assert "stopped (Ctrl-C or SIGTERM)" in out and "the weights so far are kept" in out
     assert "weights and biases" in out and "Traceback" not in err
+
+
+def test_engine_option_gives_the_same_run_and_explains_a_refusal(linear):
+    outs = {}
+    for engine in ("graph", "fused"):
+        res = run("train", str(linear), "--hidden", "3", "--epochs", "4", "--engine", engine)
+        assert res.returncode == 0, res.stderr
+        outs[engine] = res.stdout.split("trained")[1].split(" in ")[0], res.stdout.split("weights and biases")[1]
+    assert outs["graph"] == outs["fused"]  # same steps and same printed weights
+    res = run("train", "--engine", "fused", "--trace", "1", "--epochs", "1")
+    assert res.returncode == 1 and "engine='fused' can't train this" in res.stderr
