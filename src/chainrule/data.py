@@ -78,12 +78,17 @@ def as_arrays(X: Any, y: Any = None, dtype: Any = np.float64) -> Dataset:
     _check_finite(Xa, "the inputs X", fnames)
     if y is None:
         return Dataset(Xa, np.empty((len(Xa), 0), dtype=Xa.dtype), fnames, [])
-    ya = _as_2d(y, "the targets y", dtype)
-    tnames = _names_of(y, "y", ya.shape[1])
+    ya = as_targets(y, dtype)
     if len(ya) != len(Xa):
         raise DataError(f"X has {len(Xa)} rows but y has {len(ya)}; give one target per row")
-    _check_finite(ya, "the targets y", tnames)
-    return Dataset(Xa, ya, fnames, tnames)
+    return Dataset(Xa, ya, fnames, _names_of(y, "y", ya.shape[1]))
+
+
+def as_targets(y: Any, dtype: Any = np.float64) -> np.ndarray:
+    """Numeric targets as a 2-D float array (rows × outputs) with finite values."""
+    ya = _as_2d(y, "the targets y", dtype)
+    _check_finite(ya, "the targets y", _names_of(y, "y", ya.shape[1]))
+    return ya
 
 
 def _split_names(spec: str | Sequence[str] | None, header: list[str]) -> list[str] | None:

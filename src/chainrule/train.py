@@ -30,7 +30,7 @@ import numpy as np
 from . import fastpath
 from . import metrics as metric_fns
 from . import checkpoint as ckpt
-from .data import Scaler, as_arrays, encode_labels
+from .data import Scaler, as_arrays, as_targets, encode_labels
 from .errors import ChainruleError, ConfigError, DataError, DivergenceError
 from .init import make_rng
 from .losses import Loss, get_loss
@@ -186,7 +186,7 @@ class _Prepared:
 def _targets(model: Module, y: Any, loss: Loss, fitting: bool) -> np.ndarray:
     """Labels → one-hot (cross_entropy) or one 0/1 column (bce); numbers stay numbers."""
     if loss.name not in CLASSIFICATION_LOSSES:
-        return as_arrays(np.zeros((len(np.asarray(y)), 1)), y, dtype=model.dtype).y
+        return as_targets(y, dtype=model.dtype)
     classes = None if fitting else model.classes_
     classes, onehot = encode_labels(y, classes)
     if fitting:
