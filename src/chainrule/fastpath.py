@@ -1,8 +1,7 @@
 """The fused training path: one compiled loop per epoch instead of a graph per step.
 
-``fit`` asks ``reason(...)`` whether this path can train a model; when it can (``None``)
-it builds a ``Plan`` and calls ``Plan.run`` once per epoch, with the epoch's row order.
-A plan does what the graph engine's epoch does, batch after batch (forward, loss,
+``fit(engine=...)`` asks ``choose`` for a ``Plan`` (``reason`` says why there is none)
+and calls ``Plan.run`` once per epoch, with the epoch's row order.  A plan does what the graph engine's epoch does, batch after batch (forward, loss,
 backward, update; see ``fastkernel`` for the formulas), on the model's own weights and
 the optimiser's own state, and gives the same numbers: it runs the very functions of
 ``ops`` (activations and their derivatives), ``losses`` (``value`` and ``grad``) and
@@ -27,7 +26,11 @@ parameters than the model's; callbacks that override ``on_batch_begin`` or
 validation and early stopping work as on the graph engine); data whose columns don't
 fit the model (the graph engine explains the mismatch); and a machine without numba.
 
-numba is imported on the first ``Plan.run``, never by ``import chainrule``.
+``engine="auto"`` takes the fused loop only where it pays (see ``choose``): small steps
+(its matrix products are plain loops; BLAS wins on big ones) and runs long enough to pay
+for compiling it once per machine.  Ctrl-C stops it between chunks of ``CHUNK_ROWS``
+rows rather than after the step.  numba is imported when a ``Plan`` is made, never by
+``import chainrule``.
 """
 
 from __future__ import annotations
