@@ -105,9 +105,15 @@ def test_a_checkpoint_for_another_network_or_optimiser_is_refused(tmp_path):
     X, y, _ = data()
     cr.fit(cr.mlp([3, 4, 1], seed=0), X, y, epochs=1, scale="standard", checkpoint=tmp_path)
     with pytest.raises(cr.DataError, match="another network"):
-        cr.fit(cr.mlp([3, 5, 1], seed=0), X, y, epochs=2, resume=tmp_path)
+        cr.fit(cr.mlp([3, 5, 1], seed=0), X, y, epochs=2, scale="standard", resume=tmp_path)
     with pytest.raises(cr.DataError, match="same optimiser"):
-        cr.fit(cr.mlp([3, 4, 1], seed=0), X, y, epochs=2, optimizer="adam", resume=tmp_path)
+        cr.fit(cr.mlp([3, 4, 1], seed=0), X, y, epochs=2, scale="standard", optimizer="adam",
+               resume=tmp_path)
+    with pytest.raises(cr.DataError, match="other training data"):
+        cr.fit(cr.mlp([3, 4, 1], seed=0), X[:30], y[:30], epochs=2, scale="standard",
+               resume=tmp_path)
+    with pytest.raises(cr.DataError, match="other training data"):  # the same rows, unscaled
+        cr.fit(cr.mlp([3, 4, 1], seed=0), X, y, epochs=2, resume=tmp_path)
     with pytest.raises(cr.DataError, match="no checkpoint"):
         cr.fit(cr.mlp([3, 4, 1], seed=0), X, y, epochs=2, resume=tmp_path / "nothing")
     (tmp_path / ckpt.FILENAME).write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
@@ -175,3 +181,23 @@ def test_ctrl_c_writes_a_checkpoint_and_says_how_to_resume(table, tmp_path):
     state = ckpt.read(folder).state
     assert state["run"]["options"]["epochs"] == 100000
     assert state["history"]["steps"] > 0 and "Traceback" not in err
+
+
+def test_resume_refuses_new_settings_on_the_command_line(table, tmp_path):
+    folder = tmp_path / "r"
+    first = cli("train", str(table), "--epochs", "2", "--checkpoint", str(folder), "--quiet")
+    assert first.wait(timeout=120) == 0
+    again = cli("train", str(table), "--resume", str(folder), "--lr", "0.5")
+    _, err = again.communicate(timeout=120)
+    assert again.returncode == 1 and "drop --lr, the CSV" in err and "Traceback" not in err
+    longer = cli("train", "--resume", str(folder), "--epochs", "3", "--quiet")
+    assert longer.wait(timeout=120) == 0, longer.stderr.read()
+
+
+def test_a_damaged_checkpoint_state_is_a_clear_error(tmp_path):
+    from safetensors.numpy import save
+
+    (tmp_path / ckpt.FILENAME).write_bytes(save({"x": np.zeros(1)}, metadata={"format": ckpt.FORMAT}))
+    proc = cli("train", "--resume", str(tmp_path))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "not a readable checkpoint" in err and "Traceback" not in err

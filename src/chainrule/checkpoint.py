@@ -33,6 +33,7 @@ from .errors import DataError
 FORMAT = "chainrule-checkpoint"
 VERSION = 1
 FILENAME = "checkpoint.safetensors"
+REQUIRED = ("optimizer", "rng", "place", "history", "model", "run")
 
 
 def _json_value(value: Any) -> bool:
@@ -136,12 +137,16 @@ def read(folder: str | os.PathLike) -> Checkpoint:
         arrays = load(blob)
         header_len = int.from_bytes(blob[:8], "little")
         header = json.loads(blob[8:8 + header_len])
-        meta = header.get("__metadata__", {})
-    except (SafetensorError, ValueError, OSError) as exc:
-        raise DataError(f"{path} is not a readable checkpoint ({exc}); it may be damaged") from None
-    if meta.get("format") != FORMAT:
-        raise DataError(f"{path} is not a chainrule checkpoint")
-    state = json.loads(meta["state"])
+        meta = header.get("__metadata__") or {}
+        if meta.get("format") != FORMAT:
+            raise DataError(f"{path} is not a chainrule checkpoint")
+        state = json.loads(meta.get("state", ""))
+        missing = [key for key in REQUIRED if key not in state]
+        if missing:
+            raise ValueError(f"it lacks {', '.join(missing)}")
+    except (SafetensorError, ValueError, OSError, AttributeError, TypeError) as exc:
+        raise DataError(f"{path} is not a readable checkpoint ({exc}); it may be damaged — start "
+                        "the run again") from None
     if int(state.get("version", 0)) > VERSION:
         raise DataError(f"{path} was written by a newer chainrule (checkpoint version "
                         f"{state['version']}); upgrade chainrule to resume it")

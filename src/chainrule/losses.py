@@ -182,6 +182,8 @@ CROSS_ENTROPY = Loss(
     value=cross_entropy_value,
 )
 
+CLASSIFICATION_LOSSES = ("cross_entropy", "bce")  # on logits, trained on labels
+
 LOSSES: dict[str, Loss] = {
     "mse": MSE, "mae": MAE, "huber": huber(), "bce": BCE, "cross_entropy": CROSS_ENTROPY,
 }

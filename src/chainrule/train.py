@@ -18,6 +18,7 @@ training inputs (and to regression targets) and keeps it in the model, so
 
 from __future__ import annotations
 
+import hashlib
 import math
 import signal
 import threading
@@ -33,12 +34,11 @@ from . import checkpoint as ckpt
 from .data import Scaler, as_arrays, as_targets, encode_labels
 from .errors import ChainruleError, ConfigError, DataError, DivergenceError
 from .init import make_rng
-from .losses import Loss, get_loss
+from .losses import CLASSIFICATION_LOSSES, Loss, get_loss
 from .nn.module import Module
 from .optim import Optimizer, make_optimizer
 from .tensor import Tensor
 
-CLASSIFICATION_LOSSES = ("cross_entropy", "bce")
 
 
 @dataclass
@@ -108,13 +108,19 @@ class EarlyStopping(Callback):
     def on_train_begin(self, model: Module) -> None:
         self.model, self.best, self.best_state, self.best_epoch, self.wait = model, None, None, None, 0
 
+    def watched(self, history: History) -> str:
+        """The history key watched: ``monitor``, or its training twin without validation."""
+        if self.monitor in history.logs:
+            return self.monitor
+        twin = self.monitor[len("val_"):]
+        if self.monitor.startswith("val_") and not any(k.startswith("val_") for k in history.logs) \
+                and twin in history.logs:
+            return twin
+        raise ConfigError(f"early stopping can't watch {self.monitor!r}; the history has "
+                          f"{', '.join(history.logs)}")
+
     def on_epoch_end(self, epoch: int, history: History) -> bool:
-        key = self.monitor if self.monitor in history.logs else "loss"
-        if key == "loss" and self.monitor.startswith("val_") and "val_loss" not in history.logs:
-            self.monitor = key = "loss"
-        if key not in history.logs:
-            raise ConfigError(f"early stopping can't watch {self.monitor!r}; the history has "
-                              f"{', '.join(history.logs)}")
+        key = self.watched(history)
         value = history.logs[key][-1]
         higher = any(word in key for word in ("accuracy", "r2"))
         better = self.best is None or (value > self.best + self.min_delta if higher
@@ -319,8 +325,18 @@ class _Place:
     seen: int = 0
 
 
+def _fingerprint(data: _Prepared) -> str:
+    """A hash of the rows training sees, to refuse resuming on other data."""
+    digest = hashlib.sha256()
+    for arr in (data.X, data.Y) + (() if data.W is None else (data.W,)):
+        digest.update(str(arr.shape).encode())
+        digest.update(np.ascontiguousarray(arr).tobytes())
+    return digest.hexdigest()
+
+
 def _save(folder: str, model: Module, opt: Optimizer, rng: np.random.Generator, history: History,
-          stopper: EarlyStopping | None, place: _Place, run_info: dict[str, Any] | None) -> None:
+          stopper: EarlyStopping | None, place: _Place, run_info: dict[str, Any] | None,
+          fingerprint: str) -> None:
     arrays = {f"model/{name}": p.data for name, p in model.named_parameters()}
     opt_arrays, opt_numbers = ckpt.object_state(opt, "optim")
     arrays.update(opt_arrays)
@@ -336,6 +352,7 @@ def _save(folder: str, model: Module, opt: Optimizer, rng: np.random.Generator, 
                   "classes": None if model.classes_ is None else np.asarray(model.classes_).tolist(),
                   "head": model.head},
         "run": run_info or {},
+        "data": fingerprint,
     }
     if place.order is not None:
         arrays["place/order"] = place.order.astype(np.int64)
@@ -348,7 +365,7 @@ def _save(folder: str, model: Module, opt: Optimizer, rng: np.random.Generator, 
 
 
 def _restore(folder: str, model: Module, opt: Optimizer, rng: np.random.Generator,
-             history: History, stopper: EarlyStopping | None, n: int) -> _Place:
+             history: History, stopper: EarlyStopping | None, n: int, fingerprint: str) -> _Place:
     saved = ckpt.read(folder)
     state, arrays = saved.state, saved.arrays
     weights = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
@@ -360,6 +377,9 @@ def _restore(folder: str, model: Module, opt: Optimizer, rng: np.random.Generato
     if state["optimizer"]["type"] != type(opt).__name__:
         raise DataError(f"the checkpoint in {folder} was made with {state['optimizer']['type']}, "
                         f"not {type(opt).__name__}; resume with the same optimiser")
+    if state.get("data") != fingerprint:
+        raise DataError(f"the checkpoint in {folder} was made on other training data (or another "
+                        "validation split or scaling); resume with the same data and settings")
     ckpt.restore_object(opt, "optim", arrays, state["optimizer"]["state"])
     ckpt.restore_rng(rng, state["rng"])
     kept = state["model"]
@@ -449,11 +469,13 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
         cb.on_train_begin(model)
     stopper = next((cb for cb in callbacks if isinstance(cb, EarlyStopping)), None)
     place = _Place(first_epoch=1)
+    fingerprint = _fingerprint(data) if checkpoint is not None or resume is not None else ""
     if resume is not None:
-        place = _restore(resume, model, opt, rng, history, stopper, n)
+        place = _restore(resume, model, opt, rng, history, stopper, n, fingerprint)
     if checkpoint_every < 1:
         raise ConfigError(f"checkpoint_every must be ≥ 1, got {checkpoint_every!r}")
-    save = (lambda where: _save(checkpoint, model, opt, rng, history, stopper, where, run_info)) \
+    save = (lambda where: _save(checkpoint, model, opt, rng, history, stopper, where, run_info,
+                                fingerprint)) \
         if checkpoint is not None else (lambda where: None)
     plan = fastpath.choose(engine, model, loss_fn, opt, callbacks, (data.X.shape[1], data.Y.shape[1]),
                            steps=(epochs - place.first_epoch + 1) * -(-n // bs), batch_size=bs)

@@ -185,9 +185,15 @@ def resumed_options(ctx: click.Context, folder: str, given: dict[str, Any]) -> d
     from ..checkpoint import read
 
     saved = read(folder).state.get("run", {}).get("options")
-    if not saved:
+    if not isinstance(saved, dict) or "epochs" not in saved:
         raise ConfigError(f"the checkpoint in {folder} was not made by chainrule train; resume it "
                           "from Python with fit(..., resume=...)")
+    changed = [name for name in given if name != "epochs"
+               and ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+    if changed:
+        shown = ", ".join("--" + name.replace("_", "-") if name != "csv" else "the CSV" for name in changed)
+        raise ConfigError(f"a resumed run keeps the data and settings it was started with; drop "
+                          f"{shown} (only --epochs may change, to train longer)")
     epochs_given = ctx.get_parameter_source("epochs") == click.core.ParameterSource.COMMANDLINE
     return {**given, **saved, "epochs": given["epochs"] if epochs_given else saved["epochs"]}
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..losses import Loss
+from ..losses import CLASSIFICATION_LOSSES as LOGIT_LOSSES, Loss
 from .pieces import Equation, Factor, Names, d, num, par
 
-LOGIT_LOSSES = ("cross_entropy", "bce")
 
 
 def _per_element(loss: Loss, y: str, p: str, yv: float, pv: float) -> tuple[str, str] | None:
