@@ -131,3 +131,10 @@ def test_engine_option_gives_the_same_run_and_explains_a_refusal(linear):
     assert outs["graph"] == outs["fused"]  # same steps and same printed weights
     res = run("train", "--engine", "fused", "--trace", "1", "--epochs", "1")
     assert res.returncode == 1 and "engine='fused' can't train this" in res.stderr
+
+
+def test_trace_with_a_validation_split_names_the_right_student():
+    res = run("train", "--trace", "1", "--epochs", "1", "--validation-split", "0.34", "--seed", "1")
+    assert res.returncode == 0, res.stderr
+    # row 2 of the seed's table: (60, 5 → 3); ŷ = 2·(60 + 5) = 130; L = (3 − 130)² = 16129
+    assert "row 2 (IQ 60, CGPA 5 → Package 3)" in res.stdout and "loss L = 16129" in res.stdout

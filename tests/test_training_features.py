@@ -176,3 +176,41 @@ def test_sample_weight_in_fit_equals_repeating_rows():
 def test_predict_proba_on_a_regressor_is_a_clear_error():
     with pytest.raises(cr.ConfigError, match="classifier"):
         cr.seed_network().predict_proba([[1.0, 2.0]])
+
+
+def test_classes_come_from_all_labels_before_the_validation_split():
+    X = np.arange(9.0)[:, None]
+    labels = np.array(["a"] * 4 + ["b"] * 4 + ["rare"])  # "rare" may land in validation only
+    for seed in range(4):
+        model = cr.mlp([1, 3], seed=0)
+        h = cr.fit(model, X, labels, loss="cross_entropy", epochs=2, seed=seed,
+                   validation_split=0.34)
+        assert list(model.classes_) == ["a", "b", "rare"] and len(h["val_accuracy"]) == 2
+
+
+def test_callbacks_see_row_numbers_of_the_data_given():
+    d = cr.datasets.students()
+    seen = []
+
+    class Rows(cr.Callback):
+        def on_batch_begin(self, step, rows, X, y):
+            seen.append((int(rows[0]), X[0].tolist()))
+
+    cr.fit(cr.seed_network(), d.X, d.y, lr=1e-5, epochs=2, seed=1, validation_split=0.34,
+           callbacks=[Rows()])
+    assert all(d.X[r].tolist() == x for r, x in seen) and len(seen) == 4
+
+
+def test_mismatched_lengths_are_caught_before_the_split():
+    with pytest.raises(cr.DataError, match="X has 3 rows but y has 2"):
+        cr.fit(cr.seed_network(), np.ones((3, 2)), np.ones(2), validation_split=0.34)
+    with pytest.raises(cr.ConfigError, match="sample_weight needs 3 numbers"):
+        cr.fit(cr.seed_network(), np.ones((3, 2)), np.ones(3), sample_weight=[1, 2],
+               validation_split=0.34)
+
+
+def test_a_misspelt_monitor_is_an_error():
+    d = cr.datasets.students()
+    with pytest.raises(cr.ConfigError, match="can't watch 'val_los'"):
+        cr.fit(cr.seed_network(), d.X, d.y, lr=1e-5, epochs=2, validation_split=0.34,
+               early_stopping=cr.EarlyStopping(monitor="val_los", patience=1))

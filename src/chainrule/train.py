@@ -52,6 +52,7 @@ class History:
     interrupted: bool = False
     stopped_early: bool = False
     best_epoch: int | None = None
+    restored_epoch: int | None = None  # early stopping put back this epoch's weights
 
     @property
     def loss(self) -> list[float]:
@@ -137,6 +138,8 @@ class EarlyStopping(Callback):
     def on_train_end(self, history: History) -> None:
         if self.restore_best and self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+            if history.epoch and self.best_epoch != history.epoch[-1]:
+                history.restored_epoch = self.best_epoch
 
 
 class _StopFlag:
@@ -187,14 +190,19 @@ class _Prepared:
     X: np.ndarray  # scaled inputs
     Y: np.ndarray  # scaled targets, or one-hot / 0-1 columns for classification
     W: np.ndarray | None  # sample weights
+    rows: np.ndarray | None = None  # each row's number in the data fit was given
 
 
-def _targets(model: Module, y: Any, loss: Loss, fitting: bool) -> np.ndarray:
-    """Labels → one-hot (cross_entropy) or one 0/1 column (bce); numbers stay numbers."""
+def _targets(model: Module, y: Any, loss: Loss, fitting: bool,
+             classes: np.ndarray | None = None) -> np.ndarray:
+    """Labels → one-hot (cross_entropy) or one 0/1 column (bce); numbers stay numbers.
+
+    Fitting, the classes are ``classes`` (all the labels fit was given, before a
+    validation split) or those found in ``y``.
+    """
     if loss.name not in CLASSIFICATION_LOSSES:
         return as_targets(y, dtype=model.dtype)
-    classes = None if fitting else model.classes_
-    classes, onehot = encode_labels(y, classes)
+    classes, onehot = encode_labels(y, classes if fitting else model.classes_)
     if fitting:
         model.classes_ = classes
         model.head = "sigmoid" if loss.name == "bce" else "softmax"
@@ -207,8 +215,8 @@ def _targets(model: Module, y: Any, loss: Loss, fitting: bool) -> np.ndarray:
 
 
 def _prepare(model: Module, X: Any, y: Any, loss: Loss, sample_weight: Any, fitting: bool,
-             scale: str | None = None) -> _Prepared:
-    Y = _targets(model, y, loss, fitting)
+             scale: str | None = None, classes: np.ndarray | None = None) -> _Prepared:
+    Y = _targets(model, y, loss, fitting, classes)
     X = as_arrays(X, Y, dtype=model.dtype).X
     if fitting and scale is not None:
         model.x_scaler = Scaler.fit(scale, X)
@@ -265,8 +273,8 @@ def _graph_epoch(model: Module, params: list[Tensor], loss_fn: Loss, opt: Optimi
         rows = order[start:start + bs]
         xb, yb = data.X[rows], data.Y[rows]
         step = history.steps + 1
-        for cb in callbacks:
-            cb.on_batch_begin(step, rows, xb, yb)
+        for cb in callbacks:  # callbacks see each row's number in the data fit was given
+            cb.on_batch_begin(step, rows if data.rows is None else data.rows[rows], xb, yb)
         wb = None if data.W is None else data.W[rows]
         L = loss_fn(model(Tensor._wrap(xb)), yb, sample_weight=wb)
         value = float(L.data)
@@ -447,14 +455,24 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
         metric_fns.get_metric(name)
     y_arr = np.asarray(y) if not hasattr(y, "to_numpy") else y.to_numpy()
     X_arr = X.to_numpy() if hasattr(X, "to_numpy") else np.asarray(X)
+    if np.ndim(X_arr) == 0 or np.ndim(y_arr) == 0 or len(X_arr) != len(y_arr):
+        raise DataError(f"X has {len(np.atleast_1d(X_arr))} rows but y has "
+                        f"{len(np.atleast_1d(y_arr))}; give one target per row")
+    if sample_weight is not None and np.size(sample_weight) != len(X_arr):
+        raise ConfigError(f"sample_weight needs {len(X_arr)} numbers, one per row; got "
+                          f"{np.size(sample_weight)}")
+    classes = encode_labels(y_arr)[0] if classification else None
     val_raw = validation_data
+    rows = np.arange(len(X_arr))
     if validation_split and validation_data is None:
-        tr, va = _split(len(X_arr), validation_split, rng)
+        rows, va = _split(len(X_arr), validation_split, rng)
         val_raw = (X_arr[va], y_arr[va])
-        X_arr, y_arr = X_arr[tr], y_arr[tr]
+        X_arr, y_arr = X_arr[rows], y_arr[rows]
         if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight)[tr]
-    data = _prepare(model, X_arr, y_arr, loss_fn, sample_weight, fitting=True, scale=scale)
+            sample_weight = np.asarray(sample_weight).reshape(-1)[rows]
+    data = _prepare(model, X_arr, y_arr, loss_fn, sample_weight, fitting=True, scale=scale,
+                    classes=classes)
+    data.rows = rows
     val = _prepare(model, val_raw[0], val_raw[1], loss_fn, None, fitting=False) if val_raw else None
     params = model.parameters()
     opt = make_optimizer(optimizer, params, lr=lr, **(optimizer_options or {}))

@@ -168,11 +168,17 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     seconds = time.perf_counter() - start
     if history.interrupted:
         where = f"; resume with: chainrule train --resume {checkpoint}" if checkpoint else ""
-        out.print(f"stopped (Ctrl-C or SIGTERM) after {history.steps} steps ({len(history)} whole epochs); "
-                  f"the weights so far are kept{where}")
+        kept = "the best epoch's weights are kept" if history.restored_epoch else \
+            "the weights so far are kept"
+        out.print(f"stopped (Ctrl-C or SIGTERM) after {history.steps} steps ({len(history)} whole "
+                  f"epochs); {kept}{where}")
     if history.stopped_early:
         out.print(f"stopped early after epoch {history.epoch[-1]}: no improvement for "
-                  f"{run['early_stopping']} epochs; kept the weights of epoch {history.best_epoch}")
+                  f"{run['early_stopping']} epochs")
+    if history.restored_epoch:
+        out.print(f"kept the weights of epoch {history.restored_epoch}, the best by "
+                  f"{'val_loss' if 'val_loss' in history.logs else 'loss'}; the weights and "
+                  "predictions below are that epoch's")
     finish(out, setup, history, run, seconds, quiet, save, plot, plot_boundary)
 
 
