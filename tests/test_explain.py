@@ -288,3 +288,36 @@ def test_cli_train_trace_narrates_steps():
     assert res.stdout.count("∂L/∂w^2_11 =") == 2
     lines = [l for l in res.stdout.splitlines() if l.startswith("  ") and ": ∂L/∂" in l and "←" in l]
     assert len(lines) == 18  # 9 parameters × 2 steps
+
+
+def test_a_batch_names_each_rows_loss_in_every_format():
+    d = cr.datasets.students()
+    ex = explain(cr.seed_network(), d.X[:2], d.y[:2], param="b_21", rows=[0, 1])
+    assert [r.chain.lhs for r in ex.params[0].rows] == ["∂L_1/∂b_21", "∂L_2/∂b_21"]
+    md = ex.render("markdown")
+    assert "\\frac{\\partial L_{1}}{\\partial b_{21}}" in md and "\\frac{\\partial L_{2}}{\\partial b_{21}}" in md
+
+
+def test_parameters_of_activations_appear_as_numbers():
+    model = cr.mlp([1, 1, 1], activation="leaky_relu:0.2", init="ones")
+    text = explain(model, [[-2.0]], [[0.0]], param="w^1_11").render()
+    assert "(−2) if (−2) > 0 else 0.2 · (−2)" in text  # z_11 = −2, slope 0.2
+    assert "(1 if (−2) > 0 else 0.2)" in text
+
+
+def test_explain_refuses_what_it_cannot_write():
+    with pytest.raises(cr.ConfigError, match="couples its neurons"):
+        explain(cr.mlp([2, 3], output_activation="softmax"), [[1.0, 2.0]], [[0, 0, 1.0]])
+    model = cr.seed_network()
+    with pytest.raises(cr.ShapeError, match="give that many targets"):
+        explain(model, [[80.0, 8.0], [60.0, 5.0]], [[5.0]])
+    with pytest.raises(cr.DataError, match="NaN"):
+        explain(model, [[np.nan, 8.0]], [[5.0]])
+    with pytest.raises(cr.ShapeError, match="rows names 1 row"):
+        explain(model, [[80.0, 8.0], [60.0, 5.0]], [[5.0], [3.0]], rows=[0])
+
+
+def test_check_works_for_float32_models():
+    d = cr.datasets.students()
+    ex = explain(cr.seed_network(dtype=np.float32), d.X[:1], d.y[:1], check=True)
+    assert all(p.check.rel_error < 1e-2 for p in ex.params)  # float32 differences: ~1e-3

@@ -235,12 +235,13 @@ def _prepare(model: Module, X: Any, y: Any, loss: Loss, sample_weight: Any, fitt
 
 
 def prepare(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
-            scale: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+            scale: str | None = None, fitting: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The arrays training sees: scaled inputs, and scaled targets or one-hot classes.
 
-    Fits the scalers (and ``classes_``) into ``model`` as ``fit`` would.
+    ``fitting``: fit the scalers (and ``classes_``) into ``model`` as ``fit`` would;
+    otherwise use those the model keeps (a trained or loaded model).
     """
-    data = _prepare(model, X, y, get_loss(loss), None, fitting=True, scale=scale)
+    data = _prepare(model, X, y, get_loss(loss), None, fitting=fitting, scale=scale)
     return data.X, data.Y
 
 

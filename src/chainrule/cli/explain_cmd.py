@@ -75,7 +75,7 @@ def explain_cmd(params: tuple[str, ...], rows: list[int], fmt: str, check: bool,
 
 def saved_step(path: str, csv: str | None, lr: float | None) -> tuple[Any, Any, Any, str, float]:
     """A saved model and the rows of its data, as training saw them (scaled, one-hot)."""
-    from ..data import encode_labels, read_csv
+    from ..data import read_csv
     from ..datasets import students
     from ..io import load
 
@@ -93,12 +93,6 @@ def saved_step(path: str, csv: str | None, lr: float | None) -> tuple[Any, Any, 
         task = "classification" if model.classes_ is not None else "regression"
         data = read_csv(csv, target=targets, features=features, task=task, dtype=model.dtype)
         X, y = data.X, data.y
-    if model.x_scaler is not None:
-        X = model.x_scaler.transform(X)
-    if model.classes_ is not None:
-        Y = encode_labels(y, model.classes_)[1]
-        Y = Y[:, 1:] if model.head == "sigmoid" else Y
-    else:
-        Y = model.y_scaler.transform(y) if model.y_scaler is not None else y
+    X, Y = prepare(model, X, y, loss, fitting=False)  # with the model's own scalers and classes
     rate = lr or (meta.get("training") or {}).get("lr") or 0.01
-    return model, X, Y.astype(model.dtype), loss, float(rate)
+    return model, X, Y, loss, float(rate)

@@ -18,7 +18,7 @@ from ..data import Dataset, Scaler, read_csv
 from ..datasets import students
 from ..errors import ConfigError
 from ..losses import CLASSIFICATION_LOSSES, LOSSES, get_loss
-from ..nn import ACTIVATIONS, Sequential, mlp
+from ..nn import ACTIVATIONS, Sequential, get_activation, mlp
 
 SEED_LR = 1e-5  # converges on the seed's raw table; 1e-4 already diverges there
 CSV_LR = 0.01
@@ -154,6 +154,10 @@ def build(csv: str | None, target: str | None, features: str | None, task: str,
             f"chainrule's limit of {MAX_PARAMETERS:,}; choose smaller --hidden sizes"
         )
     acts = [a.strip() for a in activation.split(",")] if "," in activation else activation
+    for name in ([acts] if isinstance(acts, str) else acts):
+        if not get_activation(name).elementwise:
+            raise ConfigError(f"{name} couples a layer's neurons and can't be a hidden activation; "
+                              "for classes, the cross_entropy loss applies softmax to the outputs")
     inits = [i.strip() for i in init.split(",")] if "," in init else init
     model = mlp(sizes, activation=acts, init=inits, seed=seed)
     return Setup(data, model, loss_fn.spec, lr or (SEED_LR if builtin else CSV_LR), init,

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, ShapeError
+from ..errors import ConfigError, DataError, ShapeError
 from ..gradcheck import relative_error
 from ..losses import Loss, get_loss
 from ..nn import Dense, Sequential
@@ -33,7 +33,7 @@ from ..nn.notation import ParamRef, neuron, parameter_refs, parse_param
 from ..tensor import Tensor, no_grad
 from .losswords import LOGIT_LOSSES, loss_equations, loss_factor
 from .pieces import (Check, Equation, Explanation, Factor, Names, ParamExplanation, RowData,
-                     RowGradient, d, fill, num, par)
+                     RowGradient, d, fill, fill_numbers, num, par)
 
 SATURATED = 1e-3  # an activation derivative below this nearly stops the gradient
 
@@ -56,16 +56,29 @@ def _layers(model: Any) -> list[Dense]:
     layers = getattr(model, "layers", None)
     if not isinstance(model, Sequential) or not all(isinstance(l, Dense) for l in layers):
         raise ConfigError("explain works on a Sequential model of Dense layers")
+    for k, layer in enumerate(layers, start=1):
+        if not getattr(layer.activation, "elementwise", True):
+            raise ConfigError(f"explain writes the chain rule neuron by neuron, and layer {k}'s "
+                              f"{layer.activation.name} couples its neurons; use a linear output "
+                              "layer with the cross_entropy loss (softmax is part of the loss)")
     return layers
 
 
 def _rows(x: Any, y: Any, sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    X = np.atleast_2d(np.asarray(x, dtype=np.float64))
-    Y = np.asarray(y, dtype=np.float64).reshape(len(X), -1) if np.size(y) else None
-    if X.shape[1] != sizes[0]:
-        raise ShapeError(f"the network takes {sizes[0]} inputs per row, got rows of {X.shape[1]}")
-    if Y is None or Y.shape[1] != sizes[-1]:
-        raise ShapeError(f"the network has {sizes[-1]} output(s): give that many targets per row")
+    try:
+        X = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        Y = np.atleast_2d(np.asarray(y, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise DataError("explain needs numbers for x and y (one-hot rows for classes)") from None
+    if X.ndim != 2 or X.shape[1] != sizes[0]:
+        raise ShapeError(f"the network takes {sizes[0]} inputs per row, got x of shape {X.shape}")
+    if Y.size == len(X) * sizes[-1]:
+        Y = Y.reshape(len(X), sizes[-1])
+    else:
+        raise ShapeError(f"the network has {sizes[-1]} output(s): give that many targets for "
+                         f"each of the {len(X)} row(s), got y of shape {np.shape(y)}")
+    if not (np.isfinite(X).all() and np.isfinite(Y).all()):
+        raise DataError("explain got NaN or infinite inputs or targets; give finite numbers")
     return X, Y
 
 
@@ -117,7 +130,9 @@ def _forward_equations(layers: list[Dense], row: _Row, names: Names) -> list[Equ
                 z = float(row.z[k][j - 1])
                 eqs.append(Equation(names.z(k, j), [sym, nums, num(z)], z))
                 expr, arg = layer.activation.expr, (layer.activation.primitive.args[0])
-                eqs.append(Equation(lhs, [fill(expr, arg, names.z(k, j)), fill(expr, arg, num(z)),
+                params = layer.activation.params
+                eqs.append(Equation(lhs, [fill(expr, arg, names.z(k, j)),
+                                          fill_numbers(expr, arg, z, params),
                                           num(row.O[k][j - 1])], float(row.O[k][j - 1])))
     return eqs
 
@@ -128,7 +143,7 @@ def _activation_factor(layer: Dense, row: _Row, k: int, j: int, names: Names,
     z = float(row.z[k][j - 1])
     value = float(row.fprime[k][j - 1])
     factor = Factor(d(names.O(k, j), names.z(k, j)), fill(text, arg, names.z(k, j)),
-                    fill(text, arg, num(z)), value)
+                    fill_numbers(text, arg, z, layer.activation.params), value)
     act = layer.activation.name
     if act == "relu" and value == 0:
         flags.append(f"row {n + 1}: {names.O(k, j)} is a dead ReLU here ({names.z(k, j)} = "
@@ -243,6 +258,18 @@ def _delta_steps(layers: list[Dense], row: _Row, names: Names, loss: Loss, y: np
     return steps
 
 
+def _for_row(g: RowGradient, loss_name: str) -> RowGradient:
+    """The same derivation written for one row's loss ``L_n`` instead of ``L``."""
+    def rename(text: str) -> str:
+        return text.replace("∂L/", f"∂{loss_name}/")
+
+    def eq(e: Equation) -> Equation:
+        return Equation(rename(e.lhs), [rename(f) for f in e.forms], e.value, e.note)
+
+    factors = [Factor(rename(f.symbol), f.formula, f.numbers, f.value) for f in g.factors]
+    return RowGradient(g.row, eq(g.chain), factors, [eq(s) for s in g.steps], g.value)
+
+
 def explain(model: Sequential, x: Any, y: Any, loss: str | Loss = "mse",
             param: str | ParamRef | list[str] | None = None, lr: float = 0.01,
             rows: list[int] | None = None, check: bool = False) -> Explanation:
@@ -257,7 +284,9 @@ def explain(model: Sequential, x: Any, y: Any, loss: str | Loss = "mse",
     loss_fn = get_loss(loss)
     X, Y = _rows(x, y, sizes)
     names = Names(sizes, logits=loss_fn.name in LOGIT_LOSSES)
-    indices = rows if rows is not None else list(range(len(X)))
+    indices = list(rows) if rows is not None else list(range(len(X)))
+    if len(indices) != len(X):
+        raise ShapeError(f"rows names {len(indices)} row(s) but x has {len(X)}; give one number per row")
     if param is None:  # backward order: the output layer first, as back-propagation runs
         refs = sorted(parameter_refs(sizes), key=lambda r: -r.layer)
     elif isinstance(param, (list, tuple)):
@@ -282,6 +311,8 @@ def explain(model: Sequential, x: Any, y: Any, loss: str | Loss = "mse",
         flags: list[str] = []
         per_row = [_row_gradient(layers, r, ref, names, loss_fn, Y[n], flags, indices[n])
                    for n, r in enumerate(computed)]
+        if N > 1:  # each row's own loss L_n, named by its row number
+            per_row = [_for_row(g, f"L_{indices[n] + 1}") for n, g in enumerate(per_row)]
         grad = float(np.mean([g.value for g in per_row]))
         mean = None
         if N > 1:
@@ -304,7 +335,8 @@ def _check(model: Sequential, loss: Loss, X: np.ndarray, Y: np.ndarray, tensor: 
            ref: ParamRef, grad: float) -> Check:
     data = tensor.data
     keep = float(data[ref.index])
-    eps = 1e-6 * max(1.0, abs(keep))
+    # the step that balances rounding and truncation: ~1e-5 in float64, ~5e-3 in float32
+    eps = float(np.finfo(data.dtype).eps) ** (1 / 3) * max(1.0, abs(keep))
     values = []
     with no_grad():
         for shift in (eps, -eps):

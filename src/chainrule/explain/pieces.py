@@ -219,4 +219,22 @@ def d(top: str, bottom: str) -> str:
 
 
 def fill(text: str, arg: str, value: str) -> str:
+    """``text`` with the symbol ``arg`` replaced by ``value`` (a name or a number)."""
     return re.sub(rf"(?<![A-Za-z_]){re.escape(arg)}(?![A-Za-z_\d])", value, text)
+
+
+PARAM_SYMBOLS = {"alpha": "α", "slope": "slope", "delta": "δ"}
+
+
+def fill_numbers(text: str, arg: str, value: float, params: dict[str, float]) -> str:
+    """``text`` with its argument and its parameters (``slope``, ``α``) as numbers; a negative
+    number gets parentheses unless it already stands alone in them, as in ``tanh(−0.5)``."""
+    for name, number in params.items():
+        text = fill(text, PARAM_SYMBOLS.get(name, name), num(number))
+    pattern = re.compile(rf"(?<![A-Za-z_]){re.escape(arg)}(?![A-Za-z_\d])")
+
+    def one(m: re.Match) -> str:
+        alone = m.start() > 0 and text[m.start() - 1] == "(" and text[m.end():m.end() + 1] == ")"
+        return num(value) if alone else par(value)
+
+    return pattern.sub(one, text)

@@ -78,10 +78,7 @@ def _text_param(ex: "Explanation", p: "ParamExplanation") -> list[str]:
             out.append(f"  row {rg.row + 1}:")
         for step in rg.steps:
             out += _text_eq(step, "    ")
-        chain = rg.chain
-        if len(p.rows) > 1:
-            chain = type(chain)(chain.lhs.replace("∂L/", "∂L_n/"), chain.forms, chain.value)
-        out += _text_eq(chain)
+        out += _text_eq(rg.chain)
     if p.mean is not None:
         out += _text_eq(p.mean)
     if p.check is not None:
@@ -127,6 +124,7 @@ def _walk(ex: "Explanation", heading: Callable[[int, str], str], block: Callable
         if p.mean is not None:
             eqs.append(p.mean)
         out.append(block(eqs))
+        out += [para(f"Note ({eq.lhs}): {eq.note}.") for eq in eqs if eq.note]
         for flag in p.flags:
             out.append(para("Note: " + flag))
         if p.check is not None:
