@@ -214,3 +214,13 @@ def test_a_misspelt_monitor_is_an_error():
     with pytest.raises(cr.ConfigError, match="can't watch 'val_los'"):
         cr.fit(cr.seed_network(), d.X, d.y, lr=1e-5, epochs=2, validation_split=0.34,
                early_stopping=cr.EarlyStopping(monitor="val_los", patience=1))
+
+
+def test_metrics_must_fit_the_task_and_r2_needs_two_rows():
+    d = cr.datasets.students()
+    with pytest.raises(cr.ConfigError, match="accuracy is for classification"):
+        cr.fit(cr.seed_network(), d.X, d.y, lr=1e-5, epochs=1, metrics=["accuracy"])
+    from chainrule import metrics
+
+    assert np.isnan(metrics.r2(np.array([[1.0]]), np.array([[2.0]])))
+    assert metrics.r2(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 4.0])) == pytest.approx(1 - 1 / 2)

@@ -25,7 +25,10 @@ def mae(y: np.ndarray, pred: np.ndarray) -> float:
 
 
 def r2(y: np.ndarray, pred: np.ndarray) -> float:
+    """R² per output column, averaged; NaN for fewer than two rows (no variance to explain)."""
     y, pred = np.atleast_2d(y.T).T, np.atleast_2d(pred.T).T
+    if len(y) < 2:
+        return float("nan")
     ss_res = np.sum((y - pred) ** 2, axis=0)
     ss_tot = np.sum((y - y.mean(axis=0)) ** 2, axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):

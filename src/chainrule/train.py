@@ -452,8 +452,13 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
     rng = make_rng(seed)
     classification = loss_fn.name in CLASSIFICATION_LOSSES
     names = list(metrics) if metrics is not None else (["accuracy"] if classification else ["r2"])
+    fitting_metrics = metric_fns.CLASSIFICATION if classification else metric_fns.REGRESSION
     for name in names:
         metric_fns.get_metric(name)
+        if name not in fitting_metrics:
+            raise ConfigError(f"the metric {name} is for {'regression' if classification else 'classification'}; "
+                              f"this {'classification' if classification else 'regression'} can report "
+                              f"{', '.join(fitting_metrics)}")
     y_arr = np.asarray(y) if not hasattr(y, "to_numpy") else y.to_numpy()
     X_arr = X.to_numpy() if hasattr(X, "to_numpy") else np.asarray(X)
     if np.ndim(X_arr) == 0 or np.ndim(y_arr) == 0 or len(X_arr) != len(y_arr):
@@ -547,7 +552,9 @@ def evaluate(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
              metrics: Sequence[str] = ()) -> float | dict[str, float]:
     """The loss over all rows of ``X`` and ``y`` (and, if asked, metrics), recording no graph.
 
-    Inputs and targets are raw: the model's own scalers and classes are applied.
+    Inputs and targets are raw: the model's own scalers and classes are applied.  The
+    loss is measured where training measures it (on scaled targets when the model scales
+    them, so it compares with ``History.loss``); the metrics are in the data's own units.
     """
     loss_fn = get_loss(loss)
     data = _prepare(model, X, y, loss_fn, None, fitting=False)

@@ -68,7 +68,8 @@ class EpochPrinter(Callback):
 
 class Tracer(Callback):
     """Narrates the first steps the way the seed does: the row picked, the prediction,
-    the loss, and for every parameter its gradient and its update."""
+    the loss, and for every parameter its gradient and its update (numbers written as
+    ``explain`` writes them)."""
 
     def __init__(self, out: Any, model: Sequential, data: Dataset, loss: str, optimizer: str,
                  lr: float, steps: int) -> None:
@@ -83,28 +84,34 @@ class Tracer(Callback):
         if step > self.steps:
             return
         from ..explain import explain
+        from ..explain.pieces import num
 
         self.pending = explain(self.model, X, y, self.loss, lr=self.lr, rows=[int(r) for r in rows])
         picked = ", ".join(str(int(r) + 1) for r in rows)
         about = f" ({self._row(int(rows[0]))})" if len(rows) == 1 else ""
         self.out.print(f"\nstep {step} (epoch {self.epoch}): row {picked}{about}")
-        outputs = "; ".join(", ".join(fmt(v) for v in row) for row in self.model.forward_array(X))
+        if self.model.x_scaler is not None:
+            scaled = "; ".join(", ".join(num(v) for v in row) for row in X)
+            self.out.print(f"  the step sees the inputs scaled ({self.model.x_scaler.kind}): {scaled}")
+        outputs = "; ".join(", ".join(num(v) for v in row) for row in self.model.forward_array(X))
         symbol = "z (logits)" if self.model.classes_ is not None else "ŷ"
-        self.out.print(f"  predict {symbol} = {outputs}   loss L = {fmt(self.pending.loss.value)}")
+        self.out.print(f"  predict {symbol} = {outputs}   loss L = {num(self.pending.loss.value)}")
 
     def on_batch_end(self, step: int, loss: float) -> None:
         if self.pending is None:
             return
+        from ..explain.pieces import num, par
+
         layers = self.model.layers
         for p in self.pending.params:
             tensor = layers[p.ref.layer - 1].weight if p.ref.kind == "w" else layers[p.ref.layer - 1].bias
             new = float(tensor.data[p.ref.index])
             product = p.rows[0].chain.forms[-2] if len(p.rows) == 1 else p.mean.forms[-2]
             if self.optimizer == "sgd" and np.isclose(new, p.new, rtol=1e-9, atol=1e-12):
-                update = f"{p.symbol} ← {fmt(p.old)} − {self.lr:g}·{fmt(p.gradient)} = {fmt(new)}"
+                update = f"{p.symbol} ← {num(p.old)} − {self.lr:g}·{par(p.gradient)} = {num(new)}"
             else:
-                update = f"{p.symbol}: {fmt(p.old)} → {fmt(new)} ({self.optimizer})"
-            self.out.print(f"  {p.symbol:>8}: ∂L/∂{p.symbol} = {product} = {fmt(p.gradient)}   {update}")
+                update = f"{p.symbol}: {num(p.old)} → {num(new)} ({self.optimizer})"
+            self.out.print(f"  {p.symbol:>8}: ∂L/∂{p.symbol} = {product} = {num(p.gradient)}   {update}")
         self.pending = None
         if step == self.steps:
             self.out.print(f"\n(trace ends after {self.steps} step(s); training continues)")
@@ -112,7 +119,7 @@ class Tracer(Callback):
     def _row(self, r: int) -> str:
         d = self.data
         xs = ", ".join(f"{n} {fmt(v)}" for n, v in zip(d.feature_names, d.X[r]))
-        target = d.y[r] if d.task == "classification" else ", ".join(fmt(v) for v in d.y[r])
+        target = f"class {d.y[r]!r}" if d.task == "classification" else ", ".join(fmt(v) for v in d.y[r])
         return f"{xs} → {', '.join(d.target_names)} {target}"
 
 

@@ -52,8 +52,9 @@ def parse_schedule(text: str | None, lr: float, epochs: int) -> Any:
 
 def describe_training(setup: Any, optimizer: str, options: dict[str, Any], schedule: str | None,
                       epochs: int, batch: Any, validation: float, patience: int | None) -> str:
-    per = "one row at a time" if batch == 1 else ("all rows per step" if batch == "full"
-                                                  else f"{batch} rows per step")
+    rows = len(setup.data)
+    per = "one row at a time" if batch == 1 or rows == 1 else (
+        "all rows per step" if batch == "full" or batch >= rows else f"{batch} rows per step")
     extras = "".join(f", {k} {v}" for k, v in options.items())
     rate = f"η = {setup.lr:g}" + (f" ({schedule} schedule)" if schedule else "")
     rule = "w ← w − η ∂L/∂w" if optimizer == "sgd" and not options else f"{optimizer}{extras}"
@@ -127,6 +128,10 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     if network.get("csv"):
         network["csv"] = os.path.abspath(network["csv"])
     setup = build(**network)
+    for path in (save, plot, plot_boundary):  # fail before training, not after
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder and not os.path.isdir(folder):
+            raise ConfigError(f"cannot write {path}: the folder {folder} does not exist; create it first")
     if plot_boundary and not (setup.classification and setup.data.X.shape[1] == 2):
         raise ConfigError("--plot-boundary draws a classifier with two input columns; this run "
                           f"is {setup.data.task} with {setup.data.X.shape[1]} input(s)")
