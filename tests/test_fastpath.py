@@ -213,7 +213,7 @@ def test_the_compiled_loop_runs_the_engines_own_functions():
     assert fastkernel.sigmoid.py_func is ops.sigmoid
     assert fastkernel.gelu_grad.py_func is ACTIVATIONS["gelu"].grad is ops.gelu_grad
     assert fastkernel.ce_grad.py_func is losses.CROSS_ENTROPY.grad
-    assert fastkernel.adam_.py_func is optim.adam_
+    assert fastkernel.adam_step.py_func is optim.adam_step  # the rule optim.adam_ applies
     assert ops.softmax in fastkernel.shared_functions()
 
 

@@ -233,6 +233,7 @@ def test_update_rules_work_in_place_and_keep_float32(rule, args):
 def test_update_rules_compile_with_numba_to_the_same_numbers(rule, args):
     """The fused loop compiles these very functions (nopython mode)."""
     numba = pytest.importorskip("numba")
+    pytest.importorskip("chainrule.fastkernel")  # registers the pure rules they call
     w1, w2 = W0.copy(), W0.copy()
     rule(w1, grad(W0), *args(w1))
     numba.njit(rule)(w2, grad(W0), *args(w2))

@@ -54,7 +54,9 @@ _ACT = {name: (plain(ACTIVATIONS[name].fn), plain(ACTIVATIONS[name].grad))
         for name in ACTIVATION_NAMES}
 _LOSS = {name: (plain(losses.LOSSES[name].value), plain(losses.LOSSES[name].grad))
          for name in LOSS_NAMES}
-_RULES = (optim.sgd_, optim.sgd_momentum_, optim.adam_, optim.rmsprop_, optim.adagrad_)
+_RULES = (optim.sgd_step, optim.sgd_momentum_step, optim.adam_step, optim.rmsprop_step,
+          optim.adagrad_step, optim.adam_scales, optim.adagrad_rate)
+_IN_PLACE = (optim.sgd_, optim.sgd_momentum_, optim.adam_, optim.rmsprop_, optim.adagrad_)
 _NUMPY_FORMS = (ops._select, ops._cast, ops._last_axis_max, ops._last_axis_sum)
 
 
@@ -63,7 +65,7 @@ def shared_functions() -> list:
     own = [f for module in (ops, losses) for f in vars(module).values()
            if inspect.isfunction(f) and f.__module__ == module.__name__]
     pairs = [f for pair in (*_ACT.values(), *_LOSS.values()) for f in pair]
-    return [*own, *pairs, *_RULES]
+    return [*own, *pairs, *_RULES, *_IN_PLACE]
 
 
 def _fingerprint() -> str:
@@ -115,6 +117,8 @@ def _last_axis_sum_nb(z):
 for _fn in shared_functions():  # compiled code may call them by name (ops.sigmoid, …)
     if _fn not in _NUMPY_FORMS and inspect.isfunction(_fn) and _fn.__module__ == ops.__name__:
         register_jitable(_fn)
+for _fn in _RULES:  # … and the in-place rules call the pure ones (optim.sgd_step, …)
+    register_jitable(_fn)
 
 _jit = numba.njit(inline="always")
 sigmoid, sigmoid_grad = map(_jit, _ACT["sigmoid"])
@@ -129,7 +133,8 @@ mae_value, mae_grad = map(_jit, _LOSS["mae"])
 huber_value, huber_grad = map(_jit, _LOSS["huber"])
 bce_value, bce_grad = map(_jit, _LOSS["bce"])
 ce_value, ce_grad = map(_jit, _LOSS["cross_entropy"])
-sgd_, sgd_momentum_, adam_, rmsprop_, adagrad_ = map(_jit, _RULES)
+sgd_step, sgd_momentum_step, adam_step, rmsprop_step, adagrad_step, adam_scales, \
+    adagrad_rate = map(_jit, _RULES)
 
 
 @_jit
@@ -204,23 +209,41 @@ def first_bad(grad, bounds):
     return -1, 0.0
 
 
-@numba.njit  # array code, once per step
+@_jit
 def update(code, hyper, theta, grad, s1, s2, s3, t, lr):
-    """One step of the optimiser's own rule over all parameters (t: its step number).
+    """One step of the optimiser's own rule, weight by weight (t: its step number).
 
-    ``hyper`` = (λ, then the rule's numbers in the order of its arguments)."""
+    ``hyper`` = (λ, then the rule's numbers in the order of its arguments).  The rule is
+    a pure function of numbers (``optim.*_step``): nothing is allocated."""
+    wd = hyper[0]
     if code == SGD:
-        sgd_(theta, grad, lr, hyper[0])
+        for i in range(theta.size):
+            theta[i] = sgd_step(theta[i], grad[i], lr, wd)
     elif code == SGD_MOMENTUM:
-        sgd_momentum_(theta, grad, s1, lr, hyper[1], hyper[2] != 0.0, hyper[0])
+        mu, nesterov = hyper[1], hyper[2] != 0.0
+        for i in range(theta.size):
+            theta[i], s1[i] = sgd_momentum_step(theta[i], grad[i], s1[i], lr, mu, nesterov, wd)
     elif code == ADAM:
-        adam_(theta, grad, s1, s2, t, lr, hyper[1], hyper[2], hyper[3], hyper[0],
-              hyper[4] != 0.0)
+        b1, b2, eps, decoupled = hyper[1], hyper[2], hyper[3], hyper[4] != 0.0
+        step, root = adam_scales(t, lr, b1, b2)
+        for i in range(theta.size):
+            theta[i], s1[i], s2[i] = adam_step(theta[i], grad[i], s1[i], s2[i], step, root, lr,
+                                               b1, b2, eps, wd, decoupled)
     elif code == RMSPROP:
-        rmsprop_(theta, grad, s1, s2, s3, lr, hyper[1], hyper[2], hyper[0], hyper[3],
-                 hyper[4] != 0.0)
+        alpha, eps, mu, centered = hyper[1], hyper[2], hyper[3], hyper[4] != 0.0
+        for i in range(theta.size):  # ḡ and b are empty arrays when unused: pass a 0
+            gavg = s2[i] if centered else 0.0
+            buf = s3[i] if mu > 0.0 else 0.0
+            theta[i], s1[i], gavg, buf = rmsprop_step(theta[i], grad[i], s1[i], gavg, buf, lr,
+                                                      alpha, eps, wd, mu, centered)
+            if centered:
+                s2[i] = gavg
+            if mu > 0.0:
+                s3[i] = buf
     else:
-        adagrad_(theta, grad, s1, t, lr, hyper[2], hyper[0], hyper[1])
+        rate = adagrad_rate(t, lr, hyper[1])
+        for i in range(theta.size):
+            theta[i], s1[i] = adagrad_step(theta[i], grad[i], s1[i], rate, hyper[2], wd)
 
 
 def _make_epoch(fingerprint: str):

@@ -1,10 +1,14 @@
 """Optimisers: how a gradient moves the parameters.
 
-Each update rule is written once, for one array, as a plain NumPy function that works
-in place (``sgd_``, ``sgd_momentum_``, ``adam_``, ``rmsprop_``, ``adagrad_``): only
-array arithmetic on the arrays it is given and scalars, so a compiled loop (numba,
-nopython) can use the same function.  An optimiser object keeps the per-parameter state
-in lists and applies the rule to each parameter in ``step()``.
+Each update rule is written once, as a pure function of numbers that returns the new
+weight and state (``sgd_step``, ``sgd_momentum_step``, ``adam_step``, ``rmsprop_step``,
+``adagrad_step``, with the per-step numbers from ``adam_scales`` and ``adagrad_rate``).
+Only arithmetic and ``np.sqrt``, so it works elementwise on NumPy arrays as well as on
+one number: an optimiser applies it to whole arrays, in place (``sgd_``, ``adam_``, …
+write the results back into the parameter's and the state's own arrays), and the fused
+loop (numba, nopython) calls it on one weight at a time, with no array allocated.  An
+optimiser object keeps the per-parameter state in lists and applies the rule to each
+parameter in ``step()``.
 
 The formulas and defaults are torch.optim's (g is ∂L/∂w, λ the weight decay, t the
 parameter's step number from 1), so the same gradients give the same weights:
@@ -35,84 +39,140 @@ from .schedules import Schedule
 from .tensor import Tensor
 
 
-def sgd_(w: np.ndarray, g: np.ndarray, lr: float, weight_decay: float = 0.0) -> None:
-    """In place: w ← w − η (g + λw)  (the seed's update w ← w − η g when λ = 0)."""
-    if weight_decay != 0.0:
-        w -= lr * (g + weight_decay * w)
+Number = Any  # a float, or an array of them: the rules below work elementwise on both
+
+
+def sgd_step(w: Number, g: Number, lr: float, weight_decay: float = 0.0) -> Number:
+    """The new weight: w − η (g + λw)  (the seed's w − η g when λ = 0)."""
+    d = g + weight_decay * w if weight_decay != 0.0 else g
+    return w - lr * d
+
+
+def sgd_momentum_step(w: Number, g: Number, b: Number, lr: float, mu: float,
+                      nesterov: bool = False, weight_decay: float = 0.0) -> tuple:
+    """(w', b'): d = g + λw ; b' = μb + d ; w' = w − η b'  (Nesterov: w' = w − η(d + μb')).
+
+    b starts at 0.  For a constant η this is the same as the velocity form
+    v ← μv − ηd, w ← w + v (v = −ηb); unlike it, a changing η scales the whole step.
+    """
+    d = g + weight_decay * w if weight_decay != 0.0 else g
+    b = b * mu + d
+    if nesterov:
+        return w - lr * (d + mu * b), b
+    return w - lr * b, b
+
+
+def adam_scales(t: int, lr: float, beta1: float, beta2: float) -> tuple[float, float]:
+    """Adam's bias corrections for step t ≥ 1: (η/(1 − β₁ᵗ), √(1 − β₂ᵗ))."""
+    return lr / (1.0 - beta1 ** t), (1.0 - beta2 ** t) ** 0.5
+
+
+def adam_step(w: Number, g: Number, m: Number, v: Number, step: float, root: float,
+              lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+              weight_decay: float = 0.0, decoupled: bool = False) -> tuple:
+    """(w', m', v') with (step, root) = ``adam_scales(t, η, β₁, β₂)`` (m, v start at 0):
+
+    d = g + λw  (AdamW, ``decoupled``: w ← w(1 − ηλ) first and d = g)
+    m' = β₁m + (1 − β₁)d ;  v' = β₂v + (1 − β₂)d²
+    w' = w − η/(1 − β₁ᵗ) · m' / (√v' / √(1 − β₂ᵗ) + ε)
+    """
+    if decoupled:
+        w = w * (1.0 - lr * weight_decay)
+    d = g + weight_decay * w if weight_decay != 0.0 and not decoupled else g
+    m = m + (1.0 - beta1) * (d - m)
+    v = v * beta2 + (1.0 - beta2) * (d * d)
+    return w - step * (m / (np.sqrt(v) / root + eps)), m, v
+
+
+def rmsprop_step(w: Number, g: Number, s: Number, gavg: Number, b: Number, lr: float,
+                 alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum: float = 0.0, centered: bool = False) -> tuple:
+    """(w', s', ḡ', b') (s, ḡ, b start at 0; ḡ changes only when centred, b only with momentum):
+
+    d = g + λw ;  s' = αs + (1 − α)d²
+    r = √s' + ε   (centred: ḡ' = ḡ + (1 − α)(d − ḡ) ; r = √(s' − ḡ'²) + ε)
+    w' = w − η d/r   (momentum μ > 0: b' = μb + d/r ; w' = w − η b')
+    """
+    d = g + weight_decay * w if weight_decay != 0.0 else g
+    s = s * alpha + (1.0 - alpha) * (d * d)
+    if centered:
+        gavg = gavg + (1.0 - alpha) * (d - gavg)
+        r = np.sqrt(s - gavg * gavg) + eps
     else:
-        w -= lr * g
+        r = np.sqrt(s) + eps
+    if momentum > 0.0:
+        b = b * momentum + d / r
+        return w - lr * b, s, gavg, b
+    return w - lr * (d / r), s, gavg, b
+
+
+def adagrad_rate(t: int, lr: float, lr_decay: float = 0.0) -> float:
+    """Adagrad's rate for step t ≥ 1: η/(1 + (t − 1)·lr_decay)."""
+    return lr / (1.0 + (t - 1) * lr_decay)
+
+
+def adagrad_step(w: Number, g: Number, s: Number, rate: float, eps: float = 1e-10,
+                 weight_decay: float = 0.0) -> tuple:
+    """(w', s') with rate = ``adagrad_rate(t, η, decay)`` (s starts at the initial value):
+
+    d = g + λw ;  s' = s + d² ;  w' = w − rate · d / (√s' + ε)
+    """
+    d = g + weight_decay * w if weight_decay != 0.0 else g
+    s = s + d * d
+    return w - rate * (d / (np.sqrt(s) + eps)), s
+
+
+# The same rules in place on one parameter's arrays (what ``Optimizer.step`` runs): each
+# writes the rule's results back into the arrays it was given, keeping their identity.
+
+def sgd_(w: np.ndarray, g: np.ndarray, lr: float, weight_decay: float = 0.0) -> None:
+    """In place: ``sgd_step``."""
+    w[...] = sgd_step(w, g, lr, weight_decay)
 
 
 def sgd_momentum_(w: np.ndarray, g: np.ndarray, buf: np.ndarray, lr: float, mu: float,
                   nesterov: bool = False, weight_decay: float = 0.0) -> None:
-    """In place: d = g + λw ; b ← μb + d ; w ← w − η b  (Nesterov: w ← w − η(d + μb)).
-
-    ``buf`` (b) starts at 0.  For a constant η this is the same as the velocity form
-    v ← μv − ηd, w ← w + v (v = −ηb); unlike it, a changing η scales the whole step.
-    """
-    d = g + weight_decay * w if weight_decay != 0.0 else g
-    buf *= mu
-    buf += d
-    if nesterov:
-        w -= lr * (d + mu * buf)
-    else:
-        w -= lr * buf
+    """In place: ``sgd_momentum_step`` (``buf`` is b)."""
+    w_new, b_new = sgd_momentum_step(w, g, buf, lr, mu, nesterov, weight_decay)
+    buf[...] = b_new
+    w[...] = w_new
 
 
 def adam_(w: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, t: int, lr: float,
           beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
           weight_decay: float = 0.0, decoupled: bool = False) -> None:
-    """In place, step number t ≥ 1 (m and v start at 0):
-
-    d = g + λw  (AdamW, ``decoupled``: w ← w(1 − ηλ) and d = g)
-    m ← β₁m + (1 − β₁)d ;  v ← β₂v + (1 − β₂)d²
-    w ← w − η/(1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)
-    """
-    if decoupled:
-        w *= 1.0 - lr * weight_decay
-    d = g + weight_decay * w if weight_decay != 0.0 and not decoupled else g
-    m += (1.0 - beta1) * (d - m)
-    v *= beta2
-    v += (1.0 - beta2) * (d * d)
-    step = lr / (1.0 - beta1 ** t)
-    denom = np.sqrt(v) / (1.0 - beta2 ** t) ** 0.5 + eps
-    w -= step * (m / denom)
+    """In place, step number t ≥ 1: ``adam_step`` with ``adam_scales(t, ...)``."""
+    step, root = adam_scales(t, lr, beta1, beta2)
+    w_new, m_new, v_new = adam_step(w, g, m, v, step, root, lr, beta1, beta2, eps,
+                                    weight_decay, decoupled)
+    m[...] = m_new
+    v[...] = v_new
+    w[...] = w_new
 
 
 def rmsprop_(w: np.ndarray, g: np.ndarray, sq: np.ndarray, gavg: np.ndarray, buf: np.ndarray,
              lr: float, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
              momentum: float = 0.0, centered: bool = False) -> None:
-    """In place (sq, gavg, buf start at 0; gavg is used only when centred, buf only with momentum):
-
-    d = g + λw ;  s ← αs + (1 − α)d²
-    r = √s + ε   (centred: ḡ ← αḡ + (1 − α)d ; r = √(s − ḡ²) + ε)
-    w ← w − η d/r   (momentum μ > 0: b ← μb + d/r ; w ← w − η b)
-    """
-    d = g + weight_decay * w if weight_decay != 0.0 else g
-    sq *= alpha
-    sq += (1.0 - alpha) * (d * d)
+    """In place: ``rmsprop_step`` (gavg and buf may be empty when unused)."""
+    # unused state enters the rule as zeros of the weights' shape (one array type for numba)
+    gavg_in = gavg.reshape(sq.shape) if centered else np.zeros_like(sq)
+    buf_in = buf.reshape(sq.shape) if momentum > 0.0 else np.zeros_like(sq)
+    w_new, s_new, gavg_new, b_new = rmsprop_step(w, g, sq, gavg_in, buf_in, lr, alpha, eps,
+                                                 weight_decay, momentum, centered)
+    sq[...] = s_new
     if centered:
-        gavg += (1.0 - alpha) * (d - gavg)
-        r = np.sqrt(sq - gavg * gavg) + eps
-    else:
-        r = np.sqrt(sq) + eps
+        gavg[...] = gavg_new
     if momentum > 0.0:
-        buf *= momentum
-        buf += d / r
-        w -= lr * buf
-    else:
-        w -= lr * (d / r)
+        buf[...] = b_new
+    w[...] = w_new
 
 
 def adagrad_(w: np.ndarray, g: np.ndarray, s: np.ndarray, t: int, lr: float,
              eps: float = 1e-10, weight_decay: float = 0.0, lr_decay: float = 0.0) -> None:
-    """In place, step number t ≥ 1 (s starts at the initial accumulator value):
-
-    d = g + λw ;  s ← s + d² ;  w ← w − η/(1 + (t − 1)·lr_decay) · d / (√s + ε)
-    """
-    d = g + weight_decay * w if weight_decay != 0.0 else g
-    s += d * d
-    w -= (lr / (1.0 + (t - 1) * lr_decay)) * (d / (np.sqrt(s) + eps))
+    """In place, step number t ≥ 1: ``adagrad_step`` with ``adagrad_rate(t, ...)``."""
+    w_new, s_new = adagrad_step(w, g, s, adagrad_rate(t, lr, lr_decay), eps, weight_decay)
+    s[...] = s_new
+    w[...] = w_new
 
 
 def _check_rate(lr: Any, allow_zero: bool = False) -> float:
