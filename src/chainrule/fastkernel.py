@@ -120,7 +120,7 @@ for _fn in shared_functions():  # compiled code may call them by name (ops.sigmo
 for _fn in _RULES:  # … and the in-place rules call the pure ones (optim.sgd_step, …)
     register_jitable(_fn)
 
-_jit = numba.njit(inline="always")
+_jit = numba.njit(inline="always", error_model="numpy")  # x/0 is ±inf or nan, as in NumPy
 sigmoid, sigmoid_grad = map(_jit, _ACT["sigmoid"])
 tanh_grad = _jit(_ACT["tanh"][1])  # tanh itself is np.tanh, which numba knows
 relu, relu_grad = map(_jit, _ACT["relu"])
@@ -189,7 +189,7 @@ def term(code, delta, p, y):
     return bce_value(p, y), bce_grad(p, y)
 
 
-@numba.njit  # array code, once per batch: kept out of the loops
+@numba.njit(error_model="numpy")  # array code, once per batch: kept out of the loops
 def cross_entropy_terms(act, d, out, k, nb, Y, rows, yb, r):
     """Cross-entropy couples a row's outputs: r_n = ℓ_n and d = ∂ℓ/∂z, on the batch."""
     pred = act[out:out + nb * k].reshape((nb, k))
@@ -326,6 +326,7 @@ def _make_epoch(fingerprint: str):
                     d[out + n * k_out + j] *= share * per_element
             if not np.isfinite(loss):
                 return total, seen, batches, 1, loss
+            bad = False  # a non-finite partial sum stays non-finite: checking each is enough
             for k in range(nl - 1, -1, -1):  # backward
                 ni, no, wo, bo, code = layers[k, 0], layers[k, 1], layers[k, 2], layers[k, 3], \
                     layers[k, 4]
@@ -342,19 +343,27 @@ def _make_epoch(fingerprint: str):
                     for i in range(ni):  # ∂L/∂W += A_prevᵀ Δ ; ∂L/∂b += Δ
                         x = act[before + n * ni + i]
                         for j in range(no):
-                            grad[wo + i * no + j] += x * d[dn + j]
+                            g = grad[wo + i * no + j] + x * d[dn + j]
+                            grad[wo + i * no + j] = g
+                            bad |= (g - g) != 0.0
                     for j in range(no):
-                        grad[bo + j] += d[dn + j]
+                        g = grad[bo + j] + d[dn + j]
+                        grad[bo + j] = g
+                        bad |= (g - g) != 0.0
                     if k > 0:  # D_prev = Δ Wᵀ
                         for i in range(ni):
                             s = 0.0
                             for j in range(no):
                                 s += theta[wo + i * no + j] * d[dn + j]
                             d[before + n * ni + i] = s
-            bad, value = first_bad(grad, bounds)
-            if bad >= 0:
-                return total, seen, batches, 2 + bad, value
-            update(opt_code, hyper, theta, grad, s1, s2, s3, t0 + batches + 1, lr)
+            if bad:  # find the parameter and its largest |g| for the message
+                failed, value = first_bad(grad, bounds)
+                return total, seen, batches, 2 + failed, value
+            if opt_code == SGD:  # the seed's rule, kept apart: the others' code slows it
+                for i in range(theta.size):
+                    theta[i] = sgd_step(theta[i], grad[i], lr, hyper[0])
+            else:
+                update(opt_code, hyper, theta, grad, s1, s2, s3, t0 + batches + 1, lr)
             total += loss * nb
             seen += nb
             batches += 1
@@ -363,4 +372,4 @@ def _make_epoch(fingerprint: str):
     return epoch
 
 
-run_epoch = numba.njit(cache=True)(_make_epoch(_fingerprint()))
+run_epoch = numba.njit(cache=True, error_model="numpy")(_make_epoch(_fingerprint()))
