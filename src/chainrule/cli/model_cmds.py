@@ -10,6 +10,7 @@ import click
 import numpy as np
 
 from ..data import read_columns
+from ..datasets import students
 from ..errors import ConfigError
 from ..io import describe, format_description, load, write_atomic
 from ..nn import seed_network
@@ -81,5 +82,10 @@ def draw(model_file: str | None, out: str) -> None:
     """
     from ..plot import draw_network
 
-    model = load(model_file) if model_file else seed_network()
-    click.echo(f"drew the network to {draw_network(model, out)}")
+    if model_file:
+        path = draw_network(load(model_file), out)
+    else:
+        seed = students()
+        path = draw_network(seed_network(), out, feature_names=seed.feature_names,
+                            target_names=seed.target_names)
+    click.echo(f"drew the network to {path}")
