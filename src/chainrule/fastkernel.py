@@ -121,6 +121,15 @@ for _fn in _RULES:  # … and the in-place rules call the pure ones (optim.sgd_s
     register_jitable(_fn)
 
 _jit = numba.njit(inline="always", error_model="numpy")  # x/0 is ±inf or nan, as in NumPy
+
+
+@_jit
+def _u(i):
+    """An index as unsigned: numba then skips its negative-index wraparound, which keeps
+    LLVM from vectorising the loops (every index here is ≥ 0)."""
+    return np.uint64(i)
+
+
 sigmoid, sigmoid_grad = map(_jit, _ACT["sigmoid"])
 tanh_grad = _jit(_ACT["tanh"][1])  # tanh itself is np.tanh, which numba knows
 relu, relu_grad = map(_jit, _ACT["relu"])
@@ -246,6 +255,88 @@ def update(code, hyper, theta, grad, s1, s2, s3, t, lr):
             theta[i], s1[i] = adagrad_step(theta[i], grad[i], s1[i], rate, hyper[2], wd)
 
 
+@_jit
+def activate_rows(code, z, a, lo, hi, p):
+    """a[i] = f(z[i]) for i in [lo, hi): one dispatch on ``code`` per call, not per number."""
+    if code == SIGMOID:
+        for i in range(lo, hi):
+            a[_u(i)] = sigmoid(z[_u(i)])
+    elif code == TANH:
+        for i in range(lo, hi):
+            a[_u(i)] = np.tanh(z[_u(i)])
+    elif code == RELU:
+        for i in range(lo, hi):
+            a[_u(i)] = relu(z[_u(i)])
+    elif code == LEAKY_RELU:
+        for i in range(lo, hi):
+            a[_u(i)] = leaky_relu(z[_u(i)], p)
+    elif code == ELU:
+        for i in range(lo, hi):
+            a[_u(i)] = elu(z[_u(i)], p)
+    elif code == SOFTPLUS:
+        for i in range(lo, hi):
+            a[_u(i)] = softplus(z[_u(i)])
+    elif code == GELU:
+        for i in range(lo, hi):
+            a[_u(i)] = gelu(z[_u(i)])
+    else:
+        for i in range(lo, hi):
+            a[_u(i)] = z[_u(i)]
+
+
+@_jit
+def derive_rows(code, d, a, z, lo, hi, p):
+    """d[i] *= f'(z[i]) (from a[i]; gelu: from z[i]) for i in [lo, hi): one dispatch."""
+    if code == SIGMOID:
+        for i in range(lo, hi):
+            d[_u(i)] *= sigmoid_grad(a[_u(i)])
+    elif code == TANH:
+        for i in range(lo, hi):
+            d[_u(i)] *= tanh_grad(a[_u(i)])
+    elif code == RELU:
+        for i in range(lo, hi):
+            d[_u(i)] *= relu_grad(a[_u(i)])
+    elif code == LEAKY_RELU:
+        for i in range(lo, hi):
+            d[_u(i)] *= leaky_relu_grad(a[_u(i)], p)
+    elif code == ELU:
+        for i in range(lo, hi):
+            d[_u(i)] *= elu_grad(a[_u(i)], p)
+    elif code == SOFTPLUS:
+        for i in range(lo, hi):
+            d[_u(i)] *= softplus_grad(a[_u(i)])
+    elif code == GELU:
+        for i in range(lo, hi):
+            d[_u(i)] *= gelu_grad(z[_u(i)])
+
+
+@_jit
+def loss_rows(code, delta, act, d, lo, k, Y, row):
+    """Σ_j ℓ(act[lo + j], Y[row, j]) over one row's k outputs; d[lo + j] = ∂ℓ/∂ŷ."""
+    r = 0.0
+    if code == MSE:
+        for j in range(k):
+            p, y = act[_u(lo + j)], Y[_u(row), _u(j)]
+            r += mse_value(p, y)
+            d[_u(lo + j)] = mse_grad(p, y)
+    elif code == MAE:
+        for j in range(k):
+            p, y = act[_u(lo + j)], Y[_u(row), _u(j)]
+            r += mae_value(p, y)
+            d[_u(lo + j)] = mae_grad(p, y)
+    elif code == HUBER:
+        for j in range(k):
+            p, y = act[_u(lo + j)], Y[_u(row), _u(j)]
+            r += huber_value(p, y, delta)
+            d[_u(lo + j)] = huber_grad(p, y, delta)
+    else:
+        for j in range(k):
+            p, y = act[_u(lo + j)], Y[_u(row), _u(j)]
+            r += bce_value(p, y)
+            d[_u(lo + j)] = bce_grad(p, y)
+    return r
+
+
 def _make_epoch(fingerprint: str):
     def epoch(X, Y, W, order, bs, theta, grad, layers, act_params, loss_code, loss_param,
               opt_code, hyper, s1, s2, s3, t0, lr, total):
@@ -275,93 +366,96 @@ def _make_epoch(fingerprint: str):
         r = np.empty(bs)
         n0 = widths[0]
         seen, batches = 0, 0
+        # Every index below is ≥ 0 and taken as unsigned (``_u``): no wraparound test per
+        # access, so LLVM vectorises the inner loops over a layer's neurons.
         for start in range(0, order.size, bs):
             nb = min(bs, order.size - start)
             # A_0: the batch's rows.  Row n, neuron j of layer k sits at starts[k] + n·w + j
             # (w = widths[k]) in act, z and d; W_k[i, j] at theta[wo + i·fan_out + j].
             for n in range(nb):
+                row = order[_u(start + n)]
                 for i in range(n0):
-                    act[n * n0 + i] = X[order[start + n], i]
+                    act[_u(n * n0 + i)] = X[_u(row), _u(i)]
             for k in range(nl):  # forward: Z = A_prev W + b (bias after the product), A = f(Z)
-                ni, no, wo, bo, code = layers[k, 0], layers[k, 1], layers[k, 2], layers[k, 3], \
-                    layers[k, 4]
-                before, here = starts[k], starts[k + 1]
+                ni, no, wo, bo, code = layers[_u(k), 0], layers[_u(k), 1], layers[_u(k), 2], \
+                    layers[_u(k), 3], layers[_u(k), 4]
+                before, here = starts[_u(k)], starts[_u(k + 1)]
                 for n in range(nb):
                     zn = here + n * no
                     for j in range(no):
-                        z[zn + j] = 0.0
+                        z[_u(zn + j)] = 0.0
                     for i in range(ni):
-                        x = act[before + n * ni + i]
+                        x = act[_u(before + n * ni + i)]
+                        wi = wo + i * no
                         for j in range(no):
-                            z[zn + j] += x * theta[wo + i * no + j]
+                            z[_u(zn + j)] += x * theta[_u(wi + j)]
                     for j in range(no):
-                        z[zn + j] += theta[bo + j]
-                        act[zn + j] = activate(code, z[zn + j], act_params[k])
+                        z[_u(zn + j)] += theta[_u(bo + j)]
+                activate_rows(code, z, act, here, here + nb * no, act_params[_u(k)])
             # the loss: row terms r_n and D_L = ∂ℓ/∂ŷ, then the shares s_n
-            out, k_out = starts[nl], widths[nl]
+            out, k_out = starts[_u(nl)], widths[_u(nl)]
             if loss_code == CROSS_ENTROPY:
                 cross_entropy_terms(act, d, out, k_out, nb, Y, order[start:start + nb], yb, r)
                 per_element = 1.0
             else:
                 for n in range(nb):
-                    r[n] = 0.0
-                    for j in range(k_out):
-                        i = out + n * k_out + j
-                        value, slope = term(loss_code, loss_param, act[i], Y[order[start + n], j])
-                        r[n] += value
-                        d[i] = slope
-                    r[n] /= k_out
+                    r[_u(n)] = loss_rows(loss_code, loss_param, act, d, out + n * k_out, k_out,
+                                         Y, order[_u(start + n)]) / k_out
                 per_element = 1.0 / k_out
             weights = 0.0
-            for n in range(nb):
-                weights += W[order[start + n]] if W.size else 1.0
+            if W.size:
+                for n in range(nb):
+                    weights += W[_u(order[_u(start + n)])]
             loss = 0.0
             for n in range(nb):
                 if W.size:
-                    share = W[order[start + n]] / weights if weights > 0 else 0.0
+                    share = W[_u(order[_u(start + n)])] / weights if weights > 0 else 0.0
                 else:
                     share = 1.0 / nb
-                loss += share * r[n]
+                loss += share * r[_u(n)]
+                scale = share * per_element
                 for j in range(k_out):
-                    d[out + n * k_out + j] *= share * per_element
+                    d[_u(out + n * k_out + j)] *= scale
             if not np.isfinite(loss):
                 return total, seen, batches, 1, loss
             bad = False  # a non-finite partial sum stays non-finite: checking each is enough
             for k in range(nl - 1, -1, -1):  # backward
-                ni, no, wo, bo, code = layers[k, 0], layers[k, 1], layers[k, 2], layers[k, 3], \
-                    layers[k, 4]
-                before, here = starts[k], starts[k + 1]
+                ni, no, wo, bo, code = layers[_u(k), 0], layers[_u(k), 1], layers[_u(k), 2], \
+                    layers[_u(k), 3], layers[_u(k), 4]
+                before, here = starts[_u(k)], starts[_u(k + 1)]
+                if code != LINEAR:  # Δ = D ⊙ f'
+                    derive_rows(code, d, act, z, here, here + nb * no, act_params[_u(k)])
                 for i in range(wo, wo + ni * no):
-                    grad[i] = 0.0
+                    grad[_u(i)] = 0.0
                 for j in range(bo, bo + no):
-                    grad[j] = 0.0
+                    grad[_u(j)] = 0.0
                 for n in range(nb):
                     dn = here + n * no
-                    if code != LINEAR:  # Δ = D ⊙ f'
-                        for j in range(no):
-                            d[dn + j] *= derivative(code, act[dn + j], z[dn + j], act_params[k])
                     for i in range(ni):  # ∂L/∂W += A_prevᵀ Δ ; ∂L/∂b += Δ
-                        x = act[before + n * ni + i]
+                        x = act[_u(before + n * ni + i)]
+                        wi = wo + i * no
                         for j in range(no):
-                            g = grad[wo + i * no + j] + x * d[dn + j]
-                            grad[wo + i * no + j] = g
+                            g = grad[_u(wi + j)] + x * d[_u(dn + j)]
+                            grad[_u(wi + j)] = g
                             bad |= (g - g) != 0.0
                     for j in range(no):
-                        g = grad[bo + j] + d[dn + j]
-                        grad[bo + j] = g
+                        g = grad[_u(bo + j)] + d[_u(dn + j)]
+                        grad[_u(bo + j)] = g
                         bad |= (g - g) != 0.0
                     if k > 0:  # D_prev = Δ Wᵀ
                         for i in range(ni):
                             s = 0.0
+                            wi = wo + i * no
                             for j in range(no):
-                                s += theta[wo + i * no + j] * d[dn + j]
-                            d[before + n * ni + i] = s
+                                s += theta[_u(wi + j)] * d[_u(dn + j)]
+                            d[_u(before + n * ni + i)] = s
             if bad:  # find the parameter and its largest |g| for the message
                 failed, value = first_bad(grad, bounds)
                 return total, seen, batches, 2 + failed, value
             if opt_code == SGD:  # the seed's rule, kept apart: the others' code slows it
+                wd = hyper[0]
                 for i in range(theta.size):
-                    theta[i] = sgd_step(theta[i], grad[i], lr, hyper[0])
+                    theta[i] = sgd_step(theta[i], grad[i], lr, wd)
             else:
                 update(opt_code, hyper, theta, grad, s1, s2, s3, t0 + batches + 1, lr)
             total += loss * nb
