@@ -96,6 +96,9 @@ def _cast_nb(x, like):
 
 @overload(ops._last_axis_max)
 def _last_axis_max_nb(z):
+    if isinstance(z, types.Array) and z.ndim == 1:  # one row: a number, nothing allocated
+        return lambda z: np.max(z)
+
     def impl(z):
         out = np.empty((z.shape[0], 1), dtype=z.dtype)
         for n in range(z.shape[0]):
@@ -106,6 +109,9 @@ def _last_axis_max_nb(z):
 
 @overload(ops._last_axis_sum)
 def _last_axis_sum_nb(z):
+    if isinstance(z, types.Array) and z.ndim == 1:  # one row: a number, nothing allocated
+        return lambda z: np.sum(z)
+
     def impl(z):
         out = np.empty((z.shape[0], 1), dtype=z.dtype)
         for n in range(z.shape[0]):
@@ -198,14 +204,17 @@ def term(code, delta, p, y):
     return bce_value(p, y), bce_grad(p, y)
 
 
-@numba.njit(error_model="numpy")  # array code, once per batch: kept out of the loops
-def cross_entropy_terms(act, d, out, k, nb, Y, rows, yb, r):
-    """Cross-entropy couples a row's outputs: r_n = ℓ_n and d = ∂ℓ/∂z, on the batch."""
-    pred = act[out:out + nb * k].reshape((nb, k))
+@_jit
+def cross_entropy_terms(act, d, out, k, nb, Y, order, start, r):
+    """Cross-entropy couples a row's outputs: r_n = ℓ_n and d = ∂ℓ/∂z, row by row (the
+    shared array functions, on one row's views: ``_last_axis_*`` of a row is a number)."""
     for n in range(nb):
-        yb[n] = Y[rows[n]]
-    r[:nb] = ce_value(pred, yb[:nb])
-    d[out:out + nb * k] = ce_grad(pred, yb[:nb]).ravel()
+        lo = out + n * k
+        pred, y = act[lo:lo + k], Y[order[_u(start + n)]]
+        r[_u(n)] = ce_value(pred, y)
+        g = ce_grad(pred, y)
+        for j in range(k):
+            d[_u(lo + j)] = g[_u(j)]
 
 
 @_jit
@@ -362,7 +371,6 @@ def _make_epoch(fingerprint: str):
         for k in range(nl):
             bounds[2 * k + 1] = layers[k, 2] + layers[k, 0] * layers[k, 1]
             bounds[2 * k + 2] = layers[k, 3] + layers[k, 1]
-        yb = np.empty((bs, Y.shape[1]), dtype=theta.dtype)
         r = np.empty(bs)
         n0 = widths[0]
         seen, batches = 0, 0
@@ -395,7 +403,7 @@ def _make_epoch(fingerprint: str):
             # the loss: row terms r_n and D_L = ∂ℓ/∂ŷ, then the shares s_n
             out, k_out = starts[_u(nl)], widths[_u(nl)]
             if loss_code == CROSS_ENTROPY:
-                cross_entropy_terms(act, d, out, k_out, nb, Y, order[start:start + nb], yb, r)
+                cross_entropy_terms(act, d, out, k_out, nb, Y, order, start, r)
                 per_element = 1.0
             else:
                 for n in range(nb):
