@@ -269,28 +269,28 @@ def activate_rows(code, z, a, lo, hi, p):
     """a[i] = f(z[i]) for i in [lo, hi): one dispatch on ``code`` per call, not per number."""
     if code == SIGMOID:
         for i in range(lo, hi):
-            a[_u(i)] = sigmoid(z[_u(i)])
+            a[i] = sigmoid(z[i])
     elif code == TANH:
         for i in range(lo, hi):
-            a[_u(i)] = np.tanh(z[_u(i)])
+            a[i] = np.tanh(z[i])
     elif code == RELU:
         for i in range(lo, hi):
-            a[_u(i)] = relu(z[_u(i)])
+            a[i] = relu(z[i])
     elif code == LEAKY_RELU:
         for i in range(lo, hi):
-            a[_u(i)] = leaky_relu(z[_u(i)], p)
+            a[i] = leaky_relu(z[i], p)
     elif code == ELU:
         for i in range(lo, hi):
-            a[_u(i)] = elu(z[_u(i)], p)
+            a[i] = elu(z[i], p)
     elif code == SOFTPLUS:
         for i in range(lo, hi):
-            a[_u(i)] = softplus(z[_u(i)])
+            a[i] = softplus(z[i])
     elif code == GELU:
         for i in range(lo, hi):
-            a[_u(i)] = gelu(z[_u(i)])
+            a[i] = gelu(z[i])
     else:
         for i in range(lo, hi):
-            a[_u(i)] = z[_u(i)]
+            a[i] = z[i]
 
 
 @_jit
@@ -298,25 +298,25 @@ def derive_rows(code, d, a, z, lo, hi, p):
     """d[i] *= f'(z[i]) (from a[i]; gelu: from z[i]) for i in [lo, hi): one dispatch."""
     if code == SIGMOID:
         for i in range(lo, hi):
-            d[_u(i)] *= sigmoid_grad(a[_u(i)])
+            d[i] *= sigmoid_grad(a[i])
     elif code == TANH:
         for i in range(lo, hi):
-            d[_u(i)] *= tanh_grad(a[_u(i)])
+            d[i] *= tanh_grad(a[i])
     elif code == RELU:
         for i in range(lo, hi):
-            d[_u(i)] *= relu_grad(a[_u(i)])
+            d[i] *= relu_grad(a[i])
     elif code == LEAKY_RELU:
         for i in range(lo, hi):
-            d[_u(i)] *= leaky_relu_grad(a[_u(i)], p)
+            d[i] *= leaky_relu_grad(a[i], p)
     elif code == ELU:
         for i in range(lo, hi):
-            d[_u(i)] *= elu_grad(a[_u(i)], p)
+            d[i] *= elu_grad(a[i], p)
     elif code == SOFTPLUS:
         for i in range(lo, hi):
-            d[_u(i)] *= softplus_grad(a[_u(i)])
+            d[i] *= softplus_grad(a[i])
     elif code == GELU:
         for i in range(lo, hi):
-            d[_u(i)] *= gelu_grad(z[_u(i)])
+            d[i] *= gelu_grad(z[i])
 
 
 @_jit
@@ -325,25 +325,83 @@ def loss_rows(code, delta, act, d, lo, k, Y, row):
     r = 0.0
     if code == MSE:
         for j in range(k):
-            p, y = act[_u(lo + j)], Y[_u(row), _u(j)]
+            p, y = act[lo + j], Y[row, j]
             r += mse_value(p, y)
-            d[_u(lo + j)] = mse_grad(p, y)
+            d[lo + j] = mse_grad(p, y)
     elif code == MAE:
         for j in range(k):
-            p, y = act[_u(lo + j)], Y[_u(row), _u(j)]
+            p, y = act[lo + j], Y[row, j]
             r += mae_value(p, y)
-            d[_u(lo + j)] = mae_grad(p, y)
+            d[lo + j] = mae_grad(p, y)
     elif code == HUBER:
         for j in range(k):
-            p, y = act[_u(lo + j)], Y[_u(row), _u(j)]
+            p, y = act[lo + j], Y[row, j]
             r += huber_value(p, y, delta)
-            d[_u(lo + j)] = huber_grad(p, y, delta)
+            d[lo + j] = huber_grad(p, y, delta)
     else:
         for j in range(k):
-            p, y = act[_u(lo + j)], Y[_u(row), _u(j)]
+            p, y = act[lo + j], Y[row, j]
             r += bce_value(p, y)
-            d[_u(lo + j)] = bce_grad(p, y)
+            d[lo + j] = bce_grad(p, y)
     return r
+
+
+@_jit
+def _s(i):
+    """An index as it is (signed): numba tests it for wraparound, which keeps LLVM from
+    vectorising the loop; cheaper than a vector loop's set-up for a few neurons."""
+    return i
+
+
+WIDE = 8  # layers with at least this many neurons get the vectorised loops (``_u``)
+
+
+@_jit
+def forward_rows(ix, z, act, theta, before, here, nb, ni, no, wo, bo):
+    """Z = A_prev W + b for the batch's rows (bias after the product); ``ix`` casts indices."""
+    for n in range(nb):
+        zn = here + n * no
+        for j in range(no):
+            z[ix(zn + j)] = 0.0
+        for i in range(ni):
+            x = act[ix(before + n * ni + i)]
+            wi = wo + i * no
+            for j in range(no):
+                z[ix(zn + j)] += x * theta[ix(wi + j)]
+        for j in range(no):
+            z[ix(zn + j)] += theta[ix(bo + j)]
+
+
+@_jit
+def backward_rows(ix, grad, d, act, theta, before, here, nb, ni, no, wo, bo, first):
+    """∂L/∂W = A_prevᵀ Δ, ∂L/∂b = Σ_n Δ and (unless ``first``) D_prev = Δ Wᵀ; returns
+    whether a gradient sum is not finite (a non-finite partial sum stays non-finite)."""
+    bad = False
+    for i in range(wo, wo + ni * no):
+        grad[ix(i)] = 0.0
+    for j in range(bo, bo + no):
+        grad[ix(j)] = 0.0
+    for n in range(nb):
+        dn = here + n * no
+        for i in range(ni):
+            x = act[ix(before + n * ni + i)]
+            wi = wo + i * no
+            for j in range(no):
+                g = grad[ix(wi + j)] + x * d[ix(dn + j)]
+                grad[ix(wi + j)] = g
+                bad |= (g - g) != 0.0
+        for j in range(no):
+            g = grad[ix(bo + j)] + d[ix(dn + j)]
+            grad[ix(bo + j)] = g
+            bad |= (g - g) != 0.0
+        if not first:
+            for i in range(ni):
+                t = 0.0
+                wi = wo + i * no
+                for j in range(no):
+                    t += theta[ix(wi + j)] * d[ix(dn + j)]
+                d[ix(before + n * ni + i)] = t
+    return bad
 
 
 def _make_epoch(fingerprint: str):
@@ -374,89 +432,64 @@ def _make_epoch(fingerprint: str):
         r = np.empty(bs)
         n0 = widths[0]
         seen, batches = 0, 0
-        # Every index below is ≥ 0 and taken as unsigned (``_u``): no wraparound test per
-        # access, so LLVM vectorises the inner loops over a layer's neurons.
+        # The products of wide layers take every index (all ≥ 0) as unsigned (``_u``): no
+        # wraparound test per access, so LLVM vectorises them over the layer's neurons.
         for start in range(0, order.size, bs):
             nb = min(bs, order.size - start)
             # A_0: the batch's rows.  Row n, neuron j of layer k sits at starts[k] + n·w + j
             # (w = widths[k]) in act, z and d; W_k[i, j] at theta[wo + i·fan_out + j].
             for n in range(nb):
-                row = order[_u(start + n)]
+                row = order[start + n]
                 for i in range(n0):
-                    act[_u(n * n0 + i)] = X[_u(row), _u(i)]
+                    act[n * n0 + i] = X[row, i]
             for k in range(nl):  # forward: Z = A_prev W + b (bias after the product), A = f(Z)
-                ni, no, wo, bo, code = layers[_u(k), 0], layers[_u(k), 1], layers[_u(k), 2], \
-                    layers[_u(k), 3], layers[_u(k), 4]
-                before, here = starts[_u(k)], starts[_u(k + 1)]
-                for n in range(nb):
-                    zn = here + n * no
-                    for j in range(no):
-                        z[_u(zn + j)] = 0.0
-                    for i in range(ni):
-                        x = act[_u(before + n * ni + i)]
-                        wi = wo + i * no
-                        for j in range(no):
-                            z[_u(zn + j)] += x * theta[_u(wi + j)]
-                    for j in range(no):
-                        z[_u(zn + j)] += theta[_u(bo + j)]
-                activate_rows(code, z, act, here, here + nb * no, act_params[_u(k)])
+                ni, no, wo, bo, code = layers[k, 0], layers[k, 1], layers[k, 2], \
+                    layers[k, 3], layers[k, 4]
+                before, here = starts[k], starts[k + 1]
+                if no >= WIDE:
+                    forward_rows(_u, z, act, theta, before, here, nb, ni, no, wo, bo)
+                else:
+                    forward_rows(_s, z, act, theta, before, here, nb, ni, no, wo, bo)
+                activate_rows(code, z, act, here, here + nb * no, act_params[k])
             # the loss: row terms r_n and D_L = ∂ℓ/∂ŷ, then the shares s_n
-            out, k_out = starts[_u(nl)], widths[_u(nl)]
+            out, k_out = starts[nl], widths[nl]
             if loss_code == CROSS_ENTROPY:
                 cross_entropy_terms(act, d, out, k_out, nb, Y, order, start, r)
                 per_element = 1.0
             else:
                 for n in range(nb):
-                    r[_u(n)] = loss_rows(loss_code, loss_param, act, d, out + n * k_out, k_out,
-                                         Y, order[_u(start + n)]) / k_out
+                    r[n] = loss_rows(loss_code, loss_param, act, d, out + n * k_out, k_out,
+                                         Y, order[start + n]) / k_out
                 per_element = 1.0 / k_out
             weights = 0.0
             if W.size:
                 for n in range(nb):
-                    weights += W[_u(order[_u(start + n)])]
+                    weights += W[order[start + n]]
             loss = 0.0
             for n in range(nb):
                 if W.size:
-                    share = W[_u(order[_u(start + n)])] / weights if weights > 0 else 0.0
+                    share = W[order[start + n]] / weights if weights > 0 else 0.0
                 else:
                     share = 1.0 / nb
-                loss += share * r[_u(n)]
+                loss += share * r[n]
                 scale = share * per_element
                 for j in range(k_out):
-                    d[_u(out + n * k_out + j)] *= scale
+                    d[out + n * k_out + j] *= scale
             if not np.isfinite(loss):
                 return total, seen, batches, 1, loss
-            bad = False  # a non-finite partial sum stays non-finite: checking each is enough
+            bad = False
             for k in range(nl - 1, -1, -1):  # backward
-                ni, no, wo, bo, code = layers[_u(k), 0], layers[_u(k), 1], layers[_u(k), 2], \
-                    layers[_u(k), 3], layers[_u(k), 4]
-                before, here = starts[_u(k)], starts[_u(k + 1)]
+                ni, no, wo, bo, code = layers[k, 0], layers[k, 1], layers[k, 2], \
+                    layers[k, 3], layers[k, 4]
+                before, here = starts[k], starts[k + 1]
                 if code != LINEAR:  # Δ = D ⊙ f'
-                    derive_rows(code, d, act, z, here, here + nb * no, act_params[_u(k)])
-                for i in range(wo, wo + ni * no):
-                    grad[_u(i)] = 0.0
-                for j in range(bo, bo + no):
-                    grad[_u(j)] = 0.0
-                for n in range(nb):
-                    dn = here + n * no
-                    for i in range(ni):  # ∂L/∂W += A_prevᵀ Δ ; ∂L/∂b += Δ
-                        x = act[_u(before + n * ni + i)]
-                        wi = wo + i * no
-                        for j in range(no):
-                            g = grad[_u(wi + j)] + x * d[_u(dn + j)]
-                            grad[_u(wi + j)] = g
-                            bad |= (g - g) != 0.0
-                    for j in range(no):
-                        g = grad[_u(bo + j)] + d[_u(dn + j)]
-                        grad[_u(bo + j)] = g
-                        bad |= (g - g) != 0.0
-                    if k > 0:  # D_prev = Δ Wᵀ
-                        for i in range(ni):
-                            s = 0.0
-                            wi = wo + i * no
-                            for j in range(no):
-                                s += theta[_u(wi + j)] * d[_u(dn + j)]
-                            d[_u(before + n * ni + i)] = s
+                    derive_rows(code, d, act, z, here, here + nb * no, act_params[k])
+                if no >= WIDE:
+                    bad |= backward_rows(_u, grad, d, act, theta, before, here, nb, ni, no, wo,
+                                         bo, k == 0)
+                else:
+                    bad |= backward_rows(_s, grad, d, act, theta, before, here, nb, ni, no, wo,
+                                         bo, k == 0)
             if bad:  # find the parameter and its largest |g| for the message
                 failed, value = first_bad(grad, bounds)
                 return total, seen, batches, 2 + failed, value
