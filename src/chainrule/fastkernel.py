@@ -13,10 +13,14 @@ together with the chain rule for a stack of dense layers, batch by batch:
                D_{k−1} = Δ_k W_kᵀ
     update     the optimiser's rule, once over all parameters laid end to end
 
-The elementwise functions run on one number at a time inside the loops (no array is
-allocated per step); cross-entropy, which couples a row's outputs, runs on the batch.
-The matrix products are plain loops: this path is for the many small steps where a
-framework's per-step overhead, not arithmetic, is the cost.
+The elementwise functions run on one number at a time inside the loops, one dispatch on
+the activation or loss per layer (not per neuron), and nothing is allocated per step
+except by cross-entropy, which couples a row's outputs: it runs the shared array
+functions on each row's views.  The matrix products are plain loops: this path is for
+the many small steps where a framework's per-step overhead, not arithmetic, is the cost.
+For layers of ``WIDE`` or more neurons they index with unsigned numbers, so numba skips
+its negative-index test and LLVM vectorises them; narrower layers keep the plain scalar
+loops, where a vector loop's set-up costs more than it saves.
 
 numba lacks four NumPy forms that ``ops`` uses, so ``ops`` names them (``_select``,
 ``_cast``, ``_last_axis_max``, ``_last_axis_sum``) and this module gives numba an
@@ -150,58 +154,6 @@ bce_value, bce_grad = map(_jit, _LOSS["bce"])
 ce_value, ce_grad = map(_jit, _LOSS["cross_entropy"])
 sgd_step, sgd_momentum_step, adam_step, rmsprop_step, adagrad_step, adam_scales, \
     adagrad_rate = map(_jit, _RULES)
-
-
-@_jit
-def activate(code, z, p):
-    """f(z) for one number: activation ``code``, with its number p (slope or α)."""
-    if code == SIGMOID:
-        return sigmoid(z)
-    if code == TANH:
-        return np.tanh(z)
-    if code == RELU:
-        return relu(z)
-    if code == LEAKY_RELU:
-        return leaky_relu(z, p)
-    if code == ELU:
-        return elu(z, p)
-    if code == SOFTPLUS:
-        return softplus(z)
-    if code == GELU:
-        return gelu(z)
-    return z
-
-
-@_jit
-def derivative(code, a, z, p):
-    """f'(z) for one number, from the output a (gelu: from z)."""
-    if code == SIGMOID:
-        return sigmoid_grad(a)
-    if code == TANH:
-        return tanh_grad(a)
-    if code == RELU:
-        return relu_grad(a)
-    if code == LEAKY_RELU:
-        return leaky_relu_grad(a, p)
-    if code == ELU:
-        return elu_grad(a, p)
-    if code == SOFTPLUS:
-        return softplus_grad(a)
-    if code == GELU:
-        return gelu_grad(z)
-    return 1.0
-
-
-@_jit
-def term(code, delta, p, y):
-    """(ℓ, ∂ℓ/∂ŷ) for one output p with target y: the per-element losses."""
-    if code == MSE:
-        return mse_value(p, y), mse_grad(p, y)
-    if code == MAE:
-        return mae_value(p, y), mae_grad(p, y)
-    if code == HUBER:
-        return huber_value(p, y, delta), huber_grad(p, y, delta)
-    return bce_value(p, y), bce_grad(p, y)
 
 
 @_jit
