@@ -14,7 +14,7 @@ from typing import Any, Callable
 import click
 import numpy as np
 
-from ..data import Dataset, Scaler, read_csv
+from ..data import Dataset, Scaler, encode_labels, read_csv
 from ..datasets import students
 from ..errors import ConfigError
 from ..losses import CLASSIFICATION_LOSSES, LOSSES, get_loss
@@ -135,14 +135,8 @@ def build(csv: str | None, target: str | None, features: str | None, task: str,
         wanted = "cross_entropy or bce" if classify else "mse, mae or huber"
         raise ConfigError(f"the loss {loss_fn.name} does not fit a {data.task} target; use {wanted} "
                           f"(or --task {'regression' if classify else 'classification'})")
-    if classify:
-        n_classes = len(np.unique(data.y))
-        if n_classes < 2:
-            raise ConfigError(f"the target has only one value ({data.y[0]!r}); classification needs "
-                              "at least two classes")
-        if loss_fn.name == "bce" and n_classes != 2:
-            raise ConfigError(f"bce is for two classes and the target has {n_classes}; use cross_entropy")
-        outputs = 1 if loss_fn.name == "bce" else n_classes
+    if classify:  # encode_labels refuses a single class; fit refuses bce for more than two
+        outputs = 1 if loss_fn.name == "bce" else len(encode_labels(data.y)[0])
     else:
         outputs = data.y.shape[1]
     init = init or ("ones" if builtin else "xavier")

@@ -26,12 +26,12 @@ import numpy as np
 
 from ..errors import ConfigError, DataError, ShapeError
 from ..gradcheck import relative_error
-from ..losses import Loss, get_loss
+from ..losses import CLASSIFICATION_LOSSES, Loss, get_loss
 from ..nn import Dense, Sequential
 from ..nn.activations import Activation
 from ..nn.notation import ParamRef, neuron, parameter_refs, parse_param
 from ..tensor import Tensor, no_grad
-from .losswords import LOGIT_LOSSES, loss_equations, loss_factor
+from .losswords import loss_equations, loss_factor
 from .pieces import (Check, Equation, Explanation, Factor, Names, ParamExplanation, RowData,
                      RowGradient, d, fill, fill_numbers, num, par)
 
@@ -283,7 +283,7 @@ def explain(model: Sequential, x: Any, y: Any, loss: str | Loss = "mse",
     sizes = model.sizes
     loss_fn = get_loss(loss)
     X, Y = _rows(x, y, sizes)
-    names = Names(sizes, logits=loss_fn.name in LOGIT_LOSSES)
+    names = Names(sizes, logits=loss_fn.name in CLASSIFICATION_LOSSES)
     indices = list(rows) if rows is not None else list(range(len(X)))
     if len(indices) != len(X):
         raise ShapeError(f"rows names {len(indices)} row(s) but x has {len(X)}; give one number per row")

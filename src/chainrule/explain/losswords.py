@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..losses import CLASSIFICATION_LOSSES as LOGIT_LOSSES, Loss
+from ..losses import Loss
 from .pieces import Equation, Factor, Names, d, num, par
 
 
