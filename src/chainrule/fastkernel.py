@@ -98,30 +98,23 @@ def _cast_nb(x, like):
     return None
 
 
-@overload(ops._last_axis_max)
-def _last_axis_max_nb(z):
-    if isinstance(z, types.Array) and z.ndim == 1:  # one row: a number, nothing allocated
-        return lambda z: np.max(z)
+def _last_axis(reduce):
+    """numba's form of a reduction over the last axis kept as size 1 (``reduce``: np.max, np.sum)."""
+    def typer(z):
+        if isinstance(z, types.Array) and z.ndim == 1:  # one row: a number, nothing allocated
+            return lambda z: reduce(z)
 
-    def impl(z):
-        out = np.empty((z.shape[0], 1), dtype=z.dtype)
-        for n in range(z.shape[0]):
-            out[n, 0] = np.max(z[n])
-        return out
-    return impl
+        def impl(z):
+            out = np.empty((z.shape[0], 1), dtype=z.dtype)
+            for n in range(z.shape[0]):
+                out[n, 0] = reduce(z[n])
+            return out
+        return impl
+    return typer
 
 
-@overload(ops._last_axis_sum)
-def _last_axis_sum_nb(z):
-    if isinstance(z, types.Array) and z.ndim == 1:  # one row: a number, nothing allocated
-        return lambda z: np.sum(z)
-
-    def impl(z):
-        out = np.empty((z.shape[0], 1), dtype=z.dtype)
-        for n in range(z.shape[0]):
-            out[n, 0] = np.sum(z[n])
-        return out
-    return impl
+overload(ops._last_axis_max)(_last_axis(np.max))
+overload(ops._last_axis_sum)(_last_axis(np.sum))
 
 
 for _fn in shared_functions():  # compiled code may call them by name (ops.sigmoid, …)
