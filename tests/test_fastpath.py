@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import fastpath, losses, ops
+from chainrule import fastcode, fastpath, losses, ops
 from chainrule.schedules import StepDecay
 from chainrule.tensor import Tensor
 
 pytest.importorskip("numba")
+from chainrule import fastkernel  # noqa: E402  (needs numba)
 
 ROWS = 23  # not a multiple of 7: the last batch is short
 
@@ -230,3 +231,87 @@ def test_import_chainrule_does_not_import_numba():
     code = "import sys, chainrule; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# -- the compiled epochs: written per network shape (fastcode), cached on disk -------------
+
+def test_the_seeds_first_step_on_the_fused_loop_gives_the_hand_worked_numbers():
+    """DESIGN.md's step: w = 1, b = 0, row (80, 8) → 5: ∂L/∂w^2_11 = 30096,
+    ∂L/∂w^1_11 = 27360, ∂L/∂b_21 = 342, so each moves by −η times that."""
+    eta = 1e-6
+    model = cr.seed_network()
+    assert fastcode.scalar(fastpath.Plan(model, losses.MSE, cr.SGD(model.parameters())).shape(1))
+    cr.fit(model, np.array([[80.0, 8.0]]), np.array([5.0]), epochs=1, lr=eta, engine="fused",
+           metrics=[])
+    hidden, out = model.layers
+    assert out.weight.data[0, 0] == pytest.approx(1 - eta * 30096, rel=1e-15)
+    assert hidden.weight.data[0, 0] == pytest.approx(1 - eta * 27360, rel=1e-15)
+    assert hidden.weight.data[1, 0] == pytest.approx(1 - eta * 342 * 8, rel=1e-15)  # ∂L/∂w^1_21
+    assert out.bias.data[0] == pytest.approx(-eta * 342, rel=1e-15)
+    assert hidden.bias.data[0] == pytest.approx(-eta * 342, rel=1e-15)  # ∂L/∂b_11 = 342 · w^2_11
+
+
+@pytest.mark.parametrize("bs", [1, 7])
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_wide_layers_run_in_blocks_and_give_the_graph_engines_weights(bs, dtype, rtol):
+    """20 and 17 neurons: a full block of ``BLOCK`` sums and a part block per layer, too many
+    weights for the all-locals form even at batch size 1."""
+    assert fastcode.BLOCK == 16
+    rng = np.random.default_rng(5)
+    X, y = rng.standard_normal((30, 5)), rng.integers(0, 3, 30)
+    runs = []
+    for engine in ("fused", "graph"):
+        model = cr.mlp([5, 20, 17, 3], activation="tanh", seed=2, dtype=dtype)
+        runs.append((model, cr.fit(model, X, y, loss="cross_entropy", epochs=3, batch_size=bs,
+                                   seed=1, lr=0.05, engine=engine, metrics=[])))
+        if engine == "fused":
+            assert not fastcode.scalar(fastpath.Plan(model, losses.CROSS_ENTROPY, cr.SGD(
+                model.parameters())).shape(bs))
+    _assert_same(*runs, rtol=rtol)
+
+
+def test_the_all_locals_form_and_the_block_form_train_alike(monkeypatch):
+    """A small network at batch size 1 keeps every number in a local; with that form turned
+    off it runs in blocks.  Both give the graph engine's weights."""
+    case = ("sigmoid", "linear", "huber", "rmsprop", {"momentum": 0.5, "centered": True}, 1,
+            True)
+    graph = _train("graph", case)
+    scalar = _train("fused", case)
+    monkeypatch.setattr(fastcode, "SCALAR_WEIGHTS", 0)
+    monkeypatch.setattr(fastkernel, "_EPOCHS", {})
+    block = _train("fused", case)
+    _assert_same(scalar, graph, rtol=1e-12)
+    _assert_same(block, graph, rtol=1e-12)
+
+
+def test_each_shape_gets_its_own_source_file_named_by_its_text(monkeypatch):
+    seed = fastcode.Shape((2, 2, 1), ("linear", "linear"), "mse", "sgd", True)
+    other = fastcode.Shape((2, 3, 1), ("linear", "linear"), "mse", "sgd", True)
+    name, text, path = fastcode.source_file(seed)
+    assert path.name == name + ".py" and name != fastcode.source_file(other)[0]
+    assert fastcode.fingerprint()[:16] in text
+    compile(text, str(path), "exec")  # plain Python
+    monkeypatch.setattr(fastcode, "fingerprint", lambda: "0" * 64)  # edited shared code …
+    assert fastcode.source_file(seed)[0] != name  # … is a new file, never numba's stale one
+
+
+def test_the_epochs_are_kept_where_chainrule_cache_dir_says(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(fastkernel, "_EPOCHS", {})
+    model = cr.mlp([2, 3, 1], activation="relu", seed=0)
+    plan = fastpath.Plan(model, losses.MSE, cr.SGD(model.parameters()))
+    assert not fastcode.cached_on_disk(plan.shape(1))
+    cr.fit(model, np.ones((4, 2)), np.ones(4), epochs=1, engine="fused", metrics=[])
+    _, text, path = fastcode.source_file(plan.shape(1))
+    assert path.parent == tmp_path / "kernels" and path.read_text() == text
+    assert fastcode.cached_on_disk(plan.shape(1)) and fastpath.compiled(plan, 1)
+
+
+def test_an_unwritable_cache_falls_back_to_a_temporary_folder(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("CHAINRULE_CACHE_DIR", str(blocker))
+    shape = fastcode.Shape((2, 2, 1), ("linear", "linear"), "mse", "sgd", True)
+    _, text, path = fastcode.source_file(shape)
+    written = fastcode.write(path, text)
+    assert written != path and written.read_text() == text

@@ -1,51 +1,47 @@
-"""The compiled epoch of the fused training loop (imports numba; ``fastpath`` loads it).
+"""The fused training loop's helpers and its compiled epochs (imports numba; ``fastpath``
+loads it).
 
 Nothing here is a second copy of a rule.  The activation functions and their
 derivatives (``ops``), the losses' values and derivatives (``losses``) and the update
-rules (``optim``) are compiled as they are, by numba; this module only strings them
-together with the chain rule for a stack of dense layers, batch by batch:
+rules (``optim``) are compiled as they are, by numba.  This module gives the compiled
+epoch its pieces, each dispatching once on a code (a literal in the epoch, so the
+choice is made when it compiles): ``activate`` (one number), ``derive`` and
+``loss_terms`` (a run of numbers), ``cross_entropy_terms`` (cross-entropy couples a
+row's outputs, so it runs the shared array functions on each row's views, the only
+allocation per step), ``update`` (the optimiser's pure rule, weight by weight) and
+``first_bad`` (which gradient was not finite, for the message).
 
-    forward    Z_k = A_{k−1} W_k + b_k,   A_k = f_k(Z_k),   A_0 = the batch's rows
-    loss       L = Σ_n s_n r_n,  r_n = ℓ_n (cross-entropy: one per row) or the mean of
-               row n's K terms ℓ_nk;  s_n = 1/B, or w_n / Σ_m w_m with sample weights
-    backward   D_L = ∂L/∂A_L = s_n ∂ℓ/∂ŷ (÷ K per element);  Δ_k = D_k ⊙ f_k'(A_k)
-               (gelu: f_k'(Z_k));  ∂L/∂W_k = A_{k−1}ᵀ Δ_k,  ∂L/∂b_k = Σ_n Δ_k[n],
-               D_{k−1} = Δ_k W_kᵀ
-    update     the optimiser's rule, once over all parameters laid end to end
-
-The elementwise functions run on one number at a time inside the loops, one dispatch on
-the activation or loss per layer (not per neuron), and nothing is allocated per step
-except by cross-entropy, which couples a row's outputs: it runs the shared array
-functions on each row's views.  The matrix products are plain loops: this path is for
-the many small steps where a framework's per-step overhead, not arithmetic, is the cost.
-For layers of ``WIDE`` or more neurons they index with unsigned numbers, so numba skips
-its negative-index test and LLVM vectorises them; narrower layers keep the plain scalar
-loops, where a vector loop's set-up costs more than it saves.
+The epoch itself is written per network shape by ``fastcode`` (the chain rule for a
+stack of dense layers, with the sizes as literals), saved under ``cache_dir()`` and
+compiled by numba with ``cache=True``, so a shape compiles once per machine (a few
+seconds) and later runs load it from disk; the file's name changes with any edit of
+the code it runs (``fastcode.source_file``), so numba never runs a stale one.
 
 numba lacks four NumPy forms that ``ops`` uses, so ``ops`` names them (``_select``,
 ``_cast``, ``_last_axis_max``, ``_last_axis_sum``) and this module gives numba an
 implementation of each; they are NumPy operations, not rules.
-
-numba caches the compiled epoch on disk (``cache=True``).  Its cache key includes a
-fingerprint of every shared function's code, so editing ``ops``, ``losses`` or
-``optim`` recompiles instead of running stale code.
 """
 
 from __future__ import annotations
 
-import hashlib
+import importlib.util
 import inspect
-import marshal
+import sys
 
 import numba
 import numpy as np
 from numba import types
 from numba.extending import overload, register_jitable
 
-from . import losses, ops, optim
+from . import fastcode, losses, ops, optim
+from .fastcode import Shape
 from .fastpath import ACTIVATION_NAMES, LOSS_NAMES, RULE_NAMES, plain
 from .nn.activations import ACTIVATIONS
 
+__all__ = [  # what a compiled epoch's source uses (``fastcode``)
+    "activate", "slope", "derive", "term", "loss_terms", "cross_entropy_terms", "first_bad", "update",
+    "sgd_step", "LINEAR", "SIGMOID", "TANH", "RELU", "LEAKY_RELU", "ELU", "SOFTPLUS", "GELU",
+    "MSE", "MAE", "HUBER", "BCE", "SGD_MOMENTUM", "ADAM", "RMSPROP", "ADAGRAD"]
 ACTIVATION_CODES = {name: i for i, name in enumerate(ACTIVATION_NAMES)}
 LOSS_CODES = {name: i for i, name in enumerate(LOSS_NAMES)}
 OPTIMIZER_CODES = {name: i for i, name in enumerate(RULE_NAMES)}
@@ -70,15 +66,6 @@ def shared_functions() -> list:
            if inspect.isfunction(f) and f.__module__ == module.__name__]
     pairs = [f for pair in (*_ACT.values(), *_LOSS.values()) for f in pair]
     return [*own, *pairs, *_RULES, *_IN_PLACE]
-
-
-def _fingerprint() -> str:
-    """A hash of the shared functions' code (instructions, constants, names)."""
-    h = hashlib.sha256()
-    for fn in shared_functions():
-        if hasattr(fn, "__code__"):  # np.tanh is a ufunc: nothing of ours to hash
-            h.update(marshal.dumps(fn.__code__))
-    return h.hexdigest()
 
 
 # -- numba implementations of the four NumPy forms -------------------------------------
@@ -210,246 +197,105 @@ def update(code, hyper, theta, grad, s1, s2, s3, t, lr):
 
 
 @_jit
-def activate_rows(code, z, a, lo, hi, p):
-    """a[i] = f(z[i]) for i in [lo, hi): one dispatch on ``code`` per call, not per number."""
+def activate(code, z, p):
+    """f(z) for one number, f the activation ``code`` (a literal in the compiled epoch, so
+    the choice is made once, when it compiles)."""
     if code == SIGMOID:
-        for i in range(lo, hi):
-            a[i] = sigmoid(z[i])
-    elif code == TANH:
-        for i in range(lo, hi):
-            a[i] = np.tanh(z[i])
-    elif code == RELU:
-        for i in range(lo, hi):
-            a[i] = relu(z[i])
-    elif code == LEAKY_RELU:
-        for i in range(lo, hi):
-            a[i] = leaky_relu(z[i], p)
-    elif code == ELU:
-        for i in range(lo, hi):
-            a[i] = elu(z[i], p)
-    elif code == SOFTPLUS:
-        for i in range(lo, hi):
-            a[i] = softplus(z[i])
-    elif code == GELU:
-        for i in range(lo, hi):
-            a[i] = gelu(z[i])
-    else:
-        for i in range(lo, hi):
-            a[i] = z[i]
+        return sigmoid(z)
+    if code == TANH:
+        return np.tanh(z)
+    if code == RELU:
+        return relu(z)
+    if code == LEAKY_RELU:
+        return leaky_relu(z, p)
+    if code == ELU:
+        return elu(z, p)
+    if code == SOFTPLUS:
+        return softplus(z)
+    if code == GELU:
+        return gelu(z)
+    return z
 
 
 @_jit
-def derive_rows(code, d, a, z, lo, hi, p):
-    """d[i] *= f'(z[i]) (from a[i]; gelu: from z[i]) for i in [lo, hi): one dispatch."""
+def slope(code, a, z, p):
+    """f'(z) of the activation ``code``, from its output a (gelu: from z)."""
     if code == SIGMOID:
-        for i in range(lo, hi):
-            d[i] *= sigmoid_grad(a[i])
-    elif code == TANH:
-        for i in range(lo, hi):
-            d[i] *= tanh_grad(a[i])
-    elif code == RELU:
-        for i in range(lo, hi):
-            d[i] *= relu_grad(a[i])
-    elif code == LEAKY_RELU:
-        for i in range(lo, hi):
-            d[i] *= leaky_relu_grad(a[i], p)
-    elif code == ELU:
-        for i in range(lo, hi):
-            d[i] *= elu_grad(a[i], p)
-    elif code == SOFTPLUS:
-        for i in range(lo, hi):
-            d[i] *= softplus_grad(a[i])
-    elif code == GELU:
-        for i in range(lo, hi):
-            d[i] *= gelu_grad(z[i])
+        return sigmoid_grad(a)
+    if code == TANH:
+        return tanh_grad(a)
+    if code == RELU:
+        return relu_grad(a)
+    if code == LEAKY_RELU:
+        return leaky_relu_grad(a, p)
+    if code == ELU:
+        return elu_grad(a, p)
+    if code == SOFTPLUS:
+        return softplus_grad(a)
+    if code == GELU:
+        return gelu_grad(z)
+    return ops._cast(1.0, a)
 
 
 @_jit
-def loss_rows(code, delta, act, d, lo, k, Y, row):
+def derive(code, d, a, z, lo, hi, p):
+    """d[i] *= f'(z[i]) for i in [lo, hi) (``slope``: from a[i]; gelu: from z[i])."""
+    for i in range(lo, hi):
+        d[i] *= slope(code, a[i], z[i], p)
+
+
+@_jit
+def term(code, delta, p, y):
+    """(ℓ(p, y), ∂ℓ/∂p) for one output p and its target y, ℓ the loss ``code``."""
+    if code == MSE:
+        return mse_value(p, y), mse_grad(p, y)
+    if code == MAE:
+        return mae_value(p, y), mae_grad(p, y)
+    if code == HUBER:
+        return huber_value(p, y, delta), huber_grad(p, y, delta)
+    return bce_value(p, y), bce_grad(p, y)
+
+
+@_jit
+def loss_terms(code, delta, act, d, lo, k, Y, row):
     """Σ_j ℓ(act[lo + j], Y[row, j]) over one row's k outputs; d[lo + j] = ∂ℓ/∂ŷ."""
     r = 0.0
-    if code == MSE:
-        for j in range(k):
-            p, y = act[lo + j], Y[row, j]
-            r += mse_value(p, y)
-            d[lo + j] = mse_grad(p, y)
-    elif code == MAE:
-        for j in range(k):
-            p, y = act[lo + j], Y[row, j]
-            r += mae_value(p, y)
-            d[lo + j] = mae_grad(p, y)
-    elif code == HUBER:
-        for j in range(k):
-            p, y = act[lo + j], Y[row, j]
-            r += huber_value(p, y, delta)
-            d[lo + j] = huber_grad(p, y, delta)
-    else:
-        for j in range(k):
-            p, y = act[lo + j], Y[row, j]
-            r += bce_value(p, y)
-            d[lo + j] = bce_grad(p, y)
+    for j in range(k):
+        value, d[lo + j] = term(code, delta, act[lo + j], Y[row, j])
+        r += value
     return r
 
 
-@_jit
-def _s(i):
-    """An index as it is (signed): numba tests it for wraparound, which keeps LLVM from
-    vectorising the loop; cheaper than a vector loop's set-up for a few neurons."""
-    return i
+# -- the compiled epoch, one per network shape -----------------------------------------
+
+_EPOCHS: dict = {}  # Shape → numba dispatcher, for this process
 
 
-WIDE = 8  # layers with at least this many neurons get the vectorised loops (``_u``)
+def epoch(shape: Shape):
+    """The compiled epoch for ``shape`` (written, imported and compiled on first use)."""
+    found = _EPOCHS.get(shape)
+    if found is not None:
+        return found
+    name, text, path = fastcode.source_file(shape)
+    module = sys.modules.get(name)
+    if module is None:
+        path = fastcode.write(path, text)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # numba's cache finds the module again by its name
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    _EPOCHS[shape] = module.epoch
+    return module.epoch
 
 
-@_jit
-def forward_rows(ix, z, act, theta, before, here, nb, ni, no, wo, bo):
-    """Z = A_prev W + b for the batch's rows (bias after the product); ``ix`` casts indices."""
-    for n in range(nb):
-        zn = here + n * no
-        for j in range(no):
-            z[ix(zn + j)] = 0.0
-        for i in range(ni):
-            x = act[ix(before + n * ni + i)]
-            wi = wo + i * no
-            for j in range(no):
-                z[ix(zn + j)] += x * theta[ix(wi + j)]
-        for j in range(no):
-            z[ix(zn + j)] += theta[ix(bo + j)]
-
-
-@_jit
-def backward_rows(ix, grad, d, act, theta, before, here, nb, ni, no, wo, bo, first):
-    """∂L/∂W = A_prevᵀ Δ, ∂L/∂b = Σ_n Δ and (unless ``first``) D_prev = Δ Wᵀ; returns
-    whether a gradient sum is not finite (a non-finite partial sum stays non-finite)."""
-    bad = False
-    for i in range(wo, wo + ni * no):
-        grad[ix(i)] = 0.0
-    for j in range(bo, bo + no):
-        grad[ix(j)] = 0.0
-    for n in range(nb):
-        dn = here + n * no
-        for i in range(ni):
-            x = act[ix(before + n * ni + i)]
-            wi = wo + i * no
-            for j in range(no):
-                g = grad[ix(wi + j)] + x * d[ix(dn + j)]
-                grad[ix(wi + j)] = g
-                bad |= (g - g) != 0.0
-        for j in range(no):
-            g = grad[ix(bo + j)] + d[ix(dn + j)]
-            grad[ix(bo + j)] = g
-            bad |= (g - g) != 0.0
-        if not first:
-            for i in range(ni):
-                t = 0.0
-                wi = wo + i * no
-                for j in range(no):
-                    t += theta[ix(wi + j)] * d[ix(dn + j)]
-                d[ix(before + n * ni + i)] = t
-    return bad
-
-
-def _make_epoch(fingerprint: str):
-    def epoch(X, Y, W, order, bs, theta, grad, layers, act_params, loss_code, loss_param,
-              opt_code, hyper, s1, s2, s3, t0, lr, total):
-        """Every batch of ``order``: forward, loss, backward, update.
-
-        ``layers[k]`` = (fan_in, fan_out, weight offset, bias offset, activation code)
-        into the flat ``theta`` and ``grad``.  Returns (total + Σ batch loss × rows,
-        rows, batches done, failure, value): failure 0 (none), 1 (the loss) or 2 + p
-        (the gradient of parameter p) with the value that was not finite; a failing
-        batch changes nothing.
-        """
-        _ = fingerprint  # in numba's cache key (a closure variable): see the docstring
-        nl = layers.shape[0]
-        widths = np.empty(nl + 1, dtype=np.int64)  # neurons per layer, inputs first
-        widths[0] = layers[0, 0]
-        widths[1:] = layers[:, 1]
-        starts = np.zeros(nl + 2, dtype=np.int64)  # where each layer's rows begin
-        starts[1:] = np.cumsum(widths * bs)
-        act = np.empty(starts[-1], dtype=theta.dtype)  # A_k, k = 0 … L
-        z = np.empty_like(act)  # Z_k
-        d = np.empty_like(act)  # D_k, then Δ_k
-        bounds = np.zeros(2 * nl + 1, dtype=np.int64)  # each parameter's end in theta
-        for k in range(nl):
-            bounds[2 * k + 1] = layers[k, 2] + layers[k, 0] * layers[k, 1]
-            bounds[2 * k + 2] = layers[k, 3] + layers[k, 1]
-        r = np.empty(bs)
-        n0 = widths[0]
-        seen, batches = 0, 0
-        # The products of wide layers take every index (all ≥ 0) as unsigned (``_u``): no
-        # wraparound test per access, so LLVM vectorises them over the layer's neurons.
-        for start in range(0, order.size, bs):
-            nb = min(bs, order.size - start)
-            # A_0: the batch's rows.  Row n, neuron j of layer k sits at starts[k] + n·w + j
-            # (w = widths[k]) in act, z and d; W_k[i, j] at theta[wo + i·fan_out + j].
-            for n in range(nb):
-                row = order[start + n]
-                for i in range(n0):
-                    act[n * n0 + i] = X[row, i]
-            for k in range(nl):  # forward: Z = A_prev W + b (bias after the product), A = f(Z)
-                ni, no, wo, bo, code = layers[k, 0], layers[k, 1], layers[k, 2], \
-                    layers[k, 3], layers[k, 4]
-                before, here = starts[k], starts[k + 1]
-                if no >= WIDE:
-                    forward_rows(_u, z, act, theta, before, here, nb, ni, no, wo, bo)
-                else:
-                    forward_rows(_s, z, act, theta, before, here, nb, ni, no, wo, bo)
-                activate_rows(code, z, act, here, here + nb * no, act_params[k])
-            # the loss: row terms r_n and D_L = ∂ℓ/∂ŷ, then the shares s_n
-            out, k_out = starts[nl], widths[nl]
-            if loss_code == CROSS_ENTROPY:
-                cross_entropy_terms(act, d, out, k_out, nb, Y, order, start, r)
-                per_element = 1.0
-            else:
-                for n in range(nb):
-                    r[n] = loss_rows(loss_code, loss_param, act, d, out + n * k_out, k_out,
-                                         Y, order[start + n]) / k_out
-                per_element = 1.0 / k_out
-            weights = 0.0
-            if W.size:
-                for n in range(nb):
-                    weights += W[order[start + n]]
-            loss = 0.0
-            for n in range(nb):
-                if W.size:
-                    share = W[order[start + n]] / weights if weights > 0 else 0.0
-                else:
-                    share = 1.0 / nb
-                loss += share * r[n]
-                scale = share * per_element
-                for j in range(k_out):
-                    d[out + n * k_out + j] *= scale
-            if not np.isfinite(loss):
-                return total, seen, batches, 1, loss
-            bad = False
-            for k in range(nl - 1, -1, -1):  # backward
-                ni, no, wo, bo, code = layers[k, 0], layers[k, 1], layers[k, 2], \
-                    layers[k, 3], layers[k, 4]
-                before, here = starts[k], starts[k + 1]
-                if code != LINEAR:  # Δ = D ⊙ f'
-                    derive_rows(code, d, act, z, here, here + nb * no, act_params[k])
-                if no >= WIDE:
-                    bad |= backward_rows(_u, grad, d, act, theta, before, here, nb, ni, no, wo,
-                                         bo, k == 0)
-                else:
-                    bad |= backward_rows(_s, grad, d, act, theta, before, here, nb, ni, no, wo,
-                                         bo, k == 0)
-            if bad:  # find the parameter and its largest |g| for the message
-                failed, value = first_bad(grad, bounds)
-                return total, seen, batches, 2 + failed, value
-            if opt_code == SGD:  # the seed's rule, kept apart: the others' code slows it
-                wd = hyper[0]
-                for i in range(theta.size):
-                    theta[i] = sgd_step(theta[i], grad[i], lr, wd)
-            else:
-                update(opt_code, hyper, theta, grad, s1, s2, s3, t0 + batches + 1, lr)
-            total += loss * nb
-            seen += nb
-            batches += 1
-        return total, seen, batches, 0, 0.0
-
-    return epoch
-
-
-run_epoch = numba.njit(cache=True, error_model="numpy")(_make_epoch(_fingerprint()))
+def cached(shape: Shape, dtype) -> bool:
+    """Whether the epoch for ``shape`` is compiled for ``dtype`` in this process already,
+    or numba has it compiled on disk (``fastcode.cached_on_disk``)."""
+    found = _EPOCHS.get(shape)
+    if found is not None and any(sig[5].dtype == np.dtype(dtype) for sig in found.signatures):
+        return True
+    return fastcode.cached_on_disk(shape)

@@ -179,25 +179,31 @@ class Plan:
     """
 
     def __init__(self, model: Sequential, loss: Loss, optimizer: Optimizer) -> None:
-        from .fastkernel import ACTIVATION_CODES, LOSS_CODES, OPTIMIZER_CODES, run_epoch
+        from .fastcode import Shape
 
-        self.model, self.loss, self.opt, self._kernel = model, loss, optimizer, run_epoch
+        self.model, self.loss, self.opt = model, loss, optimizer
         self.params = model.parameters()
         self.dtype = self.params[0].dtype
         bounds = np.cumsum([0] + [p.size for p in self.params])
         self._slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-        self.layers = np.array(
-            [[layer.fan_in, layer.fan_out, bounds[2 * k], bounds[2 * k + 1],
-              ACTIVATION_CODES[layer.activation.name]] for k, layer in enumerate(model.layers)],
-            dtype=np.int64)
+        rule, numbers, self._state = _hyper(optimizer)
+        self._shape = partial(Shape, (model.layers[0].fan_in,) + tuple(
+            layer.fan_out for layer in model.layers), tuple(
+            layer.activation.name for layer in model.layers), loss.name, rule)
         self.act_params = np.array([next(iter(layer.activation.params.values()), 0.0)
                                     for layer in model.layers], dtype=np.float64)
-        self.loss_code = LOSS_CODES[loss.name]
         self.loss_param = float(loss.params.get("delta", 0.0))
-        rule, numbers, self._state = _hyper(optimizer)
-        self.opt_code = OPTIMIZER_CODES[rule]
         self.hyper = np.zeros(5, dtype=self.dtype)  # in the weights' type, as NumPy rounds them
         self.hyper[:len(numbers)] = numbers
+
+    def shape(self, batch_size: int) -> Any:
+        """The ``fastcode.Shape`` its compiled epoch is written for, at this batch size."""
+        return self._shape(batch_size == 1)
+
+    def kernel(self, batch_size: int) -> Callable[..., Any]:
+        """The compiled epoch (``fastkernel.epoch``) for this batch size."""
+        from .fastkernel import epoch
+        return epoch(self.shape(batch_size))
 
     def _flat(self, arrays: list[np.ndarray]) -> np.ndarray:
         if not arrays or arrays[0].size == 0:  # RMSprop keeps empty arrays for unused state
@@ -227,12 +233,13 @@ class Plan:
         t0 = int(getattr(self.opt, "t", [0])[0])
         result = EpochResult(total, 0, 0)
         chunk = max(bs, CHUNK_ROWS // bs * bs)
+        kernel = self.kernel(bs)
         try:
             for start in range(0, len(order), chunk):
-                result.total, seen, steps, failed, value = self._kernel(
-                    X, Y, W, order[start:start + chunk], bs, theta, grad, self.layers,
-                    self.act_params, self.loss_code, self.loss_param, self.opt_code,
-                    self.hyper, *state, t0 + result.steps, float(self.opt.lr), result.total)
+                result.total, seen, steps, failed, value = kernel(
+                    X, Y, W, order[start:start + chunk], bs, theta, grad, self.act_params,
+                    self.loss_param, self.hyper, *state, t0 + result.steps,
+                    float(self.opt.lr), result.total)
                 result.seen += seen
                 result.steps += steps
                 if failed:
@@ -259,10 +266,14 @@ def plan(model: Module, loss: Loss, optimizer: Optimizer, callbacks: Sequence[An
     return Plan(model, loss, optimizer)  # type: ignore[arg-type]
 
 
-def compiled(dtype: Any) -> bool:
-    """Whether this process has the fused loop compiled (or loaded) for ``dtype`` already."""
-    kernel = getattr(sys.modules.get(__package__ + ".fastkernel"), "run_epoch", None)
-    return kernel is not None and any(sig[0].dtype == np.dtype(dtype) for sig in kernel.signatures)
+def compiled(plan: Plan, batch_size: int) -> bool:
+    """Whether the plan's compiled epoch for this batch size is at hand: in this process,
+    or in numba's cache on disk (checked without importing numba when it isn't loaded)."""
+    kernels = sys.modules.get(__package__ + ".fastkernel")
+    if kernels is None:
+        from .fastcode import cached_on_disk
+        return cached_on_disk(plan.shape(batch_size))
+    return kernels.cached(plan.shape(batch_size), plan.dtype)
 
 
 def choose(engine: str, model: Module, loss: Loss, optimizer: Optimizer,
@@ -290,8 +301,9 @@ def choose(engine: str, model: Module, loss: Loss, optimizer: Optimizer,
             raise ConfigError(f"engine='fused' can't train this: {why}; use engine='auto' "
                               "(or 'graph') to train on the graph engine")
         return None
+    fused = Plan(model, loss, optimizer)  # type: ignore[arg-type]
     if engine == "auto":
         work = batch_size * sum(layer.fan_in * layer.fan_out for layer in model.layers)
-        if work > AUTO_MAX_WORK or (steps < AUTO_MIN_STEPS and not compiled(model.dtype)):
+        if work > AUTO_MAX_WORK or (steps < AUTO_MIN_STEPS and not compiled(fused, batch_size)):
             return None
-    return Plan(model, loss, optimizer)  # type: ignore[arg-type]
+    return fused

@@ -469,7 +469,7 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
                           f"{np.size(sample_weight)}")
     classes = encode_labels(y_arr)[0] if classification else None
     val_raw = validation_data
-    rows = np.arange(len(X_arr))
+    rows = None  # every row, in order
     if validation_split and validation_data is None:
         rows, va = _split(len(X_arr), validation_split, rng)
         val_raw = (X_arr[va], y_arr[va])

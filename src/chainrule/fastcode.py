@@ -1,0 +1,382 @@
+"""The source of the fused loop's epoch, written for one network shape.
+
+A loop that learns the sizes of its layers at run time spends most of a small network's
+step on loop set-up and on values going through memory; the same loop with the sizes
+written in as numbers lets the compiler unroll it and keep a neuron's running sum in a
+register.  So ``fastkernel`` compiles, for each network, the source that ``source``
+writes here: every size, offset, activation, loss and update rule a literal, and
+nothing but calls of ``fastkernel``'s helpers (which run the shared functions of
+``ops``, ``losses`` and ``optim``) and the chain rule for a stack of dense layers:
+
+    forward    Z_k = A_{k−1} W_k + b_k,   A_k = f_k(Z_k),   A_0 = the batch's rows
+    loss       L = Σ_n s_n r_n,  r_n = ℓ_n (cross-entropy: one per row) or the mean of
+               row n's K terms ℓ_nk;  s_n = 1/B, or w_n / Σ_m w_m with sample weights
+    backward   D_L = ∂L/∂A_L = s_n ∂ℓ/∂ŷ (÷ K per element);  Δ_k = D_k ⊙ f_k'(A_k)
+               (gelu: f_k'(Z_k));  ∂L/∂W_k = A_{k−1}ᵀ Δ_k,  ∂L/∂b_k = Σ_n Δ_k[n],
+               D_{k−1} = Δ_k W_kᵀ
+    update     the optimiser's rule, once over all parameters laid end to end
+
+Row n, neuron j of layer k sits at ``st{k} + n·width + j`` in ``act`` (A), ``z`` (Z) and
+``d`` (D, then Δ); ``W_k[i, j]`` at ``theta[wo + i·fan_out + j]``, ``b_k[j]`` at
+``theta[bo + j]`` (``grad`` alike).  The neurons of a layer are taken in blocks of up
+to ``BLOCK``: a block's sums ``t0, t1, …`` are local numbers, one multiply-add per input
+each, in the order of the inputs (the order the graph engine's products use is BLAS's;
+the parity tests allow for that).  The source is plain Python that a person can read:
+``python -c "from chainrule import fastcode; print(fastcode.example())"``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+BLOCK = 16  # neurons whose running sums are kept as local numbers at once
+SCALAR_WEIGHTS = 256  # networks up to this many weights keep a row's every number local
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a compiled epoch is written for.
+
+    ``widths``: neurons per layer, inputs first; ``activations``: each layer's name in
+    ``fastkernel``'s table (``"linear"``, ``"tanh"``, …); ``loss`` and ``rule``: the loss
+    and update rule names; ``single``: every batch is one row (the seed's algorithm).
+    """
+
+    widths: tuple[int, ...]
+    activations: tuple[str, ...]
+    loss: str
+    rule: str
+    single: bool
+
+    @property
+    def offsets(self) -> list[tuple[int, int]]:
+        """(weight offset, bias offset) of each layer in the flat parameter vector."""
+        out, at = [], 0
+        for ni, no in zip(self.widths[:-1], self.widths[1:]):
+            out.append((at, at + ni * no))
+            at += ni * no + no
+        return out
+
+    @property
+    def size(self) -> int:
+        """How many parameters the network has."""
+        return sum(ni * no + no for ni, no in zip(self.widths[:-1], self.widths[1:]))
+
+
+def _blocks(width: int) -> list[tuple[int, int]]:
+    """(first neuron, neurons) of each block of a layer of ``width`` neurons."""
+    return [(j, min(BLOCK, width - j)) for j in range(0, width, BLOCK)]
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, depth: int, text: str) -> None:
+        self.lines.extend("    " * depth + line for line in text.splitlines())
+
+
+def _rows(w: _Writer, shape: Shape) -> int:
+    """Start a loop over the batch's rows (or name its one row); the body's depth."""
+    if shape.single:
+        w(2, "n = 0  # the batch's one row")
+        return 2
+    w(2, "for n in range(nb):")
+    return 3
+
+
+def _forward(w: _Writer, shape: Shape, k: int) -> None:
+    """Z_k and A_k for the batch's rows: one block of sums at a time."""
+    ni, no = shape.widths[k], shape.widths[k + 1]
+    wo, bo = shape.offsets[k]
+    act = shape.activations[k].upper()
+    w(2, f"# layer {k + 1}: Z = A_prev W + b (bias after the product), A = f(Z), f = "
+         f"{shape.activations[k]}")
+    w(2, f"p = act_params[{k}]")
+    b = _rows(w, shape)
+    w(b, f"xo = st{k} + n * {ni}\nzo = st{k + 1} + n * {no}")
+    for j0, m in _blocks(no):
+        sums = [f"t{j}" for j in range(m)]
+        w(b, " = ".join(sums) + " = zero")
+        w(b, f"for i in range({ni}):")
+        w(b + 1, f"x = act[_u(xo + i)]\nwi = {wo + j0} + i * {no}")
+        for j in range(m):
+            w(b + 1, f"t{j} += x * theta[_u(wi + {j})]")
+        for j in range(m):
+            w(b, f"t{j} += theta[{bo + j0 + j}]")
+            w(b, f"z[_u(zo + {j0 + j})] = t{j}\nact[_u(zo + {j0 + j})] = activate({act}, t{j}, p)")
+
+
+def _backward(w: _Writer, shape: Shape, k: int) -> None:
+    """Δ_k, the gradients of W_k and b_k and (except for the first layer) D_{k−1}."""
+    ni, no = shape.widths[k], shape.widths[k + 1]
+    wo, bo = shape.offsets[k]
+    act = shape.activations[k]
+    w(2, f"# layer {k + 1}: Δ = D ⊙ f', ∂L/∂W = A_prevᵀ Δ, ∂L/∂b = Σ_n Δ"
+         + ("" if k == 0 else ", D_prev = Δ Wᵀ"))
+    if act != "linear":
+        w(2, f"derive({act.upper()}, d, act, z, st{k + 1}, st{k + 1} + nb * {no}, "
+             f"act_params[{k}])")
+    if not shape.single:
+        w(2, f"for i in range({wo}, {bo + no}):\n    grad[_u(i)] = zero")
+    set_or_add = "=" if shape.single else "+="
+    b = _rows(w, shape)
+    w(b, f"xo = st{k} + n * {ni}\ndo = st{k + 1} + n * {no}")
+    for j0, m in _blocks(no):
+        for j in range(m):
+            w(b, f"e{j} = d[_u(do + {j0 + j})]")
+        w(b, f"for i in range({ni}):")
+        w(b + 1, f"x = act[_u(xo + i)]\nwi = {wo + j0} + i * {no}")
+        for j in range(m):
+            w(b + 1, f"grad[_u(wi + {j})] {set_or_add} x * e{j}")
+        for j in range(m):
+            w(b, f"grad[{bo + j0 + j}] {set_or_add} e{j}")
+    if k > 0:
+        w(b, f"for i in range({ni}):")
+        w(b + 1, f"wi = {wo} + i * {no}\nt = zero")
+        w(b + 1, f"for j in range({no}):\n    t += theta[_u(wi + j)] * d[_u(do + j)]")
+        w(b + 1, "d[_u(xo + i)] = t")
+
+
+def _loss(w: _Writer, shape: Shape) -> None:
+    """The rows' terms r_n, D_L = ∂ℓ/∂ŷ and the shares s_n; returns if L is not finite."""
+    nl, k = len(shape.widths) - 1, shape.widths[-1]
+    w(2, f"# the loss ({shape.loss}): r_n and D_L = ∂ℓ/∂ŷ, then the rows' shares s_n")
+    if shape.loss == "cross_entropy":
+        w(2, f"cross_entropy_terms(act, d, st{nl}, {k}, nb, Y, order, start, r)")
+        per_element = "1.0"
+    else:
+        w(2, "for n in range(nb):")
+        w(3, f"r[n] = loss_terms({shape.loss.upper()}, loss_param, act, d, st{nl} + n * {k}, "
+             f"{k}, Y, order[start + n]) / {k}")
+        per_element = f"1.0 / {k}"
+    w(2, f"""weights = 0.0
+if W.size:
+    for n in range(nb):
+        weights += W[order[start + n]]
+loss = 0.0
+for n in range(nb):
+    if W.size:
+        share = W[order[start + n]] / weights if weights > 0 else 0.0
+    else:
+        share = 1.0 / nb
+    loss += share * r[n]
+    scale = share * {per_element}
+    for j in range({k}):
+        d[_u(st{nl} + n * {k} + j)] *= scale
+if not np.isfinite(loss):
+    return total, seen, batches, 1, loss""")
+
+
+def _update(w: _Writer, shape: Shape) -> None:
+    """Stop before any weight moves if a gradient is not finite; else the update."""
+    n = shape.size
+    w(2, "# a gradient that is not finite stops the epoch before any weight moves")
+    if scalar(shape):
+        w(2, "bad = False\n" + "\n".join(f"bad |= (g{i} - g{i}) != 0.0" for i in range(n)))
+        if shape.rule != "sgd":
+            w(2, "\n".join(f"grad[{i}] = g{i}" for i in range(n)))
+    else:
+        w(2, f"bad = False\nfor i in range({n}):\n    g = grad[i]\n    bad |= (g - g) != 0.0")
+    w(2, "if bad:")
+    if scalar(shape) and shape.rule == "sgd":
+        w(3, "\n".join(f"grad[{i}] = g{i}" for i in range(n)))
+    w(3, "failed, value = first_bad(grad, bounds)\nreturn total, seen, batches, 2 + failed, value")
+    w(2, f"# the update: the optimiser's rule ({shape.rule}), weight by weight")
+    if shape.rule == "sgd" and scalar(shape):
+        w(2, "wd = hyper[0]\n" + "\n".join(f"theta[{i}] = sgd_step(theta[{i}], g{i}, lr, wd)"
+                                            for i in range(n)))
+    elif shape.rule == "sgd":
+        w(2, f"wd = hyper[0]\nfor i in range({n}):\n"
+             "    theta[i] = sgd_step(theta[i], grad[i], lr, wd)")
+    else:
+        w(2, f"update({shape.rule.upper()}, hyper, theta, grad, s1, s2, s3, step0 + batches + 1, lr)")
+
+
+def scalar(shape: Shape) -> bool:
+    """Whether the epoch keeps every number of a step in a local (``_scalar_step``): one row
+    a batch, a network of at most ``SCALAR_WEIGHTS`` weights, and not cross-entropy."""
+    weights = sum(ni * no for ni, no in zip(shape.widths[:-1], shape.widths[1:]))
+    return shape.single and weights <= SCALAR_WEIGHTS and shape.loss != "cross_entropy"
+
+
+def _scalar_step(w: _Writer, shape: Shape) -> None:
+    """Forward, loss and backward of one row with every number a local: a{k}_{j} = A,
+    z{k}_{j} = Z, e{k}_{j} = D then Δ (the seed's O_kj, their sums and ∂L/∂O_kj) and g{p}
+    the gradient of parameter number p of ``theta``."""
+    nl, widths = len(shape.widths) - 1, shape.widths
+    w(2, "row = order[start]")
+    for i in range(widths[0]):
+        w(2, f"a0_{i} = X[row, {i}]")
+    for k in range(1, nl + 1):
+        wo, bo = shape.offsets[k - 1]
+        name = shape.activations[k - 1]
+        w(2, f"# layer {k}: z = Σ_i O_{k - 1}i w^{k}_ij + b_{k}j (in the order of i), "
+             f"O = {name}(z)")
+        for j in range(widths[k]):
+            terms = " + ".join(f"a{k - 1}_{i} * theta[{wo + i * widths[k] + j}]"
+                               for i in range(widths[k - 1]))
+            w(2, f"z{k}_{j} = {terms} + theta[{bo + j}]")
+            w(2, f"a{k}_{j} = activate({name.upper()}, z{k}_{j}, act_params[{k - 1}])")
+    K = widths[-1]
+    w(2, f"# the loss ({shape.loss}): the mean of the row's {K} terms, then ∂ℓ/∂ŷ × its share")
+    w(2, "terms = 0.0")
+    for j in range(K):
+        w(2, f"value, e{nl}_{j} = term({shape.loss.upper()}, loss_param, a{nl}_{j}, Y[row, {j}])")
+        w(2, "terms += value")
+    w(2, f"""terms /= {K}
+share = 1.0
+if W.size:
+    weights = 0.0 + W[row]
+    share = W[row] / weights if weights > 0 else 0.0
+loss = share * terms
+if not np.isfinite(loss):
+    return total, seen, batches, 1, loss
+scale = share * (1.0 / {K})""")
+    for j in range(K):
+        w(2, f"e{nl}_{j} *= scale")
+    for k in range(nl, 0, -1):
+        wo, bo = shape.offsets[k - 1]
+        name = shape.activations[k - 1]
+        w(2, f"# layer {k}: Δ = ∂L/∂O ⊙ f', ∂L/∂w^{k}_ij = O_{k - 1}i Δ_j, ∂L/∂b_{k}j = Δ_j"
+             + (f", ∂L/∂O_{k - 1}i = Σ_j w^{k}_ij Δ_j" if k > 1 else ""))
+        for j in range(widths[k]):
+            if name != "linear":
+                w(2, f"e{k}_{j} *= slope({name.upper()}, a{k}_{j}, z{k}_{j}, act_params[{k - 1}])")
+        for i in range(widths[k - 1]):
+            for j in range(widths[k]):
+                w(2, f"g{wo + i * widths[k] + j} = a{k - 1}_{i} * e{k}_{j}")
+        for j in range(widths[k]):
+            w(2, f"g{bo + j} = e{k}_{j}")
+        if k > 1:
+            for i in range(widths[k - 1]):
+                terms = " + ".join(f"theta[{wo + i * widths[k] + j}] * e{k}_{j}"
+                                   for j in range(widths[k]))
+                w(2, f"e{k - 1}_{i} = {terms}")
+
+
+def source(shape: Shape, stamp: str = "") -> str:
+    """The module that defines ``epoch`` for ``shape``; ``stamp`` goes in its docstring."""
+    nl = len(shape.widths) - 1
+    w = _Writer()
+    w(0, f'''"""The fused epoch for a {"-".join(map(str, shape.widths))} network \
+({", ".join(shape.activations)}; {shape.loss}; {shape.rule}{"; one row a batch" if shape.single else ""}).
+
+Written by chainrule.fastcode (read it there); compiled by numba.  {stamp}
+"""
+
+import numba
+import numpy as np
+
+from chainrule.fastkernel import *  # noqa: F401,F403  its helpers and codes (``__all__``)
+from chainrule.fastkernel import _u
+from chainrule.ops import _cast
+
+
+@numba.njit(cache=True, error_model="numpy")
+def epoch(X, Y, W, order, bs, theta, grad, act_params, loss_param, hyper, s1, s2, s3, step0,
+          lr, total):
+    """Every batch of ``order``: forward, loss, backward, update (``fastkernel.epoch``)."""''')
+    if shape.single:
+        w(1, "bs = 1")
+    if not scalar(shape):
+        w(1, "st0 = 0")
+        for k in range(1, nl + 2):
+            w(1, f"st{k} = st{k - 1} + {shape.widths[k - 1]} * bs")
+    ends = [0]
+    for (ni, no), (wo, bo) in zip(zip(shape.widths[:-1], shape.widths[1:]), shape.offsets):
+        ends += [wo + ni * no, bo + no]
+    if not scalar(shape):
+        w(1, f"""act = np.empty(st{nl + 1}, dtype=theta.dtype)  # A_k, k = 0 … {nl}
+z = np.empty_like(act)  # Z_k
+d = np.empty_like(act)  # D_k, then Δ_k
+r = np.empty(bs)
+zero = _cast(0.0, theta[0])""")
+    w(1, f"""bounds = np.array({ends})  # where each parameter ends in theta
+seen, batches = 0, 0
+for start in range(0, order.size, bs):""")
+    w(2, "nb = 1" if shape.single else "nb = min(bs, order.size - start)")
+    if scalar(shape):
+        _scalar_step(w, shape)
+    else:
+        w(2, f"for n in range(nb):\n    row = order[start + n]\n"
+             f"    for i in range({shape.widths[0]}):\n"
+             f"        act[_u(n * {shape.widths[0]} + i)] = X[row, i]")
+        for k in range(nl):
+            _forward(w, shape, k)
+        _loss(w, shape)
+        for k in range(nl - 1, -1, -1):
+            _backward(w, shape, k)
+    _update(w, shape)
+    w(2, "total += loss * nb\nseen += nb\nbatches += 1")
+    w(1, "return total, seen, batches, 0, 0.0")
+    return "\n".join(w.lines) + "\n"
+
+
+def example() -> str:
+    """The source for the seed's network (2-2-1, linear, MSE, SGD, one row a batch)."""
+    return source(Shape((2, 2, 1), ("linear", "linear"), "mse", "sgd", True))
+
+
+# -- where the sources live ------------------------------------------------------------
+
+# The files whose code a compiled epoch runs (paths relative to the package).
+RUNS_CODE_OF = ("ops.py", "losses.py", "optim.py", "nn/activations.py", "fastkernel.py",
+                "fastcode.py")
+
+
+@lru_cache(maxsize=1)
+def fingerprint() -> str:
+    """A hash of the code a compiled epoch runs (``RUNS_CODE_OF``)."""
+    h = hashlib.sha256()
+    package = Path(__file__).parent
+    for name in RUNS_CODE_OF:
+        h.update((package / name).read_bytes())
+    return h.hexdigest()
+
+
+def cache_dir() -> Path:
+    """Where the epochs' sources (and numba's compiled code, next to them) are kept:
+    ``$CHAINRULE_CACHE_DIR``, else ``$XDG_CACHE_HOME/chainrule`` (``~/.cache/chainrule``)."""
+    base = os.environ.get("CHAINRULE_CACHE_DIR")
+    if not base:
+        base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+                            "chainrule")
+    return Path(base) / "kernels"
+
+
+def source_file(shape: Shape) -> tuple[str, str, Path]:
+    """(module name, source, file) of the epoch for ``shape``.  The name is a hash of the
+    source, which names ``fingerprint()``: an edit of the code it runs makes a new file,
+    compiled afresh, so numba's cache never hands back a stale epoch."""
+    text = source(shape, f"Code fingerprint {fingerprint()[:16]}.")
+    name = "chainrule_epoch_" + hashlib.sha256(text.encode()).hexdigest()[:20]
+    return name, text, cache_dir() / f"{name}.py"
+
+
+def write(path: Path, text: str) -> Path:
+    """Write the source unless it is there (a whole file or none: another process may be
+    writing the same text); without a writable cache, into a temporary folder."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.is_file():
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        return path
+    except OSError:
+        fallback = Path(tempfile.mkdtemp(prefix="chainrule-kernels-")) / path.name
+        fallback.write_text(text, encoding="utf-8")
+        return fallback
+
+
+def cached_on_disk(shape: Shape) -> bool:
+    """Whether numba has the epoch for ``shape`` compiled in its cache (for some number
+    type: its index does not say which)."""
+    name, _, path = source_file(shape)
+    return path.is_file() and any((path.parent / "__pycache__").glob(f"{name}.*.nbi"))
