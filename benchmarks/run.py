@@ -10,7 +10,8 @@ Peers that take seconds per epoch are timed on a part of the epoch or with fewer
 the output says where.  Peers that aren't installed are skipped, with a note.
 
 S1  the seed: 2-2-1 linear, MSE, SGD η = 0.01, batch 1, 100,000 standardized rows
-    made like the seed's table (IQ, CGPA → package)
+    made like the seed's table (IQ, CGPA → package), taken in order as the seed does
+    (every peer); one more row shows chainrule with the rows shuffled
 S2  digits: load_digits standardized, 64-32-10 tanh, softmax cross-entropy, SGD η = 0.01,
     batch 1, one epoch
 S3  mini-batch: 784-256-128-10 ReLU, cross-entropy, SGD momentum 0.9, batch 128, 60,000
@@ -108,15 +109,17 @@ def fmt(seconds: float) -> str:
 # ---------------------------------------------------------------------------------------
 # The peers, each training a fresh model one epoch on rows X, targets y.
 
-def chainrule_epoch(sizes, act, loss, X, y, bs, engine, momentum=0.0, dtype=np.float64):
+def chainrule_epoch(sizes, act, loss, X, y, bs, engine, momentum=0.0, dtype=np.float64,
+                    shuffle=True):
     def run():
         model = cr.mlp(sizes, activation=act, seed=0, dtype=dtype)
         cr.fit(model, X, y, loss=loss, lr=0.01, epochs=1, batch_size=bs, seed=0, metrics=[],
+               shuffle=shuffle,
                optimizer_options={"momentum": momentum} if momentum else None, engine=engine)
     return run
 
 
-def torch_epoch(sizes, act, loss, X, y, bs, momentum=0.0, dtype=np.float64):
+def torch_epoch(sizes, act, loss, X, y, bs, momentum=0.0, dtype=np.float64, shuffle=True):
     tdtype = torch.float64 if dtype == np.float64 else torch.float32
     Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=dtype))
     yt = torch.from_numpy(y) if loss == "cross_entropy" else torch.from_numpy(y.astype(dtype))
@@ -132,7 +135,7 @@ def torch_epoch(sizes, act, loss, X, y, bs, momentum=0.0, dtype=np.float64):
                 layers.append(acts[act]())
         model = torch.nn.Sequential(*layers)
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=momentum)
-        order = torch.randperm(len(Xt))
+        order = torch.randperm(len(Xt)) if shuffle else torch.arange(len(Xt))
         for start in range(0, len(Xt), bs):
             rows = order[start:start + bs]
             opt.zero_grad()
@@ -141,14 +144,15 @@ def torch_epoch(sizes, act, loss, X, y, bs, momentum=0.0, dtype=np.float64):
     return run
 
 
-def sklearn_epoch(sizes, act, loss, X, y, bs, momentum=0.0):
+def sklearn_epoch(sizes, act, loss, X, y, bs, momentum=0.0, shuffle=True):
     kind = MLPClassifier if loss == "cross_entropy" else MLPRegressor
     names = {"linear": "identity", "tanh": "tanh", "relu": "relu"}
 
     def run():
         model = kind(hidden_layer_sizes=tuple(sizes[1:-1]), activation=names[act], solver="sgd",
                      batch_size=bs, learning_rate_init=0.01, momentum=momentum,
-                     nesterovs_momentum=False, max_iter=1, alpha=0.0, random_state=0)
+                     nesterovs_momentum=False, max_iter=1, alpha=0.0, random_state=0,
+                     shuffle=shuffle)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(X, y.ravel() if loss != "cross_entropy" else y)
@@ -156,7 +160,7 @@ def sklearn_epoch(sizes, act, loss, X, y, bs, momentum=0.0):
 
 
 def peers(table, sizes, act, loss, X, y, bs, full_rows, part_rows, momentum=0.0,
-          dtype=np.float64, fused_rows=None, runs_slow=RUNS):
+          dtype=np.float64, fused_rows=None, runs_slow=RUNS, shuffle=True):
     """Time every peer; ``part_rows`` rows for the slow ones (scaled to the full epoch)."""
     unit_rows = full_rows if table.unit == "epoch" else bs
 
@@ -169,20 +173,24 @@ def peers(table, sizes, act, loss, X, y, bs, full_rows, part_rows, momentum=0.0,
 
     fused_rows = fused_rows or full_rows
     add("chainrule fused", chainrule_epoch(sizes, act, loss, X[:fused_rows], y[:fused_rows], bs,
-                                           "fused", momentum, dtype), fused_rows,
+                                           "fused", momentum, dtype, shuffle), fused_rows,
         RUNS if fused_rows == full_rows else 3)
+    if not shuffle:  # what shuffling each epoch (NumPy's permutation) adds to the fused loop
+        add("chainrule fused, shuffled", chainrule_epoch(sizes, act, loss, X, y, bs, "fused",
+                                                         momentum, dtype, True), full_rows)
     add("chainrule graph", chainrule_epoch(sizes, act, loss, X[:part_rows], y[:part_rows], bs,
-                                           "graph", momentum, dtype), part_rows, runs_slow)
+                                           "graph", momentum, dtype, shuffle), part_rows,
+        runs_slow)
     if torch is None:
         table.skip("PyTorch eager", "not installed: pip install torch==2.13.0")
     else:
         add("PyTorch eager", torch_epoch(sizes, act, loss, X[:part_rows], y[:part_rows], bs,
-                                         momentum, dtype), part_rows, runs_slow)
+                                         momentum, dtype, shuffle), part_rows, runs_slow)
     if sklearn is None:
         table.skip("scikit-learn MLP", "not installed: pip install scikit-learn")
     else:
         add("scikit-learn MLP", sklearn_epoch(sizes, act, loss, X[:part_rows], y[:part_rows], bs,
-                                              momentum), part_rows, min(runs_slow, 3))
+                                              momentum, shuffle), part_rows, min(runs_slow, 3))
 
 
 # ---------------------------------------------------------------------------------------
@@ -201,7 +209,9 @@ def seed_like_rows(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.nda
 def s1() -> list[dict]:
     X, y = seed_like_rows(100_000, np.random.default_rng(0))
     table = Table("S1", "step")
-    peers(table, [2, 2, 1], "linear", "mse", X, y, 1, 100_000, 10_000)
+    # The seed's algorithm takes the rows in order ("repeat for every row"): every peer
+    # does so here; a row for chainrule with shuffling shows what NumPy's permutation adds.
+    peers(table, [2, 2, 1], "linear", "mse", X, y, 1, 100_000, 10_000, shuffle=False)
     return table.show()
 
 
@@ -283,7 +293,7 @@ def compile_times(cold: bool) -> None:
     warm = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if cold:
         with tempfile.TemporaryDirectory() as cache:
-            env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+            env = dict(os.environ, CHAINRULE_CACHE_DIR=cache)
             out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                  env=env)
             print(f"  cold (empty cache: numba compiles) {fmt(float(out.stdout))}")

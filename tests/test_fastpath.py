@@ -149,13 +149,14 @@ def test_divergence_raises_the_same_error_with_the_same_weights_on_both_engines(
         np.testing.assert_array_equal(a, b)
 
 
-def test_a_nonfinite_gradient_is_caught_before_the_update():
+@pytest.mark.parametrize("hidden", [2, 200])  # every number local; blocks, SGD in place
+def test_a_nonfinite_gradient_is_caught_before_the_update(hidden):
     """A finite loss whose gradient overflows (huge inputs, MAE): the graph's message."""
     X = np.array([[1e300, 1e300], [1.0, 1.0]])
     y = np.array([[0.0], [0.0]])
     messages = []
     for engine in ("fused", "graph"):
-        model = cr.mlp([2, 2, 1], init="ones")
+        model = cr.mlp([2, hidden, 1], init="ones")
         with pytest.raises(cr.DivergenceError) as err:
             cr.fit(model, X, y, loss="mae", epochs=1, shuffle=False, engine=engine)
         messages.append(str(err.value))
@@ -251,11 +252,12 @@ def test_the_seeds_first_step_on_the_fused_loop_gives_the_hand_worked_numbers():
     assert hidden.bias.data[0] == pytest.approx(-eta * 342, rel=1e-15)  # ∂L/∂b_11 = 342 · w^2_11
 
 
-@pytest.mark.parametrize("bs", [1, 7])
-@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+@pytest.mark.parametrize("bs, dtype, rtol", [(1, np.float64, 1e-12), (7, np.float64, 1e-12),
+                                             (1, np.float32, 1e-5)])
 def test_wide_layers_run_in_blocks_and_give_the_graph_engines_weights(bs, dtype, rtol):
     """20 and 17 neurons: a full block of ``BLOCK`` sums and a part block per layer, too many
-    weights for the all-locals form even at batch size 1."""
+    weights for the all-locals form even at batch size 1 (where SGD moves each weight as
+    its gradient forms)."""
     assert fastcode.BLOCK == 16
     rng = np.random.default_rng(5)
     X, y = rng.standard_normal((30, 5)), rng.integers(0, 3, 30)

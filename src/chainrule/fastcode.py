@@ -68,9 +68,17 @@ class Shape:
         return sum(ni * no + no for ni, no in zip(self.widths[:-1], self.widths[1:]))
 
 
-def _blocks(width: int) -> list[tuple[int, int]]:
-    """(first neuron, neurons) of each block of a layer of ``width`` neurons."""
-    return [(j, min(BLOCK, width - j)) for j in range(0, width, BLOCK)]
+def _blocks(width: int) -> list[tuple[str, int, str | None]]:
+    """The blocks of a layer of ``width`` neurons: (first neuron, neurons, loop).  The full
+    blocks are one loop (``jb`` their first neuron), the rest one block after it, so the
+    source grows with the number of layers, not with their width."""
+    full = width - width % BLOCK
+    out: list[tuple[str, int, str | None]] = []
+    if full:
+        out.append(("jb", BLOCK, f"for jb in range(0, {full}, {BLOCK}):"))
+    if width % BLOCK:
+        out.append((str(full), width % BLOCK, None))
+    return out
 
 
 class _Writer:
@@ -81,13 +89,13 @@ class _Writer:
         self.lines.extend("    " * depth + line for line in text.splitlines())
 
 
-def _rows(w: _Writer, shape: Shape) -> int:
+def _rows(w: _Writer, shape: Shape, depth: int = 2) -> int:
     """Start a loop over the batch's rows (or name its one row); the body's depth."""
     if shape.single:
-        w(2, "n = 0  # the batch's one row")
-        return 2
-    w(2, "for n in range(nb):")
-    return 3
+        w(depth, "n = 0  # the batch's one row")
+        return depth
+    w(depth, "for n in range(nb):")
+    return depth + 1
 
 
 def _forward(w: _Writer, shape: Shape, k: int) -> None:
@@ -100,47 +108,101 @@ def _forward(w: _Writer, shape: Shape, k: int) -> None:
     w(2, f"p = act_params[{k}]")
     b = _rows(w, shape)
     w(b, f"xo = st{k} + n * {ni}\nzo = st{k + 1} + n * {no}")
-    for j0, m in _blocks(no):
+    for j0, m, loop in _blocks(no):
+        c = b
+        if loop:
+            w(b, loop)
+            c = b + 1
         sums = [f"t{j}" for j in range(m)]
-        w(b, " = ".join(sums) + " = zero")
-        w(b, f"for i in range({ni}):")
-        w(b + 1, f"x = act[_u(xo + i)]\nwi = {wo + j0} + i * {no}")
+        w(c, " = ".join(sums) + " = zero")
+        w(c, f"for i in range({ni}):")
+        w(c + 1, f"x = act[_u(xo + i)]\nwi = {wo} + {j0} + i * {no}")
         for j in range(m):
-            w(b + 1, f"t{j} += x * theta[_u(wi + {j})]")
+            w(c + 1, f"t{j} += x * theta[_u(wi + {j})]")
         for j in range(m):
-            w(b, f"t{j} += theta[{bo + j0 + j}]")
-            w(b, f"z[_u(zo + {j0 + j})] = t{j}\nact[_u(zo + {j0 + j})] = activate({act}, t{j}, p)")
+            w(c, f"t{j} += theta[_u({bo} + {j0} + {j})]")
+            w(c, f"z[_u(zo + {j0} + {j})] = t{j}\n"
+                 f"act[_u(zo + {j0} + {j})] = activate({act}, t{j}, p)")
 
 
-def _backward(w: _Writer, shape: Shape, k: int) -> None:
-    """Δ_k, the gradients of W_k and b_k and (except for the first layer) D_{k−1}."""
+def _backward(w: _Writer, shape: Shape, k: int, part: str = "all", depth: int = 2) -> None:
+    """Δ_k, the gradients of W_k and b_k and (except for the first layer) D_{k−1}; ``part``
+    ``"deltas"``: Δ_k and D_{k−1} only, ``"grads"``: the gradients only."""
     ni, no = shape.widths[k], shape.widths[k + 1]
     wo, bo = shape.offsets[k]
     act = shape.activations[k]
-    w(2, f"# layer {k + 1}: Δ = D ⊙ f', ∂L/∂W = A_prevᵀ Δ, ∂L/∂b = Σ_n Δ"
-         + ("" if k == 0 else ", D_prev = Δ Wᵀ"))
-    if act != "linear":
-        w(2, f"derive({act.upper()}, d, act, z, st{k + 1}, st{k + 1} + nb * {no}, "
-             f"act_params[{k}])")
-    if not shape.single:
-        w(2, f"for i in range({wo}, {bo + no}):\n    grad[_u(i)] = zero")
+    if part != "grads":
+        w(depth, f"# layer {k + 1}: Δ = D ⊙ f'" + ("" if k == 0 else ", D_prev = Δ Wᵀ")
+          + (", ∂L/∂W = A_prevᵀ Δ, ∂L/∂b = Σ_n Δ" if part == "all" else ""))
+        if act != "linear":
+            w(depth, f"derive({act.upper()}, d, act, z, st{k + 1}, st{k + 1} + nb * {no}, "
+                     f"act_params[{k}])")
+    else:
+        w(depth, f"# layer {k + 1}: ∂L/∂W = A_prevᵀ Δ, ∂L/∂b = Σ_n Δ")
+    if part != "deltas" and not shape.single:
+        w(depth, f"for i in range({wo}, {bo + no}):\n    grad[_u(i)] = zero")
     set_or_add = "=" if shape.single else "+="
-    b = _rows(w, shape)
+    b = _rows(w, shape, depth)
     w(b, f"xo = st{k} + n * {ni}\ndo = st{k + 1} + n * {no}")
-    for j0, m in _blocks(no):
-        for j in range(m):
-            w(b, f"e{j} = d[_u(do + {j0 + j})]")
-        w(b, f"for i in range({ni}):")
-        w(b + 1, f"x = act[_u(xo + i)]\nwi = {wo + j0} + i * {no}")
-        for j in range(m):
-            w(b + 1, f"grad[_u(wi + {j})] {set_or_add} x * e{j}")
-        for j in range(m):
-            w(b, f"grad[{bo + j0 + j}] {set_or_add} e{j}")
-    if k > 0:
+    if part != "deltas":
+        for j0, m, loop in _blocks(no):
+            c = b
+            if loop:
+                w(b, loop)
+                c = b + 1
+            for j in range(m):
+                w(c, f"e{j} = d[_u(do + {j0} + {j})]")
+            w(c, f"for i in range({ni}):")
+            w(c + 1, f"x = act[_u(xo + i)]\nwi = {wo} + {j0} + i * {no}")
+            for j in range(m):
+                w(c + 1, f"grad[_u(wi + {j})] {set_or_add} x * e{j}")
+            for j in range(m):
+                w(c, f"grad[_u({bo} + {j0} + {j})] {set_or_add} e{j}")
+    if k > 0 and part != "grads":
         w(b, f"for i in range({ni}):")
         w(b + 1, f"wi = {wo} + i * {no}\nt = zero")
         w(b + 1, f"for j in range({no}):\n    t += theta[_u(wi + j)] * d[_u(do + j)]")
         w(b + 1, "d[_u(xo + i)] = t")
+
+
+def fused_update(shape: Shape) -> bool:
+    """Whether the epoch moves each weight as it forms its gradient (``_sgd_in_place``): plain
+    SGD, one row a batch, in blocks."""
+    return shape.single and shape.rule == "sgd" and not scalar(shape)
+
+
+def _sgd_in_place(w: _Writer, shape: Shape) -> None:
+    """After Δ and D of every layer: if every A_{k−1} and Δ_k is finite and so is
+    max|A_{k−1}| · max|Δ_k| (then so is every product A_{k−1,i} Δ_kj, each gradient), move
+    each weight by the SGD rule as its gradient is formed, in one pass over the weights;
+    otherwise form the gradients first, check them and stop or update as the other forms do."""
+    nl = len(shape.widths) - 1
+    w(2, "# every gradient is a product A_prev,i Δ_j: finite if both factors are and so is the "
+         "largest product")
+    w(2, "ok = True")
+    for k in range(nl):
+        ni, no = shape.widths[k], shape.widths[k + 1]
+        w(2, f"big_a = big_e = zero\nfor i in range(st{k}, st{k} + {ni}):\n"
+             "    v = abs(act[_u(i)])\n    ok &= (v - v) == 0.0\n    big_a = max(big_a, v)\n"
+             f"for j in range(st{k + 1}, st{k + 1} + {no}):\n"
+             "    v = abs(d[_u(j)])\n    ok &= (v - v) == 0.0\n    big_e = max(big_e, v)\n"
+             "ok &= (big_a * big_e - big_a * big_e) == 0.0")
+    w(2, "if ok:")
+    w(3, "# the update: the optimiser's rule (sgd), weight by weight, as each gradient forms")
+    w(3, "wd = hyper[0]")
+    for k in range(nl):
+        ni, no = shape.widths[k], shape.widths[k + 1]
+        wo, bo = shape.offsets[k]
+        w(3, f"for i in range({ni}):\n    x = act[_u(st{k} + i)]\n    wi = {wo} + i * {no}\n"
+             f"    for j in range({no}):\n"
+             f"        theta[_u(wi + j)] = sgd_step(theta[_u(wi + j)], x * d[_u(st{k + 1} + j)], "
+             "lr, wd)\n"
+             f"for j in range({no}):\n"
+             f"    theta[_u({bo} + j)] = sgd_step(theta[_u({bo} + j)], d[_u(st{k + 1} + j)], lr, wd)")
+    w(2, "else:")
+    for k in range(nl - 1, -1, -1):
+        _backward(w, shape, k, "grads", 3)
+    _update(w, shape, 3)
 
 
 def _loss(w: _Writer, shape: Shape) -> None:
@@ -173,29 +235,29 @@ if not np.isfinite(loss):
     return total, seen, batches, 1, loss""")
 
 
-def _update(w: _Writer, shape: Shape) -> None:
+def _update(w: _Writer, shape: Shape, depth: int = 2) -> None:
     """Stop before any weight moves if a gradient is not finite; else the update."""
     n = shape.size
-    w(2, "# a gradient that is not finite stops the epoch before any weight moves")
+    w(depth, "# a gradient that is not finite stops the epoch before any weight moves")
     if scalar(shape):
-        w(2, "bad = False\n" + "\n".join(f"bad |= (g{i} - g{i}) != 0.0" for i in range(n)))
+        w(depth, "bad = False\n" + "\n".join(f"bad |= (g{i} - g{i}) != 0.0" for i in range(n)))
         if shape.rule != "sgd":
-            w(2, "\n".join(f"grad[{i}] = g{i}" for i in range(n)))
+            w(depth, "\n".join(f"grad[{i}] = g{i}" for i in range(n)))
     else:
-        w(2, f"bad = False\nfor i in range({n}):\n    g = grad[i]\n    bad |= (g - g) != 0.0")
-    w(2, "if bad:")
+        w(depth, f"bad = False\nfor i in range({n}):\n    g = grad[i]\n    bad |= (g - g) != 0.0")
+    w(depth, "if bad:")
     if scalar(shape) and shape.rule == "sgd":
-        w(3, "\n".join(f"grad[{i}] = g{i}" for i in range(n)))
-    w(3, "failed, value = first_bad(grad, bounds)\nreturn total, seen, batches, 2 + failed, value")
-    w(2, f"# the update: the optimiser's rule ({shape.rule}), weight by weight")
+        w(depth + 1, "\n".join(f"grad[{i}] = g{i}" for i in range(n)))
+    w(depth + 1, "failed, value = first_bad(grad, bounds)\nreturn total, seen, batches, 2 + failed, value")
+    w(depth, f"# the update: the optimiser's rule ({shape.rule}), weight by weight")
     if shape.rule == "sgd" and scalar(shape):
-        w(2, "wd = hyper[0]\n" + "\n".join(f"theta[{i}] = sgd_step(theta[{i}], g{i}, lr, wd)"
+        w(depth, "wd = hyper[0]\n" + "\n".join(f"theta[{i}] = sgd_step(theta[{i}], g{i}, lr, wd)"
                                             for i in range(n)))
     elif shape.rule == "sgd":
-        w(2, f"wd = hyper[0]\nfor i in range({n}):\n"
+        w(depth, f"wd = hyper[0]\nfor i in range({n}):\n"
              "    theta[i] = sgd_step(theta[i], grad[i], lr, wd)")
     else:
-        w(2, f"update({shape.rule.upper()}, hyper, theta, grad, s1, s2, s3, step0 + batches + 1, lr)")
+        w(depth, f"update({shape.rule.upper()}, hyper, theta, grad, s1, s2, s3, step0 + batches + 1, lr)")
 
 
 def scalar(shape: Shape) -> bool:
@@ -310,9 +372,15 @@ for start in range(0, order.size, bs):""")
         for k in range(nl):
             _forward(w, shape, k)
         _loss(w, shape)
-        for k in range(nl - 1, -1, -1):
-            _backward(w, shape, k)
-    _update(w, shape)
+        if fused_update(shape):
+            for k in range(nl - 1, -1, -1):
+                _backward(w, shape, k, "deltas")
+            _sgd_in_place(w, shape)
+        else:
+            for k in range(nl - 1, -1, -1):
+                _backward(w, shape, k)
+    if not fused_update(shape):
+        _update(w, shape)
     w(2, "total += loss * nb\nseen += nb\nbatches += 1")
     w(1, "return total, seen, batches, 0, 0.0")
     return "\n".join(w.lines) + "\n"
@@ -379,4 +447,9 @@ def cached_on_disk(shape: Shape) -> bool:
     """Whether numba has the epoch for ``shape`` compiled in its cache (for some number
     type: its index does not say which)."""
     name, _, path = source_file(shape)
-    return path.is_file() and any((path.parent / "__pycache__").glob(f"{name}.*.nbi"))
+    if not path.is_file():
+        return False
+    numba_cache = os.environ.get("NUMBA_CACHE_DIR")  # numba's own folder, if one is set
+    if numba_cache:
+        return any(Path(numba_cache).glob(f"**/{name}.*.nbi"))
+    return any((path.parent / "__pycache__").glob(f"{name}.*.nbi"))
