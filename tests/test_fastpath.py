@@ -149,7 +149,7 @@ def test_divergence_raises_the_same_error_with_the_same_weights_on_both_engines(
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("hidden", [2, 200])  # every number local; blocks, SGD in place
+@pytest.mark.parametrize("hidden", [2, 200])  # every number local; loops, SGD in place
 def test_a_nonfinite_gradient_is_caught_before_the_update(hidden):
     """A finite loss whose gradient overflows (huge inputs, MAE): the graph's message."""
     X = np.array([[1e300, 1e300], [1.0, 1.0]])
@@ -254,11 +254,9 @@ def test_the_seeds_first_step_on_the_fused_loop_gives_the_hand_worked_numbers():
 
 @pytest.mark.parametrize("bs, dtype, rtol", [(1, np.float64, 1e-12), (7, np.float64, 1e-12),
                                              (1, np.float32, 1e-5)])
-def test_wide_layers_run_in_blocks_and_give_the_graph_engines_weights(bs, dtype, rtol):
-    """20 and 17 neurons: a full block of ``BLOCK`` sums and a part block per layer, too many
-    weights for the all-locals form even at batch size 1 (where SGD moves each weight as
-    its gradient forms)."""
-    assert fastcode.BLOCK == 16
+def test_wider_layers_run_in_loops_and_give_the_graph_engines_weights(bs, dtype, rtol):
+    """20 and 17 neurons: too many weights for the all-locals form even at batch size 1
+    (where plain SGD moves each weight as its gradient forms)."""
     rng = np.random.default_rng(5)
     X, y = rng.standard_normal((30, 5)), rng.integers(0, 3, 30)
     runs = []
@@ -272,18 +270,18 @@ def test_wide_layers_run_in_blocks_and_give_the_graph_engines_weights(bs, dtype,
     _assert_same(*runs, rtol=rtol)
 
 
-def test_the_all_locals_form_and_the_block_form_train_alike(monkeypatch):
+def test_the_all_locals_form_and_the_loop_form_train_alike(monkeypatch):
     """A small network at batch size 1 keeps every number in a local; with that form turned
-    off it runs in blocks.  Both give the graph engine's weights."""
+    off it runs in loops.  Both give the graph engine's weights."""
     case = ("sigmoid", "linear", "huber", "rmsprop", {"momentum": 0.5, "centered": True}, 1,
             True)
     graph = _train("graph", case)
     scalar = _train("fused", case)
     monkeypatch.setattr(fastcode, "SCALAR_WEIGHTS", 0)
     monkeypatch.setattr(fastkernel, "_EPOCHS", {})
-    block = _train("fused", case)
+    loops = _train("fused", case)
     _assert_same(scalar, graph, rtol=1e-12)
-    _assert_same(block, graph, rtol=1e-12)
+    _assert_same(loops, graph, rtol=1e-12)
 
 
 def test_each_shape_gets_its_own_source_file_named_by_its_text(monkeypatch):

@@ -337,18 +337,21 @@ def encode_labels(y: Any, classes: np.ndarray | None = None) -> tuple[np.ndarray
         raise DataError(f"labels must be one per row, got an array of shape {np.shape(y)}")
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise DataError("the labels contain NaN or infinite values; remove those rows")
-    found = np.unique(arr) if classes is None else np.asarray(classes)
-    if classes is None and len(found) < 2:
-        raise DataError(
-            f"the target has only one value ({found[0]!r}); classification needs at least two "
-            "classes"
-        )
-    index = {label: k for k, label in enumerate(found.tolist())}
-    try:
-        codes = np.array([index[label] for label in arr.tolist()])
-    except KeyError as exc:
-        raise DataError(f"label {exc.args[0]!r} is not one of the model's classes "
-                        f"{found.tolist()}") from None
+    if classes is None:
+        found, codes = np.unique(arr, return_inverse=True)
+        if len(found) < 2:
+            raise DataError(
+                f"the target has only one value ({found[0]!r}); classification needs at least "
+                "two classes"
+            )
+    else:
+        found = np.asarray(classes)
+        index = {label: k for k, label in enumerate(found.tolist())}
+        try:
+            codes = np.array([index[label] for label in arr.tolist()], dtype=np.int64)
+        except KeyError as exc:
+            raise DataError(f"label {exc.args[0]!r} is not one of the model's classes "
+                            f"{found.tolist()}") from None
     onehot = np.zeros((len(arr), len(found)))
     onehot[np.arange(len(arr)), codes] = 1.0
     return found, onehot

@@ -1,10 +1,7 @@
 """The source of the fused loop's epoch, written for one network shape.
 
-A loop that learns the sizes of its layers at run time spends most of a small network's
-step on loop set-up and on values going through memory; the same loop with the sizes
-written in as numbers lets the compiler unroll it and keep a neuron's running sum in a
-register.  So ``fastkernel`` compiles, for each network, the source that ``source``
-writes here: every size, offset, activation, loss and update rule a literal, and
+``fastkernel`` compiles, for each network, the source that ``source`` writes here: the
+activations, loss and update rule as literals (each choice made when it compiles) and
 nothing but calls of ``fastkernel``'s helpers (which run the shared functions of
 ``ops``, ``losses`` and ``optim``) and the chain rule for a stack of dense layers:
 
@@ -16,13 +13,23 @@ nothing but calls of ``fastkernel``'s helpers (which run the shared functions of
                D_{k−1} = Δ_k W_kᵀ
     update     the optimiser's rule, once over all parameters laid end to end
 
-Row n, neuron j of layer k sits at ``st{k} + n·width + j`` in ``act`` (A), ``z`` (Z) and
-``d`` (D, then Δ); ``W_k[i, j]`` at ``theta[wo + i·fan_out + j]``, ``b_k[j]`` at
-``theta[bo + j]`` (``grad`` alike).  The neurons of a layer are taken in blocks of up
-to ``BLOCK``: a block's sums ``t0, t1, …`` are local numbers, one multiply-add per input
-each, in the order of the inputs (the order the graph engine's products use is BLAS's;
-the parity tests allow for that).  The source is plain Python that a person can read:
-``python -c "from chainrule import fastcode; print(fastcode.example())"``.
+Two forms, by what is fastest where (measured; benchmarks/README.md):
+
+* **all locals** (``scalar``): one row a batch and at most ``SCALAR_WEIGHTS`` weights (the
+  seed's network).  Every number of a step is a local variable named as the seed names it
+  (``a1_0`` is O_11, ``e2_0`` is ∂L/∂O_21, ``g6`` the gradient of ``theta[6]``), every
+  sum written out in the order of its inputs: nothing goes through memory but the
+  weights, and a step of the seed's network takes about ten nanoseconds.
+* **loops**: everything else.  Row n, neuron j of layer k sits at ``st{k} + n·width + j``
+  in ``act`` (A), ``z`` (Z) and ``d`` (D, then Δ); ``W_k[i, j]`` at ``theta[wo + i·fan_out
+  + j]``, ``b_k[j]`` at ``theta[bo + j]`` (``grad`` alike).  The layers' widths come in at
+  run time (``dims``): LLVM then vectorises the loops over a layer's neurons (with
+  literal widths it unrolls them first and vectorises nothing).  With plain SGD and one
+  row a batch each weight moves as its gradient forms (``_sgd_in_place``).
+
+Sums run in the order of their inputs, bias last (the graph engine's products are
+BLAS's, in its own order; the parity tests allow for that).  The source is plain Python
+a person can read: ``python -c "from chainrule import fastcode; print(fastcode.example())"``.
 """
 
 from __future__ import annotations
@@ -34,7 +41,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-BLOCK = 16  # neurons whose running sums are kept as local numbers at once
 SCALAR_WEIGHTS = 256  # networks up to this many weights keep a row's every number local
 
 
@@ -68,19 +74,6 @@ class Shape:
         return sum(ni * no + no for ni, no in zip(self.widths[:-1], self.widths[1:]))
 
 
-def _blocks(width: int) -> list[tuple[str, int, str | None]]:
-    """The blocks of a layer of ``width`` neurons: (first neuron, neurons, loop).  The full
-    blocks are one loop (``jb`` their first neuron), the rest one block after it, so the
-    source grows with the number of layers, not with their width."""
-    full = width - width % BLOCK
-    out: list[tuple[str, int, str | None]] = []
-    if full:
-        out.append(("jb", BLOCK, f"for jb in range(0, {full}, {BLOCK}):"))
-    if width % BLOCK:
-        out.append((str(full), width % BLOCK, None))
-    return out
-
-
 class _Writer:
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -99,75 +92,65 @@ def _rows(w: _Writer, shape: Shape, depth: int = 2) -> int:
 
 
 def _forward(w: _Writer, shape: Shape, k: int) -> None:
-    """Z_k and A_k for the batch's rows: one block of sums at a time."""
-    ni, no = shape.widths[k], shape.widths[k + 1]
+    """Z_k and A_k for the batch's rows."""
     wo, bo = shape.offsets[k]
-    act = shape.activations[k].upper()
-    w(2, f"# layer {k + 1}: Z = A_prev W + b (bias after the product), A = f(Z), f = "
-         f"{shape.activations[k]}")
-    w(2, f"p = act_params[{k}]")
+    name = shape.activations[k]
+    w(2, f"# layer {k + 1}: Z = A_prev W + b (bias after the product), A = {name}(Z)")
+    w(2, f"ni, no, p = dims[{k}], dims[{k + 1}], act_params[{k}]")
     b = _rows(w, shape)
-    w(b, f"xo = st{k} + n * {ni}\nzo = st{k + 1} + n * {no}")
-    for j0, m, loop in _blocks(no):
-        c = b
-        if loop:
-            w(b, loop)
-            c = b + 1
-        sums = [f"t{j}" for j in range(m)]
-        w(c, " = ".join(sums) + " = zero")
-        w(c, f"for i in range({ni}):")
-        w(c + 1, f"x = act[_u(xo + i)]\nwi = {wo} + {j0} + i * {no}")
-        for j in range(m):
-            w(c + 1, f"t{j} += x * theta[_u(wi + {j})]")
-        for j in range(m):
-            w(c, f"t{j} += theta[_u({bo} + {j0} + {j})]")
-            w(c, f"z[_u(zo + {j0} + {j})] = t{j}\n"
-                 f"act[_u(zo + {j0} + {j})] = activate({act}, t{j}, p)")
+    w(b, f"""xo = st{k} + n * ni
+zo = st{k + 1} + n * no
+for j in range(no):
+    z[_u(zo + j)] = zero
+for i in range(ni):
+    x = act[_u(xo + i)]
+    wi = {wo} + i * no
+    for j in range(no):
+        z[_u(zo + j)] += x * theta[_u(wi + j)]
+for j in range(no):
+    z[_u(zo + j)] += theta[_u({bo} + j)]
+    act[_u(zo + j)] = activate({name.upper()}, z[_u(zo + j)], p)""")
 
 
 def _backward(w: _Writer, shape: Shape, k: int, part: str = "all", depth: int = 2) -> None:
     """Δ_k, the gradients of W_k and b_k and (except for the first layer) D_{k−1}; ``part``
     ``"deltas"``: Δ_k and D_{k−1} only, ``"grads"``: the gradients only."""
-    ni, no = shape.widths[k], shape.widths[k + 1]
     wo, bo = shape.offsets[k]
-    act = shape.activations[k]
+    name = shape.activations[k]
     if part != "grads":
         w(depth, f"# layer {k + 1}: Δ = D ⊙ f'" + ("" if k == 0 else ", D_prev = Δ Wᵀ")
           + (", ∂L/∂W = A_prevᵀ Δ, ∂L/∂b = Σ_n Δ" if part == "all" else ""))
-        if act != "linear":
-            w(depth, f"derive({act.upper()}, d, act, z, st{k + 1}, st{k + 1} + nb * {no}, "
-                     f"act_params[{k}])")
     else:
         w(depth, f"# layer {k + 1}: ∂L/∂W = A_prevᵀ Δ, ∂L/∂b = Σ_n Δ")
+    w(depth, f"ni, no = dims[{k}], dims[{k + 1}]")
+    if part != "grads" and name != "linear":
+        w(depth, f"derive({name.upper()}, d, act, z, st{k + 1}, st{k + 1} + nb * no, "
+                 f"act_params[{k}])")
     if part != "deltas" and not shape.single:
-        w(depth, f"for i in range({wo}, {bo + no}):\n    grad[_u(i)] = zero")
+        w(depth, f"for i in range({wo}, {bo} + no):\n    grad[_u(i)] = zero")
     set_or_add = "=" if shape.single else "+="
     b = _rows(w, shape, depth)
-    w(b, f"xo = st{k} + n * {ni}\ndo = st{k + 1} + n * {no}")
+    w(b, "xo = st{} + n * ni\ndo = st{} + n * no".format(k, k + 1))
     if part != "deltas":
-        for j0, m, loop in _blocks(no):
-            c = b
-            if loop:
-                w(b, loop)
-                c = b + 1
-            for j in range(m):
-                w(c, f"e{j} = d[_u(do + {j0} + {j})]")
-            w(c, f"for i in range({ni}):")
-            w(c + 1, f"x = act[_u(xo + i)]\nwi = {wo} + {j0} + i * {no}")
-            for j in range(m):
-                w(c + 1, f"grad[_u(wi + {j})] {set_or_add} x * e{j}")
-            for j in range(m):
-                w(c, f"grad[_u({bo} + {j0} + {j})] {set_or_add} e{j}")
+        w(b, f"""for i in range(ni):
+    x = act[_u(xo + i)]
+    wi = {wo} + i * no
+    for j in range(no):
+        grad[_u(wi + j)] {set_or_add} x * d[_u(do + j)]
+for j in range(no):
+    grad[_u({bo} + j)] {set_or_add} d[_u(do + j)]""")
     if k > 0 and part != "grads":
-        w(b, f"for i in range({ni}):")
-        w(b + 1, f"wi = {wo} + i * {no}\nt = zero")
-        w(b + 1, f"for j in range({no}):\n    t += theta[_u(wi + j)] * d[_u(do + j)]")
-        w(b + 1, "d[_u(xo + i)] = t")
+        w(b, f"""for i in range(ni):
+    wi = {wo} + i * no
+    t = zero
+    for j in range(no):
+        t += theta[_u(wi + j)] * d[_u(do + j)]
+    d[_u(xo + i)] = t""")
 
 
 def fused_update(shape: Shape) -> bool:
     """Whether the epoch moves each weight as it forms its gradient (``_sgd_in_place``): plain
-    SGD, one row a batch, in blocks."""
+    SGD, one row a batch, not every number local."""
     return shape.single and shape.rule == "sgd" and not scalar(shape)
 
 
@@ -177,28 +160,33 @@ def _sgd_in_place(w: _Writer, shape: Shape) -> None:
     each weight by the SGD rule as its gradient is formed, in one pass over the weights;
     otherwise form the gradients first, check them and stop or update as the other forms do."""
     nl = len(shape.widths) - 1
-    w(2, "# every gradient is a product A_prev,i Δ_j: finite if both factors are and so is the "
-         "largest product")
+    w(2, "# every gradient is a product A_prev,i Δ_j: finite if both factors are and so is "
+         "the largest product")
     w(2, "ok = True")
     for k in range(nl):
-        ni, no = shape.widths[k], shape.widths[k + 1]
-        w(2, f"big_a = big_e = zero\nfor i in range(st{k}, st{k} + {ni}):\n"
-             "    v = abs(act[_u(i)])\n    ok &= (v - v) == 0.0\n    big_a = max(big_a, v)\n"
-             f"for j in range(st{k + 1}, st{k + 1} + {no}):\n"
-             "    v = abs(d[_u(j)])\n    ok &= (v - v) == 0.0\n    big_e = max(big_e, v)\n"
-             "ok &= (big_a * big_e - big_a * big_e) == 0.0")
+        w(2, f"""big_a = big_e = zero
+for i in range(st{k}, st{k + 1}):
+    v = abs(act[_u(i)])
+    ok &= (v - v) == 0.0
+    big_a = max(big_a, v)
+for j in range(st{k + 1}, st{k + 2}):
+    v = abs(d[_u(j)])
+    ok &= (v - v) == 0.0
+    big_e = max(big_e, v)
+ok &= (big_a * big_e - big_a * big_e) == 0.0""")
     w(2, "if ok:")
     w(3, "# the update: the optimiser's rule (sgd), weight by weight, as each gradient forms")
     w(3, "wd = hyper[0]")
     for k in range(nl):
-        ni, no = shape.widths[k], shape.widths[k + 1]
         wo, bo = shape.offsets[k]
-        w(3, f"for i in range({ni}):\n    x = act[_u(st{k} + i)]\n    wi = {wo} + i * {no}\n"
-             f"    for j in range({no}):\n"
-             f"        theta[_u(wi + j)] = sgd_step(theta[_u(wi + j)], x * d[_u(st{k + 1} + j)], "
-             "lr, wd)\n"
-             f"for j in range({no}):\n"
-             f"    theta[_u({bo} + j)] = sgd_step(theta[_u({bo} + j)], d[_u(st{k + 1} + j)], lr, wd)")
+        w(3, f"""ni, no = dims[{k}], dims[{k + 1}]
+for i in range(ni):
+    x = act[_u(st{k} + i)]
+    wi = {wo} + i * no
+    for j in range(no):
+        theta[_u(wi + j)] = sgd_step(theta[_u(wi + j)], x * d[_u(st{k + 1} + j)], lr, wd)
+for j in range(no):
+    theta[_u({bo} + j)] = sgd_step(theta[_u({bo} + j)], d[_u(st{k + 1} + j)], lr, wd)""")
     w(2, "else:")
     for k in range(nl - 1, -1, -1):
         _backward(w, shape, k, "grads", 3)
@@ -341,8 +329,8 @@ from chainrule.ops import _cast
 
 
 @numba.njit(cache=True, error_model="numpy")
-def epoch(X, Y, W, order, bs, theta, grad, act_params, loss_param, hyper, s1, s2, s3, step0,
-          lr, total):
+def epoch(X, Y, W, order, bs, theta, grad, dims, act_params, loss_param, hyper, s1, s2, s3,
+          step0, lr, total):
     """Every batch of ``order``: forward, loss, backward, update (``fastkernel.epoch``)."""''')
     if shape.single:
         w(1, "bs = 1")

@@ -190,6 +190,7 @@ class Plan:
         self._shape = partial(Shape, (model.layers[0].fan_in,) + tuple(
             layer.fan_out for layer in model.layers), tuple(
             layer.activation.name for layer in model.layers), loss.name, rule)
+        self.dims = np.array(self._shape.args[0], dtype=np.int64)  # neurons per layer
         self.act_params = np.array([next(iter(layer.activation.params.values()), 0.0)
                                     for layer in model.layers], dtype=np.float64)
         self.loss_param = float(loss.params.get("delta", 0.0))
@@ -237,7 +238,7 @@ class Plan:
         try:
             for start in range(0, len(order), chunk):
                 result.total, seen, steps, failed, value = kernel(
-                    X, Y, W, order[start:start + chunk], bs, theta, grad, self.act_params,
+                    X, Y, W, order[start:start + chunk], bs, theta, grad, self.dims, self.act_params,
                     self.loss_param, self.hyper, *state, t0 + result.steps,
                     float(self.opt.lr), result.total)
                 result.seen += seen
