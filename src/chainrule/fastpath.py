@@ -2,7 +2,7 @@
 
 ``fit(engine=...)`` asks ``choose`` for a ``Plan`` (``reason`` says why there is none)
 and calls ``Plan.run`` once per epoch, with the epoch's row order.  A plan does what the graph engine's epoch does, batch after batch (forward, loss,
-backward, update; see ``fastkernel`` for the formulas), on the model's own weights and
+backward, update; ``fastcode`` writes the formulas out per network shape), on the model's own weights and
 the optimiser's own state, and gives the same numbers: it runs the very functions of
 ``ops`` (activations and their derivatives), ``losses`` (``value`` and ``grad``) and
 ``optim`` (the update rules), compiled by numba.  It is an optimisation, never a second
@@ -29,8 +29,8 @@ fit the model (the graph engine explains the mismatch); and a machine without nu
 ``engine="auto"`` takes the fused loop only where it pays (see ``choose``): small steps
 (its matrix products are plain loops; BLAS wins on big ones) and runs long enough to pay
 for compiling it once per machine.  Ctrl-C stops it between chunks of ``CHUNK_ROWS``
-rows rather than after the step.  numba is imported when a ``Plan`` is made, never by
-``import chainrule``.
+rows rather than after the step.  numba is imported when a ``Plan`` first runs, never
+by ``import chainrule``.
 """
 
 from __future__ import annotations
@@ -288,9 +288,10 @@ def choose(engine: str, model: Module, loss: Loss, optimizer: Optimizer,
     * each step is small (batch size × weights ≤ ``AUTO_MAX_WORK`` multiply-adds): the
       fused loop's matrix products are plain loops, and for large ones the graph
       engine's BLAS products win, while its overhead per step no longer matters;
-    * and the run has at least ``AUTO_MIN_STEPS`` steps, or the loop is compiled in
-      this process already: the first use on a machine compiles it (tens of seconds;
-      numba's disk cache then loads it in well under a second).
+    * and the run has at least ``AUTO_MIN_STEPS`` steps, or the loop for this network
+      shape is compiled already (in this process, or in numba's cache on disk): the first
+      use of a shape on a machine compiles it (a few seconds; from the disk cache it then
+      loads in well under a second).
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
