@@ -318,3 +318,26 @@ def test_facts():
     assert (t.shape, t.ndim, t.size, len(t)) == ((2, 3), 2, 6, 2)
     assert Tensor(2.5).item() == 2.5
     assert "requires_grad=True" in repr(leaf([1.0]))
+
+
+def test_leaf_gradients_never_share_an_array():
+    """backward keeps a fresh gradient without copying it, but never hands one array to two
+    tensors, nor a tensor's own numbers: changing one grad changes nothing else."""
+    a = Tensor([1.0, 2.0], requires_grad=True)
+    b = Tensor([3.0, 4.0], requires_grad=True)
+    (a + b).sum().backward()  # ADD's rule hands g itself to both parents
+    assert a.grad is not b.grad and not np.shares_memory(a.grad, b.grad)
+    a.grad *= 10.0
+    np.testing.assert_array_equal(b.grad, [1.0, 1.0])
+    c = Tensor([[1.0, 2.0]], requires_grad=True)
+    w = Tensor([[5.0], [6.0]], requires_grad=True)
+    (c @ w).sum().backward()  # fresh arrays from the product's rules: kept as they are
+    np.testing.assert_array_equal(c.grad, [[5.0, 6.0]])
+    np.testing.assert_array_equal(w.grad, [[1.0], [2.0]])
+    assert not np.shares_memory(w.grad, c.data) and not np.shares_memory(c.grad, w.data)
+    x = Tensor([2.0], requires_grad=True)
+    x.backward()  # the seed itself
+    x.grad += 1.0
+    y = Tensor([2.0], requires_grad=True)
+    y.backward()
+    np.testing.assert_array_equal(y.grad, [1.0])

@@ -146,9 +146,14 @@ class Tensor:
     def zero_grad(self) -> None:
         self.grad = None
 
-    def _accumulate(self, g: np.ndarray) -> None:
+    def _accumulate(self, g: np.ndarray, own: bool = False) -> None:
+        """Add ``g`` to ``grad``; ``own``: g is a fresh array nobody else holds, kept as is
+        (else a copy, so that changing one tensor's grad never changes another's)."""
         g = np.asarray(g, dtype=self.data.dtype)
-        self.grad = np.array(g) if self.grad is None else self.grad + g
+        if self.grad is not None:
+            self.grad = self.grad + g
+        else:
+            self.grad = g if own and g.base is None and g.flags.writeable else np.array(g)
 
     def backward(self, grad: Any = None) -> None:
         """Compute ∂self/∂leaf for every leaf that requires grad, adding into ``leaf.grad``.
@@ -174,19 +179,25 @@ class Tensor:
                 raise ShapeError(f"backward(grad=...) got shape {seed.shape}, needs {self.shape}")
 
         grads: dict[int, np.ndarray] = {id(self): seed}
+        shared: set[int] = set()  # arrays handed on as they came (a rule returned g itself)
         for node in reversed(_topological_order(self)):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            if node._prim is None or node._retain:
-                node._accumulate(g)
-            if node._prim is None:
+            if node._prim is None:  # a leaf keeps a fresh gradient without copying it
+                node._accumulate(g, own=id(g) not in shared and g is not seed)
                 continue
+            if node._retain:
+                node._accumulate(g)
+                shared.add(id(g))
             inputs = [p.data for p in node._parents]
             for rule, parent in zip(node._prim.rules, node._parents):
                 if not parent.requires_grad:
                     continue
                 gi = _sum_to_shape(rule(g, node.data, *inputs, **node._params), parent.shape)
+                if gi is g or gi is node.data or gi.base is not None or any(
+                        gi is x for x in inputs):  # not a fresh array of its own
+                    shared.add(id(gi))
                 key = id(parent)
                 grads[key] = gi if key not in grads else grads[key] + gi
 
