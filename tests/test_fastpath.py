@@ -42,7 +42,7 @@ CASES = [
     (["tanh", "relu"], "sigmoid", "mse", "sgd", {}, 7, True),
     ("gelu", "tanh", "huber", "adagrad", {}, 1, False),
 ]
-FLOAT32_CASES = [CASES[1], CASES[4], CASES[7]]
+FLOAT32_CASES = [CASES[0], CASES[1], CASES[4], CASES[7], CASES[9]]  # batch 1: all-locals form
 
 
 def _data(loss: str, rng: np.random.Generator):
@@ -161,6 +161,25 @@ def test_a_nonfinite_gradient_is_caught_before_the_update(hidden):
             cr.fit(model, X, y, loss="mae", epochs=1, shuffle=False, engine=engine)
         messages.append(str(err.value))
     assert messages[0] == messages[1]
+
+
+def test_float32_overflows_where_the_graph_engines_does_in_the_all_locals_form():
+    """The all-locals form rounds each number to float32 as the arrays do: a gradient of
+    1e50 is inf in float32, so both engines stop at step 1 with the weights untouched."""
+    X, y = np.array([[1e20], [1e20]], dtype=np.float32), np.zeros(2, dtype=np.float32)
+    results = []
+    for engine in ("fused", "graph"):
+        model = cr.mlp([1, 1, 1], dtype=np.float32)
+        model.layers[0].weight.data[...] = 1e-20
+        model.layers[1].weight.data[...] = 1e30
+        before = [p.data.copy() for p in model.parameters()]
+        with pytest.raises(cr.DivergenceError) as err:
+            cr.fit(model, X, y, loss="mae", lr=1e-6, epochs=1, shuffle=False, engine=engine,
+                   metrics=[])
+        for p, b in zip(model.parameters(), before):
+            np.testing.assert_array_equal(p.data, b)
+        results.append(str(err.value))
+    assert results[0] == results[1] and "step 1" in results[0]
 
 
 class _EveryBatch(cr.Callback):
@@ -315,3 +334,11 @@ def test_an_unwritable_cache_falls_back_to_a_temporary_folder(tmp_path, monkeypa
     _, text, path = fastcode.source_file(shape)
     written = fastcode.write(path, text)
     assert written != path and written.read_text() == text
+    assert fastcode.write(path, text) == written  # one folder for the process
+    monkeypatch.setattr(fastkernel, "_EPOCHS", {})
+    model = cr.mlp([2, 4, 1], activation="tanh", seed=0)
+    plan = fastpath.Plan(model, losses.MSE, cr.SGD(model.parameters()))
+    assert not fastpath.compiled(plan, 1)
+    cr.fit(model, np.ones((4, 2)), np.ones(4), epochs=1, engine="fused", metrics=[])
+    assert fastpath.compiled(plan, 1)  # compiled in this process, though not on disk
+    assert not fastcode.cached_on_disk(plan.shape(1))

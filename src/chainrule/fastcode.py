@@ -258,7 +258,9 @@ def scalar(shape: Shape) -> bool:
 def _scalar_step(w: _Writer, shape: Shape) -> None:
     """Forward, loss and backward of one row with every number a local: a{k}_{j} = A,
     z{k}_{j} = Z, e{k}_{j} = D then Δ (the seed's O_kj, their sums and ∂L/∂O_kj) and g{p}
-    the gradient of parameter number p of ``theta``."""
+    the gradient of parameter number p of ``theta``.  Each is rounded to the weights' type
+    (``_cast(…, zero)``) where the loops form stores it in an array of that type, so
+    float32 behaves alike in both (the shared functions' literals are float64)."""
     nl, widths = len(shape.widths) - 1, shape.widths
     w(2, "row = order[start]")
     for i in range(widths[0]):
@@ -272,13 +274,13 @@ def _scalar_step(w: _Writer, shape: Shape) -> None:
             terms = " + ".join(f"a{k - 1}_{i} * theta[{wo + i * widths[k] + j}]"
                                for i in range(widths[k - 1]))
             w(2, f"z{k}_{j} = {terms} + theta[{bo + j}]")
-            w(2, f"a{k}_{j} = activate({name.upper()}, z{k}_{j}, act_params[{k - 1}])")
+            w(2, f"a{k}_{j} = _cast(activate({name.upper()}, z{k}_{j}, act_params[{k - 1}]), zero)")
     K = widths[-1]
     w(2, f"# the loss ({shape.loss}): the mean of the row's {K} terms, then ∂ℓ/∂ŷ × its share")
     w(2, "terms = 0.0")
     for j in range(K):
-        w(2, f"value, e{nl}_{j} = term({shape.loss.upper()}, loss_param, a{nl}_{j}, Y[row, {j}])")
-        w(2, "terms += value")
+        w(2, f"value, slope_ = term({shape.loss.upper()}, loss_param, a{nl}_{j}, Y[row, {j}])")
+        w(2, f"e{nl}_{j} = _cast(slope_, zero)\nterms += value")
     w(2, f"""terms /= {K}
 share = 1.0
 if W.size:
@@ -289,7 +291,7 @@ if not np.isfinite(loss):
     return total, seen, batches, 1, loss
 scale = share * (1.0 / {K})""")
     for j in range(K):
-        w(2, f"e{nl}_{j} *= scale")
+        w(2, f"e{nl}_{j} = _cast(e{nl}_{j} * scale, zero)")
     for k in range(nl, 0, -1):
         wo, bo = shape.offsets[k - 1]
         name = shape.activations[k - 1]
@@ -297,7 +299,8 @@ scale = share * (1.0 / {K})""")
              + (f", ∂L/∂O_{k - 1}i = Σ_j w^{k}_ij Δ_j" if k > 1 else ""))
         for j in range(widths[k]):
             if name != "linear":
-                w(2, f"e{k}_{j} *= slope({name.upper()}, a{k}_{j}, z{k}_{j}, act_params[{k - 1}])")
+                w(2, f"e{k}_{j} = _cast(e{k}_{j} * slope({name.upper()}, a{k}_{j}, z{k}_{j}, "
+                     f"act_params[{k - 1}]), zero)")
         for i in range(widths[k - 1]):
             for j in range(widths[k]):
                 w(2, f"g{wo + i * widths[k] + j} = a{k - 1}_{i} * e{k}_{j}")
@@ -341,12 +344,12 @@ def epoch(X, Y, W, order, bs, theta, grad, dims, act_params, loss_param, hyper, 
     ends = [0]
     for (ni, no), (wo, bo) in zip(zip(shape.widths[:-1], shape.widths[1:]), shape.offsets):
         ends += [wo + ni * no, bo + no]
+    w(1, "zero = _cast(0.0, theta[0])  # 0 in the weights' type")
     if not scalar(shape):
         w(1, f"""act = np.empty(st{nl + 1}, dtype=theta.dtype)  # A_k, k = 0 … {nl}
 z = np.empty_like(act)  # Z_k
 d = np.empty_like(act)  # D_k, then Δ_k
-r = np.empty(bs)
-zero = _cast(0.0, theta[0])""")
+r = np.empty(bs)""")
     w(1, f"""bounds = np.array({ends})  # where each parameter ends in theta
 seen, batches = 0, 0
 for start in range(0, order.size, bs):""")
@@ -397,8 +400,9 @@ def fingerprint() -> str:
 
 
 def cache_dir() -> Path:
-    """Where the epochs' sources (and numba's compiled code, next to them) are kept:
-    ``$CHAINRULE_CACHE_DIR``, else ``$XDG_CACHE_HOME/chainrule`` (``~/.cache/chainrule``)."""
+    """Where the epochs' sources are kept (numba keeps its compiled code next to them, in
+    ``__pycache__``, unless ``$NUMBA_CACHE_DIR`` says otherwise): ``$CHAINRULE_CACHE_DIR``,
+    else ``$XDG_CACHE_HOME/chainrule`` (``~/.cache/chainrule``)."""
     base = os.environ.get("CHAINRULE_CACHE_DIR")
     if not base:
         base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
@@ -415,19 +419,27 @@ def source_file(shape: Shape) -> tuple[str, str, Path]:
     return name, text, cache_dir() / f"{name}.py"
 
 
+_fallback: list[tempfile.TemporaryDirectory] = []  # this process's, if the cache isn't writable
+
+
 def write(path: Path, text: str) -> Path:
     """Write the source unless it is there (a whole file or none: another process may be
-    writing the same text); without a writable cache, into a temporary folder."""
+    writing the same text).  Without a writable cache: into one temporary folder for this
+    process, removed when it exits (numba then compiles in every process).  Raises
+    ``OSError`` when neither can be written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.is_file():
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(text)}.tmp")
             tmp.write_text(text, encoding="utf-8")
             os.replace(tmp, path)
         return path
     except OSError:
-        fallback = Path(tempfile.mkdtemp(prefix="chainrule-kernels-")) / path.name
-        fallback.write_text(text, encoding="utf-8")
+        if not _fallback:
+            _fallback.append(tempfile.TemporaryDirectory(prefix="chainrule-kernels-"))
+        fallback = Path(_fallback[0].name) / path.name
+        if not fallback.is_file():
+            fallback.write_text(text, encoding="utf-8")
         return fallback
 
 

@@ -12,10 +12,11 @@ allocation per step), ``update`` (the optimiser's pure rule, weight by weight) a
 ``first_bad`` (which gradient was not finite, for the message).
 
 The epoch itself is written per network shape by ``fastcode`` (the chain rule for a
-stack of dense layers, with the sizes as literals), saved under ``cache_dir()`` and
-compiled by numba with ``cache=True``, so a shape compiles once per machine (a few
-seconds) and later runs load it from disk; the file's name changes with any edit of
-the code it runs (``fastcode.source_file``), so numba never runs a stale one.
+stack of dense layers, its activations, loss and rule as literals), saved under
+``fastcode.cache_dir()`` and compiled by numba with ``cache=True``, so a shape compiles
+once per machine (a few seconds) and later runs load it from disk; the file's name
+changes with any edit of the code it runs (``fastcode.source_file``), so numba never
+runs a stale one.
 
 numba lacks four NumPy forms that ``ops`` uses, so ``ops`` names them (``_select``,
 ``_cast``, ``_last_axis_max``, ``_last_axis_sum``) and this module gives numba an
@@ -296,6 +297,7 @@ def cached(shape: Shape, dtype) -> bool:
     """Whether the epoch for ``shape`` is compiled for ``dtype`` in this process already,
     or numba has it compiled on disk (``fastcode.cached_on_disk``)."""
     found = _EPOCHS.get(shape)
-    if found is not None and any(sig[5].dtype == np.dtype(dtype) for sig in found.signatures):
+    kind = numba.from_dtype(np.dtype(dtype))
+    if found is not None and any(sig[5].dtype == kind for sig in found.signatures):
         return True
     return fastcode.cached_on_disk(shape)

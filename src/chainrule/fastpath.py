@@ -1,13 +1,14 @@
 """The fused training path: one compiled loop per epoch instead of a graph per step.
 
 ``fit(engine=...)`` asks ``choose`` for a ``Plan`` (``reason`` says why there is none)
-and calls ``Plan.run`` once per epoch, with the epoch's row order.  A plan does what the graph engine's epoch does, batch after batch (forward, loss,
-backward, update; ``fastcode`` writes the formulas out per network shape), on the model's own weights and
-the optimiser's own state, and gives the same numbers: it runs the very functions of
-``ops`` (activations and their derivatives), ``losses`` (``value`` and ``grad``) and
-``optim`` (the update rules), compiled by numba.  It is an optimisation, never a second
-implementation: ``tests/test_fastpath.py`` trains every supported combination both
-ways and requires equal weights.
+and calls ``Plan.run`` once per epoch, with the epoch's row order.  A plan does what the
+graph engine's epoch does, batch after batch (forward, loss, backward, update;
+``fastcode`` writes the formulas out per network shape), on the model's own weights and
+the optimiser's own state, and gives the same numbers (to rounding: see the parity
+tests): it runs the very functions of ``ops`` (activations and their derivatives),
+``losses`` (``value`` and ``grad``) and ``optim`` (the update rules), compiled by numba.
+It is an optimisation, never a second implementation: ``tests/test_fastpath.py`` trains
+every supported combination both ways and requires equal weights.
 
 What it runs:
 
@@ -204,7 +205,13 @@ class Plan:
     def kernel(self, batch_size: int) -> Callable[..., Any]:
         """The compiled epoch (``fastkernel.epoch``) for this batch size."""
         from .fastkernel import epoch
-        return epoch(self.shape(batch_size))
+        from .fastcode import cache_dir
+        try:
+            return epoch(self.shape(batch_size))
+        except OSError as exc:
+            raise ConfigError(f"the fused loop can't write its compiled source ({exc}); set "
+                              f"CHAINRULE_CACHE_DIR to a writable folder (now {cache_dir()}) "
+                              "or use engine='graph'") from None
 
     def _flat(self, arrays: list[np.ndarray]) -> np.ndarray:
         if not arrays or arrays[0].size == 0:  # RMSprop keeps empty arrays for unused state
@@ -238,8 +245,8 @@ class Plan:
         try:
             for start in range(0, len(order), chunk):
                 result.total, seen, steps, failed, value = kernel(
-                    X, Y, W, order[start:start + chunk], bs, theta, grad, self.dims, self.act_params,
-                    self.loss_param, self.hyper, *state, t0 + result.steps,
+                    X, Y, W, order[start:start + chunk], bs, theta, grad, self.dims,
+                    self.act_params, self.loss_param, self.hyper, *state, t0 + result.steps,
                     float(self.opt.lr), result.total)
                 result.seen += seen
                 result.steps += steps
