@@ -40,12 +40,10 @@ from .fastpath import ACTIVATION_NAMES, LOSS_NAMES, RULE_NAMES, plain
 from .nn.activations import ACTIVATIONS
 
 __all__ = [  # what a compiled epoch's source uses (``fastcode``)
-    "activate", "slope", "derive", "term", "loss_terms", "cross_entropy_terms", "first_bad", "update",
-    "sgd_step", "LINEAR", "SIGMOID", "TANH", "RELU", "LEAKY_RELU", "ELU", "SOFTPLUS", "GELU",
-    "MSE", "MAE", "HUBER", "BCE", "SGD_MOMENTUM", "ADAM", "RMSPROP", "ADAGRAD"]
-ACTIVATION_CODES = {name: i for i, name in enumerate(ACTIVATION_NAMES)}
-LOSS_CODES = {name: i for i, name in enumerate(LOSS_NAMES)}
-OPTIMIZER_CODES = {name: i for i, name in enumerate(RULE_NAMES)}
+    "activate", "slope", "derive", "term", "loss_terms", "cross_entropy_terms", "first_bad",
+    "update", "sgd_step", "LINEAR", "SIGMOID", "TANH", "RELU", "LEAKY_RELU", "ELU",
+    "SOFTPLUS", "GELU", "MSE", "MAE", "HUBER", "BCE", "SGD_MOMENTUM", "ADAM", "RMSPROP",
+    "ADAGRAD"]
 LINEAR, SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, GELU = range(len(ACTIVATION_NAMES))
 MSE, MAE, HUBER, BCE, CROSS_ENTROPY = range(len(LOSS_NAMES))
 SGD, SGD_MOMENTUM, ADAM, RMSPROP, ADAGRAD = range(len(RULE_NAMES))

@@ -180,18 +180,15 @@ class Plan:
     """
 
     def __init__(self, model: Sequential, loss: Loss, optimizer: Optimizer) -> None:
-        from .fastcode import Shape
-
         self.model, self.loss, self.opt = model, loss, optimizer
         self.params = model.parameters()
         self.dtype = self.params[0].dtype
         bounds = np.cumsum([0] + [p.size for p in self.params])
         self._slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-        rule, numbers, self._state = _hyper(optimizer)
-        self._shape = partial(Shape, (model.layers[0].fan_in,) + tuple(
-            layer.fan_out for layer in model.layers), tuple(
-            layer.activation.name for layer in model.layers), loss.name, rule)
-        self.dims = np.array(self._shape.args[0], dtype=np.int64)  # neurons per layer
+        self.rule, numbers, self._state = _hyper(optimizer)
+        self.widths = (model.layers[0].fan_in,) + tuple(layer.fan_out for layer in model.layers)
+        self.activations = tuple(layer.activation.name for layer in model.layers)
+        self.dims = np.array(self.widths, dtype=np.int64)  # neurons per layer, inputs first
         self.act_params = np.array([next(iter(layer.activation.params.values()), 0.0)
                                     for layer in model.layers], dtype=np.float64)
         self.loss_param = float(loss.params.get("delta", 0.0))
@@ -200,7 +197,8 @@ class Plan:
 
     def shape(self, batch_size: int) -> Any:
         """The ``fastcode.Shape`` its compiled epoch is written for, at this batch size."""
-        return self._shape(batch_size == 1)
+        from .fastcode import Shape
+        return Shape(self.widths, self.activations, self.loss.name, self.rule, batch_size == 1)
 
     def kernel(self, batch_size: int) -> Callable[..., Any]:
         """The compiled epoch (``fastkernel.epoch``) for this batch size."""
