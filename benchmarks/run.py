@@ -206,7 +206,7 @@ def numpy_by_hand_epoch(sizes, X, y, bs, momentum):
 
 
 def peers(table, sizes, act, loss, X, y, bs, full_rows, part_rows, momentum=0.0,
-          dtype=np.float64, fused_rows=None, runs_slow=RUNS, shuffle=True):
+          dtype=np.float64, runs_slow=RUNS, shuffle=True):
     """Time every peer; ``part_rows`` rows for the slow ones (scaled to the full epoch)."""
     unit_rows = full_rows if table.unit == "epoch" else bs
 
@@ -217,10 +217,8 @@ def peers(table, sizes, act, loss, X, y, bs, full_rows, part_rows, momentum=0.0,
             note = f"{note}; {runs} runs".lstrip("; ")
         table.add(peer, timed(fn, runs), per, note)
 
-    fused_rows = fused_rows or full_rows
-    add("chainrule fused", chainrule_epoch(sizes, act, loss, X[:fused_rows], y[:fused_rows], bs,
-                                           "fused", momentum, dtype, shuffle), fused_rows,
-        RUNS if fused_rows == full_rows else 3)
+    add("chainrule fused", chainrule_epoch(sizes, act, loss, X, y, bs, "fused", momentum, dtype,
+                                           shuffle), full_rows)
     if not shuffle:  # what shuffling each epoch (NumPy's permutation) adds to the fused loop
         add("chainrule fused, shuffled", chainrule_epoch(sizes, act, loss, X, y, bs, "fused",
                                                          momentum, dtype, True), full_rows)
@@ -313,10 +311,10 @@ def s3() -> list[dict]:
     auto = timed(chainrule_epoch(sizes, "relu", "cross_entropy", X[:part], y[:part], bs, "auto",
                                  0.9, np.float32), 3)
     table.add("chainrule (auto)", auto, part / n, f"{statistics.median(auto) * n / part / bound:.2f}"
-              " × the matrix products alone (bound 1.3); the graph engine (auto's choice here); "
-              "3 runs")
+              " × the matrix products alone (bound 1.3); auto takes the fused plan's BLAS "
+              "form here; 3 runs")
     peers(table, sizes, "relu", "cross_entropy", X, y, bs, n, part, 0.9, np.float32,
-          fused_rows=bs * 8, runs_slow=3)
+          runs_slow=3)
     table.add("NumPy by hand (floor)", timed(numpy_by_hand_epoch(sizes, X, y, bs, 0.9), 3), 1,
               "no autograd, preallocated, in place: the floor for a NumPy engine; 3 runs")
     return table.show()

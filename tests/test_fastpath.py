@@ -88,6 +88,30 @@ def test_fused_training_gives_the_graph_engines_weights_float32(case):
     _assert_same(fused, graph, rtol=1e-5)
 
 
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[2]}-{c[3]}-bs{c[5]}")
+def test_big_steps_run_as_blas_products_with_the_graph_engines_weights(case, monkeypatch):
+    """Steps over ``AUTO_MAX_WORK`` multiply-adds run as NumPy products on arrays allocated
+    once (here: every step, the bound set to 0), with the optimiser's own step."""
+    monkeypatch.setattr(fastpath, "AUTO_MAX_WORK", 0)
+    model = cr.mlp([3, 4, 5, 2])
+    assert fastpath.Plan(model, losses.MSE, cr.SGD(model.parameters())).uses_blas(1)
+    _assert_same(_train("fused", case), _train("graph", case), rtol=1e-12)
+    fused = _train("fused", case, dtype=np.float32)
+    assert fused[0].dtype == np.float32
+    _assert_same(fused, _train("graph", case, dtype=np.float32), rtol=1e-5)
+
+
+def test_auto_takes_blas_products_for_big_steps_without_compiling(monkeypatch):
+    monkeypatch.setattr(fastpath, "AUTO_MAX_WORK", 10)
+    monkeypatch.setattr(fastkernel, "_EPOCHS", {})
+    model = cr.mlp([3, 4, 1], seed=0)
+    plan = fastpath.choose("auto", model, losses.MSE, cr.SGD(model.parameters()), steps=5,
+                           batch_size=8)
+    assert plan is not None and plan.uses_blas(8)
+    cr.fit(model, np.ones((16, 3)), np.ones(16), batch_size=8, epochs=2, engine="auto")
+    assert fastkernel._EPOCHS == {}  # nothing compiled
+
+
 def test_a_schedule_changes_the_rate_per_epoch_on_both_engines():
     case = ("tanh", "linear", "mse", "sgd", {"momentum": 0.9}, 7, False)
     schedule = StepDecay(0.05, step_size=1, gamma=0.5)
@@ -134,7 +158,11 @@ def test_adam_counts_its_steps_the_same_on_both_engines():
     assert models["fused"] == models["graph"] == ([12] * 4, 12)
 
 
-def test_divergence_raises_the_same_error_with_the_same_weights_on_both_engines():
+@pytest.mark.parametrize("blas", [False, True])
+def test_divergence_raises_the_same_error_with_the_same_weights_on_both_engines(blas,
+                                                                              monkeypatch):
+    if blas:
+        monkeypatch.setattr(fastpath, "AUTO_MAX_WORK", 0)
     X = np.array([[1.0, 2.0], [3.0, 4.0], [1e3, -2e3]])
     y = np.array([[1.0], [2.0], [3.0]])
     results = {}
@@ -149,9 +177,12 @@ def test_divergence_raises_the_same_error_with_the_same_weights_on_both_engines(
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("hidden", [2, 200])  # every number local; loops, SGD in place
-def test_a_nonfinite_gradient_is_caught_before_the_update(hidden):
-    """A finite loss whose gradient overflows (huge inputs, MAE): the graph's message."""
+@pytest.mark.parametrize("hidden, blas", [(2, False), (200, False), (2, True)])
+def test_a_nonfinite_gradient_is_caught_before_the_update(hidden, blas, monkeypatch):
+    """A finite loss whose gradient overflows (huge inputs, MAE): the graph's message (in
+    the all-locals form, the loops form with SGD in place, and as BLAS products)."""
+    if blas:
+        monkeypatch.setattr(fastpath, "AUTO_MAX_WORK", 0)
     X = np.array([[1e300, 1e300], [1.0, 1.0]])
     y = np.array([[0.0], [0.0]])
     messages = []

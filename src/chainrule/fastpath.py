@@ -27,9 +27,12 @@ parameters than the model's; callbacks that override ``on_batch_begin`` or
 validation and early stopping work as on the graph engine); data whose columns don't
 fit the model (the graph engine explains the mismatch); and a machine without numba.
 
-``engine="auto"`` takes the fused loop only where it pays (see ``choose``): small steps
-(its matrix products are plain loops; BLAS wins on big ones) and runs long enough to pay
-for compiling it once per machine.  Ctrl-C stops it between chunks of ``CHUNK_ROWS``
+A plan runs small steps (batch size × weights ≤ ``AUTO_MAX_WORK``) in the compiled loop,
+whose products are plain loops, and big ones as NumPy's BLAS products on arrays it
+allocates once per epoch, with the optimiser's own ``step`` (``Plan._run_blas``).
+``engine="auto"`` takes a plan where it pays (see ``choose``): always for big steps, and
+for small ones when the run is long enough to pay for compiling the loop once per
+machine.  Ctrl-C stops it between chunks of ``CHUNK_ROWS``
 rows rather than after the step.  numba is imported when a ``Plan`` first runs, never
 by ``import chainrule``.
 """
@@ -59,7 +62,7 @@ BATCH_HOOKS = ("on_batch_begin", "on_batch_end")
 CHUNK_ROWS = 1 << 16  # rows per compiled call: Ctrl-C is noticed between calls
 ENGINES = ("auto", "fused", "graph")
 AUTO_MIN_STEPS = 20_000  # "auto" compiles the fused loop for runs of at least this many steps
-AUTO_MAX_WORK = 250_000  # … whose steps take at most this many multiply-adds (batch × weights)
+AUTO_MAX_WORK = 250_000  # steps of more multiply-adds (batch × weights) run as BLAS products
 
 
 def plain(fn: Any) -> Any:
@@ -229,9 +232,11 @@ class Plan:
         The batch losses × rows are added to ``total`` in order (as the graph engine does)."""
         X = np.ascontiguousarray(X, dtype=self.dtype)
         Y = np.ascontiguousarray(Y, dtype=self.dtype)
-        W = np.zeros(0) if W is None else np.ascontiguousarray(W, dtype=np.float64)
         order = np.ascontiguousarray(order, dtype=np.int64)
         bs = int(min(batch_size, max(len(order), 1)))
+        if self.uses_blas(bs):
+            return self._run_blas(X, Y, W, order, bs, should_stop, total)
+        W = np.zeros(0) if W is None else np.ascontiguousarray(W, dtype=np.float64)
         theta = self._flat([p.data for p in self.params])
         grad = np.empty_like(theta)
         state = [self._flat(s) for s in self._state]
@@ -264,6 +269,76 @@ class Plan:
         return result
 
 
+    def uses_blas(self, batch_size: int) -> bool:
+        """Whether a step of this many rows runs as NumPy's BLAS products (``_run_blas``)
+        rather than in the compiled loop, whose products are plain loops."""
+        return batch_size * sum(a * b for a, b in zip(self.widths, self.widths[1:])) \
+            > AUTO_MAX_WORK
+
+    def _run_blas(self, X: np.ndarray, Y: np.ndarray, W: np.ndarray | None,
+                  order: np.ndarray, bs: int, should_stop: Callable[[], bool] | None,
+                  total: float) -> EpochResult:
+        """``run`` for big steps: the compiled loop's formulas (``fastcode``) batch by batch
+        in NumPy, with every batch array allocated once (rows gathered into them, products
+        written into them by BLAS) and the optimiser's own ``step``."""
+        layers, loss, dtype = self.model.layers, self.loss, self.dtype
+        acts = [np.empty((bs, w), dtype) for w in self.widths]  # A_0 (the rows) and Z_k
+        grads = [np.empty_like(p.data) for p in self.params]
+        ds = [np.empty((bs, w), dtype) for w in self.widths]  # D_k
+        targets = np.empty((bs, self.widths[-1]), dtype)
+        per_element = 1.0 if loss.name == "cross_entropy" else 1.0 / self.widths[-1]
+        result = EpochResult(total, 0, 0)
+        for start in range(0, len(order), bs):
+            rows = order[start:start + bs]
+            nb = len(rows)
+            a = np.take(X, rows, axis=0, out=acts[0][:nb])
+            outs, zs = [a], []
+            for k, layer in enumerate(layers):  # Z = A_prev W + b, A = f(Z)
+                z = np.matmul(outs[-1], layer.weight.data, out=acts[k + 1][:nb])
+                z += layer.bias.data
+                zs.append(z)
+                outs.append(layer.activation.fn(z))
+            y = np.take(Y, rows, axis=0, out=targets[:nb])
+            pred = outs[-1]
+            r = loss.value(pred, y)  # ℓ_n (cross-entropy) or ℓ_nk
+            if r.ndim > 1:
+                r = r.mean(axis=1)
+            if W is None:
+                shares = np.full(nb, 1.0 / nb)
+            else:
+                w = W[rows]
+                shares = w / w.sum() if w.sum() > 0 else np.zeros(nb)
+            value = float(np.dot(shares, r))
+            if not np.isfinite(value):
+                result.failed, result.value = "loss", value
+                break
+            d = np.multiply(loss.grad(pred, y), (shares * per_element)[:, None],
+                            out=ds[-1][:nb])  # in float64, rounded as the compiled loop does
+            for k in range(len(layers) - 1, -1, -1):  # Δ = D ⊙ f', the gradients, D_prev
+                act = layers[k].activation
+                if act.name != "linear":
+                    d = d * act.grad(zs[k] if act.grad_from == "z" else outs[k + 1])
+                np.matmul(outs[k].T, d, out=grads[2 * k])
+                np.sum(d, axis=0, out=grads[2 * k + 1])
+                if k:
+                    d = np.matmul(d, layers[k].weight.data.T, out=ds[k][:nb])
+            bad = next((g for g in grads if not np.isfinite(g).all()), None)
+            if bad is not None:
+                result.failed, result.value = "gradient", float(np.abs(bad).max())
+                break
+            for p, g in zip(self.params, grads):
+                p.grad = g
+            self.opt.step()
+            result.total += value * nb
+            result.seen += nb
+            result.steps += 1
+            if should_stop is not None and should_stop():
+                break
+        for p in self.params:
+            p.grad = None
+        return result
+
+
 def plan(model: Module, loss: Loss, optimizer: Optimizer, callbacks: Sequence[Any] = (),
          columns: tuple[int, int] | None = None) -> Plan | None:
     """A ``Plan`` for this model, loss and optimiser, or None when ``reason`` gives one."""
@@ -288,15 +363,15 @@ def choose(engine: str, model: Module, loss: Loss, optimizer: Optimizer,
     """The plan ``fit(engine=...)`` trains with, or None for the graph engine.
 
     ``"graph"``: None.  ``"fused"``: a plan, or ``ConfigError`` saying why there is none.
-    ``"auto"``: a plan when the fused loop can run this and it pays:
+    ``"auto"``: a plan whenever the fused path can run this, except for a short run of
+    small steps whose loop isn't compiled yet:
 
-    * each step is small (batch size × weights ≤ ``AUTO_MAX_WORK`` multiply-adds): the
-      fused loop's matrix products are plain loops, and for large ones the graph
-      engine's BLAS products win, while its overhead per step no longer matters;
-    * and the run has at least ``AUTO_MIN_STEPS`` steps, or the loop for this network
-      shape is compiled already (in this process, or in numba's cache on disk): the first
-      use of a shape on a machine compiles it (a few seconds; from the disk cache it then
-      loads in well under a second).
+    * big steps (batch size × weights > ``AUTO_MAX_WORK`` multiply-adds) run as BLAS
+      products on preallocated arrays (``Plan.uses_blas``): nothing to compile;
+    * small steps run in the compiled loop when the run has at least ``AUTO_MIN_STEPS``
+      steps, or the loop for this network shape is compiled already (in this process, or
+      in numba's cache on disk): the first use of a shape on a machine compiles it (a few
+      seconds; from the disk cache it then loads in well under a second).
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
@@ -309,8 +384,7 @@ def choose(engine: str, model: Module, loss: Loss, optimizer: Optimizer,
                               "(or 'graph') to train on the graph engine")
         return None
     fused = Plan(model, loss, optimizer)  # type: ignore[arg-type]
-    if engine == "auto":
-        work = batch_size * sum(layer.fan_in * layer.fan_out for layer in model.layers)
-        if work > AUTO_MAX_WORK or (steps < AUTO_MIN_STEPS and not compiled(fused, batch_size)):
-            return None
+    if engine == "auto" and not fused.uses_blas(batch_size) and steps < AUTO_MIN_STEPS \
+            and not compiled(fused, batch_size):
+        return None
     return fused

@@ -442,8 +442,10 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
     stored in the checkpoint as it is (the command line keeps its options there).
 
     ``engine`` picks how each epoch runs: ``"graph"`` (the autograd engine),
-    ``"fused"`` (``fastpath``'s compiled loop, the same numbers; ``ConfigError`` saying
-    why when it can't run this model, loss, optimiser or callbacks) or ``"auto"``
+    ``"fused"`` (``fastpath``'s plan, no graph per step: the compiled loop for small
+    steps, BLAS products on preallocated arrays for big ones; the same numbers to
+    rounding; ``ConfigError`` saying why when it can't run this model, loss, optimiser or
+    callbacks) or ``"auto"``
     (fused when it can and it pays, see ``fastpath.choose``; graph otherwise).
     """
     loss_fn = get_loss(loss)

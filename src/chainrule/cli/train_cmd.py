@@ -90,8 +90,9 @@ def describe_training(setup: Any, optimizer: str, options: dict[str, Any], sched
               "keep the best epoch's weights.")
 @click.option("--engine", type=click.Choice(["auto", "fused", "graph"]), default="auto",
               show_default=True,
-              help="How each epoch runs: 'fused' is the compiled per-row loop (the same numbers, "
-              "much faster on small networks), 'graph' the autograd engine, 'auto' picks.")
+              help="How each epoch runs: 'fused' needs no graph per step (a compiled loop for "
+              "small steps, BLAS products for big ones; the same numbers, much faster), "
+              "'graph' the autograd engine, 'auto' picks.")
 @click.option("--trace", type=click.IntRange(min=0), default=0, show_default=True,
               help="Narrate the first N steps: the row picked, the prediction, the loss, and "
               "every parameter's gradient and update.")
