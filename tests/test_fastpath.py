@@ -102,14 +102,16 @@ def test_big_steps_run_as_blas_products_with_the_graph_engines_weights(case, mon
 
 
 def test_auto_takes_blas_products_for_big_steps_without_compiling(monkeypatch):
-    monkeypatch.setattr(fastpath, "AUTO_MAX_WORK", 10)
+    monkeypatch.setattr(fastpath, "AUTO_MAX_WORK", 100)
     monkeypatch.setattr(fastkernel, "_EPOCHS", {})
     model = cr.mlp([3, 4, 1], seed=0)
     plan = fastpath.choose("auto", model, losses.MSE, cr.SGD(model.parameters()), steps=5,
                            batch_size=8)
-    assert plan is not None and plan.uses_blas(8)
+    assert plan is not None and plan.uses_blas(8) and not plan.uses_blas(3)
     cr.fit(model, np.ones((16, 3)), np.ones(16), batch_size=8, epochs=2, engine="auto")
+    plan.run(np.ones((10, 3)), np.ones((10, 1)), None, np.arange(7, 10), 8)  # 3 rows left
     assert fastkernel._EPOCHS == {}  # nothing compiled
+    assert [p.grad.shape for p in model.parameters()] == [(3, 4), (4,), (4, 1), (1,)]
 
 
 def test_a_schedule_changes_the_rate_per_epoch_on_both_engines():
@@ -218,7 +220,19 @@ class _EveryBatch(cr.Callback):
         pass
 
 
+class _HookedOnTheObject(cr.Callback):
+    def __init__(self):
+        self.on_batch_end = lambda step, loss: None
+
+
+def _twice():
+    dense = cr.Dense(3, 3)
+    return cr.Sequential([dense, dense]), {}
+
+
 @pytest.mark.parametrize("build, words", [
+    (lambda: (cr.mlp([3, 3]), {"callbacks": [_HookedOnTheObject()]}), "_HookedOnTheObject"),
+    (_twice, "more than once"),
     (lambda: (cr.mlp([3, 3], output_activation="softmax"), {}), "softmax"),
     (lambda: (cr.mlp([3, 3]), {"callbacks": [_EveryBatch()]}), "_EveryBatch"),
 ])

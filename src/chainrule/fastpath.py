@@ -91,6 +91,8 @@ def _model_reason(model: Module) -> str | None:
     if len(dtypes) != 1 or not dtypes <= {np.dtype(np.float64), np.dtype(np.float32)}:
         return f"the layers mix number types ({', '.join(sorted(map(str, dtypes)))})"
     expected = [p for layer in model.layers for p in (layer.weight, layer.bias)]
+    if len({id(p) for p in expected}) != len(expected):
+        return "a layer is used more than once (its weights would get two gradients)"
     params = model.parameters()
     if len(params) != len(expected) or any(p is not q for p, q in zip(params, expected)):
         return "some weights or biases are frozen (requires_grad=False)"
@@ -119,8 +121,10 @@ def _optimizer_reason(opt: Optimizer, model: Module) -> str | None:
 
 
 def uses_batch_hooks(callback: Any) -> bool:
-    """Whether a callback overrides ``on_batch_begin`` or ``on_batch_end``."""
-    return any(getattr(getattr(type(callback), name, None), "__qualname__", "Callback." + name)
+    """Whether a callback overrides ``on_batch_begin`` or ``on_batch_end`` (in its class or
+    on the object itself)."""
+    return any(name in getattr(callback, "__dict__", {}) or
+               getattr(getattr(type(callback), name, None), "__qualname__", "Callback." + name)
                != "Callback." + name for name in BATCH_HOOKS)
 
 
@@ -234,7 +238,7 @@ class Plan:
         Y = np.ascontiguousarray(Y, dtype=self.dtype)
         order = np.ascontiguousarray(order, dtype=np.int64)
         bs = int(min(batch_size, max(len(order), 1)))
-        if self.uses_blas(bs):
+        if self.uses_blas(batch_size):  # as ``choose`` decided, even for a short rest of rows
             return self._run_blas(X, Y, W, order, bs, should_stop, total)
         W = np.zeros(0) if W is None else np.ascontiguousarray(W, dtype=np.float64)
         theta = self._flat([p.data for p in self.params])
@@ -334,9 +338,7 @@ class Plan:
             result.steps += 1
             if should_stop is not None and should_stop():
                 break
-        for p in self.params:
-            p.grad = None
-        return result
+        return result  # p.grad: the last batch's gradients, as the graph engine leaves them
 
 
 def plan(model: Module, loss: Loss, optimizer: Optimizer, callbacks: Sequence[Any] = (),
