@@ -69,9 +69,14 @@ class Shape:
         return out
 
     @property
+    def weights(self) -> int:
+        """How many weights the network has (a row's multiply-adds in the forward pass)."""
+        return sum(ni * no for ni, no in zip(self.widths[:-1], self.widths[1:]))
+
+    @property
     def size(self) -> int:
-        """How many parameters the network has."""
-        return sum(ni * no + no for ni, no in zip(self.widths[:-1], self.widths[1:]))
+        """How many parameters (weights and biases) the network has."""
+        return self.weights + sum(self.widths[1:])
 
 
 class _Writer:
@@ -241,9 +246,6 @@ def _update(w: _Writer, shape: Shape, depth: int = 2) -> None:
     if shape.rule == "sgd" and scalar(shape):
         w(depth, "wd = hyper[0]\n" + "\n".join(f"theta[{i}] = sgd_step(theta[{i}], g{i}, lr, wd)"
                                             for i in range(n)))
-    elif shape.rule == "sgd":
-        w(depth, f"wd = hyper[0]\nfor i in range({n}):\n"
-             "    theta[i] = sgd_step(theta[i], grad[i], lr, wd)")
     else:
         w(depth, f"update({shape.rule.upper()}, hyper, theta, grad, s1, s2, s3, step0 + batches + 1, lr)")
 
@@ -251,8 +253,7 @@ def _update(w: _Writer, shape: Shape, depth: int = 2) -> None:
 def scalar(shape: Shape) -> bool:
     """Whether the epoch keeps every number of a step in a local (``_scalar_step``): one row
     a batch, a network of at most ``SCALAR_WEIGHTS`` weights, and not cross-entropy."""
-    weights = sum(ni * no for ni, no in zip(shape.widths[:-1], shape.widths[1:]))
-    return shape.single and weights <= SCALAR_WEIGHTS and shape.loss != "cross_entropy"
+    return shape.single and shape.weights <= SCALAR_WEIGHTS and shape.loss != "cross_entropy"
 
 
 def _scalar_step(w: _Writer, shape: Shape) -> None:

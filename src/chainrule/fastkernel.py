@@ -41,7 +41,7 @@ from .nn.activations import ACTIVATIONS
 
 __all__ = [  # what a compiled epoch's source uses (``fastcode``)
     "activate", "slope", "derive", "term", "loss_terms", "cross_entropy_terms", "first_bad",
-    "update", "sgd_step", "LINEAR", "SIGMOID", "TANH", "RELU", "LEAKY_RELU", "ELU",
+    "update", "sgd_step", "SGD", "LINEAR", "SIGMOID", "TANH", "RELU", "LEAKY_RELU", "ELU",
     "SOFTPLUS", "GELU", "MSE", "MAE", "HUBER", "BCE", "SGD_MOMENTUM", "ADAM", "RMSPROP",
     "ADAGRAD"]
 LINEAR, SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, GELU = range(len(ACTIVATION_NAMES))

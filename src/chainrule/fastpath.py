@@ -276,8 +276,7 @@ class Plan:
     def uses_blas(self, batch_size: int) -> bool:
         """Whether a step of this many rows runs as NumPy's BLAS products (``_run_blas``)
         rather than in the compiled loop, whose products are plain loops."""
-        return batch_size * sum(a * b for a, b in zip(self.widths, self.widths[1:])) \
-            > AUTO_MAX_WORK
+        return batch_size * self.shape(batch_size).weights > AUTO_MAX_WORK
 
     def _run_blas(self, X: np.ndarray, Y: np.ndarray, W: np.ndarray | None,
                   order: np.ndarray, bs: int, should_stop: Callable[[], bool] | None,
