@@ -40,6 +40,8 @@ def is_grad_enabled() -> bool:
 def _as_float_array(data: Any, dtype: Any = None, copy: bool = True) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.data
+    if not copy and dtype is None and type(data) is np.ndarray and data.dtype.char in "fd":
+        return data  # already float64 or float32: nothing to do (the common case)
     try:
         arr = np.array(data, copy=copy) if copy else np.asarray(data)
     except (TypeError, ValueError) as exc:
@@ -54,13 +56,23 @@ def _as_float_array(data: Any, dtype: Any = None, copy: bool = True) -> np.ndarr
     return arr.astype(dtype, copy=False)
 
 
+def _any_is(x: Any, items: list[Any]) -> bool:
+    """Whether ``x`` is one of ``items`` (identity, not equality)."""
+    for item in items:
+        if x is item:
+            return True
+    return False
+
+
 def _sum_to_shape(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Undo broadcasting: sum ``g`` over the axes that broadcasting added or stretched."""
     if g.shape == shape:
         return g
     extra = g.ndim - len(shape)
     if extra > 0:
-        g = g.sum(axis=tuple(range(extra)))
+        g = np.add.reduce(g, axis=tuple(range(extra)) if extra > 1 else 0)
+        if g.shape == shape:
+            return g
     stretched = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
     if stretched:
         g = g.sum(axis=stretched, keepdims=True)
@@ -184,22 +196,27 @@ class Tensor:
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            if node._prim is None:  # a leaf keeps a fresh gradient without copying it
+            prim = node._prim
+            if prim is None:  # a leaf keeps a fresh gradient without copying it
                 node._accumulate(g, own=id(g) not in shared and g is not seed)
                 continue
             if node._retain:
                 node._accumulate(g)
                 shared.add(id(g))
+            out, params = node.data, node._params
             inputs = [p.data for p in node._parents]
-            for rule, parent in zip(node._prim.rules, node._parents):
+            for rule, parent in zip(prim.rules, node._parents):
                 if not parent.requires_grad:
                     continue
-                gi = _sum_to_shape(rule(g, node.data, *inputs, **node._params), parent.shape)
-                if gi is g or gi is node.data or gi.base is not None or any(
-                        gi is x for x in inputs):  # not a fresh array of its own
-                    shared.add(id(gi))
+                gi = rule(g, out, *inputs, **params)
+                shape = parent.data.shape
+                if gi.shape != shape:
+                    gi = _sum_to_shape(gi, shape)
+                if gi is g or gi is out or gi.base is not None or _any_is(gi, inputs):
+                    shared.add(id(gi))  # not a fresh array of its own
                 key = id(parent)
-                grads[key] = gi if key not in grads else grads[key] + gi
+                before = grads.get(key)
+                grads[key] = gi if before is None else before + gi
 
     # -- operators (each one primitive, or composed of primitives) --------------------
     def __add__(self, other: Any) -> "Tensor":
@@ -230,7 +247,7 @@ class Tensor:
         return apply(ops.DIV, other, self)
 
     def __pow__(self, p: Any) -> "Tensor":
-        if isinstance(p, Tensor) or np.ndim(p) != 0:
+        if not isinstance(p, (int, float)) and (isinstance(p, Tensor) or np.ndim(p) != 0):
             raise ChainruleError("only a constant number can be an exponent: write t ** 2.0")
         return apply(ops.POW, self, p=float(p))
 
@@ -296,41 +313,48 @@ def _lift(x: Any, like: Tensor) -> Tensor:
 
 def apply(prim: ops.Primitive, *inputs: Any, **params: Any) -> Tensor:
     """Run ``prim`` forward on tensors (or constants) and record it for backward."""
-    like = next((x for x in inputs if isinstance(x, Tensor)), None)
-    if like is None:
-        like = Tensor._wrap(np.zeros((), dtype=np.float64))
-    ts = tuple(_lift(x, like) for x in inputs)
+    ts = inputs
+    for x in inputs:
+        if not isinstance(x, Tensor):  # lift the constants (rare: most inputs are tensors)
+            like = next((x for x in inputs if isinstance(x, Tensor)), None)
+            if like is None:
+                like = Tensor._wrap(np.zeros((), dtype=np.float64))
+            ts = tuple(_lift(x, like) for x in inputs)
+            break
     try:
-        out = prim.forward(*(t.data for t in ts), **params)
+        out = prim.forward(*[t.data for t in ts], **params)
     except ValueError as exc:
         shapes = " and ".join(str(t.shape) for t in ts)
         raise ShapeError(f"{prim.name} cannot combine shapes {shapes}: {exc}") from None
-    result = Tensor._wrap(np.asarray(out))
-    if _grad_enabled and any(t.requires_grad for t in ts):
-        result.requires_grad = True
-        result._prim, result._parents, result._params = prim, ts, params
+    result = Tensor._wrap(out if type(out) is np.ndarray else np.asarray(out))
+    if _grad_enabled:
+        for t in ts:
+            if t.requires_grad:
+                result.requires_grad = True
+                result._prim, result._parents, result._params = prim, ts, params
+                break
     return result
 
 
 def _topological_order(root: Tensor) -> list[Tensor]:
     """Every tensor ``root`` depends on (that requires grad), inputs before outputs.
 
-    Depth-first with an explicit stack, so a chain of any length is fine.
+    Depth-first with an explicit stack of (tensor, its parents still to visit), so a
+    chain of any length is fine.
     """
     order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    seen = {id(root)}
+    stack = [(root, iter(root._parents))]
     while stack:
-        node, done = stack.pop()
-        if done:
+        node, parents = stack[-1]
+        for p in parents:
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                stack.append((p, iter(p._parents)))
+                break
+        else:  # every parent is placed: the node goes after them
+            stack.pop()
             order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        stack.extend((p, False) for p in node._parents
-                     if p.requires_grad and id(p) not in seen)
     return order
 
 
