@@ -83,12 +83,12 @@ def _cast(x: Any, like: Array) -> Array:
 
 def _last_axis_max(z: Array) -> Array:
     """max_j z_j over the last axis, kept as an axis of size 1."""
-    return np.max(z, axis=-1, keepdims=True)
+    return np.maximum.reduce(z, axis=-1, keepdims=True)  # np.max, without its wrapper
 
 
 def _last_axis_sum(z: Array) -> Array:
     """Σ_j z_j over the last axis, kept as an axis of size 1."""
-    return np.sum(z, axis=-1, keepdims=True)
+    return np.add.reduce(z, axis=-1, keepdims=True)  # np.sum, without its wrapper
 
 
 # --------------------------------------------------------------------------------
@@ -198,13 +198,14 @@ def huber_grad(r: Array, delta: float = 1.0) -> Array:
 
 
 def _expand_reduced(g: Array, shape: tuple[int, ...], axis: Any, keepdims: bool) -> Array:
-    """Give a reduced gradient back the reduced axes (size 1) and broadcast to ``shape``."""
-    if axis is not None and not keepdims:
-        axes = (axis,) if np.isscalar(axis) else tuple(axis)
-        g = np.expand_dims(g, tuple(a % len(shape) for a in axes))
-    elif axis is None and not keepdims:
-        g = np.reshape(g, (1,) * len(shape))
-    return np.broadcast_to(g, shape)
+    """Give a reduced gradient back the reduced axes (size 1) and spread it over ``shape``
+    (a fresh array: the sum's ∂L/∂a has each reduced entry's ∂L/∂out)."""
+    if axis is not None and not keepdims:  # (axis None: g is one number, it spreads as is)
+        axes = {a % len(shape) for a in ((axis,) if np.isscalar(axis) else axis)}
+        g = np.reshape(g, tuple(1 if i in axes else n for i, n in enumerate(shape)))
+    spread = np.empty(shape, dtype=np.asarray(g).dtype)
+    spread[...] = g
+    return spread
 
 
 def _mean(a: Array, axis: Any = None, keepdims: bool = False) -> Array:
@@ -215,12 +216,9 @@ def _mean(a: Array, axis: Any = None, keepdims: bool = False) -> Array:
 
 def _mean_grad(g: Array, out: Array, a: Array, axis: Any = None, keepdims: bool = False) -> Array:
     """∂L/∂a = ∂L/∂out / N, spread over the N entries each mean was taken of."""
-    if axis is None:  # the common case (a loss): one number spread over a fresh array
-        spread = np.empty(a.shape, dtype=np.asarray(g).dtype)
-        spread[...] = g
-        spread /= a.size
-        return spread
-    return _expand_reduced(g, a.shape, axis, keepdims) / _count(a.shape, axis)
+    spread = _expand_reduced(g, a.shape, axis, keepdims)
+    spread /= _count(a.shape, axis)
+    return spread
 
 
 def _count(shape: tuple[int, ...], axis: Any) -> int:
@@ -301,7 +299,7 @@ MATMUL = Primitive(
 )
 
 SUM = Primitive(
-    "sum", lambda a, axis=None, keepdims=False: np.sum(a, axis=axis, keepdims=keepdims),
+    "sum", lambda a, axis=None, keepdims=False: np.add.reduce(a, axis=axis, keepdims=keepdims),
     rules=(lambda g, out, a, axis=None, keepdims=False:
            _expand_reduced(g, a.shape, axis, keepdims),),
     local=("1",), expr="Σ a", args=("a",), kind="reduce", domain=("real",),
