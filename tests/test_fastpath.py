@@ -258,6 +258,44 @@ def test_without_numba_auto_trains_on_the_graph_and_fused_says_so(monkeypatch):
     assert len(cr.fit(model, X, y, epochs=1, engine="auto")) == 1
 
 
+def test_without_numba_big_steps_still_run_as_blas_products(monkeypatch):
+    # the BLAS form compiles nothing: a missing numba only stops small steps
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "numba" else real(name, *a))
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((40, 300)), rng.standard_normal((40, 2))
+    model = cr.mlp([300, 30, 2], activation="tanh", seed=1)
+    opt = cr.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    assert fastpath.reason(model, losses.MSE, opt, batch_size=40) is None  # 40 × 9,060 > 250,000
+    assert "numba" in fastpath.reason(model, losses.MSE, opt, batch_size=20)
+    assert fastpath.choose("auto", model, losses.MSE, opt, batch_size=40).uses_blas(40)
+    runs = {}
+    for engine in ("fused", "graph"):
+        model = cr.mlp([300, 30, 2], activation="tanh", seed=1)
+        opt = cr.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        cr.fit(model, X, y, epochs=3, batch_size=40, optimizer=opt, engine=engine, seed=0)
+        runs[engine] = [p.data.copy() for p in model.parameters()]
+    for a, b in zip(runs["fused"], runs["graph"]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    # and with numba truly impossible to import (a fresh process that blocks it)
+    code = """if True:
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "numba":
+                    raise ImportError("numba blocked")
+        sys.meta_path.insert(0, Block())
+        import numpy as np, chainrule as cr
+        rng = np.random.default_rng(3)
+        X, y = rng.standard_normal((40, 300)), rng.standard_normal((40, 2))
+        h = cr.fit(cr.mlp([300, 30, 2], seed=1), X, y, epochs=2, batch_size=40, engine="fused")
+        print(len(h), "numba" in sys.modules)
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["2", "False"]
+
+
 def test_an_unknown_engine_is_a_config_error():
     with pytest.raises(cr.ConfigError, match="engine"):
         cr.fit(cr.mlp([2, 1]), np.ones((3, 2)), np.ones((3, 1)), engine="gpu")

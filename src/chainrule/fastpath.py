@@ -25,7 +25,8 @@ loss or optimiser, including subclasses and hand-made ones; an optimiser over ot
 parameters than the model's; callbacks that override ``on_batch_begin`` or
 ``on_batch_end`` (the fused loop has no Python between steps; per-epoch callbacks,
 validation and early stopping work as on the graph engine); data whose columns don't
-fit the model (the graph engine explains the mismatch); and a machine without numba.
+fit the model (the graph engine explains the mismatch); and, for small steps, a machine
+without numba (big steps compile nothing and need only NumPy).
 
 A plan runs small steps (batch size × weights ≤ ``AUTO_MAX_WORK``) in the compiled loop,
 whose products are plain loops, and big ones as NumPy's BLAS products on arrays it
@@ -33,8 +34,8 @@ allocates once per epoch, with the optimiser's own ``step`` (``Plan._run_blas``)
 ``engine="auto"`` takes a plan where it pays (see ``choose``): always for big steps, and
 for small ones when the run is long enough to pay for compiling the loop once per
 machine.  Ctrl-C stops it between chunks of ``CHUNK_ROWS``
-rows rather than after the step.  numba is imported when a ``Plan`` first runs, never
-by ``import chainrule``.
+rows rather than after the step.  numba is imported when a ``Plan`` first runs its
+compiled loop, never by ``import chainrule`` (nor by the BLAS form).
 """
 
 from __future__ import annotations
@@ -128,11 +129,20 @@ def uses_batch_hooks(callback: Any) -> bool:
                != "Callback." + name for name in BATCH_HOOKS)
 
 
+def big_steps(widths: Sequence[int], batch_size: int) -> bool:
+    """Whether steps of ``batch_size`` rows through a network of these widths are big
+    enough (batch × weights > ``AUTO_MAX_WORK`` multiply-adds) to run as BLAS products."""
+    weights = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    return batch_size * weights > AUTO_MAX_WORK
+
+
 def reason(model: Module, loss: Loss, optimizer: Optimizer, callbacks: Sequence[Any] = (),
-           columns: tuple[int, int] | None = None) -> str | None:
+           columns: tuple[int, int] | None = None, batch_size: int | None = None) -> str | None:
     """Why the fused path can't train this, in words; None when it can.
 
-    ``columns`` is (input columns, target columns) of the prepared data, if known.
+    ``columns`` is (input columns, target columns) of the prepared data, if known;
+    ``batch_size`` the rows a step, if known (big steps run as BLAS products and need no
+    numba, ``big_steps``).
     """
     why = _model_reason(model) or _optimizer_reason(optimizer, model)
     if why is None:
@@ -145,7 +155,9 @@ def reason(model: Module, loss: Loss, optimizer: Optimizer, callbacks: Sequence[
         hooked = [type(cb).__name__ for cb in callbacks if uses_batch_hooks(cb)]
         if hooked:
             why = f"the callback {hooked[0]} needs a hook after every batch"
-    if why is None and importlib.util.find_spec("numba") is None:
+    blas = batch_size is not None and big_steps(
+        [model.layers[0].fan_in] + [layer.fan_out for layer in model.layers], batch_size)
+    if why is None and not blas and importlib.util.find_spec("numba") is None:
         why = "numba is not installed (pip install numba)"
     return why
 
@@ -276,7 +288,7 @@ class Plan:
     def uses_blas(self, batch_size: int) -> bool:
         """Whether a step of this many rows runs as NumPy's BLAS products (``_run_blas``)
         rather than in the compiled loop, whose products are plain loops."""
-        return batch_size * self.shape(batch_size).weights > AUTO_MAX_WORK
+        return big_steps(self.widths, batch_size)
 
     def _run_blas(self, X: np.ndarray, Y: np.ndarray, W: np.ndarray | None,
                   order: np.ndarray, bs: int, should_stop: Callable[[], bool] | None,
@@ -340,14 +352,6 @@ class Plan:
         return result  # p.grad: the last batch's gradients, as the graph engine leaves them
 
 
-def plan(model: Module, loss: Loss, optimizer: Optimizer, callbacks: Sequence[Any] = (),
-         columns: tuple[int, int] | None = None) -> Plan | None:
-    """A ``Plan`` for this model, loss and optimiser, or None when ``reason`` gives one."""
-    if reason(model, loss, optimizer, callbacks, columns) is not None:
-        return None
-    return Plan(model, loss, optimizer)  # type: ignore[arg-type]
-
-
 def compiled(plan: Plan, batch_size: int) -> bool:
     """Whether the plan's compiled epoch for this batch size is at hand: in this process,
     or in numba's cache on disk (checked without importing numba when it isn't loaded)."""
@@ -378,7 +382,7 @@ def choose(engine: str, model: Module, loss: Loss, optimizer: Optimizer,
         raise ConfigError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
     if engine == "graph":
         return None
-    why = reason(model, loss, optimizer, callbacks, columns)
+    why = reason(model, loss, optimizer, callbacks, columns, batch_size)
     if why is not None:
         if engine == "fused":
             raise ConfigError(f"engine='fused' can't train this: {why}; use engine='auto' "
