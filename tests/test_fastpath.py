@@ -101,6 +101,17 @@ def test_big_steps_run_as_blas_products_with_the_graph_engines_weights(case, mon
     _assert_same(fused, _train("graph", case, dtype=np.float32), rtol=1e-5)
 
 
+def test_blas_form_refuses_rows_outside_the_data(monkeypatch):
+    monkeypatch.setattr(fastpath, "AUTO_MAX_WORK", 0)
+    model = cr.mlp([3, 4, 2])
+    plan = fastpath.Plan(model, losses.MSE, cr.SGD(model.parameters()))
+    X, Y = np.zeros((5, 3)), np.zeros((5, 2))
+    assert plan.run(X, Y, None, np.array([4, -5, 0]), 2).seen == 3  # as NumPy indexes
+    for bad in ([0, 5], [-6, 1]):
+        with pytest.raises(IndexError):
+            plan.run(X, Y, None, np.array(bad), 2)
+
+
 def test_auto_takes_blas_products_for_big_steps_without_compiling(monkeypatch):
     monkeypatch.setattr(fastpath, "AUTO_MAX_WORK", 100)
     monkeypatch.setattr(fastkernel, "_EPOCHS", {})

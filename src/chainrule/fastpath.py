@@ -302,37 +302,48 @@ class Plan:
         ds = [np.empty((bs, w), dtype) for w in self.widths]  # D_k
         targets = np.empty((bs, self.widths[-1]), dtype)
         per_element = 1.0 if loss.name == "cross_entropy" else 1.0 / self.widths[-1]
+        if len(order) and not (-len(X) <= order.min() and order.max() < len(X)):
+            raise IndexError(f"the row order has rows outside 0..{len(X) - 1}")
+        scales: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # unweighted: rows → shares
         result = EpochResult(total, 0, 0)
         for start in range(0, len(order), bs):
             rows = order[start:start + bs]
-            nb = len(rows)
-            a = np.take(X, rows, axis=0, out=acts[0][:nb])
+            nb = len(rows)  # (mode "wrap" copies with no buffer; the rows are checked above)
+            a = np.take(X, rows, axis=0, out=acts[0][:nb], mode="wrap")
             outs, zs = [a], []
             for k, layer in enumerate(layers):  # Z = A_prev W + b, A = f(Z)
                 z = np.matmul(outs[-1], layer.weight.data, out=acts[k + 1][:nb])
                 z += layer.bias.data
                 zs.append(z)
                 outs.append(layer.activation.fn(z))
-            y = np.take(Y, rows, axis=0, out=targets[:nb])
+            y = np.take(Y, rows, axis=0, out=targets[:nb], mode="wrap")
             pred = outs[-1]
             r = loss.value(pred, y)  # ℓ_n (cross-entropy) or ℓ_nk
             if r.ndim > 1:
                 r = r.mean(axis=1)
             if W is None:
-                shares = np.full(nb, 1.0 / nb)
+                if nb not in scales:
+                    shares = np.full(nb, 1.0 / nb)
+                    scales[nb] = shares, (shares * per_element)[:, None]
+                shares, scale = scales[nb]
             else:
                 w = W[rows]
                 shares = w / w.sum() if w.sum() > 0 else np.zeros(nb)
+                scale = (shares * per_element)[:, None]
             value = float(np.dot(shares, r))
             if not np.isfinite(value):
                 result.failed, result.value = "loss", value
                 break
-            d = np.multiply(loss.grad(pred, y), (shares * per_element)[:, None],
+            d = np.multiply(loss.grad(pred, y), scale,
                             out=ds[-1][:nb])  # in float64, rounded as the compiled loop does
             for k in range(len(layers) - 1, -1, -1):  # Δ = D ⊙ f', the gradients, D_prev
                 act = layers[k].activation
-                if act.name != "linear":
-                    d = d * act.grad(zs[k] if act.grad_from == "z" else outs[k + 1])
+                if act.name != "linear":  # d is this step's own array: scaled in place
+                    slope = act.grad(zs[k] if act.grad_from == "z" else outs[k + 1])
+                    if slope.dtype == d.dtype and slope.shape == d.shape:
+                        np.multiply(d, slope, out=d)
+                    else:
+                        d = d * slope
                 np.matmul(outs[k].T, d, out=grads[2 * k])
                 np.sum(d, axis=0, out=grads[2 * k + 1])
                 if k:
