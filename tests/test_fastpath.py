@@ -418,6 +418,15 @@ def test_the_epochs_are_kept_where_chainrule_cache_dir_says(tmp_path, monkeypatc
     _, text, path = fastcode.source_file(plan.shape(1))
     assert path.parent == tmp_path / "kernels" and path.read_text() == text
     assert fastcode.cached_on_disk(plan.shape(1)) and fastpath.compiled(plan, 1)
+    # an index written by another Python's numba doesn't count
+    other = fastcode.Shape((2, 5, 1), ("relu", "linear"), "mse", "sgd", True)
+    name, text, path = fastcode.source_file(other)
+    fastcode.write(path, text)
+    (path.parent / "__pycache__" / f"{name}.epoch-14.py27.nbi").write_bytes(b"")
+    assert not fastcode.cached_on_disk(other)
+    (path.parent / "__pycache__" / f"{name}.epoch-14.py{sys.version_info[0]}"
+     f"{sys.version_info[1]}.nbi").write_bytes(b"")
+    assert fastcode.cached_on_disk(other)
 
 
 def test_an_unwritable_cache_falls_back_to_a_temporary_folder(tmp_path, monkeypatch):

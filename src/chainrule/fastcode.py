@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -445,12 +446,14 @@ def write(path: Path, text: str) -> Path:
 
 
 def cached_on_disk(shape: Shape) -> bool:
-    """Whether numba has the epoch for ``shape`` compiled in its cache (for some number
-    type: its index does not say which)."""
+    """Whether numba has the epoch for ``shape`` compiled in its cache, by this Python
+    (numba's index is ``<module>.<function>-<line>.py<major><minor>.nbi``), for some number
+    type: the index does not say which."""
     name, _, path = source_file(shape)
     if not path.is_file():
         return False
+    index = f"{name}.*.py{sys.version_info[0]}{sys.version_info[1]}*.nbi"
     numba_cache = os.environ.get("NUMBA_CACHE_DIR")  # numba's own folder, if one is set
     if numba_cache:
-        return any(Path(numba_cache).glob(f"**/{name}.*.nbi"))
-    return any((path.parent / "__pycache__").glob(f"{name}.*.nbi"))
+        return any(Path(numba_cache).glob(f"**/{index}"))
+    return any((path.parent / "__pycache__").glob(index))
