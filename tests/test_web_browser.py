@@ -173,6 +173,36 @@ def test_an_uploaded_csv_becomes_the_data(page, server):
     assert api(server, "/api/state")["source"] == "houses.csv"
 
 
+def test_the_target_of_an_uploaded_csv_can_be_picked(page, server):
+    page.set_input_files("#upload", files=[{"name": "houses.csv", "mimeType": "text/csv",
+                                            "buffer": CSV}])
+    page.wait_for_function("document.getElementById('dataset').value === 'upload'")
+    assert page.is_visible("#target-pick")
+    assert page.locator("#target option").all_text_contents() == ["size", "rooms", "age", "price"]
+    assert page.input_value("#target") == "price"  # the last column, until another is picked
+    page.select_option("#target", "age")
+    page.wait_for_function("[...document.querySelectorAll('#network .input .name')]"
+                           ".map((e) => e.textContent).join() === 'size,rooms,price'")
+    assert api(server, "/api/state")["data"]["columns"][3] == "age"
+    page.select_option("#dataset", "seed")  # another dataset: no target to pick
+    page.wait_for_function("document.getElementById('target-pick').hidden")
+
+
+def test_a_refused_upload_keeps_its_target_picker(page):
+    # the last column is one word on every row: one class, nothing to learn
+    table = (b'size,"price, in k$",note\n50,150,same\n80,260,same\n120,300,same\n'
+             b'65,210,same\n90,240,same\n')
+    page.set_input_files("#upload", files=[{"name": "notes.csv", "mimeType": "text/csv",
+                                            "buffer": table}])
+    page.wait_for_selector("#message.error:not([hidden])")
+    assert "only one value" in page.inner_text("#message")
+    assert page.is_visible("#target-pick")  # a quoted name keeps its comma
+    assert page.locator("#target option").all_text_contents() == ["size", "price, in k$", "note"]
+    page.select_option("#target", "price, in k$")  # 'note' is now an input, and not a number
+    page.wait_for_function("document.getElementById('message').textContent.includes('not a number')")
+    assert page.input_value("#target") == "price, in k$"
+
+
 def test_a_bad_setting_is_explained_and_the_page_keeps_working(page):
     page.fill("#hidden", "10000")
     page.press("#hidden", "Enter")

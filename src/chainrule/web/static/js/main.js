@@ -12,7 +12,10 @@ const STAGES = ['forward', 'loss', 'backward', 'update'];
 const STAGE_MS = Number(new URLSearchParams(location.search).get('stage_ms') ?? 700);
 const $ = (id) => document.getElementById(id);
 
-const ui = { state: null, step: null, stage: null, playing: false, busy: false, timer: null, datasets: [], param: null };
+const ui = {
+  state: null, step: null, stage: null, playing: false, busy: false, timer: null, datasets: [], param: null,
+  upload: null, // the CSV last chosen: { file, columns } (sent again when its target changes)
+};
 
 // -- messages -----------------------------------------------------------------------------
 
@@ -133,6 +136,34 @@ function readControls() {
   };
 }
 
+/** The column names on the first line of a CSV text (a quoted name may hold commas and "" quotes). */
+function csvHeader(text) {
+  const line = text.replace(/^\uFEFF/, '').split(/\r?\n/).find((l) => l.trim()) ?? '';
+  const names = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quoted && c === '"' && line[i + 1] === '"') { cell += '"'; i++; }
+    else if (c === '"') quoted = !quoted;
+    else if (c === ',' && !quoted) { names.push(cell.trim()); cell = ''; }
+    else cell += c;
+  }
+  names.push(cell.trim());
+  return names.filter(Boolean);
+}
+
+/** Send the chosen CSV with the chosen target column; show what the server made of it. A
+ * table it refuses keeps the target picker up, so another column can be tried. */
+async function sendUpload() {
+  const state = await api.upload(ui.upload.file, $('target').value);
+  ui.datasets = await api.get('/api/datasets');
+  fillDatasets();
+  closePanel();
+  show(state, true);
+  say(state.notes.join('. '), 'info');
+}
+
 function fillDatasets() {
   $('dataset').replaceChildren(...ui.datasets.map((d) => el('option', { value: d.name }, d.title)));
 }
@@ -144,6 +175,7 @@ function show(state, fill = false) {
   ui.step = null;
   ui.stage = null;
   if (fill) fillControls(state.settings);
+  $('target-pick').hidden = !ui.upload || state.settings.dataset !== 'upload';
   render();
   if (ui.param) openPanel(ui.param); // the derivation of the new current step
 }
@@ -252,13 +284,14 @@ async function start() {
     $('upload').value = ''; // the same file may be chosen again after a fix
     if (!file) return;
     stop();
-    const state = await api.upload(file);
-    ui.datasets = await api.get('/api/datasets');
-    fillDatasets();
-    closePanel();
-    show(state, true);
-    say(state.notes.join('. '), 'info');
+    const columns = csvHeader(await file.text());
+    ui.upload = { file, columns };
+    $('target').replaceChildren(...columns.map((c) => el('option', { value: c }, c)));
+    $('target').value = columns[columns.length - 1] ?? ''; // the server's default: the last column
+    $('target-pick').hidden = columns.length < 2;
+    await sendUpload();
   }));
+  $('target').addEventListener('change', () => act(() => { stop(); return sendUpload(); }));
   $('stages').addEventListener('click', (event) => {
     const li = event.target.closest('li');
     if (li && ui.step) { clearTimeout(ui.timer); ui.stage = li.dataset.stage; render(); }
