@@ -76,6 +76,20 @@ def test_the_drawing_shows_each_weight_as_its_arrow(seed_model):
         assert label in texts
 
 
+def test_a_classifiers_outputs_are_named_by_class():
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    y = np.array(["setosa", "versicolor", "virginica"] * 10)
+    model = cr.mlp([2, 3, 3], seed=0)
+    cr.fit(model, X, y, loss="cross_entropy", epochs=1, engine="graph")
+    texts = [t.get_text() for t in plot.network_figure(model, target_names=["species"]).axes[0].texts]
+    for j, name in enumerate(["setosa", "versicolor", "virginica"], 1):
+        assert rf"$\hat{{y}}_{{{j}}}$ (species = {name})" in texts
+    binary = cr.mlp([2, 1], seed=0)
+    cr.fit(binary, X, y == "setosa", loss="bce", epochs=1, engine="graph")
+    texts = [t.get_text() for t in plot.network_figure(binary, target_names=["setosa"]).axes[0].texts]
+    assert r"$\hat{y}$ (setosa = True)" in texts  # its one output: the second class's odds
+
+
 def test_pictures_are_valid_images_of_the_expected_size(tmp_path, seed_model):
     X = np.random.default_rng(0).normal(size=(60, 2))
     y = np.where(X[:, 0] + X[:, 1] > 0, "up", "down")

@@ -180,7 +180,7 @@ def network_figure(model: Any, *, labels: bool | None = None,
     sizes, edges = net.sizes, network_edges(net)
     meta = getattr(net, "metadata", None) or {}
     feature_names = feature_names or meta.get("features")
-    target_names = target_names or meta.get("targets")
+    target_names = _output_names(net, target_names or meta.get("targets"))
     labels = len(edges) <= LABELLED_WEIGHTS if labels is None else labels
     tallest, last = max(sizes), len(sizes) - 1
     dy = 1.6 if tallest <= 12 else 19.2 / tallest
@@ -204,6 +204,21 @@ def network_figure(model: Any, *, labels: bool | None = None,
     _draw_neurons(ax, net, where, radius, width, labels, tallest <= 24, feature_names,
                   target_names)
     return fig
+
+
+def _output_names(net: Sequential, targets: list[str] | None) -> list[str] | None:
+    """What each output neuron stands for: the target columns, or, for a classifier of one
+    label column, each output's class (``species = setosa``; bce's one output: the second
+    class, whose probability it gives)."""
+    classes = getattr(net, "classes_", None)
+    if classes is None or not targets or len(targets) != 1:
+        return targets
+    classes = [str(c) for c in np.asarray(classes).tolist()]
+    if len(classes) == net.sizes[-1]:
+        return [f"{targets[0]} = {c}" for c in classes]
+    if net.sizes[-1] == 1 and len(classes) == 2:
+        return [f"{targets[0]} = {classes[1]}"]
+    return targets
 
 
 def _widths(net: Sequential, edges: list[Edge]) -> Callable[[float], float]:
