@@ -194,6 +194,20 @@ def test_resume_refuses_new_settings_on_the_command_line(table, tmp_path):
     assert longer.wait(timeout=120) == 0, longer.stderr.read()
 
 
+def test_a_lengthened_cosine_run_says_its_schedule_keeps_its_length(table, tmp_path):
+    folder = tmp_path / "c"
+    first = cli("train", str(table), "--epochs", "2", "--schedule", "cosine", "--checkpoint",
+                str(folder), "--quiet")
+    assert first.wait(timeout=120) == 0
+    longer = cli("train", "--resume", str(folder), "--epochs", "4")
+    out, err = longer.communicate(timeout=120)
+    assert longer.returncode == 0, err
+    assert "T = 2 epochs; epochs 3–4 run at its final rate" in out
+    same = cli("train", "--resume", str(folder))
+    out, err = same.communicate(timeout=120)
+    assert same.returncode == 0 and "cosine schedule keeps" not in out, err
+
+
 def test_a_damaged_checkpoint_state_is_a_clear_error(tmp_path):
     from safetensors.numpy import save
 

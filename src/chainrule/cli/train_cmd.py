@@ -154,6 +154,9 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
                                     run["batch_size"], run["validation_split"], run["early_stopping"]))
         if resume:
             out.print(f"resuming the run checkpointed in {resume}")
+            note = lengthened_cosine(run["schedule"], ctx.meta.get("saved_epochs"), epochs)
+            if note:
+                out.print(note)
         every = 1 if epochs <= 100 else max(1, epochs // 50)
         shown = "every epoch" if every == 1 else f"every {every} epochs"
         out.print(f"\nper epoch ({shown}): loss = mean training loss over the epoch's steps"
@@ -207,7 +210,21 @@ def resumed_options(ctx: click.Context, folder: str, given: dict[str, Any]) -> d
         raise ConfigError(f"a resumed run keeps the data and settings it was started with; drop "
                           f"{shown} (only --epochs may change, to train longer)")
     epochs_given = ctx.get_parameter_source("epochs") == click.core.ParameterSource.COMMANDLINE
+    ctx.meta["saved_epochs"] = saved["epochs"]
     return {**given, **saved, "epochs": given["epochs"] if epochs_given else saved["epochs"]}
+
+
+def lengthened_cosine(schedule: str | None, saved_epochs: int | None, epochs: int) -> str | None:
+    """A note when a resumed run is made longer than its cosine schedule, which the
+    checkpoint keeps as it was (T = the epochs first asked for): past T, η stays at its
+    minimum."""
+    if not schedule or not schedule.strip().lower().startswith("cosine") or saved_epochs is None \
+            or epochs <= saved_epochs:
+        return None
+    return (f"note: the cosine schedule keeps the length it was started with, T = {saved_epochs} "
+            f"epochs; epochs {saved_epochs + 1}–{epochs} run at its final rate η_min (0 unless "
+            "set: then no step changes the weights). To train on with a fresh cosine, start a "
+            "new run from the saved model.")
 
 
 def finish(out: Any, setup: Any, history: Any, run: dict[str, Any], seconds: float, quiet: bool,
