@@ -223,8 +223,8 @@ def lengthened_cosine(schedule: str | None, saved_epochs: int | None, epochs: in
         return None
     return (f"note: the cosine schedule keeps the length it was started with, T = {saved_epochs} "
             f"epochs; epochs {saved_epochs + 1}–{epochs} run at its final rate η_min (0 unless "
-            "set: then no step changes the weights). To train on with a fresh cosine, start a "
-            "new run from the saved model.")
+            f"set: then no step changes the weights). For a cosine over all {epochs} epochs, "
+            f"start a new run with --epochs {epochs}.")
 
 
 def finish(out: Any, setup: Any, history: Any, run: dict[str, Any], seconds: float, quiet: bool,
