@@ -241,11 +241,26 @@ def _twice():
     return cr.Sequential([dense, dense]), {}
 
 
+class _TwoLayers(cr.Module):  # a model of the user's own: not a Sequential
+    def __init__(self):
+        self.first, self.second = cr.Dense(3, 4), cr.Dense(4, 3)
+
+    def forward(self, x):
+        return self.second(self.first(x))
+
+
+class _Halve(cr.Module):  # a layer of the user's own: not a Dense
+    def forward(self, x):
+        return x * 0.5
+
+
 @pytest.mark.parametrize("build, words", [
     (lambda: (cr.mlp([3, 3]), {"callbacks": [_HookedOnTheObject()]}), "_HookedOnTheObject"),
     (_twice, "more than once"),
     (lambda: (cr.mlp([3, 3], output_activation="softmax"), {}), "softmax"),
     (lambda: (cr.mlp([3, 3]), {"callbacks": [_EveryBatch()]}), "_EveryBatch"),
+    (lambda: (_TwoLayers(), {}), "not a Sequential"),
+    (lambda: (cr.Sequential([cr.Dense(3, 3), _Halve()]), {}), "layer 2 is a _Halve"),
 ])
 def test_engine_fused_says_why_it_cannot_run_a_model(build, words):
     model, extra = build()

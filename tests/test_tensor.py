@@ -341,3 +341,17 @@ def test_leaf_gradients_never_share_an_array():
     y = Tensor([2.0], requires_grad=True)
     y.backward()
     np.testing.assert_array_equal(y.grad, [1.0])
+
+
+def test_gradients_from_several_uses_add_up_in_a_fixed_order():
+    # floating-point sums depend on their order, so chainrule keeps one (inputs visited
+    # last first): here x's gradients from its three uses add up as (0.7 + 1e16) − 1e16,
+    # 0 in float64 (0.7 rounds away in the first sum); the reverse order would give 0.7
+    x = Tensor([0.1], requires_grad=True)
+    (x * 0.7 + x * 1e16 + x * -1e16).sum().backward()
+    assert x.grad[0] == 0.0
+
+
+def test_a_mean_over_an_axis_a_number_does_not_have_is_a_shape_error():
+    with pytest.raises(ShapeError, match="out of bounds"):
+        Tensor(2.0, requires_grad=True).mean(axis=0)

@@ -222,9 +222,12 @@ def _mean_grad(g: Array, out: Array, a: Array, axis: Any = None, keepdims: bool 
 
 
 def _count(shape: tuple[int, ...], axis: Any) -> int:
+    """How many entries a reduction over ``axis`` takes together."""
     if axis is None:
         return math.prod(shape)
     axes = (axis,) if np.isscalar(axis) else tuple(axis)
+    if any(not -len(shape) <= a < len(shape) for a in axes):
+        raise ValueError(f"axis {axis} is out of bounds for an array of {len(shape)} dimension(s)")
     return math.prod(shape[a] for a in axes)
 
 

@@ -40,7 +40,8 @@ def is_grad_enabled() -> bool:
 def _as_float_array(data: Any, dtype: Any = None, copy: bool = True) -> np.ndarray:
     if isinstance(data, Tensor):
         data = data.data
-    if not copy and dtype is None and type(data) is np.ndarray and data.dtype.char in "fd":
+    if not copy and dtype is None and type(data) is np.ndarray and data.dtype.char in "fd" \
+            and data.dtype.isnative:
         return data  # already float64 or float32: nothing to do (the common case)
     try:
         arr = np.array(data, copy=copy) if copy else np.asarray(data)
@@ -340,17 +341,19 @@ def _topological_order(root: Tensor) -> list[Tensor]:
     """Every tensor ``root`` depends on (that requires grad), inputs before outputs.
 
     Depth-first with an explicit stack of (tensor, its parents still to visit), so a
-    chain of any length is fine.
+    chain of any length is fine.  Parents are visited last first: the order chainrule
+    has always used.  ``backward`` adds up a tensor's gradients from its several uses in
+    the order this gives, and floating-point sums depend on it.
     """
     order: list[Tensor] = []
     seen = {id(root)}
-    stack = [(root, iter(root._parents))]
+    stack = [(root, reversed(root._parents))]
     while stack:
         node, parents = stack[-1]
         for p in parents:
             if p.requires_grad and id(p) not in seen:
                 seen.add(id(p))
-                stack.append((p, iter(p._parents)))
+                stack.append((p, reversed(p._parents)))
                 break
         else:  # every parent is placed: the node goes after them
             stack.pop()
