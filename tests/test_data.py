@@ -188,3 +188,17 @@ def test_as_arrays_points_at_the_first_bad_value():
         as_arrays(X, np.ones(4))
     with pytest.raises(DataError, match="table"):
         as_arrays(np.ones((2, 2, 2)), np.ones(2))
+
+
+def test_labels_are_coded_by_the_given_classes_in_their_order():
+    from chainrule.data import encode_labels
+    classes = np.array(["virginica", "setosa", "versicolor"])  # not sorted
+    found, onehot = encode_labels(["setosa", "virginica", "setosa", "versicolor"], classes)
+    assert found.tolist() == classes.tolist()
+    assert onehot.argmax(axis=1).tolist() == [1, 0, 1, 2]
+    mixed = np.array([1, "one"], dtype=object)  # labels that don't compare: looked up one by one
+    assert encode_labels(np.array(["one", 1, 1], dtype=object), mixed)[1].argmax(axis=1).tolist() == [1, 0, 0]
+    with pytest.raises(DataError, match="'two' is not one of the model's classes"):
+        encode_labels(["one", "two"], np.array(["one", "three"]))
+    with pytest.raises(DataError, match="label 0.5 is not one"):
+        encode_labels([0.0, 0.5], np.array([0, 1]))

@@ -320,6 +320,25 @@ class Scaler:
                    np.asarray(d["scale"], dtype=np.float64))
 
 
+def _codes(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Each label's index in ``classes`` (in any order); a label not among them is a
+    ``DataError``.  Sorted look-ups when the labels and classes compare, else a dict."""
+    try:
+        sorter = np.argsort(classes, kind="stable")
+        at = np.searchsorted(classes, labels, sorter=sorter).clip(0, len(classes) - 1)
+        codes = sorter[at]
+        if np.all(classes[codes] == labels):
+            return codes.astype(np.int64)
+    except TypeError:  # labels and classes of kinds that don't compare (text and numbers)
+        pass
+    index = {label: k for k, label in enumerate(classes.tolist())}
+    try:
+        return np.array([index[label] for label in labels.tolist()], dtype=np.int64)
+    except KeyError as exc:
+        raise DataError(f"label {exc.args[0]!r} is not one of the model's classes "
+                        f"{classes.tolist()}") from None
+
+
 def encode_labels(y: Any, classes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(classes, one-hot rows)`` from labels (numbers or text) or from one-hot rows.
 
@@ -346,12 +365,7 @@ def encode_labels(y: Any, classes: np.ndarray | None = None) -> tuple[np.ndarray
             )
     else:
         found = np.asarray(classes)
-        index = {label: k for k, label in enumerate(found.tolist())}
-        try:
-            codes = np.array([index[label] for label in arr.tolist()], dtype=np.int64)
-        except KeyError as exc:
-            raise DataError(f"label {exc.args[0]!r} is not one of the model's classes "
-                            f"{found.tolist()}") from None
+        codes = _codes(arr, found)
     onehot = np.zeros((len(arr), len(found)))
     onehot[np.arange(len(arr)), codes] = 1.0
     return found, onehot
