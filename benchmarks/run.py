@@ -13,7 +13,8 @@ S1  the seed: 2-2-1 linear, MSE, SGD η = 0.01, batch 1, 100,000 standardized ro
     made like the seed's table (IQ, CGPA → package), taken in order as the seed does
     (every peer); one more row shows chainrule with the rows shuffled
 S2  digits: load_digits standardized, 64-32-10 tanh, softmax cross-entropy, SGD η = 0.01,
-    batch 1, one epoch
+    batch 1, one epoch; also the same loop written by hand in numba (and without its
+    tanh), the floor for a compiled loop on this network
 S3  mini-batch: 784-256-128-10 ReLU, cross-entropy, SGD momentum 0.9, batch 128, 60,000
     synthetic rows, float32, whole epochs; also the time of the epoch's matrix products
     alone (NumPy's BLAS on this machine; the issue's bound is 1.3 × that) and a loop
