@@ -202,10 +202,20 @@ def test_a_lengthened_cosine_run_says_its_schedule_keeps_its_length(table, tmp_p
     longer = cli("train", "--resume", str(folder), "--epochs", "4")
     out, err = longer.communicate(timeout=120)
     assert longer.returncode == 0, err
-    assert "T = 2 epochs; epochs 3–4 run at its final rate" in out
+    assert "T = 2 epochs; epochs 3–4 run at its final rate η_min = 0; at 0 no step" in out
+    longer = cli("train", "--resume", str(folder), "--epochs", "6")  # T is still 2; 3–4 are done
+    out, err = longer.communicate(timeout=120)
+    assert longer.returncode == 0 and "T = 2 epochs; epochs 5–6" in out, err
     same = cli("train", "--resume", str(folder))
     out, err = same.communicate(timeout=120)
     assert same.returncode == 0 and "cosine schedule keeps" not in out, err
+    folder = tmp_path / "long"  # a cosine longer than the run: nothing to say
+    first = cli("train", str(table), "--epochs", "2", "--schedule", "cosine:epochs=20",
+                "--checkpoint", str(folder), "--quiet")
+    assert first.wait(timeout=120) == 0
+    longer = cli("train", "--resume", str(folder), "--epochs", "4")
+    out, err = longer.communicate(timeout=120)
+    assert longer.returncode == 0 and "cosine schedule keeps" not in out, err
 
 
 def test_a_damaged_checkpoint_state_is_a_clear_error(tmp_path):

@@ -202,3 +202,14 @@ def test_labels_are_coded_by_the_given_classes_in_their_order():
         encode_labels(["one", "two"], np.array(["one", "three"]))
     with pytest.raises(DataError, match="label 0.5 is not one"):
         encode_labels([0.0, 0.5], np.array([0, 1]))
+
+
+def test_label_codes_agree_with_python_equality_in_the_corner_cases():
+    from chainrule.data import encode_labels
+    # duplicate classes: the last one wins, as a dict lookup gives
+    assert encode_labels(["a", "b"], np.array(["a", "a", "b"]))[1].argmax(axis=1).tolist() == [1, 2]
+    with pytest.raises(DataError, match="not one of the model's classes"):
+        encode_labels([1], np.array([], dtype=int))
+    with pytest.raises(DataError, match="not one of the model's classes"):  # 2**53 + 1 ≠ 2.0**53
+        encode_labels(np.array([2.0 ** 53]), np.array([2 ** 53 + 1, 3]))
+    assert encode_labels(np.array([1.0, 2.0]), np.array([2, 1]))[1].argmax(axis=1).tolist() == [1, 0]

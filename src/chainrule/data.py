@@ -322,15 +322,16 @@ class Scaler:
 
 def _codes(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Each label's index in ``classes`` (in any order); a label not among them is a
-    ``DataError``.  Sorted look-ups when the labels and classes compare, else a dict."""
-    try:
+    ``DataError``.  Sorted look-ups when labels and classes are numbers or text of one
+    type and the classes are distinct (the usual case: ``fit`` found them with
+    ``np.unique``), else a dict (Python's ==, as for mixed kinds of label)."""
+    kind = classes.dtype.kind
+    same = labels.dtype == classes.dtype or (kind in "US" and labels.dtype.kind == kind)
+    if same and kind in "biufUS" and len(classes) and len(np.unique(classes)) == len(classes):
         sorter = np.argsort(classes, kind="stable")
-        at = np.searchsorted(classes, labels, sorter=sorter).clip(0, len(classes) - 1)
-        codes = sorter[at]
+        codes = sorter[np.searchsorted(classes, labels, sorter=sorter).clip(0, len(classes) - 1)]
         if np.all(classes[codes] == labels):
             return codes.astype(np.int64)
-    except TypeError:  # labels and classes of kinds that don't compare (text and numbers)
-        pass
     index = {label: k for k, label in enumerate(classes.tolist())}
     try:
         return np.array([index[label] for label in labels.tolist()], dtype=np.int64)

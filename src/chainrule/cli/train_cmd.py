@@ -154,7 +154,7 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
                                     run["batch_size"], run["validation_split"], run["early_stopping"]))
         if resume:
             out.print(f"resuming the run checkpointed in {resume}")
-            note = lengthened_cosine(run["schedule"], ctx.meta.get("saved_epochs"), epochs)
+            note = lengthened_cosine(ctx.meta.get("cosine"), epochs)
             if note:
                 out.print(note)
         every = 1 if epochs <= 100 else max(1, epochs // 50)
@@ -199,7 +199,8 @@ def resumed_options(ctx: click.Context, folder: str, given: dict[str, Any]) -> d
     """The options the checkpointed run was started with (``--epochs`` may be raised)."""
     from ..checkpoint import read
 
-    saved = read(folder).state.get("run", {}).get("options")
+    state = read(folder).state
+    saved = state.get("run", {}).get("options")
     if not isinstance(saved, dict) or "epochs" not in saved:
         raise ConfigError(f"the checkpoint in {folder} was not made by chainrule train; resume it "
                           "from Python with fit(..., resume=...)")
@@ -210,21 +211,26 @@ def resumed_options(ctx: click.Context, folder: str, given: dict[str, Any]) -> d
         raise ConfigError(f"a resumed run keeps the data and settings it was started with; drop "
                           f"{shown} (only --epochs may change, to train longer)")
     epochs_given = ctx.get_parameter_source("epochs") == click.core.ParameterSource.COMMANDLINE
-    ctx.meta["saved_epochs"] = saved["epochs"]
+    schedule = state.get("optimizer", {}).get("state", {}).get("schedule")
+    if isinstance(schedule, dict) and schedule.get("object") == "CosineDecay":
+        ctx.meta["cosine"] = {**schedule.get("state", {}),  # its T and η_min, as the run uses them
+                              "next_epoch": state.get("place", {}).get("first_epoch", 1)}
     return {**given, **saved, "epochs": given["epochs"] if epochs_given else saved["epochs"]}
 
 
-def lengthened_cosine(schedule: str | None, saved_epochs: int | None, epochs: int) -> str | None:
-    """A note when a resumed run is made longer than its cosine schedule, which the
-    checkpoint keeps as it was (T = the epochs first asked for): past T, η stays at its
-    minimum."""
-    if not schedule or not schedule.strip().lower().startswith("cosine") or saved_epochs is None \
-            or epochs <= saved_epochs:
-        return None
-    return (f"note: the cosine schedule keeps the length it was started with, T = {saved_epochs} "
-            f"epochs; epochs {saved_epochs + 1}–{epochs} run at its final rate η_min (0 unless "
-            f"set: then no step changes the weights). For a cosine over all {epochs} epochs, "
-            f"start a new run with --epochs {epochs}.")
+def lengthened_cosine(cosine: dict[str, Any] | None, epochs: int) -> str | None:
+    """A note when a resumed run is longer than its cosine schedule, which the checkpoint
+    keeps as it was (``cosine``: the saved schedule's numbers): past T, η stays at η_min."""
+    cosine = cosine or {}
+    length, first = cosine.get("epochs"), max(int(cosine.get("next_epoch", 1)), 1)
+    if not isinstance(length, int) or epochs <= length or epochs < first:
+        return None  # no epoch left to run lies past T
+    low = float(cosine.get("min_lr", 0.0))
+    still = "; at 0 no step changes the weights" if low == 0 else ""
+    return (f"note: the cosine schedule keeps the length it was started with, T = {length} "
+            f"epochs; epochs {max(length + 1, first)}–{epochs} run at its final rate η_min = "
+            f"{low:g}{still}. "
+            f"For a cosine over all {epochs} epochs, start a new run with --epochs {epochs}.")
 
 
 def finish(out: Any, setup: Any, history: Any, run: dict[str, Any], seconds: float, quiet: bool,
