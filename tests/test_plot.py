@@ -88,6 +88,10 @@ def test_a_classifiers_outputs_are_named_by_class():
     cr.fit(binary, X, y == "setosa", loss="bce", epochs=1, engine="graph")
     texts = [t.get_text() for t in plot.network_figure(binary, target_names=["setosa"]).axes[0].texts]
     assert r"$\hat{y}$ (setosa = True)" in texts  # its one output: the second class's odds
+    fig = plot.network_figure(binary, feature_names=["price $", "b"], target_names=["$10^x"])
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert r"price \$" in texts and r"$\hat{y}$ (\$10^x = True)" in texts  # names stay text
+    fig.canvas.draw()  # and mathtext accepts every label
 
 
 def test_pictures_are_valid_images_of_the_expected_size(tmp_path, seed_model):

@@ -291,11 +291,17 @@ def _draw_neurons(ax: Any, net: Sequential, where: dict, radius: float,
         else:
             ax.text(x, y, name, ha="center", va="center", fontsize=9 if labels else 8, zorder=3)
         if k == 0 and features and j <= len(features):
-            ax.text(x - radius - 0.12, y, features[j - 1], ha="right", va="center", fontsize=9)
+            ax.text(x - radius - 0.12, y, _plain(features[j - 1]), ha="right", va="center",
+                    fontsize=9)
         if k == last and targets and j <= len(targets):
             y_hat = r"$\hat{y}$" if net.sizes[-1] == 1 else rf"$\hat{{y}}_{{{j}}}$"
-            ax.text(x + radius + 0.12, y, f"{y_hat} ({targets[j - 1]})", ha="left",
+            ax.text(x + radius + 0.12, y, f"{y_hat} ({_plain(targets[j - 1])})", ha="left",
                     va="center", fontsize=9)
+
+
+def _plain(name: str) -> str:
+    """A column or class name as text, never as mathtext (a ``$`` in it is escaped)."""
+    return str(name).replace("$", r"\$")
 
 
 # ------------------------------------------------------------------------------------
