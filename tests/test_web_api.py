@@ -206,6 +206,12 @@ def test_an_uploaded_csv_is_learnt(client):
     assert state["network"]["inputs"] == ["size", "rooms", "age"]
     assert state["loss"]["name"] == "mse" and state["scale"] == "standard"
     assert state["data"]["rows"][0][:4] == [50.0, 2.0, 10.0, 150.0]
+    assert state["upload"] == {"columns": ["size", "rooms", "age", "price"], "target": "price"}
+    picked = client.post("/api/upload", params={"name": "houses.csv", "target": "rooms"},
+                         content=CSV).json()
+    assert picked["network"]["inputs"] == ["size", "age", "price"]
+    assert picked["upload"] == {"columns": ["size", "rooms", "age", "price"], "target": "rooms"}
+    client.post("/api/upload", params={"name": "houses.csv"}, content=CSV)
     names = [d["name"] for d in client.get("/api/datasets").json()]
     assert names[-1] == "upload"
     assert client.post("/api/step").status_code == 200

@@ -203,6 +203,22 @@ def test_a_refused_upload_keeps_its_target_picker(page):
     assert page.input_value("#target") == "price, in k$"
 
 
+def test_after_a_refused_upload_the_target_list_is_the_learnt_tables_again(page):
+    page.set_input_files("#upload", files=[{"name": "houses.csv", "mimeType": "text/csv",
+                                            "buffer": CSV}])
+    page.wait_for_function("document.getElementById('dataset').value === 'upload'")
+    page.set_input_files("#upload", files=[{"name": "flat.csv", "mimeType": "text/csv",
+                                            "buffer": b"a,b,kind\r1,2,x\r3,4,x\r5,6,x\r"}])
+    page.wait_for_selector("#message.error:not([hidden])")  # one class: refused
+    assert page.locator("#target option").all_text_contents() == ["a", "b", "kind"]  # CR lines
+    page.select_option("#dataset", "seed")
+    page.wait_for_function("document.getElementById('target-pick').hidden")
+    page.select_option("#dataset", "upload")  # houses.csv, which the session still has
+    page.wait_for_function("!document.getElementById('target-pick').hidden")
+    assert page.locator("#target option").all_text_contents() == ["size", "rooms", "age", "price"]
+    assert page.input_value("#target") == "price"
+
+
 def test_a_bad_setting_is_explained_and_the_page_keeps_working(page):
     page.fill("#hidden", "10000")
     page.press("#hidden", "Enter")

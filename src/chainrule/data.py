@@ -30,6 +30,7 @@ class Dataset:
     source: str = "arrays"
     notes: list[str] = field(default_factory=list)
     task: str = "regression"  # or "classification": then y holds one label per row
+    columns: list[str] = field(default_factory=list)  # a CSV's header, in its order (read_csv)
 
     def __len__(self) -> int:
         return len(self.X)
@@ -147,7 +148,7 @@ def read_csv(path: str | os.PathLike, target: str | Sequence[str] | None = None,
         for r, (line, _) in enumerate(rows):
             for c, col in enumerate(tcols):
                 y[r, c] = _number(cells[r][c], path, line, header[col])
-    return Dataset(X, y, feats, targets, source=path, notes=notes, task=task)
+    return Dataset(X, y, feats, targets, source=path, notes=notes, task=task, columns=header)
 
 
 def read_columns(path: str | os.PathLike, columns: Sequence[str],

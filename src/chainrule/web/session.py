@@ -115,4 +115,6 @@ class Session:
                     self.catalog.entries["upload"] = previous
                 raise
             self.run = run
-            return views.state(self.run, notes=data.notes)
+            # the table's columns as read here, and the one predicted: the page's target list
+            return {**views.state(self.run, notes=data.notes),
+                    "upload": {"columns": data.columns, "target": data.target_names[0]}}

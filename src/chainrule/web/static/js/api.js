@@ -12,5 +12,5 @@ export const get = (path) => call('GET', path);
 export const post = (path, json) => call('POST', path, json === undefined ? undefined : JSON.stringify(json),
   { 'Content-Type': 'application/json' });
 export const upload = (file, target) => call('POST',
-  `/api/upload?name=${encodeURIComponent(file.name)}&target=${encodeURIComponent(target ?? '')}`, file,
-  { 'Content-Type': 'text/csv' });
+  `/api/upload?name=${encodeURIComponent(file.name)}${target ? `&target=${encodeURIComponent(target)}` : ''}`,
+  file, { 'Content-Type': 'text/csv' });

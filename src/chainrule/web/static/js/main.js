@@ -14,7 +14,8 @@ const $ = (id) => document.getElementById(id);
 
 const ui = {
   state: null, step: null, stage: null, playing: false, busy: false, timer: null, datasets: [], param: null,
-  upload: null, // the CSV last chosen: { file, columns } (sent again when its target changes)
+  upload: null, // the CSV the session learns: { file, columns, target } (as the server read it)
+  trying: null, // a CSV chosen but refused so far: { file, columns } (as this page reads its header)
 };
 
 // -- messages -----------------------------------------------------------------------------
@@ -136,27 +137,56 @@ function readControls() {
   };
 }
 
-/** The column names on the first line of a CSV text (a quoted name may hold commas and "" quotes). */
+/** The column names of a CSV text's first line that isn't blank, read as Python's csv module
+ * reads them: a quote opens a quoted name only at its start; "" in it is a quote; a quoted
+ * name may hold commas and line breaks; lines end with \n, \r\n or \r. */
 function csvHeader(text) {
-  const line = text.replace(/^\uFEFF/, '').split(/\r?\n/).find((l) => l.trim()) ?? '';
-  const names = [];
+  const body = text.replace(/^\uFEFF/, '');
+  let names = [];
   let cell = '';
   let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i];
-    if (quoted && c === '"' && line[i + 1] === '"') { cell += '"'; i++; }
-    else if (c === '"') quoted = !quoted;
-    else if (c === ',' && !quoted) { names.push(cell.trim()); cell = ''; }
-    else cell += c;
+  let fresh = true; // at the start of a name
+  for (let i = 0; i <= body.length; i++) {
+    const c = body[i]; // undefined past the end: ends the line
+    if (quoted && c !== undefined) {
+      if (c === '"' && body[i + 1] === '"') { cell += '"'; i++; } else if (c === '"') quoted = false; else cell += c;
+    } else if (c === '"' && fresh) {
+      quoted = true;
+      fresh = false;
+    } else if (c === ',') {
+      names.push(cell.trim());
+      cell = '';
+      fresh = true;
+    } else if (c === '\n' || c === '\r' || c === undefined) {
+      names.push(cell.trim());
+      if (names.some(Boolean)) return names;
+      names = [];
+      cell = '';
+      fresh = true;
+    } else {
+      cell += c;
+      fresh = false;
+    }
   }
-  names.push(cell.trim());
-  return names.filter(Boolean);
+  return [];
 }
 
-/** Send the chosen CSV with the chosen target column; show what the server made of it. A
- * table it refuses keeps the target picker up, so another column can be tried. */
-async function sendUpload() {
-  const state = await api.upload(ui.upload.file, $('target').value);
+/** The target list: the columns of `entry` ({ columns, target }), shown when `visible`
+ * and there is a choice to make. */
+function fillTargets(entry, visible) {
+  const columns = entry?.columns ?? [];
+  $('target').replaceChildren(...columns.map((c) => el('option', { value: c }, c)));
+  if (entry) $('target').value = entry.target ?? columns[columns.length - 1];
+  $('target-pick').hidden = !visible || columns.length < 2;
+}
+
+/** Send `entry`'s CSV (with `target`, or none: the server's default, the last column) and
+ * show what the server made of it. A refused table keeps its target list up, to try another. */
+async function sendUpload(entry, target) {
+  ui.trying = entry;
+  fillTargets({ ...entry, target }, true);
+  const state = await api.upload(entry.file, target);
+  ui.upload = { file: entry.file, ...state.upload };
   ui.datasets = await api.get('/api/datasets');
   fillDatasets();
   closePanel();
@@ -175,7 +205,8 @@ function show(state, fill = false) {
   ui.step = null;
   ui.stage = null;
   if (fill) fillControls(state.settings);
-  $('target-pick').hidden = !ui.upload || state.settings.dataset !== 'upload';
+  ui.trying = null; // whatever was refused, the list shows the table the session learns
+  fillTargets(ui.upload, state.settings.dataset === 'upload');
   render();
   if (ui.param) openPanel(ui.param); // the derivation of the new current step
 }
@@ -284,14 +315,12 @@ async function start() {
     $('upload').value = ''; // the same file may be chosen again after a fix
     if (!file) return;
     stop();
-    const columns = csvHeader(await file.text());
-    ui.upload = { file, columns };
-    $('target').replaceChildren(...columns.map((c) => el('option', { value: c }, c)));
-    $('target').value = columns[columns.length - 1] ?? ''; // the server's default: the last column
-    $('target-pick').hidden = columns.length < 2;
-    await sendUpload();
+    await sendUpload({ file, columns: csvHeader(await file.text()) });
   }));
-  $('target').addEventListener('change', () => act(() => { stop(); return sendUpload(); }));
+  $('target').addEventListener('change', () => act(() => {
+    stop();
+    return sendUpload(ui.trying ?? ui.upload, $('target').value);
+  }));
   $('stages').addEventListener('click', (event) => {
     const li = event.target.closest('li');
     if (li && ui.step) { clearTimeout(ui.timer); ui.stage = li.dataset.stage; render(); }
