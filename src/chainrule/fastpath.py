@@ -155,10 +155,11 @@ def reason(model: Module, loss: Loss, optimizer: Optimizer, callbacks: Sequence[
         hooked = [type(cb).__name__ for cb in callbacks if uses_batch_hooks(cb)]
         if hooked:
             why = f"the callback {hooked[0]} needs a hook after every batch"
-    if why is None and not (batch_size is not None and big_steps(
-            [model.layers[0].fan_in] + [layer.fan_out for layer in model.layers], batch_size)) \
-            and importlib.util.find_spec("numba") is None:
-        why = "numba is not installed (pip install numba)"
+    if why is None:
+        widths = [model.layers[0].fan_in] + [layer.fan_out for layer in model.layers]
+        blas = batch_size is not None and big_steps(widths, batch_size)  # compiles nothing
+        if not blas and importlib.util.find_spec("numba") is None:
+            why = "numba is not installed (pip install numba)"
     return why
 
 
