@@ -129,10 +129,15 @@ def uses_batch_hooks(callback: Any) -> bool:
                != "Callback." + name for name in BATCH_HOOKS)
 
 
-def big_steps(widths: Sequence[int], batch_size: int) -> bool:
+def widths(model: Sequential) -> tuple[int, ...]:
+    """Neurons per layer of a Sequential of Dense layers, inputs first (the seed's 2, 2, 1)."""
+    return (model.layers[0].fan_in,) + tuple(layer.fan_out for layer in model.layers)
+
+
+def big_steps(sizes: Sequence[int], batch_size: int) -> bool:
     """Whether steps of ``batch_size`` rows through a network of these widths are big
     enough (batch × weights > ``AUTO_MAX_WORK`` multiply-adds) to run as BLAS products."""
-    weights = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     return batch_size * weights > AUTO_MAX_WORK
 
 
@@ -156,8 +161,7 @@ def reason(model: Module, loss: Loss, optimizer: Optimizer, callbacks: Sequence[
         if hooked:
             why = f"the callback {hooked[0]} needs a hook after every batch"
     if why is None:
-        widths = [model.layers[0].fan_in] + [layer.fan_out for layer in model.layers]
-        blas = batch_size is not None and big_steps(widths, batch_size)  # compiles nothing
+        blas = batch_size is not None and big_steps(widths(model), batch_size)  # compiles nothing
         if not blas and importlib.util.find_spec("numba") is None:
             why = "numba is not installed (pip install numba)"
     return why
@@ -206,7 +210,7 @@ class Plan:
         bounds = np.cumsum([0] + [p.size for p in self.params])
         self._slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
         self.rule, numbers, self._state = _hyper(optimizer)
-        self.widths = (model.layers[0].fan_in,) + tuple(layer.fan_out for layer in model.layers)
+        self.widths = widths(model)
         self.activations = tuple(layer.activation.name for layer in model.layers)
         self.dims = np.array(self.widths, dtype=np.int64)  # neurons per layer, inputs first
         self.act_params = np.array([next(iter(layer.activation.params.values()), 0.0)
