@@ -178,6 +178,19 @@ def test_loss_value_and_gradient_match_the_hand_formulas(name):
     # the per-element derivative the fused loop uses is the same number, before averaging
     np.testing.assert_allclose(loss.grad(P, Y), dterms, rtol=1e-13, atol=1e-16)
     assert loss.per_row == (name == "cross_entropy")
+    value, grad = loss.value_and_grad(P, Y)  # both at once (cross-entropy: one softmax)
+    np.testing.assert_allclose(value, terms, rtol=1e-14)
+    np.testing.assert_allclose(grad, dterms, rtol=1e-13, atol=1e-16)
+
+
+def test_softmax_and_log_softmax_are_built_from_the_same_parts(rng):
+    z = rng.standard_normal((4, 5)) * 30
+    s, e, total = ops.softmax_parts(z)
+    np.testing.assert_array_equal(s.max(axis=1), 0.0)  # shifted: every e ≤ 1, no overflow
+    np.testing.assert_allclose(ops.softmax(z), np.exp(z) / np.exp(z).sum(1, keepdims=True),
+                               rtol=1e-14)
+    np.testing.assert_allclose(ops.log_softmax(z), np.log(ops.softmax(z)), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(ops.log_softmax(np.array([[1000.0, -1000.0]])), [[0.0, -2000.0]])
 
 
 @pytest.mark.parametrize("name", LOSS_NAMES)

@@ -207,6 +207,24 @@ def test_a_nonfinite_gradient_is_caught_before_the_update(hidden, blas, monkeypa
     assert messages[0] == messages[1]
 
 
+def test_sums_that_overflow_where_no_gradient_does_still_train_in_the_loops_form():
+    """SGD in place checks Σ|A_prev| · Σ|Δ| (float32 here): 200 hidden outputs of 1e37 sum to
+    ∞ though each gradient (1e37) is finite, so the step takes the slower way (gradients
+    formed and checked) and gives the graph engine's weights, with no false alarm."""
+    X = np.full((1, 2), 5e36, dtype=np.float32)
+    y = np.zeros((1, 1), dtype=np.float32)
+    weights = []
+    for engine in ("fused", "graph"):
+        model = cr.mlp([2, 200, 1], init="ones", dtype=np.float32)
+        model.layers[1].weight.data[...] = 0.1  # ŷ = 2e38, still finite
+        cr.fit(model, X, y, loss="mae", lr=2e-38, epochs=1, shuffle=False, engine=engine,
+               metrics=[])
+        weights.append([p.data.copy() for p in model.parameters()])
+    np.testing.assert_allclose(weights[0][2], -0.1, rtol=1e-5)  # 0.1 − 2e-38 · 1e37
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5)
+
+
 def test_float32_overflows_where_the_graph_engines_does_in_the_all_locals_form():
     """The all-locals form rounds each number to float32 as the arrays do: a gradient of
     1e50 is inf in float32, so both engines stop at step 1 with the weights untouched."""
@@ -345,6 +363,49 @@ def test_the_compiled_loop_runs_the_engines_own_functions():
     assert fastkernel.ce_grad.py_func is losses.CROSS_ENTROPY.grad
     assert fastkernel.adam_step.py_func is optim.adam_step  # the rule optim.adam_ applies
     assert ops.softmax in fastkernel.shared_functions()
+
+
+def _exact_tanh(x: float) -> float:
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workprec(120):
+        return float(mpmath.tanh(mpmath.mpf(x)))
+
+
+def test_the_compiled_loops_tanh_is_within_3_ulp_of_the_exact_value(rng):
+    # both sides of the switch from the series to the exp (0.2), tiny and saturated values
+    xs = np.concatenate([np.geomspace(1e-300, 30, 1500), rng.uniform(0.17, 0.23, 500),
+                         rng.uniform(0, 3, 1000)])
+    xs = np.concatenate([xs, -xs])
+    ours = np.array([fastkernel.tanh(x) for x in xs])
+    exact = np.array([_exact_tanh(x) for x in xs])
+    ulps = np.abs(ours - exact) / np.spacing(np.abs(exact))
+    assert ulps.max() <= 3, (ulps.max(), xs[ulps.argmax()])
+    # the graph engine's np.tanh is as close: the parity tests' 1e-12 has room to spare
+    np.testing.assert_allclose(ours, np.tanh(xs), rtol=1e-15, atol=0)
+
+
+def test_the_compiled_loops_tanh_keeps_the_special_values():
+    assert fastkernel.tanh(0.0) == 0.0 and not np.signbit(fastkernel.tanh(0.0))
+    assert np.signbit(fastkernel.tanh(-0.0))
+    assert fastkernel.tanh(5e-324) == 5e-324
+    assert fastkernel.tanh(np.inf) == 1.0 and fastkernel.tanh(-np.inf) == -1.0
+    assert fastkernel.tanh(800.0) == 1.0 and fastkernel.tanh(-800.0) == -1.0
+    assert np.isnan(fastkernel.tanh(np.nan))
+    assert fastkernel.tanh(np.float32(0.5)) == pytest.approx(np.tanh(0.5), rel=1e-15)
+
+
+def test_the_tanh_series_coefficients_are_the_taylor_coefficients():
+    from fractions import Fraction
+    from math import comb, factorial
+    bernoulli = [Fraction(1)]
+    for m in range(1, 23):
+        bernoulli.append(-sum(comb(m + 1, k) * bernoulli[k] for k in range(m)) / (m + 1))
+    exact = [Fraction(4 ** n * (4 ** n - 1)) * bernoulli[2 * n] / factorial(2 * n)
+             for n in range(1, 12)]
+    assert exact[:3] == [1, Fraction(-1, 3), Fraction(2, 15)]  # tanh x = x − x³/3 + 2x⁵/15 …
+    assert fastkernel.TANH_TAYLOR == tuple(float(c) for c in exact[1:10])
+    # the first term left out, relative to tanh x ≈ x, is ~1e-18 (0.01 ulp) for |x| < 0.2
+    assert abs(exact[10]) * fastkernel.TANH_SMALL ** 20 < 2e-18
 
 
 @pytest.mark.parametrize("name", sorted(losses.LOSSES))

@@ -161,25 +161,17 @@ def fused_update(shape: Shape) -> bool:
 
 
 def _sgd_in_place(w: _Writer, shape: Shape) -> None:
-    """After Δ and D of every layer: if every A_{k−1} and Δ_k is finite and so is
-    max|A_{k−1}| · max|Δ_k| (then so is every product A_{k−1,i} Δ_kj, each gradient), move
-    each weight by the SGD rule as its gradient is formed, in one pass over the weights;
-    otherwise form the gradients first, check them and stop or update as the other forms do."""
+    """After Δ and D of every layer: if Σ_i |A_{k−1,i}| · Σ_j |Δ_kj| is finite (then so is
+    every product A_{k−1,i} Δ_kj, each gradient; a NaN or ∞ anywhere makes it not finite),
+    move each weight by the SGD rule as its gradient is formed, in one pass over the
+    weights; otherwise form the gradients first, check them and stop or update as the other
+    forms do (sums that overflow where no product does only take that slower way)."""
     nl = len(shape.widths) - 1
-    w(2, "# every gradient is a product A_prev,i Δ_j: finite if both factors are and so is "
-         "the largest product")
+    w(2, "# every gradient is a product A_prev,i Δ_j: finite if Σ|A_prev| · Σ|Δ| is")
     w(2, "ok = True")
     for k in range(nl):
-        w(2, f"""big_a = big_e = zero
-for i in range(st{k}, st{k + 1}):
-    v = abs(act[_u(i)])
-    ok &= (v - v) == 0.0
-    big_a = max(big_a, v)
-for j in range(st{k + 1}, st{k + 2}):
-    v = abs(d[_u(j)])
-    ok &= (v - v) == 0.0
-    big_e = max(big_e, v)
-ok &= (big_a * big_e - big_a * big_e) == 0.0""")
+        w(2, f"""big = abs_sum(act, st{k}, st{k + 1}, zero) * abs_sum(d, st{k + 1}, st{k + 2}, zero)
+ok &= (big - big) == 0.0""")
     w(2, "if ok:")
     w(3, "# the update: the optimiser's rule (sgd), weight by weight, as each gradient forms")
     w(3, "wd = hyper[0]")

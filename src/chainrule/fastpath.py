@@ -323,7 +323,7 @@ class Plan:
                 outs.append(layer.activation.fn(z))
             y = np.take(Y, rows, axis=0, out=targets[:nb], mode="wrap")
             pred = outs[-1]
-            r = loss.value(pred, y)  # ℓ_n (cross-entropy) or ℓ_nk
+            r, g = loss.value_and_grad(pred, y)  # ℓ_n (cross-entropy) or ℓ_nk, ∂ℓ/∂ŷ
             if r.ndim > 1:
                 r = r.mean(axis=1)
             if W is None:
@@ -339,8 +339,7 @@ class Plan:
             if not np.isfinite(value):
                 result.failed, result.value = "loss", value
                 break
-            d = np.multiply(loss.grad(pred, y), scale,
-                            out=ds[-1][:nb])  # in float64, rounded as the compiled loop does
+            d = np.multiply(g, scale, out=ds[-1][:nb])  # in float64, rounded as the loop does
             for k in range(len(layers) - 1, -1, -1):  # Δ = D ⊙ f', the gradients, D_prev
                 act = layers[k].activation
                 if act.name != "linear":  # d is this step's own array: scaled in place

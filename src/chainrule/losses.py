@@ -40,8 +40,8 @@ class Loss:
     ``terms(ŷ, y)`` gives the unreduced terms ℓ (per element, or per row when
     ``per_row``); calling the loss reduces them to the (weighted) mean.  ``value(ŷ, y)``
     is the same ℓ on plain NumPy arrays, for code without a graph (the fused loop of
-    ``fastpath`` compiles it).  ``params`` holds the loss's number (Huber's δ), already
-    bound into ``terms``, ``value`` and ``grad``.
+    ``fastpath`` compiles it); ``value_and_grad`` gives both.  ``params`` holds the
+    loss's number (Huber's δ), already bound into ``terms``, ``value`` and ``grad``.
     """
 
     name: str
@@ -53,6 +53,14 @@ class Loss:
     params: dict[str, float] = field(default_factory=dict, hash=False)
     value: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = field(default=None,
                                                                           compare=False)
+    both: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = field(
+        default=None, compare=False)  # (value, grad) in one pass, where they share work
+
+    def value_and_grad(self, pred: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(value(ŷ, y), grad(ŷ, y))`` on arrays (one pass for cross-entropy)."""
+        if self.both is not None:
+            return self.both(pred, y)
+        return self.value(pred, y), self.grad(pred, y)
 
     def __call__(self, pred: Tensor, target: Any, sample_weight: Any = None) -> Tensor:
         """``L``: the mean of the terms, or ``Σ_n w_n ℓ_n / Σ_n w_n`` with ``sample_weight``."""
@@ -163,14 +171,23 @@ def _cross_entropy(pred: Tensor, target: Any) -> Tensor:
     return -(target * apply(ops.LOG_SOFTMAX, pred)).sum(axis=-1)
 
 
+def cross_entropy_value_and_grad(pred: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ℓ_n = −Σ_k y_nk log softmax(z_n)_k (one number per row) and ∂ℓ_n/∂z_nk =
+    p_nk Σ_j y_nj − y_nk (= p − y for one-hot targets), p = softmax(z), from one softmax."""
+    s, e, total = ops.softmax_parts(pred)
+    value = -np.sum(y * (s - np.log(total)), axis=-1)  # log softmax, as ops.log_softmax
+    grad = e / total * ops._last_axis_sum(y) - y  # softmax, as ops.softmax
+    return value, grad
+
+
 def cross_entropy_grad(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """∂ℓ_n/∂z_nk = p_nk Σ_j y_nj − y_nk = p − y for one-hot targets, p = softmax(z)."""
-    return ops.softmax(pred) * ops._last_axis_sum(y) - y
+    """∂ℓ_n/∂z_nk (``cross_entropy_value_and_grad``)."""
+    return cross_entropy_value_and_grad(pred, y)[1]
 
 
 def cross_entropy_value(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """ℓ_n = −Σ_k y_nk log softmax(z_n)_k on arrays, one number per row."""
-    return -np.sum(y * ops.log_softmax(pred), axis=-1)
+    """ℓ_n on arrays, one number per row (``cross_entropy_value_and_grad``)."""
+    return cross_entropy_value_and_grad(pred, y)[0]
 
 
 CROSS_ENTROPY = Loss(
@@ -180,6 +197,7 @@ CROSS_ENTROPY = Loss(
     grad=cross_entropy_grad,
     per_row=True,
     value=cross_entropy_value,
+    both=cross_entropy_value_and_grad,
 )
 
 CLASSIFICATION_LOSSES = ("cross_entropy", "bce")  # on logits, trained on labels

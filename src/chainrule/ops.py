@@ -170,16 +170,24 @@ def gelu_grad(z: Array) -> Array:
     return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * _GELU_C * (1.0 + 3.0 * _GELU_A * z * z)
 
 
+def softmax_parts(z: Array) -> tuple[Array, Array, Array]:
+    """(s, e, Σ_j e_j) over the last axis, s = z − max_j z_j and e = e^s (each ≤ 1, so
+    nothing overflows): softmax is e / Σe and log softmax s − ln Σe."""
+    s = z - _last_axis_max(z)
+    e = np.exp(s)
+    return s, e, _last_axis_sum(e)
+
+
 def softmax(z: Array) -> Array:
     """softmax(z)_i = e^(z_i − m) / Σ_j e^(z_j − m) over the last axis, m = max_j z_j."""
-    e = np.exp(z - _last_axis_max(z))
-    return e / _last_axis_sum(e)
+    _, e, total = softmax_parts(z)
+    return e / total
 
 
 def log_softmax(z: Array) -> Array:
     """log softmax(z)_i = (z_i − m) − ln Σ_j e^(z_j − m) over the last axis, m = max_j z_j."""
-    s = z - _last_axis_max(z)
-    return s - np.log(_last_axis_sum(np.exp(s)))
+    s, _, total = softmax_parts(z)
+    return s - np.log(total)
 
 
 def huber(r: Array, delta: float = 1.0) -> Array:
