@@ -59,6 +59,8 @@ def _as_2d(values: Any, what: str, dtype: Any) -> np.ndarray:
 
 
 def _check_finite(arr: np.ndarray, what: str, names: Sequence[str]) -> None:
+    if np.isfinite(arr).all():
+        return
     bad = ~np.isfinite(arr)
     if bad.any():
         row, col = map(int, np.argwhere(bad)[0])

@@ -469,10 +469,11 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
     if sample_weight is not None and np.size(sample_weight) != len(X_arr):
         raise ConfigError(f"sample_weight needs {len(X_arr)} numbers, one per row; got "
                           f"{np.size(sample_weight)}")
-    classes = encode_labels(y_arr)[0] if classification else None
     val_raw = validation_data
     rows = None  # every row, in order
+    classes = None  # found in y (all of it: _targets sees the rows kept for training)
     if validation_split and validation_data is None:
+        classes = encode_labels(y_arr)[0] if classification else None  # before the split
         rows, va = _split(len(X_arr), validation_split, rng)
         val_raw = (X_arr[va], y_arr[va])
         X_arr, y_arr = X_arr[rows], y_arr[rows]
