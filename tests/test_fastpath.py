@@ -293,6 +293,7 @@ def test_without_numba_auto_trains_on_the_graph_and_fused_says_so(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "numba" else real(name, *a))
+    monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` fails
     model = cr.mlp([2, 1])
     X, y = np.ones((3, 2)), np.ones((3, 1))
     assert fastpath.reason(model, losses.MSE, cr.SGD(model.parameters())) == \
@@ -307,6 +308,7 @@ def test_without_numba_big_steps_still_run_as_blas_products(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "numba" else real(name, *a))
+    monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` fails
     rng = np.random.default_rng(3)
     X, y = rng.standard_normal((40, 300)), rng.standard_normal((40, 2))
     model = cr.mlp([300, 30, 2], activation="tanh", seed=1)

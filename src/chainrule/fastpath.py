@@ -162,7 +162,8 @@ def reason(model: Module, loss: Loss, optimizer: Optimizer, callbacks: Sequence[
             why = f"the callback {hooked[0]} needs a hook after every batch"
     if why is None:
         blas = batch_size is not None and big_steps(widths(model), batch_size)  # compiles nothing
-        if not blas and importlib.util.find_spec("numba") is None:
+        if not blas and sys.modules.get("numba") is None and \
+                importlib.util.find_spec("numba") is None:  # (imported already: it's there)
             why = "numba is not installed (pip install numba)"
     return why
 

@@ -371,7 +371,8 @@ def make_optimizer(spec: str | Optimizer, params: Iterable[Tensor],
     if key not in OPTIMIZERS:
         raise ConfigError(f"unknown optimiser {spec!r}; choose one of: {', '.join(OPTIMIZERS)}")
     cls = OPTIMIZERS[key]
-    known = [n for n in inspect.signature(cls).parameters if n not in ("params", "lr")]
+    known = [n for n in inspect.signature(cls).parameters if n not in ("params", "lr")] \
+        if options else []
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise ConfigError(
