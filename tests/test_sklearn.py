@@ -20,6 +20,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import chainrule as cr  # noqa: E402
+from chainrule.losses import CROSS_ENTROPY  # noqa: E402
 from chainrule.sklearn import MLPClassifier, MLPRegressor, Objective  # noqa: E402
 from chainrule.tensor import Tensor  # noqa: E402
 
@@ -126,6 +127,17 @@ def test_the_objective_by_hand():
     assert float(J(pred, y).data) == pytest.approx(3.25 + 0.6, abs=1e-15)
     # with sample weights 1 and 3: ½·(1·4 + 3·9)/4 = 3.875 ; 0.4/(2·4)·6 = 0.3
     assert float(J(pred, y, sample_weight=[1.0, 3.0]).data) == pytest.approx(4.175, abs=1e-15)
+
+
+def test_a_scaled_objective_scales_its_value_and_gradient_together():
+    """A cross-entropy scaled by ½ gives ½ of the value and ½ of the gradient from
+    ``value_and_grad`` too (it drops the loss's own one-pass form, which isn't scaled)."""
+    z, y = np.array([[2.0, 0.0, -1.0]]), np.array([[0.0, 1.0, 0.0]])
+    J = Objective.of(CROSS_ENTROPY, cr.mlp([2, 3]), alpha=0.0, scale=0.5)
+    value, grad = J.value_and_grad(z, y)
+    p = np.exp(z) / np.exp(z).sum()
+    np.testing.assert_allclose(value, -0.5 * np.log(p[0, 1]), rtol=1e-14)
+    np.testing.assert_allclose(grad, 0.5 * (p - y), rtol=1e-14)
 
 
 # ------------------------------------------------------------------------------------

@@ -103,7 +103,8 @@ def _model_reason(model: Module) -> str | None:
 def _loss_reason(loss: Loss, outputs: int) -> str | None:
     if loss.name not in LOSS_NAMES or loss.value is None:
         return f"the loss {loss.name!r} is not one it knows"
-    if not _same(loss, LOSSES[loss.name], ("grad", "value")) or set(loss.params) - {"delta"}:
+    if not _same(loss, LOSSES[loss.name], ("grad", "value", "both")) or \
+            set(loss.params) - {"delta"}:
         return f"the loss {loss.name!r} is not the one in chainrule's table"
     if loss.name == "cross_entropy" and outputs < 2:
         return "cross_entropy needs 2 or more outputs"

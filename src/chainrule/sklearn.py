@@ -96,6 +96,7 @@ class Objective(Loss):
             for key in ("terms", "grad", "value"):
                 if own.get(key) is not None:
                     own[key] = partial(_times, float(scale), own[key])
+            own["both"] = None  # value_and_grad: the scaled value and grad
         half = "½·" if scale == 0.5 else f"{scale:g}·" if scale != 1.0 else ""
         own.update(name=f"sklearn_{base.name}", formula=f"{half}{base.formula} + α/(2B)·Σ‖W‖²")
         return cls(**own, model=model, alpha=float(alpha))
