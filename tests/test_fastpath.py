@@ -506,6 +506,37 @@ def test_each_shape_gets_its_own_source_file_named_by_its_text(monkeypatch):
     assert fastcode.source_file(seed)[0] != name  # … is a new file, never numba's stale one
 
 
+def test_threads_asking_for_a_new_epoch_at_once_get_the_same_one(tmp_path, monkeypatch):
+    """Loading an epoch's module is not atomic (it sits in sys.modules before it has run):
+    a lock keeps a second thread from taking the half-run module."""
+    import threading
+    import time
+    monkeypatch.setenv("CHAINRULE_CACHE_DIR", str(tmp_path))
+    shape = fastcode.Shape((3, 5, 2), ("tanh", "linear"), "huber", "rmsprop", False)
+    real = fastcode.write
+
+    def slow_write(path, text):  # widen the window in which a second thread could enter
+        time.sleep(0.2)
+        return real(path, text)
+
+    monkeypatch.setattr(fastcode, "write", slow_write)
+    monkeypatch.setattr(fastkernel, "_EPOCHS", {})
+    found, errors = [], []
+
+    def ask():
+        try:
+            found.append(fastkernel.epoch(shape))
+        except Exception as exc:  # pragma: no cover - what the lock prevents
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(found) == 4 and all(f is found[0] for f in found)
+
+
 def test_the_epochs_are_kept_where_chainrule_cache_dir_says(tmp_path, monkeypatch):
     monkeypatch.setenv("CHAINRULE_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(fastkernel, "_EPOCHS", {})

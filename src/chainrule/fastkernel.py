@@ -31,6 +31,7 @@ import importlib.util
 import inspect
 import math
 import sys
+import threading
 
 import numba
 import numpy as np
@@ -314,27 +315,33 @@ def loss_terms(code, delta, act, d, lo, k, Y, row):
 # -- the compiled epoch, one per network shape -----------------------------------------
 
 _EPOCHS: dict = {}  # Shape → numba dispatcher, for this process
+_LOADING = threading.Lock()  # one thread at a time writes and imports an epoch's module
 
 
 def epoch(shape: Shape):
-    """The compiled epoch for ``shape`` (written, imported and compiled on first use)."""
+    """The compiled epoch for ``shape`` (written, imported and compiled on first use; safe
+    to call from several threads: numba compiles under its own lock)."""
     found = _EPOCHS.get(shape)
     if found is not None:
         return found
-    name, text, path = fastcode.source_file(shape)
-    module = sys.modules.get(name)
-    if module is None:
-        path = fastcode.write(path, text)
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # numba's cache finds the module again by its name
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[name]
-            raise
-    _EPOCHS[shape] = module.epoch
-    return module.epoch
+    with _LOADING:
+        found = _EPOCHS.get(shape)
+        if found is not None:  # another thread loaded it meanwhile
+            return found
+        name, text, path = fastcode.source_file(shape)
+        module = sys.modules.get(name)
+        if module is None:
+            path = fastcode.write(path, text)
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module  # numba's cache finds the module again by its name
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[name]
+                raise
+        _EPOCHS[shape] = module.epoch
+        return module.epoch
 
 
 def cached(shape: Shape, dtype) -> bool:
