@@ -27,8 +27,10 @@ Two forms, by what is fastest where (measured; benchmarks/README.md):
   literal widths it unrolls them first and vectorises nothing).  With plain SGD and one
   row a batch each weight moves as its gradient forms (``_sgd_in_place``).
 
-Sums run in the order of their inputs, bias last (the graph engine's products are
-BLAS's, in its own order; the parity tests allow for that).  The source is plain Python
+Sums run in the order of their inputs, bias last; the loops form adds a layer's inputs
+into Z eight at a time (``FORWARD_GROUP``: the sum of eight products stays in registers
+rather than making eight trips through memory; measured ~8 % of S2's step).  The graph
+engine's products are BLAS's, in its own order; the parity tests allow for that.  The source is plain Python
 a person can read: ``python -c "from chainrule import fastcode; print(fastcode.example())"``.
 """
 
@@ -43,6 +45,7 @@ from functools import lru_cache
 from pathlib import Path
 
 SCALAR_WEIGHTS = 256  # networks up to this many weights keep a row's every number local
+FORWARD_GROUP = 8  # the loops form adds a layer's inputs into Z this many at a time
 
 
 @dataclass(frozen=True)
@@ -104,15 +107,27 @@ def _forward(w: _Writer, shape: Shape, k: int) -> None:
     w(2, f"# layer {k + 1}: Z = A_prev W + b (bias after the product), A = {name}(Z)")
     w(2, f"ni, no, p = dims[{k}], dims[{k + 1}], act_params[{k}]")
     b = _rows(w, shape)
+    xs = "\n".join(f"    x{q} = act[_u(xo + i{f' + {q}' if q else ''})]" for q in range(FORWARD_GROUP))
+    products = [f"x{q} * theta[_u(wi + {f'{q} * no + ' if q else ''}j)]" for q in range(FORWARD_GROUP)]
+    terms = "(" + "\n                      + ".join(
+        " + ".join(products[q:q + 2]) for q in range(0, FORWARD_GROUP, 2)) + ")"
     w(b, f"""xo = st{k} + n * ni
 zo = st{k + 1} + n * no
 for j in range(no):
     z[_u(zo + j)] = zero
-for i in range(ni):
+i = 0
+while i + {FORWARD_GROUP} <= ni:  # {FORWARD_GROUP} inputs at a time: their sum stays in registers
+{xs}
+    wi = {wo} + i * no
+    for j in range(no):
+        z[_u(zo + j)] += {terms}
+    i += {FORWARD_GROUP}
+while i < ni:  # the inputs left over
     x = act[_u(xo + i)]
     wi = {wo} + i * no
     for j in range(no):
         z[_u(zo + j)] += x * theta[_u(wi + j)]
+    i += 1
 for j in range(no):
     z[_u(zo + j)] += theta[_u({bo} + j)]
     act[_u(zo + j)] = activate({name.upper()}, z[_u(zo + j)], p)""")
