@@ -185,8 +185,10 @@ def test_loss_value_and_gradient_match_the_hand_formulas(name):
 
 def test_softmax_and_log_softmax_are_built_from_the_same_parts(rng):
     z = rng.standard_normal((4, 5)) * 30
-    s, e, total = ops.softmax_parts(z)
-    np.testing.assert_array_equal(s.max(axis=1), 0.0)  # shifted: every e ≤ 1, no overflow
+    m, e, total = ops.softmax_parts(z)
+    np.testing.assert_array_equal(m[:, 0], z.max(axis=1))  # shifted: every e ≤ 1, no overflow
+    np.testing.assert_array_equal(e.max(axis=1), 1.0)
+    np.testing.assert_array_equal(total, e.sum(axis=1, keepdims=True))
     np.testing.assert_allclose(ops.softmax(z), np.exp(z) / np.exp(z).sum(1, keepdims=True),
                                rtol=1e-14)
     np.testing.assert_allclose(ops.log_softmax(z), np.log(ops.softmax(z)), rtol=1e-12, atol=1e-15)

@@ -171,11 +171,11 @@ def gelu_grad(z: Array) -> Array:
 
 
 def softmax_parts(z: Array) -> tuple[Array, Array, Array]:
-    """(s, e, Σ_j e_j) over the last axis, s = z − max_j z_j and e = e^s (each ≤ 1, so
-    nothing overflows): softmax is e / Σe and log softmax s − ln Σe."""
-    s = z - _last_axis_max(z)
-    e = np.exp(s)
-    return s, e, _last_axis_sum(e)
+    """(m, e, Σ_j e_j) over the last axis, m = max_j z_j and e = e^(z − m) (each ≤ 1, so
+    nothing overflows): softmax is e / Σe and log softmax (z − m) − ln Σe."""
+    m = _last_axis_max(z)
+    e = np.exp(z - m)
+    return m, e, _last_axis_sum(e)
 
 
 def softmax(z: Array) -> Array:
@@ -186,8 +186,8 @@ def softmax(z: Array) -> Array:
 
 def log_softmax(z: Array) -> Array:
     """log softmax(z)_i = (z_i − m) − ln Σ_j e^(z_j − m) over the last axis, m = max_j z_j."""
-    s, _, total = softmax_parts(z)
-    return s - np.log(total)
+    m, _, total = softmax_parts(z)
+    return z - m - np.log(total)
 
 
 def huber(r: Array, delta: float = 1.0) -> Array:
