@@ -5,10 +5,11 @@ and calls ``Plan.run`` once per epoch, with the epoch's row order.  A plan does 
 graph engine's epoch does, batch after batch (forward, loss, backward, update;
 ``fastcode`` writes the formulas out per network shape), on the model's own weights and
 the optimiser's own state, and gives the same numbers (to rounding: see the parity
-tests): it runs the very functions of ``ops`` (activations and their derivatives),
-``losses`` (``value`` and ``grad``) and ``optim`` (the update rules), compiled by numba.
-It is an optimisation, never a second implementation: ``tests/test_fastpath.py`` trains
-every supported combination both ways and requires equal weights.
+tests): it runs the very functions of ``ops`` (activations and their derivatives; tanh
+itself, for one number, is ``fastkernel.tanh``), ``losses`` (``value`` and ``grad``, or
+both in one pass) and ``optim`` (the update rules), compiled by numba.  It is an
+optimisation, never a second implementation: ``tests/test_fastpath.py`` trains every
+supported combination both ways and requires equal weights.
 
 What it runs:
 
