@@ -30,8 +30,9 @@ Two forms, by what is fastest where (measured; benchmarks/README.md):
 Sums run in the order of their inputs, bias last; the loops form adds a layer's inputs
 into Z eight at a time (``FORWARD_GROUP``: the sum of eight products stays in registers
 rather than making eight trips through memory; measured ~8 % of S2's step).  The graph
-engine's products are BLAS's, in its own order; the parity tests allow for that.  The source is plain Python
-a person can read: ``python -c "from chainrule import fastcode; print(fastcode.example())"``.
+engine's products are BLAS's, in its own order; the parity tests allow for that.  The
+source is plain Python a person can read:
+``python -c "from chainrule import fastcode; print(fastcode.example())"``.
 """
 
 from __future__ import annotations
@@ -107,8 +108,9 @@ def _forward(w: _Writer, shape: Shape, k: int) -> None:
     w(2, f"# layer {k + 1}: Z = A_prev W + b (bias after the product), A = {name}(Z)")
     w(2, f"ni, no, p = dims[{k}], dims[{k + 1}], act_params[{k}]")
     b = _rows(w, shape)
-    xs = "\n".join(f"    x{q} = act[_u(xo + i{f' + {q}' if q else ''})]" for q in range(FORWARD_GROUP))
-    products = [f"x{q} * theta[_u(wi + {f'{q} * no + ' if q else ''}j)]" for q in range(FORWARD_GROUP)]
+    group = range(FORWARD_GROUP)  # x_q = A_prev[i + q], its weights W[i + q, j]
+    xs = "\n".join(f"    x{q} = act[_u(xo + i{f' + {q}' if q else ''})]" for q in group)
+    products = [f"x{q} * theta[_u(wi + {f'{q} * no + ' if q else ''}j)]" for q in group]
     terms = "(" + "\n                      + ".join(
         " + ".join(products[q:q + 2]) for q in range(0, FORWARD_GROUP, 2)) + ")"
     w(b, f"""xo = st{k} + n * ni
