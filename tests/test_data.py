@@ -204,6 +204,24 @@ def test_labels_are_coded_by_the_given_classes_in_their_order():
         encode_labels([0.0, 0.5], np.array([0, 1]))
 
 
+@pytest.mark.parametrize("missing", [None, float("nan"), float("inf")])
+def test_missing_labels_among_text_are_an_error_not_a_class(missing):
+    from chainrule.data import encode_labels
+    labels = np.array(["cat", missing, "dog", missing], dtype=object)
+    with pytest.raises(DataError, match="missing"):
+        encode_labels(labels)
+    with pytest.raises(DataError, match="missing"):
+        chainrule.fit(chainrule.mlp([1, 2]), np.ones((4, 1)), labels, loss="cross_entropy",
+                      epochs=1)
+
+
+def test_pandas_missing_labels_are_an_error_too():
+    pd = pytest.importorskip("pandas")
+    from chainrule.data import encode_labels
+    with pytest.raises(DataError, match="missing"):
+        encode_labels(pd.Series(["cat", pd.NA, "dog"], dtype=object))
+
+
 def test_label_codes_agree_with_python_equality_in_the_corner_cases():
     from chainrule.data import encode_labels
     # duplicate classes: the last one wins, as a dict lookup gives

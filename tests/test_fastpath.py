@@ -345,6 +345,28 @@ def test_without_numba_big_steps_still_run_as_blas_products(monkeypatch):
     assert out.stdout.split() == ["2", "False"]
 
 
+def test_a_numba_that_is_installed_but_broken_is_a_config_error(monkeypatch):
+    # find_spec finds it (reason() lets the plan through); importing it fails
+    monkeypatch.setitem(sys.modules, "numba", None)
+    monkeypatch.delitem(sys.modules, "chainrule.fastkernel")
+    model = cr.mlp([2, 1])
+    plan = fastpath.Plan(model, losses.MSE, cr.SGD(model.parameters()))
+    with pytest.raises(cr.ConfigError, match="installed but can't be imported.*engine='graph'"):
+        plan.kernel(1)
+
+
+def test_a_child_forked_while_an_epoch_was_loading_can_load_one(monkeypatch):
+    import os
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork here")
+    with fastkernel._LOADING:  # as if another thread were loading an epoch now
+        pid = os.fork()
+        if pid == 0:  # the child: the lock must be free, or epoch() would wait forever
+            os._exit(0 if fastkernel._LOADING.acquire(timeout=5) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
 def test_an_unknown_engine_is_a_config_error():
     with pytest.raises(cr.ConfigError, match="engine"):
         cr.fit(cr.mlp([2, 1]), np.ones((3, 2)), np.ones((3, 1)), engine="gpu")

@@ -343,6 +343,12 @@ def _codes(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
                         f"{classes.tolist()}") from None
 
 
+def _missing(label: Any) -> bool:
+    """None, NaN or ±∞ (a float), or pandas' NA / NaT: not a label."""
+    return label is None or (isinstance(label, float) and not math.isfinite(label)) or \
+        type(label).__name__ in ("NAType", "NaTType")
+
+
 def encode_labels(y: Any, classes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(classes, one-hot rows)`` from labels (numbers or text) or from one-hot rows.
 
@@ -360,6 +366,9 @@ def encode_labels(y: Any, classes: np.ndarray | None = None) -> tuple[np.ndarray
         raise DataError(f"labels must be one per row, got an array of shape {np.shape(y)}")
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         raise DataError("the labels contain NaN or infinite values; remove those rows")
+    if arr.dtype.kind == "O" and any(map(_missing, arr.tolist())):
+        raise DataError("the labels contain missing (None, NaN) or infinite values; remove "
+                        "those rows")
     if classes is None:
         found, codes = np.unique(arr, return_inverse=True)
         if len(found) < 2:

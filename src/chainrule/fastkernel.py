@@ -30,6 +30,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import math
+import os
 import sys
 import threading
 
@@ -316,6 +317,15 @@ def loss_terms(code, delta, act, d, lo, k, Y, row):
 
 _EPOCHS: dict = {}  # Shape → numba dispatcher, for this process
 _LOADING = threading.Lock()  # one thread at a time writes and imports an epoch's module
+
+
+def _fresh_lock() -> None:  # a child forked while another thread held the lock starts free
+    global _LOADING
+    _LOADING = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_lock)
 
 
 def epoch(shape: Shape):

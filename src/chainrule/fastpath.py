@@ -229,7 +229,12 @@ class Plan:
 
     def kernel(self, batch_size: int) -> Callable[..., Any]:
         """The compiled epoch (``fastkernel.epoch``) for this batch size."""
-        from .fastkernel import epoch
+        try:
+            from .fastkernel import epoch
+        except ImportError as exc:  # installed (``reason`` found it) but broken
+            raise ConfigError(f"the fused loop needs numba, which is installed but can't be "
+                              f"imported ({exc}); reinstall it (pip install -U numba) or use "
+                              "engine='graph'") from None
         from .fastcode import cache_dir
         try:
             return epoch(self.shape(batch_size))
