@@ -559,6 +559,56 @@ def test_threads_asking_for_a_new_epoch_at_once_get_the_same_one(tmp_path, monke
     assert not errors and len(found) == 4 and all(f is found[0] for f in found)
 
 
+def _fake_epoch(folder, name, days_old, used_days_ago=None):
+    """A cached epoch as ``fastkernel.epoch`` leaves it: the source, numba's index and
+    data, and (if used) the marker; every time set ``days_old`` days back."""
+    import os
+    import time
+    (folder / "__pycache__").mkdir(parents=True, exist_ok=True)
+    files = [folder / f"{name}.py", folder / "__pycache__" / f"{name}.epoch-14.py311.nbi",
+             folder / "__pycache__" / f"{name}.epoch-14.py311.1.nbc"]
+    for f in files:
+        f.write_text("x")
+        os.utime(f, (time.time() - days_old * 86400,) * 2)
+    if used_days_ago is not None:
+        marker = folder / f".{name}.used"
+        marker.touch()
+        os.utime(marker, (time.time() - used_days_ago * 86400,) * 2)
+        files.append(marker)
+    return files
+
+
+def test_epochs_unused_for_a_month_leave_the_cache_with_numbas_files(tmp_path):
+    old = _fake_epoch(tmp_path, "chainrule_epoch_old", days_old=40)
+    used = _fake_epoch(tmp_path, "chainrule_epoch_used", days_old=40, used_days_ago=2)
+    stale = _fake_epoch(tmp_path, "chainrule_epoch_stale", days_old=50, used_days_ago=31)
+    new = _fake_epoch(tmp_path, "chainrule_epoch_new", days_old=1)
+    other = tmp_path / "notes.txt"  # not ours: never touched
+    other.write_text("keep")
+    crashed = tmp_path / ".chainrule_epoch_x.py.123.456.tmp"  # a write killed 2 days ago
+    crashed.write_text("half")
+    import os
+    import time
+    os.utime(crashed, (time.time() - 2 * 86400,) * 2)
+    removed = fastcode.prune(tmp_path)
+    assert sorted(removed) == sorted(old + stale + [crashed])
+    assert all(f.exists() for f in used + new) and other.exists()
+    assert not any(f.exists() for f in old + stale)
+
+
+def test_using_an_epoch_marks_it_and_a_new_one_prunes_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_CACHE_DIR", str(tmp_path))
+    folder = fastcode.cache_dir()
+    old = _fake_epoch(folder, "chainrule_epoch_old", days_old=60)
+    monkeypatch.setattr(fastkernel, "_EPOCHS", {})
+    shape = fastcode.Shape((3, 6, 2), ("relu", "linear"), "mae", "adagrad", False)
+    name, _, path = fastcode.source_file(shape)
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    fastkernel.epoch(shape)  # written now: the month-old epoch goes
+    assert path.exists() and (folder / f".{name}.used").exists()
+    assert not any(f.exists() for f in old)
+
+
 def test_the_epochs_are_kept_where_chainrule_cache_dir_says(tmp_path, monkeypatch):
     monkeypatch.setenv("CHAINRULE_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(fastkernel, "_EPOCHS", {})

@@ -41,11 +41,13 @@ import hashlib
 import os
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 SCALAR_WEIGHTS = 256  # networks up to this many weights keep a row's every number local
+KEEP_DAYS = 30  # an epoch unused this long leaves the cache (``prune``), numba's files too
 FORWARD_GROUP = 8  # the loops form adds a layer's inputs into Z this many at a time
 
 
@@ -444,6 +446,7 @@ def write(path: Path, text: str) -> Path:
             tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(text)}.tmp")
             tmp.write_text(text, encoding="utf-8")
             os.replace(tmp, path)
+            prune(path.parent)  # a new epoch: a moment to let go of the long-unused ones
         return path
     except OSError:
         if not _fallback:
@@ -452,6 +455,54 @@ def write(path: Path, text: str) -> Path:
         if not fallback.is_file():
             fallback.write_text(text, encoding="utf-8")
         return fallback
+
+
+def _marker(source: Path) -> Path:
+    return source.with_name(f".{source.stem}.used")
+
+
+def mark_used(source: Path) -> None:
+    """Note that the epoch in ``source`` is in use (``prune`` goes by it): the time of an
+    empty file beside it, never the source's own (numba's cache checks that one)."""
+    try:
+        _marker(source).touch()
+    except OSError:
+        pass
+
+
+def prune(folder: Path, keep_days: float = KEEP_DAYS) -> list[Path]:
+    """Remove from ``folder`` the epochs not used for ``keep_days`` (by ``mark_used``, or
+    written then), numba's compiled files for them, and temporary files a killed write left
+    behind; returns what it removed.  Best effort: what can't be removed stays."""
+    now, removed = time.time(), []
+    numba_cache = os.environ.get("NUMBA_CACHE_DIR")
+
+    def remove(path: Path) -> None:
+        try:
+            path.unlink()
+            removed.append(path)
+        except OSError:
+            pass
+
+    for source in folder.glob("chainrule_epoch_*.py"):
+        try:
+            last = max(p.stat().st_mtime for p in (source, _marker(source)) if p.exists())
+        except (OSError, ValueError):  # gone meanwhile
+            continue
+        if now - last < keep_days * 86400:
+            continue
+        compiled = list((folder / "__pycache__").glob(f"{source.stem}.*"))
+        if numba_cache:
+            compiled += Path(numba_cache).glob(f"**/{source.stem}.*")
+        for path in (*compiled, _marker(source), source):
+            remove(path)
+    for tmp in folder.glob(".chainrule_epoch_*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime > 86400:
+                remove(tmp)
+        except OSError:
+            pass
+    return removed
 
 
 def cached_on_disk(shape: Shape) -> bool:

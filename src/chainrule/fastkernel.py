@@ -350,6 +350,7 @@ def epoch(shape: Shape):
             except BaseException:
                 del sys.modules[name]
                 raise
+            fastcode.mark_used(path)  # kept in the cache while it is used (``fastcode.prune``)
         _EPOCHS[shape] = module.epoch
         return module.epoch
 
