@@ -18,7 +18,8 @@ stack of dense layers, its activations, loss and rule as literals), saved under
 ``fastcode.cache_dir()`` and compiled by numba with ``cache=True``, so a shape compiles
 once per machine (a few seconds) and later runs load it from disk; the file's name
 changes with any edit of the code it runs (``fastcode.source_file``), so numba never
-runs a stale one.
+runs a stale one; each load marks it used, and one unused for 30 days leaves the cache
+(``fastcode.prune``).
 
 numba lacks four NumPy forms that ``ops`` uses, so ``ops`` names them (``_select``,
 ``_cast``, ``_last_axis_max``, ``_last_axis_sum``) and this module gives numba an
