@@ -62,14 +62,12 @@ def _check_finite(arr: np.ndarray, what: str, names: Sequence[str]) -> None:
     if np.isfinite(arr).all():
         return
     bad = ~np.isfinite(arr)
-    if bad.any():
-        row, col = map(int, np.argwhere(bad)[0])
-        kind = "NaN (missing)" if np.isnan(arr[row, col]) else "infinite"
-        count = int(bad.sum())
-        raise DataError(
-            f"{what} has {count} {kind} value(s), the first in row {row + 1}, column "
-            f"{names[col]!r}; fill or remove the rows with missing values before training"
-        )
+    row, col = map(int, np.argwhere(bad)[0])
+    kind = "NaN (missing)" if np.isnan(arr[row, col]) else "infinite"
+    raise DataError(
+        f"{what} has {int(bad.sum())} {kind} value(s), the first in row {row + 1}, column "
+        f"{names[col]!r}; fill or remove the rows with missing values before training"
+    )
 
 
 def as_arrays(X: Any, y: Any = None, dtype: Any = np.float64) -> Dataset:

@@ -471,9 +471,9 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
                           f"{np.size(sample_weight)}")
     val_raw = validation_data
     rows = None  # every row, in order
-    classes = None  # found in y (all of it: _targets sees the rows kept for training)
+    classes = None  # _targets finds them in y: every row, unless a split takes some away
     if validation_split and validation_data is None:
-        classes = encode_labels(y_arr)[0] if classification else None  # before the split
+        classes = encode_labels(y_arr)[0] if classification else None  # so: before the split
         rows, va = _split(len(X_arr), validation_split, rng)
         val_raw = (X_arr[va], y_arr[va])
         X_arr, y_arr = X_arr[rows], y_arr[rows]
