@@ -559,44 +559,71 @@ def test_threads_asking_for_a_new_epoch_at_once_get_the_same_one(tmp_path, monke
     assert not errors and len(found) == 4 and all(f is found[0] for f in found)
 
 
-def _fake_epoch(folder, name, days_old, used_days_ago=None):
-    """A cached epoch as ``fastkernel.epoch`` leaves it: the source, numba's index and
-    data, and (if used) the marker; every time set ``days_old`` days back."""
+def _aged(path, days):
     import os
     import time
-    (folder / "__pycache__").mkdir(parents=True, exist_ok=True)
-    files = [folder / f"{name}.py", folder / "__pycache__" / f"{name}.epoch-14.py311.nbi",
-             folder / "__pycache__" / f"{name}.epoch-14.py311.1.nbc"]
+    os.utime(path, (time.time() - days * 86400,) * 2)
+
+
+def _fake_epoch(folder, name, days_old, used_days_ago=None, compiled=None):
+    """A cached epoch as ``fastkernel.epoch`` leaves it: the source, numba's index and
+    data (in ``compiled``: ``__pycache__`` by default), and, if used, the marker."""
+    compiled = folder / "__pycache__" if compiled is None else compiled
+    compiled.mkdir(parents=True, exist_ok=True)
+    files = [folder / f"{name}.py", compiled / f"{name}.epoch-14.py311.nbi",
+             compiled / f"{name}.epoch-14.py311.1.nbc"]
     for f in files:
         f.write_text("x")
-        os.utime(f, (time.time() - days_old * 86400,) * 2)
+        _aged(f, days_old)
     if used_days_ago is not None:
-        marker = folder / f".{name}.used"
-        marker.touch()
-        os.utime(marker, (time.time() - used_days_ago * 86400,) * 2)
-        files.append(marker)
+        files.append(folder / f".{name}.used")
+        files[-1].touch()
+        _aged(files[-1], used_days_ago)
     return files
 
 
-def test_epochs_unused_for_a_month_leave_the_cache_with_numbas_files(tmp_path):
+def test_epochs_unused_for_a_month_leave_the_cache_with_numbas_files(tmp_path, monkeypatch):
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     old = _fake_epoch(tmp_path, "chainrule_epoch_old", days_old=40)
     used = _fake_epoch(tmp_path, "chainrule_epoch_used", days_old=40, used_days_ago=2)
     stale = _fake_epoch(tmp_path, "chainrule_epoch_stale", days_old=50, used_days_ago=31)
     new = _fake_epoch(tmp_path, "chainrule_epoch_new", days_old=1)
+    # numba's files and a marker whose source went while a long run still used it
+    orphans = _fake_epoch(tmp_path, "chainrule_epoch_gone", days_old=35, used_days_ago=35)[1:]
+    young = _fake_epoch(tmp_path, "chainrule_epoch_young", days_old=3)[1:]
+    (tmp_path / "chainrule_epoch_gone.py").unlink()
+    (tmp_path / "chainrule_epoch_young.py").unlink()
     other = tmp_path / "notes.txt"  # not ours: never touched
     other.write_text("keep")
     crashed = tmp_path / ".chainrule_epoch_x.py.123.456.tmp"  # a write killed 2 days ago
     crashed.write_text("half")
-    import os
-    import time
-    os.utime(crashed, (time.time() - 2 * 86400,) * 2)
+    _aged(crashed, 2)
+    writing = tmp_path / ".chainrule_epoch_y.py.123.789.tmp"  # one being written now
+    writing.write_text("half")
     removed = fastcode.prune(tmp_path)
-    assert sorted(removed) == sorted(old + stale + [crashed])
-    assert all(f.exists() for f in used + new) and other.exists()
-    assert not any(f.exists() for f in old + stale)
+    assert sorted(removed) == sorted(old + stale + orphans + [crashed])
+    assert all(f.exists() for f in used + new + young + [other, writing])
+
+
+def test_pruning_with_numba_cache_dir_touches_only_this_caches_folder(tmp_path, monkeypatch):
+    from numba.core.caching import _CacheLocator
+    numba_cache = tmp_path / "numba"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(numba_cache))
+    mine, theirs = tmp_path / "a" / "kernels", tmp_path / "b" / "kernels"
+    for folder in (mine, theirs):
+        folder.mkdir(parents=True)
+    where = numba_cache / _CacheLocator.get_suitable_cache_subpath(str(mine / "x.py"))
+    assert fastcode._numba_folder(mine) == where  # as numba names it
+    elsewhere = numba_cache / _CacheLocator.get_suitable_cache_subpath(str(theirs / "x.py"))
+    old = _fake_epoch(mine, "chainrule_epoch_same", days_old=40, compiled=where)
+    kept = _fake_epoch(theirs, "chainrule_epoch_same", days_old=1, compiled=elsewhere)
+    assert sorted(fastcode.prune(mine)) == sorted(old)
+    assert all(f.exists() for f in kept)  # the same epoch in another cache: left alone
 
 
 def test_using_an_epoch_marks_it_and_a_new_one_prunes_the_cache(tmp_path, monkeypatch):
+    import time
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     monkeypatch.setenv("CHAINRULE_CACHE_DIR", str(tmp_path))
     folder = fastcode.cache_dir()
     old = _fake_epoch(folder, "chainrule_epoch_old", days_old=60)
@@ -604,9 +631,34 @@ def test_using_an_epoch_marks_it_and_a_new_one_prunes_the_cache(tmp_path, monkey
     shape = fastcode.Shape((3, 6, 2), ("relu", "linear"), "mae", "adagrad", False)
     name, _, path = fastcode.source_file(shape)
     monkeypatch.delitem(sys.modules, name, raising=False)
-    fastkernel.epoch(shape)  # written now: the month-old epoch goes
-    assert path.exists() and (folder / f".{name}.used").exists()
+    fastkernel.epoch(shape)  # written now: the two-month-old epoch goes
+    marker = folder / f".{name}.used"
+    assert path.exists() and marker.exists()
     assert not any(f.exists() for f in old)
+    # a run that goes on for weeks marks it again (hourly), so other processes keep it
+    _aged(marker, 40)
+    monkeypatch.setitem(fastkernel._MARKED, shape, (path, time.monotonic() - 7200))
+    fastkernel.epoch(shape)
+    assert time.time() - marker.stat().st_mtime < 60
+
+
+def test_an_epoch_pruned_while_it_is_loaded_is_written_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(fastkernel, "_EPOCHS", {})
+    shape = fastcode.Shape((3, 7, 2), ("relu", "linear"), "mae", "adagrad", False)
+    name, _, path = fastcode.source_file(shape)
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    real, calls = fastcode.write, []
+
+    def pruned_at_once(where, text):  # another process removes it right after the write
+        written = real(where, text)
+        calls.append(written)
+        if len(calls) == 1:
+            written.unlink()
+        return written
+
+    monkeypatch.setattr(fastcode, "write", pruned_at_once)
+    assert fastkernel.epoch(shape) is not None and len(calls) == 2 and path.exists()
 
 
 def test_the_epochs_are_kept_where_chainrule_cache_dir_says(tmp_path, monkeypatch):

@@ -461,9 +461,22 @@ def _marker(source: Path) -> Path:
     return source.with_name(f".{source.stem}.used")
 
 
+def _numba_folder(folder: Path) -> Path:
+    """Where numba keeps its compiled files for the sources in ``folder``: ``__pycache__``
+    beside them or, with ``$NUMBA_CACHE_DIR``, the subfolder numba names after ``folder``
+    (its name and the SHA-1 of its absolute path, as numba's cache locator does)."""
+    numba_cache = os.environ.get("NUMBA_CACHE_DIR")
+    if not numba_cache:
+        return folder / "__pycache__"
+    where = os.path.abspath(folder)
+    digest = hashlib.sha1(where.encode()).hexdigest()
+    return Path(numba_cache) / f"{os.path.basename(where)}_{digest}"
+
+
 def mark_used(source: Path) -> None:
     """Note that the epoch in ``source`` is in use (``prune`` goes by it): the time of an
-    empty file beside it, never the source's own (numba's cache checks that one)."""
+    empty file beside it, never the source's own (numba's cache checks the source: its
+    time and size in older numba, its contents in newer)."""
     try:
         _marker(source).touch()
     except OSError:
@@ -472,10 +485,18 @@ def mark_used(source: Path) -> None:
 
 def prune(folder: Path, keep_days: float = KEEP_DAYS) -> list[Path]:
     """Remove from ``folder`` the epochs not used for ``keep_days`` (by ``mark_used``, or
-    written then), numba's compiled files for them, and temporary files a killed write left
-    behind; returns what it removed.  Best effort: what can't be removed stays."""
+    written then) with numba's compiled files for them; numba's files and markers left
+    without a source (pruned while a long run still used it) once they are as old; and
+    temporary files a killed write left a day ago.  Returns what it removed.  Best
+    effort: what can't be removed stays."""
     now, removed = time.time(), []
-    numba_cache = os.environ.get("NUMBA_CACHE_DIR")
+    compiled = _numba_folder(folder)
+
+    def unused(path: Path, seconds: float = keep_days * 86400) -> bool:
+        try:
+            return now - path.stat().st_mtime > seconds
+        except OSError:  # gone meanwhile
+            return not path.exists()
 
     def remove(path: Path) -> None:
         try:
@@ -485,23 +506,16 @@ def prune(folder: Path, keep_days: float = KEEP_DAYS) -> list[Path]:
             pass
 
     for source in folder.glob("chainrule_epoch_*.py"):
-        try:
-            last = max(p.stat().st_mtime for p in (source, _marker(source)) if p.exists())
-        except (OSError, ValueError):  # gone meanwhile
-            continue
-        if now - last < keep_days * 86400:
-            continue
-        compiled = list((folder / "__pycache__").glob(f"{source.stem}.*"))
-        if numba_cache:
-            compiled += Path(numba_cache).glob(f"**/{source.stem}.*")
-        for path in (*compiled, _marker(source), source):
+        if unused(source) and unused(_marker(source)):
+            for path in (*compiled.glob(f"{source.stem}.*"), _marker(source), source):
+                remove(path)
+    for path in (*compiled.glob("chainrule_epoch_*"), *folder.glob(".chainrule_epoch_*.used")):
+        stem = path.name.lstrip(".").split(".")[0]
+        if not (folder / f"{stem}.py").exists() and unused(path):
             remove(path)
     for tmp in folder.glob(".chainrule_epoch_*.tmp"):
-        try:
-            if now - tmp.stat().st_mtime > 86400:
-                remove(tmp)
-        except OSError:
-            pass
+        if unused(tmp, 86400):
+            remove(tmp)
     return removed
 
 
@@ -513,7 +527,4 @@ def cached_on_disk(shape: Shape) -> bool:
     if not path.is_file():
         return False
     index = f"{name}.*.py{sys.version_info[0]}{sys.version_info[1]}*.nbi"
-    numba_cache = os.environ.get("NUMBA_CACHE_DIR")  # numba's own folder, if one is set
-    if numba_cache:
-        return any(Path(numba_cache).glob(f"**/{index}"))
-    return any((path.parent / "__pycache__").glob(index))
+    return any(_numba_folder(path.parent).glob(index))

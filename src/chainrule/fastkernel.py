@@ -34,6 +34,7 @@ import math
 import os
 import sys
 import threading
+import time
 
 import numba
 import numpy as np
@@ -334,26 +335,47 @@ def epoch(shape: Shape):
     to call from several threads: numba compiles under its own lock)."""
     found = _EPOCHS.get(shape)
     if found is not None:
+        _still_used(shape)
         return found
     with _LOADING:
         found = _EPOCHS.get(shape)
         if found is not None:  # another thread loaded it meanwhile
             return found
         name, text, path = fastcode.source_file(shape)
-        module = sys.modules.get(name)
-        if module is None:
-            path = fastcode.write(path, text)
-            spec = importlib.util.spec_from_file_location(name, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module  # numba's cache finds the module again by its name
-            try:
-                spec.loader.exec_module(module)
-            except BaseException:
-                del sys.modules[name]
-                raise
-            fastcode.mark_used(path)  # kept in the cache while it is used (``fastcode.prune``)
+        module = sys.modules.get(name) or _load(name, text, path)
         _EPOCHS[shape] = module.epoch
+        _MARKED[shape] = (path, time.monotonic())
         return module.epoch
+
+
+def _load(name: str, text: str, path):
+    """Write (unless it is there) and import the module of an epoch."""
+    fastcode.mark_used(path)  # first, so that a prune in another process now keeps it
+    for attempt in range(2):
+        spec = importlib.util.spec_from_file_location(name, fastcode.write(path, text))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # numba's cache finds the module again by its name
+        try:
+            spec.loader.exec_module(module)
+            return module
+        except FileNotFoundError:  # pruned by another process after all: write it again
+            del sys.modules[name]
+            if attempt:
+                raise
+        except BaseException:
+            del sys.modules[name]
+            raise
+
+
+_MARKED: dict = {}  # Shape → (its source, when this process last marked it used)
+
+
+def _still_used(shape: Shape) -> None:
+    """Mark an epoch used again, hourly: a run longer than ``fastcode.KEEP_DAYS`` keeps it."""
+    path, when = _MARKED.get(shape, (None, 0.0))
+    if path is not None and time.monotonic() - when > 3600:
+        fastcode.mark_used(path)
+        _MARKED[shape] = (path, time.monotonic())
 
 
 def cached(shape: Shape, dtype) -> bool:
