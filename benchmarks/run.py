@@ -4,7 +4,8 @@
     python3 benchmarks/run.py S1 S2      # some of them
     python3 benchmarks/run.py --no-cold  # skip measuring a cold compile (about a minute)
 
-Per scenario and peer: the median, min and max of timed runs after one warm-up run,
+Per scenario and peer: the median, min and max of timed runs after warm-up runs (a
+quarter of a second of them, at least one; then at least 5 runs and half a second),
 and the ratio to PyTorch eager measured in the same run (> 1: faster than PyTorch).
 Peers that take seconds per epoch are timed on a part of the epoch or with fewer runs;
 the output says where.  Peers that aren't installed are skipped, with a note.
@@ -50,16 +51,23 @@ try:
 except ImportError:  # pragma: no cover - optional peer
     sklearn = None
 
-RUNS = 5
+RUNS = 5  # timed calls at least, each peer
+WARM_S, TIMED_S = 0.25, 0.5  # seconds of warm-up calls, and of timed calls at least
 TARGETS = {("S1", "chainrule fused"): 5000, ("S1", "chainrule graph"): 5,
            ("S2", "chainrule fused"): 100, ("S3", "chainrule (auto)"): 1.2}
 
 
 def timed(fn: Callable[[], object], runs: int = RUNS) -> list[float]:
-    """Seconds of ``runs`` calls of ``fn`` after one untimed warm-up call."""
+    """Seconds of each of at least ``runs`` calls of ``fn``, and of more while they add up
+    to under ``TIMED_S``, after warm-up calls for ``WARM_S`` (at least one): a call of a
+    few milliseconds is slower the first few times (caches, the allocator), as a run of
+    one call of a slow peer is not."""
+    start = time.perf_counter()
     fn()
-    out = []
-    for _ in range(runs):
+    while time.perf_counter() - start < WARM_S:
+        fn()
+    out: list[float] = []
+    while len(out) < runs or sum(out) < TIMED_S:
         t = time.perf_counter()
         fn()
         out.append(time.perf_counter() - t)
@@ -73,6 +81,8 @@ class Table:
         self.scenario, self.unit, self.rows = scenario, unit, []
 
     def add(self, peer: str, seconds: list[float], per: int, note: str = "") -> None:
+        if len(seconds) < RUNS:
+            note = f"{note}; {len(seconds)} runs".lstrip("; ")
         self.rows.append((peer, [s / per for s in seconds], note))
 
     def skip(self, peer: str, why: str) -> None:
@@ -285,8 +295,6 @@ def peers(table, sizes, act, loss, X, y, bs, full_rows, part_rows, momentum=0.0,
     def add(peer, fn, rows, runs=RUNS):
         per = rows / unit_rows
         note = "" if rows == full_rows else f"timed on {rows:,} of {full_rows:,} rows, scaled"
-        if runs != RUNS:
-            note = f"{note}; {runs} runs".lstrip("; ")
         table.add(peer, timed(fn, runs), per, note)
 
     add("chainrule fused", chainrule_epoch(sizes, act, loss, X, y, bs, "fused", momentum, dtype,
@@ -388,11 +396,11 @@ def s3() -> list[dict]:
                                  0.9, np.float32), 3)
     table.add("chainrule (auto)", auto, part / n, f"{statistics.median(auto) * n / part / bound:.2f}"
               " × the matrix products alone (bound 1.3); auto takes the fused plan's BLAS "
-              "form here; 3 runs")
+              "form here")
     peers(table, sizes, "relu", "cross_entropy", X, y, bs, n, part, 0.9, np.float32,
           runs_slow=3)
     table.add("NumPy by hand (floor)", timed(numpy_by_hand_epoch(sizes, X, y, bs, 0.9), 3), 1,
-              "no autograd, preallocated, in place: the floor for a NumPy engine; 3 runs")
+              "no autograd, preallocated, in place: the floor for a NumPy engine")
     return table.show()
 
 

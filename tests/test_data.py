@@ -231,3 +231,38 @@ def test_label_codes_agree_with_python_equality_in_the_corner_cases():
     with pytest.raises(DataError, match="not one of the model's classes"):  # 2**53 + 1 ≠ 2.0**53
         encode_labels(np.array([2.0 ** 53]), np.array([2 ** 53 + 1, 3]))
     assert encode_labels(np.array([1.0, 2.0]), np.array([2, 1]))[1].argmax(axis=1).tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("labels", [
+    [3, 1, 3, 7], np.array([-5, 2, -5, 0], dtype=np.int8), np.array([-128, 127, 0], dtype=np.int8),
+    np.array([0], dtype=np.uint8), np.array([65535, 0], dtype=np.uint16),
+    np.array([2**64 - 1, 2**64 - 3], dtype=np.uint64), [2**63 - 1, 2**63 - 2], [-2**63, -2**63 + 5],
+    [2**62, -2**62], [10**9 + 3, 10**9], np.array([4, 4, 4], dtype=np.int32),
+    np.random.default_rng(0).integers(0, 10, 1797), np.random.default_rng(1).integers(-900, 900, 50),
+    [True, False, True], [1.5, 0.5, 1.5], ["b", "a", "b"],
+])
+def test_classes_found_by_counting_are_numpys_unique(labels):
+    # integers over a narrow range are counted, not sorted: the same classes, same dtype
+    from chainrule.data import _unique
+    arr = np.asarray(labels)
+    found, codes = _unique(arr)
+    want, want_codes = np.unique(arr, return_inverse=True)
+    assert found.dtype == want.dtype and found.tolist() == want.tolist()
+    assert codes.dtype == want_codes.dtype and codes.tolist() == want_codes.tolist()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+@pytest.mark.parametrize("shape", [(3, 2), (300, 100)])  # small: flags; big: Σ a² first
+def test_all_finite_finds_any_bad_number_and_survives_sums_that_overflow(dtype, shape):
+    from chainrule.data import all_finite
+    arr = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    assert all_finite(arr) and all_finite(arr[:, ::2])  # contiguous or not
+    for bad in (np.nan, np.inf, -np.inf):
+        for where in ((0, 0), (shape[0] - 1, shape[1] - 1), (shape[0] // 2, 1)):
+            spoilt = arr.copy()
+            spoilt[where] = bad
+            assert not all_finite(spoilt)
+    huge = np.full(shape, np.finfo(dtype).max / 2, dtype=dtype)  # Σ a² overflows; all finite
+    with np.errstate(all="raise"):  # and no warning escapes
+        assert all_finite(huge)
+    assert all_finite(np.arange(6).reshape(3, 2))

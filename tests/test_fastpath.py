@@ -397,6 +397,28 @@ def test_the_compiled_loop_runs_the_engines_own_functions():
     assert ops.softmax in fastkernel.shared_functions()
 
 
+def test_numbas_forms_of_the_last_axis_reductions_are_numpys():
+    # fastkernel gives numba its own max and sums over the last axis (ops names them):
+    # one row gives a number, a table a column (or, for the total, one number per row)
+    import numba
+
+    @numba.njit
+    def forms(z):
+        return ops._last_axis_max(z), ops._last_axis_sum(z), ops._last_axis_total(z)
+
+    z = np.array([[3.0, -1.0, 7.5, 0.25, 2.0], [-np.inf, -5.0, -np.inf, -2.0, -3.0],
+                  [1.0, np.nan, 9.0, 2.0, 0.0], [-0.0, -0.0, -0.0, -0.0, -0.0]])
+    for table in (z, z.astype(np.float32)):
+        got, want = forms(table), forms.py_func(table)
+        for g, w in zip(got, want):
+            assert g.shape == w.shape and g.dtype == w.dtype
+            np.testing.assert_array_equal(g, w)  # NaN where NumPy's is NaN, −0 kept
+        assert np.signbit(got[1][3, 0]) and np.signbit(got[2][3])
+        for row, want_row in zip(table, zip(*want)):
+            assert [float(v) for v in forms(row)] == pytest.approx(
+                [float(np.ravel(v)[0]) for v in want_row], nan_ok=True)
+
+
 def _exact_tanh(x: float) -> float:
     mpmath = pytest.importorskip("mpmath")
     with mpmath.workprec(120):

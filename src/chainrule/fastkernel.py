@@ -21,9 +21,10 @@ changes with any edit of the code it runs (``fastcode.source_file``), so numba n
 runs a stale one; each load marks it used, and one unused for 30 days leaves the cache
 (``fastcode.prune``).
 
-numba lacks four NumPy forms that ``ops`` uses, so ``ops`` names them (``_select``,
-``_cast``, ``_last_axis_max``, ``_last_axis_sum``) and this module gives numba an
-implementation of each; they are NumPy operations, not rules.
+numba lacks five NumPy forms that ``ops`` uses, or runs them slowly, so ``ops`` names
+them (``_select``, ``_cast``, ``_last_axis_max``, ``_last_axis_sum``,
+``_last_axis_total``) and this module gives numba an implementation of each; they are
+NumPy operations, not rules.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ _LOSS = {name: (plain(losses.LOSSES[name].value), plain(losses.LOSSES[name].grad
 _RULES = (optim.sgd_step, optim.sgd_momentum_step, optim.adam_step, optim.rmsprop_step,
           optim.adagrad_step, optim.adam_scales, optim.adagrad_rate)
 _IN_PLACE = (optim.sgd_, optim.sgd_momentum_, optim.adam_, optim.rmsprop_, optim.adagrad_)
-_NUMPY_FORMS = (ops._select, ops._cast, ops._last_axis_max, ops._last_axis_sum)
+_NUMPY_FORMS = (ops._select, ops._cast, ops._last_axis_max, ops._last_axis_sum,
+                ops._last_axis_total)
 
 
 def shared_functions() -> list:
@@ -74,7 +76,7 @@ def shared_functions() -> list:
     return [*own, *pairs, *_RULES, *_IN_PLACE]
 
 
-# -- numba implementations of the four NumPy forms -------------------------------------
+# -- numba implementations of the five NumPy forms -------------------------------------
 
 @overload(ops._select)
 def _select_nb(cond, a, b):
@@ -91,23 +93,51 @@ def _cast_nb(x, like):
     return None
 
 
-def _last_axis(reduce):
-    """numba's form of a reduction over the last axis kept as size 1 (``reduce``: np.max, np.sum)."""
+@register_jitable
+def _row_max(z):
+    """max_j z_j of one row (NaN if any is, as np.max): numba's np.max walks any array
+    with a general iterator, ~40 ns for ten numbers."""
+    m = z[0]
+    for j in range(1, z.shape[0]):
+        if z[j] > m or z[j] != z[j]:
+            m = z[j]
+    return m
+
+
+@register_jitable
+def _row_sum(z):
+    """Σ_j z_j of one row, in order."""
+    s = z[0]
+    for j in range(1, z.shape[0]):
+        s += z[j]
+    return s
+
+
+def _last_axis(reduce, keep):
+    """numba's form of a reduction of the last axis (``reduce``: ``_row_max``, ``_row_sum``),
+    that axis kept as size 1 if ``keep``; one row gives a number, nothing allocated."""
     def typer(z):
-        if isinstance(z, types.Array) and z.ndim == 1:  # one row: a number, nothing allocated
+        if isinstance(z, types.Array) and z.ndim == 1:
             return lambda z: reduce(z)
 
-        def impl(z):
+        def kept(z):
             out = np.empty((z.shape[0], 1), dtype=z.dtype)
             for n in range(z.shape[0]):
                 out[n, 0] = reduce(z[n])
             return out
-        return impl
+
+        def dropped(z):
+            out = np.empty(z.shape[0], dtype=z.dtype)
+            for n in range(z.shape[0]):
+                out[n] = reduce(z[n])
+            return out
+        return kept if keep else dropped
     return typer
 
 
-overload(ops._last_axis_max)(_last_axis(np.max))
-overload(ops._last_axis_sum)(_last_axis(np.sum))
+overload(ops._last_axis_max)(_last_axis(_row_max, True))
+overload(ops._last_axis_sum)(_last_axis(_row_sum, True))
+overload(ops._last_axis_total)(_last_axis(_row_sum, False))
 
 
 for _fn in shared_functions():  # compiled code may call them by name (ops.sigmoid, …)

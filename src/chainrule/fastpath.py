@@ -49,6 +49,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .data import all_finite
 from .errors import ConfigError
 from .losses import LOSSES, Loss
 from .nn.activations import ACTIVATIONS
@@ -360,7 +361,7 @@ class Plan:
                 np.sum(d, axis=0, out=grads[2 * k + 1])
                 if k:
                     d = np.matmul(d, layers[k].weight.data.T, out=ds[k][:nb])
-            bad = next((g for g in grads if not np.isfinite(g).all()), None)
+            bad = next((g for g in grads if not all_finite(g)), None)
             if bad is not None:
                 result.failed, result.value = "gradient", float(np.abs(bad).max())
                 break

@@ -65,10 +65,10 @@ class Primitive:
 
 
 # --------------------------------------------------------------------------------
-# Four NumPy operations under names of their own.  The functions below use them where
+# Five NumPy operations under names of their own.  The functions below use them where
 # numba, which compiles these same functions for the fused loop (``fastkernel``),
-# lacks the NumPy form: np.where and astype on single numbers, max and sum over an
-# axis kept as size 1.  ``fastkernel`` gives numba an implementation of each.
+# lacks the NumPy form or runs it slowly: np.where and astype on single numbers, max
+# and sum over the last axis.  ``fastkernel`` gives numba an implementation of each.
 
 
 def _select(cond: Any, a: Any, b: Any) -> Array:
@@ -89,6 +89,11 @@ def _last_axis_max(z: Array) -> Array:
 def _last_axis_sum(z: Array) -> Array:
     """Σ_j z_j over the last axis, kept as an axis of size 1."""
     return np.add.reduce(z, axis=-1, keepdims=True)  # np.sum, without its wrapper
+
+
+def _last_axis_total(z: Array) -> Array:
+    """Σ_j z_j over the last axis, the axis dropped (one number per row)."""
+    return np.add.reduce(z, axis=-1)
 
 
 # --------------------------------------------------------------------------------

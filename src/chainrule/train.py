@@ -211,7 +211,7 @@ def _targets(model: Module, y: Any, loss: Loss, fitting: bool,
             raise ConfigError(f"bce is for two classes, the labels have {onehot.shape[1]}; "
                               "use cross_entropy")
         return onehot[:, 1:].astype(model.dtype)
-    return onehot.astype(model.dtype)
+    return onehot.astype(model.dtype, copy=False)
 
 
 def _prepare(model: Module, X: Any, y: Any, loss: Loss, sample_weight: Any, fitting: bool,

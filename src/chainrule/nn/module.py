@@ -44,8 +44,8 @@ class Module:
 
     @property
     def dtype(self) -> np.dtype:
-        params = self.parameters()
-        return params[0].dtype if params else np.dtype(np.float64)
+        first = next(self.named_parameters(), None)  # the first alone, not the whole walk
+        return first[1].dtype if first else np.dtype(np.float64)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """A copy of every parameter's numbers, by dotted name."""
