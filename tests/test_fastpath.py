@@ -425,12 +425,26 @@ def _exact_tanh(x: float) -> float:
         return float(mpmath.tanh(mpmath.mpf(x)))
 
 
-def test_the_compiled_loops_tanh_is_within_2_ulp_of_the_exact_value(rng):
+@pytest.fixture(params=["alone", "as an epoch compiles it"])
+def tanh(request):
+    """fastkernel.tanh compiled by itself, and inlined into a function compiled as an
+    epoch in loops is (fastcode.LOOPS_JIT_OPTIONS: its multiply-adds may be fused)."""
+    if request.param == "alone":
+        return fastkernel.tanh
+    import numba
+
+    @numba.njit(**fastcode.LOOPS_JIT_OPTIONS)
+    def in_epoch(x):
+        return fastkernel.tanh(x)
+    return in_epoch
+
+
+def test_the_compiled_loops_tanh_is_within_2_ulp_of_the_exact_value(rng, tanh):
     # both sides of the switch from the series to the exp (0.25), tiny and saturated values
     xs = np.concatenate([np.geomspace(1e-300, 30, 1500), rng.uniform(0.2, 0.3, 500),
                          rng.uniform(0, 3, 1000)])
     xs = np.concatenate([xs, -xs])
-    ours = np.array([fastkernel.tanh(x) for x in xs])
+    ours = np.array([tanh(x) for x in xs])
     exact = np.array([_exact_tanh(x) for x in xs])
     ulps = np.abs(ours - exact) / np.spacing(np.abs(exact))
     # 2 measured here over millions of points; 3 leaves room for another C library's exp
@@ -439,17 +453,17 @@ def test_the_compiled_loops_tanh_is_within_2_ulp_of_the_exact_value(rng):
     np.testing.assert_allclose(ours, np.tanh(xs), rtol=1e-15, atol=0)
     # float32 comes in as float64: the series and the exp run in float64
     for x in (np.float32(0.1), np.float32(-0.2), np.float32(1.5)):
-        assert fastkernel.tanh(x) == pytest.approx(_exact_tanh(float(x)), rel=7e-16)
+        assert tanh(x) == pytest.approx(_exact_tanh(float(x)), rel=7e-16)
 
 
-def test_the_compiled_loops_tanh_keeps_the_special_values():
-    assert fastkernel.tanh(0.0) == 0.0 and not np.signbit(fastkernel.tanh(0.0))
-    assert np.signbit(fastkernel.tanh(-0.0))
-    assert fastkernel.tanh(5e-324) == 5e-324
-    assert fastkernel.tanh(np.inf) == 1.0 and fastkernel.tanh(-np.inf) == -1.0
-    assert fastkernel.tanh(800.0) == 1.0 and fastkernel.tanh(-800.0) == -1.0
-    assert np.isnan(fastkernel.tanh(np.nan)) and np.isnan(fastkernel.tanh(-np.nan))
-    assert fastkernel.tanh(3) == fastkernel.tanh(3.0)  # a whole number too
+def test_the_compiled_loops_tanh_keeps_the_special_values(tanh):
+    assert tanh(0.0) == 0.0 and not np.signbit(tanh(0.0))
+    assert np.signbit(tanh(-0.0))
+    assert tanh(5e-324) == 5e-324
+    assert tanh(np.inf) == 1.0 and tanh(-np.inf) == -1.0
+    assert tanh(800.0) == 1.0 and tanh(-800.0) == -1.0
+    assert np.isnan(tanh(np.nan)) and np.isnan(tanh(-np.nan))
+    assert tanh(3) == tanh(3.0)  # a whole number too
 
 
 def test_the_tanh_series_coefficients_are_the_taylor_coefficients():
@@ -523,6 +537,20 @@ def test_wider_layers_run_in_loops_and_give_the_graph_engines_weights(bs, dtype,
             assert not fastcode.scalar(fastpath.Plan(model, losses.CROSS_ENTROPY, cr.SGD(
                 model.parameters())).shape(bs))
     _assert_same(*runs, rtol=rtol)
+
+
+def test_a_small_linear_network_trains_to_the_graph_engines_weights_bit_for_bit():
+    # the all-locals form rounds a·b + c twice, as NumPy does (the loops form may fuse them)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 2)) * [15.0, 1.2]
+    y = X @ [0.05, 0.6] - 4.0
+    weights = []
+    for engine in ("graph", "fused"):
+        model = cr.mlp([2, 3, 1], seed=0)
+        cr.fit(model, X, y, lr=0.001, epochs=5, seed=0, engine=engine, metrics=[])
+        weights.append(np.concatenate([p.data.ravel() for p in model.parameters()]))
+    assert fastcode.scalar(fastpath.Plan(model, losses.MSE, cr.optim.SGD(model.parameters())).shape(1))
+    np.testing.assert_array_equal(weights[0], weights[1])
 
 
 def test_the_all_locals_form_and_the_loop_form_train_alike(monkeypatch):
