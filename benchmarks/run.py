@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 import warnings
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -57,38 +57,87 @@ TARGETS = {("S1", "chainrule fused"): 5000, ("S1", "chainrule graph"): 5,
            ("S2", "chainrule fused"): 100, ("S3", "chainrule (auto)"): 1.2}
 
 
-def timed(fn: Callable[[], object], runs: int = RUNS) -> list[float]:
-    """Seconds of each of at least ``runs`` calls of ``fn``, and of more while they add up
-    to under ``TIMED_S``, after warm-up calls for ``WARM_S`` (at least one): a call of a
-    few milliseconds is slower the first few times (caches, the allocator), as a run of
-    one call of a slow peer is not."""
+def _warm(fn: Callable[[], object]) -> None:
+    """Calls of ``fn`` for ``WARM_S`` (at least one): a call of a few milliseconds is
+    slower the first few times (caches, the allocator), as one call of a slow peer is not."""
     start = time.perf_counter()
     fn()
     while time.perf_counter() - start < WARM_S:
         fn()
+
+
+def _calls(fn: Callable[[], object], at_least: int, seconds: float) -> list[float]:
+    """Seconds of each of ``at_least`` calls of ``fn``, and of more until ``seconds`` pass."""
     out: list[float] = []
-    while len(out) < runs or sum(out) < TIMED_S:
+    start = time.perf_counter()
+    while len(out) < at_least or time.perf_counter() - start < seconds:
         t = time.perf_counter()
         fn()
         out.append(time.perf_counter() - t)
     return out
 
 
+def timed(fn: Callable[[], object], runs: int = RUNS) -> list[float]:
+    """Seconds of each of at least ``runs`` calls of ``fn`` (more within ``TIMED_S``) after
+    warming up."""
+    _warm(fn)
+    return _calls(fn, runs, TIMED_S)
+
+
+def timed_in_turns(fns: list[Callable[[], object]], runs: list[int]) -> list[list[float]]:
+    """``timed`` for peers that take turns: ``max(runs)`` rounds in which each peer calls
+    for ``TIMED_S / RUNS`` seconds (one call at least; ``runs[i]`` rounds for peer i).  This
+    machine's speed drifts by several per cent over minutes; in turns the drift weighs on
+    every peer alike, not on whichever ran in a slow minute."""
+    for fn in fns:
+        _warm(fn)
+    out: list[list[float]] = [[] for _ in fns]
+    for turn in range(max(runs, default=0)):
+        for fn, times, rounds in zip(fns, out, runs):
+            if turn < rounds:
+                times += _calls(fn, 1, TIMED_S / RUNS)
+    return out
+
+
 class Table:
-    """Rows of (peer, seconds per unit, note); prints them with ratios to PyTorch."""
+    """Rows of (peer, seconds per unit, note); prints them with ratios to PyTorch.  Peers
+    added with ``time`` are timed when the table is shown, in turns (``timed_in_turns``)."""
 
     def __init__(self, scenario: str, unit: str) -> None:
         self.scenario, self.unit, self.rows = scenario, unit, []
+        self._pending: list[tuple[int, Callable[[], object], float, int]] = []
 
-    def add(self, peer: str, seconds: list[float], per: int, note: str = "") -> None:
+    def add(self, peer: str, seconds: list[float], per: float, note: Any = "") -> None:
+        """A row for ``peer`` from its call times; each call did ``per`` units.  ``note``
+        may be a function of the call times (seconds per unit)."""
+        per_unit = [s / per for s in seconds]
+        note = note(per_unit) if callable(note) else note
         if len(seconds) < RUNS:
             note = f"{note}; {len(seconds)} runs".lstrip("; ")
-        self.rows.append((peer, [s / per for s in seconds], note))
+        self.rows.append((peer, per_unit, note))
+
+    def time(self, peer: str, fn: Callable[[], object], per: float, note: Any = "",
+             runs: int = RUNS) -> None:
+        """A row for ``peer``, timed with the table's other peers when it is shown."""
+        self.rows.append((peer, note, per))
+        self._pending.append((len(self.rows) - 1, fn, per, runs))
 
     def skip(self, peer: str, why: str) -> None:
         self.rows.append((peer, None, why))
 
+    def _time_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        times = timed_in_turns([fn for _, fn, _, _ in pending], [runs for *_, runs in pending])
+        rows, self.rows = self.rows, []
+        timed_at = {at: (seconds, per) for (at, _, per, _), seconds in zip(pending, times)}
+        for at, row in enumerate(rows):
+            if at in timed_at:
+                self.add(row[0], timed_at[at][0], timed_at[at][1], row[1])
+            else:
+                self.rows.append(row)
+
     def show(self) -> list[dict]:
+        self._time_pending()
         ref = next((statistics.median(t) for p, t, _ in self.rows if p == "PyTorch eager" and t),
                    None)
         print(f"\n{self.scenario}  (time per {self.unit}; ratio = PyTorch's time / this one's)")
@@ -295,7 +344,7 @@ def peers(table, sizes, act, loss, X, y, bs, full_rows, part_rows, momentum=0.0,
     def add(peer, fn, rows, runs=RUNS):
         per = rows / unit_rows
         note = "" if rows == full_rows else f"timed on {rows:,} of {full_rows:,} rows, scaled"
-        table.add(peer, timed(fn, runs), per, note)
+        table.time(peer, fn, per, note, runs)
 
     add("chainrule fused", chainrule_epoch(sizes, act, loss, X, y, bs, "fused", momentum, dtype,
                                            shuffle), full_rows)
@@ -349,9 +398,9 @@ def s2() -> list[dict]:
     table = Table("S2", "step")
     n = len(X)
     peers(table, [64, 32, 10], "tanh", "cross_entropy", X, digits.target, 1, n, n)
-    table.add("numba by hand (floor)", timed(numba_by_hand_epoch(X, digits.target)), n,
+    table.time("numba by hand (floor)", numba_by_hand_epoch(X, digits.target), n,
               "scalar softmax, no checks, nothing allocated: the floor for a numba loop")
-    table.add("… the same without tanh", timed(numba_by_hand_epoch(X, digits.target, False)), n,
+    table.time("… the same without tanh", numba_by_hand_epoch(X, digits.target, False), n,
               "what the 32 tanh a step cost (not a model)")
     return table.show()
 
@@ -392,15 +441,14 @@ def s3() -> list[dict]:
     bound, gflops = matmul_seconds(X, sizes, bs, n // bs)
     print(f"\nS3 matrix products alone: {fmt(bound)} per epoch ({gflops:.1f} GFLOP/s, NumPy's BLAS);"
           f" the issue's bound is 1.3 × that = {fmt(1.3 * bound)}")
-    auto = timed(chainrule_epoch(sizes, "relu", "cross_entropy", X[:part], y[:part], bs, "auto",
-                                 0.9, np.float32), 3)
-    table.add("chainrule (auto)", auto, part / n, f"{statistics.median(auto) * n / part / bound:.2f}"
-              " × the matrix products alone (bound 1.3); auto takes the fused plan's BLAS "
-              "form here")
+    table.time("chainrule (auto)", chainrule_epoch(sizes, "relu", "cross_entropy", X[:part],
+                                                   y[:part], bs, "auto", 0.9, np.float32),
+               part / n, lambda auto: f"{statistics.median(auto) / bound:.2f} × the matrix "
+               "products alone (bound 1.3); auto takes the fused plan's BLAS form here", 3)
     peers(table, sizes, "relu", "cross_entropy", X, y, bs, n, part, 0.9, np.float32,
           runs_slow=3)
-    table.add("NumPy by hand (floor)", timed(numpy_by_hand_epoch(sizes, X, y, bs, 0.9), 3), 1,
-              "no autograd, preallocated, in place: the floor for a NumPy engine")
+    table.time("NumPy by hand (floor)", numpy_by_hand_epoch(sizes, X, y, bs, 0.9), 1,
+               "no autograd, preallocated, in place: the floor for a NumPy engine", 3)
     return table.show()
 
 
