@@ -5,8 +5,10 @@
     python3 benchmarks/run.py --no-cold  # skip measuring a cold compile (about a minute)
 
 Per scenario and peer: the median, min and max of timed runs after warm-up runs (a
-quarter of a second of them, at least one; then at least 5 runs and half a second),
-and the ratio to PyTorch eager measured in the same run (> 1: faster than PyTorch).
+quarter of a second of them, at least one), and the ratio to PyTorch eager measured in
+the same run (> 1: faster than PyTorch).  A scenario's peers take turns: five rounds,
+in each of which every peer runs for a tenth of a second (one run at least), so that
+the machine's drift in speed over minutes weighs on all of them alike.
 Peers that take seconds per epoch are timed on a part of the epoch or with fewer runs;
 the output says where.  Peers that aren't installed are skipped, with a note.
 
