@@ -12,7 +12,7 @@ import csv
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -70,9 +70,11 @@ def all_finite(arr: np.ndarray) -> bool:
     return bool(np.isfinite(arr).all())
 
 
-def _check_finite(arr: np.ndarray, what: str, names: Sequence[str]) -> None:
+def _check_finite(arr: np.ndarray, what: str, names: Callable[[], Sequence[str]]) -> None:
+    """A ``DataError`` naming the first NaN or ∞ and its column (``names()``, built only then)."""
     if all_finite(arr):
         return
+    names = names()
     bad = ~np.isfinite(arr)
     row, col = map(int, np.argwhere(bad)[0])
     kind = "NaN (missing)" if np.isnan(arr[row, col]) else "infinite"
@@ -84,24 +86,35 @@ def _check_finite(arr: np.ndarray, what: str, names: Sequence[str]) -> None:
 
 def as_arrays(X: Any, y: Any = None, dtype: Any = np.float64) -> Dataset:
     """Check and convert inputs (and targets) to 2-D float arrays with finite values."""
-    Xa = _as_2d(X, "the inputs X", dtype)
+    Xa = as_inputs(X, dtype)
     fnames = _names_of(X, "x", Xa.shape[1])
-    if len(Xa) == 0:
-        raise DataError("the inputs X have no rows; training needs at least one row")
-    _check_finite(Xa, "the inputs X", fnames)
     if y is None:
         return Dataset(Xa, np.empty((len(Xa), 0), dtype=Xa.dtype), fnames, [])
     ya = as_targets(y, dtype)
-    if len(ya) != len(Xa):
-        raise DataError(f"X has {len(Xa)} rows but y has {len(ya)}; give one target per row")
+    same_rows(Xa, ya)
     return Dataset(Xa, ya, fnames, _names_of(y, "y", ya.shape[1]))
+
+
+def as_inputs(X: Any, dtype: Any = np.float64) -> np.ndarray:
+    """Inputs as a 2-D float array (rows × features) of at least one row, all finite."""
+    Xa = _as_2d(X, "the inputs X", dtype)
+    if len(Xa) == 0:
+        raise DataError("the inputs X have no rows; training needs at least one row")
+    _check_finite(Xa, "the inputs X", lambda: _names_of(X, "x", Xa.shape[1]))
+    return Xa
 
 
 def as_targets(y: Any, dtype: Any = np.float64) -> np.ndarray:
     """Numeric targets as a 2-D float array (rows × outputs) with finite values."""
     ya = _as_2d(y, "the targets y", dtype)
-    _check_finite(ya, "the targets y", _names_of(y, "y", ya.shape[1]))
+    _check_finite(ya, "the targets y", lambda: _names_of(y, "y", ya.shape[1]))
     return ya
+
+
+def same_rows(X: np.ndarray, y: np.ndarray) -> None:
+    """A ``DataError`` unless inputs and targets have as many rows."""
+    if len(y) != len(X):
+        raise DataError(f"X has {len(X)} rows but y has {len(y)}; give one target per row")
 
 
 def _split_names(spec: str | Sequence[str] | None, header: list[str]) -> list[str] | None:

@@ -77,7 +77,7 @@ def _same(a: Any, b: Any, fields: tuple[str, ...]) -> bool:
     return all(plain(getattr(a, f)) is plain(getattr(b, f)) for f in fields)
 
 
-def _model_reason(model: Module) -> str | None:
+def _model_reason(model: Module, params: list) -> str | None:
     if type(model) is not Sequential:
         return f"the model is a {type(model).__name__}, not a Sequential of Dense layers"
     dtypes = set()
@@ -96,7 +96,6 @@ def _model_reason(model: Module) -> str | None:
     expected = [p for layer in model.layers for p in (layer.weight, layer.bias)]
     if len({id(p) for p in expected}) != len(expected):
         return "a layer is used more than once (its weights would get two gradients)"
-    params = model.parameters()
     if len(params) != len(expected) or any(p is not q for p, q in zip(params, expected)):
         return "some weights or biases are frozen (requires_grad=False)"
     return None
@@ -113,10 +112,9 @@ def _loss_reason(loss: Loss, outputs: int) -> str | None:
     return None
 
 
-def _optimizer_reason(opt: Optimizer, model: Module) -> str | None:
+def _optimizer_reason(opt: Optimizer, params: list) -> str | None:
     if type(opt) not in OPTIMIZERS:
         return f"the optimiser {type(opt).__name__} is not one it knows"
-    params = model.parameters()
     if len(opt.params) != len(params) or any(p is not q for p, q in zip(opt.params, params)):
         return "the optimiser updates other parameters than the model's, or in another order"
     if len(set(getattr(opt, "t", [0]))) > 1:
@@ -152,7 +150,8 @@ def reason(model: Module, loss: Loss, optimizer: Optimizer, callbacks: Sequence[
     ``batch_size`` the rows a step, if known (big steps run as BLAS products and need no
     numba, ``big_steps``).
     """
-    why = _model_reason(model) or _optimizer_reason(optimizer, model)
+    params = model.parameters()
+    why = _model_reason(model, params) or _optimizer_reason(optimizer, params)
     if why is None:
         why = _loss_reason(loss, model.layers[-1].fan_out)
     if why is None and columns is not None and tuple(columns) != (model.layers[0].fan_in,

@@ -31,7 +31,7 @@ import numpy as np
 from . import fastpath
 from . import metrics as metric_fns
 from . import checkpoint as ckpt
-from .data import Scaler, as_arrays, as_targets, encode_labels
+from .data import Scaler, as_inputs, as_targets, encode_labels, same_rows
 from .errors import ChainruleError, ConfigError, DataError, DivergenceError
 from .init import make_rng
 from .losses import CLASSIFICATION_LOSSES, Loss, get_loss
@@ -217,7 +217,8 @@ def _targets(model: Module, y: Any, loss: Loss, fitting: bool,
 def _prepare(model: Module, X: Any, y: Any, loss: Loss, sample_weight: Any, fitting: bool,
              scale: str | None = None, classes: np.ndarray | None = None) -> _Prepared:
     Y = _targets(model, y, loss, fitting, classes)
-    X = as_arrays(X, Y, dtype=model.dtype).X
+    X = as_inputs(X, dtype=model.dtype)
+    same_rows(X, Y)
     if fitting and scale is not None:
         model.x_scaler = Scaler.fit(scale, X)
         regression = loss.name not in CLASSIFICATION_LOSSES
