@@ -239,20 +239,24 @@ def test_label_codes_agree_with_python_equality_in_the_corner_cases():
     np.array([2**64 - 1, 2**64 - 3], dtype=np.uint64), [2**63 - 1, 2**63 - 2], [-2**63, -2**63 + 5],
     [2**62, -2**62], [10**9 + 3, 10**9], np.array([4, 4, 4], dtype=np.int32),
     np.random.default_rng(0).integers(0, 10, 1797), np.random.default_rng(1).integers(-900, 900, 50),
+    np.random.default_rng(2).integers(-400, 500, 50),  # wider than 50 labels, within 1,024
+    np.arange(40, dtype=">i8")[::-3], np.arange(12, dtype=np.uint32).repeat(2)[::2],
     [True, False, True], [1.5, 0.5, 1.5], ["b", "a", "b"],
 ])
 def test_classes_found_by_counting_are_numpys_unique(labels):
     # integers over a narrow range are counted, not sorted: the same classes, same dtype
     from chainrule.data import _unique
     arr = np.asarray(labels)
+    arr.flags.writeable = False
     found, codes = _unique(arr)
     want, want_codes = np.unique(arr, return_inverse=True)
     assert found.dtype == want.dtype and found.tolist() == want.tolist()
     assert codes.dtype == want_codes.dtype and codes.tolist() == want_codes.tolist()
 
 
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix, below
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
-@pytest.mark.parametrize("shape", [(3, 2), (300, 100)])  # small: flags; big: Σ a² first
+@pytest.mark.parametrize("shape", [(3, 2), (300, 100)])  # big float32/64: Σ a² first
 def test_all_finite_finds_any_bad_number_and_survives_sums_that_overflow(dtype, shape):
     from chainrule.data import all_finite
     arr = np.random.default_rng(0).standard_normal(shape).astype(dtype)
@@ -263,6 +267,8 @@ def test_all_finite_finds_any_bad_number_and_survives_sums_that_overflow(dtype, 
             spoilt[where] = bad
             assert not all_finite(spoilt)
     huge = np.full(shape, np.finfo(dtype).max / 2, dtype=dtype)  # Σ a² overflows; all finite
-    with np.errstate(all="raise"):  # and no warning escapes
-        assert all_finite(huge)
+    tiny = np.full(shape, np.finfo(dtype).smallest_subnormal, dtype=dtype)  # Σ a² underflows
+    with np.errstate(all="raise"):  # and no warning escapes, nor an error
+        assert all_finite(huge) and all_finite(tiny)
     assert all_finite(np.arange(6).reshape(3, 2))
+    assert all_finite(np.asmatrix(arr)) and not all_finite(np.asmatrix(spoilt))

@@ -408,6 +408,19 @@ def test_numbas_forms_of_the_last_axis_reductions_are_numpys():
 
     z = np.array([[3.0, -1.0, 7.5, 0.25, 2.0], [-np.inf, -5.0, -np.inf, -2.0, -3.0],
                   [1.0, np.nan, 9.0, 2.0, 0.0], [-0.0, -0.0, -0.0, -0.0, -0.0]])
+    long = np.random.default_rng(0).standard_normal((20, 10))  # NumPy adds 8+ pairwise
+    np.testing.assert_allclose(forms(long)[2], forms.py_func(long)[2], rtol=1e-14)
+    empty = np.zeros((2, 0))  # no columns: sums of nothing are 0, the max has no value
+    with pytest.raises(ValueError, match="zero-size"):
+        forms(empty)
+    with pytest.raises(ValueError, match="zero-size"):
+        forms.py_func(empty)
+
+    @numba.njit
+    def sums(z):
+        return ops._last_axis_sum(z), ops._last_axis_total(z)
+
+    assert [a.tolist() for a in sums(empty)] == [[[0.0], [0.0]], [0.0, 0.0]]
     for table in (z, z.astype(np.float32)):
         got, want = forms(table), forms.py_func(table)
         for g, w in zip(got, want):
@@ -551,6 +564,51 @@ def test_a_small_linear_network_trains_to_the_graph_engines_weights_bit_for_bit(
         weights.append(np.concatenate([p.data.ravel() for p in model.parameters()]))
     assert fastcode.scalar(fastpath.Plan(model, losses.MSE, cr.optim.SGD(model.parameters())).shape(1))
     np.testing.assert_array_equal(weights[0], weights[1])
+
+
+@pytest.mark.parametrize("rule, hyper", [
+    ("SGD", [0.01, 0, 0, 0, 0]), ("SGD_MOMENTUM", [0.01, 0.9, 1.0, 0, 0]),
+    ("ADAM", [0.01, 0.9, 0.999, 1e-8, 1.0]), ("RMSPROP", [0.0, 0.9, 1e-8, 0.5, 1.0]),
+    ("ADAGRAD", [0.01, 0.1, 1e-10, 0, 0]),
+])
+def test_the_optimisers_rules_round_alike_inside_a_loops_form_epoch(rule, hyper):
+    # the loops form may fuse multiply-adds; the rules are compiled apart and must not be:
+    # centred RMSprop on a constant gradient divides by √(s − ḡ²), where a fused s − ḡ²
+    # changed the weights in every one of these runs
+    import numba
+
+    def caller(options):
+        @numba.njit(**options)
+        def run(code, hyper, theta, grad, s1, s2, s3, lr, steps):
+            for t in range(1, steps + 1):
+                fastkernel.update(code, hyper, theta, grad, s1, s2, s3, t, lr)
+        return run
+
+    rng = np.random.default_rng(0)
+    results = []
+    for options in (fastcode.LOOPS_JIT_OPTIONS, fastcode.JIT_OPTIONS):
+        theta, grad = np.zeros(50), rng.uniform(-2, 2, 50)
+        state = [np.zeros(50) for _ in range(3)]
+        with np.errstate(all="ignore"):
+            caller(options)(getattr(fastkernel, rule), np.array(hyper), theta, grad, *state,
+                            0.01, 400)
+        results.append(theta)
+        rng = np.random.default_rng(0)
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_divergence_is_caught_alike_in_the_loops_form():
+    # 8-40-1 (360 weights, mini-batches: the loops form) with a rate far too large
+    messages = []
+    for engine in ("graph", "fused"):
+        rng = np.random.default_rng(3)
+        X = rng.standard_normal((40, 8)) * 3
+        y = X @ rng.standard_normal(8)
+        with pytest.raises(cr.DivergenceError) as caught:
+            cr.fit(cr.mlp([8, 40, 1], seed=3), X, y, lr=0.5, epochs=30, batch_size=4, seed=3,
+                   engine=engine, metrics=[])
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
 
 
 def test_the_all_locals_form_and_the_loop_form_train_alike(monkeypatch):

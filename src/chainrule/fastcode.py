@@ -50,12 +50,15 @@ SCALAR_WEIGHTS = 256  # networks up to this many weights keep a row's every numb
 KEEP_DAYS = 30  # an epoch unused this long leaves the cache (``prune``), numba's files too
 FORWARD_GROUP = 8  # the loops form adds a layer's inputs into Z this many at a time
 # How numba compiles an epoch: x/0 is ±inf or NaN, as in NumPy.  In the loops form a·b + c
-# may also be one fused multiply-add, rounded once instead of twice (the same numbers to
-# rounding, ~4 % faster); the all-locals form of a small network keeps NumPy's two
-# roundings (the seed's linear network trains to the graph engine's weights bit for bit,
-# a teacher's printed numbers agree to the last digit).  Nothing else of fastmath: no
-# reordering, NaN and ∞ kept; the finiteness checks compare |x| < ∞, which no
-# contraction changes.
+# may also be one fused multiply-add, rounded once instead of twice, in the epoch's own
+# arithmetic (its sums, activations, loss, plain SGD's w − η·g: ~4 % faster; BLAS's
+# products fuse them too): the same numbers to rounding, NaN and ∞ kept, except that a
+# sum can stay finite where one of its products alone would overflow (numbers near
+# 1e308).  The optimiser's rules are compiled apart (``fastkernel.update``) and round as
+# NumPy's do; so does the all-locals form of a small network (the seed's linear network
+# trains to the graph engine's weights bit for bit, a teacher's printed numbers agree to
+# the last digit).  Nothing else of fastmath: no reordering; the finiteness checks
+# compare |x| < ∞, which no fused multiply-add changes.
 JIT_OPTIONS = {"error_model": "numpy"}
 LOOPS_JIT_OPTIONS = {**JIT_OPTIONS, "fastmath": {"contract"}}
 

@@ -97,6 +97,8 @@ def _cast_nb(x, like):
 def _row_max(z):
     """max_j z_j of one row (NaN if any is, as np.max): numba's np.max walks any array
     with a general iterator, ~40 ns for ten numbers."""
+    if z.shape[0] == 0:
+        raise ValueError("zero-size array to reduction operation maximum which has no identity")
     m = z[0]
     for j in range(1, z.shape[0]):
         if z[j] > m or z[j] != z[j]:
@@ -106,7 +108,10 @@ def _row_max(z):
 
 @register_jitable
 def _row_sum(z):
-    """Σ_j z_j of one row, in order."""
+    """Σ_j z_j of one row, in order (NumPy adds eight or more pairwise: the last bit may
+    differ); starts from z_0, so a row of −0 sums to −0 as in NumPy."""
+    if z.shape[0] == 0:
+        return np.zeros(1, dtype=z.dtype)[0]
     s = z[0]
     for j in range(1, z.shape[0]):
         s += z[j]
@@ -206,12 +211,15 @@ def first_bad(grad, bounds):
     return -1, 0.0
 
 
-@_jit
+@numba.njit(error_model="numpy")  # compiled apart, not inlined: see below
 def update(code, hyper, theta, grad, s1, s2, s3, t, lr):
     """One step of the optimiser's own rule, weight by weight (t: its step number).
 
     ``hyper`` = (λ, then the rule's numbers in the order of its arguments).  The rule is
-    a pure function of numbers (``optim.*_step``): nothing is allocated."""
+    a pure function of numbers (``optim.*_step``): nothing is allocated.  Compiled on its
+    own, so the loops form's fused multiply-adds (``fastcode.LOOPS_JIT_OPTIONS``) don't
+    reach the rules: they round as NumPy's do (centred RMSprop's s − ḡ², fused, came out
+    different enough to change where a run went)."""
     wd = hyper[0]
     if code == SGD:
         for i in range(theta.size):

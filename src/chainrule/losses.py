@@ -174,8 +174,9 @@ def _cross_entropy(pred: Tensor, target: Any) -> Tensor:
 def cross_entropy_value_and_grad(pred: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """ℓ_n = −Σ_k y_nk log softmax(z_n)_k (one number per row) and ∂ℓ_n/∂z_nk =
     p_nk Σ_j y_nj − y_nk (= p − y for one-hot targets), p = softmax(z), from one softmax.
-    Two arrays are allocated, the gradient written in the place of e^(z − m): numba
-    compiles this for the fused loop, where each array costs as much as ten exp."""
+    ``y`` has ``pred``'s shape and number type (as ``Loss.__call__`` and ``fit`` give it):
+    the gradient is written in the place of e^(z − m).  numba compiles this for the fused
+    loop, where it allocates two arrays a row, each costing about as much as ten exp."""
     m, e, total = ops.softmax_parts(pred)
     terms = pred - m - np.log(total)  # log softmax, as ops.log_softmax
     terms *= y
