@@ -405,7 +405,7 @@ def encode_labels(y: Any, classes: np.ndarray | None = None) -> tuple[np.ndarray
         arr = arr[:, 0]
     if arr.ndim != 1 or len(arr) == 0:
         raise DataError(f"labels must be one per row, got an array of shape {np.shape(y)}")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+    if arr.dtype.kind == "f" and not all_finite(arr):
         raise DataError("the labels contain NaN or infinite values; remove those rows")
     if arr.dtype.kind == "O" and any(map(_missing, arr.tolist())):
         raise DataError("the labels contain missing (None, NaN) or infinite values; remove "

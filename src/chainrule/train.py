@@ -31,7 +31,7 @@ import numpy as np
 from . import fastpath
 from . import metrics as metric_fns
 from . import checkpoint as ckpt
-from .data import Scaler, as_inputs, as_targets, encode_labels, same_rows
+from .data import Scaler, all_finite, as_inputs, as_targets, encode_labels, same_rows
 from .errors import ChainruleError, ConfigError, DataError, DivergenceError
 from .init import make_rng
 from .losses import CLASSIFICATION_LOSSES, Loss, get_loss
@@ -285,7 +285,7 @@ def _graph_epoch(model: Module, params: list[Tensor], loss_fn: Loss, opt: Optimi
         opt.zero_grad()
         L.backward()
         for p in params:
-            if p.grad is not None and not np.isfinite(p.grad).all():
+            if p.grad is not None and not all_finite(p.grad):
                 raise _diverged(epoch, step, "gradient", float(np.abs(p.grad).max()), opt)
         opt.step()
         history.steps = step
