@@ -51,12 +51,12 @@ KEEP_DAYS = 30  # an epoch unused this long leaves the cache (``prune``), numba'
 FORWARD_GROUP = 8  # the loops form adds a layer's inputs into Z this many at a time
 # How numba compiles an epoch: x/0 is ±inf or NaN, as in NumPy.  In the loops form a·b + c
 # may also be one fused multiply-add, rounded once instead of twice, in the epoch's own
-# arithmetic (its sums, activations, loss, and plain SGD's w − η·g where each weight
+# arithmetic (its sums, activations, loss, and plain SGD's w − η(g + λw) where each weight
 # moves as its gradient forms, ``_sgd_in_place``: ~4 % faster; BLAS's products fuse them
 # too): the same numbers to rounding, NaN and ∞ kept, except that a sum can stay finite
 # where one of its products alone would overflow (numbers near 1e308).  Every other
-# update runs the optimiser's rule compiled apart (``fastkernel.update``), rounded as
-# NumPy's is; so does the all-locals form of a small network (the seed's linear network
+# update runs the optimiser's rule compiled apart and never fused (``fastkernel.update``),
+# rounded as NumPy's is; so does the all-locals form of a small network (the seed's linear network
 # trains to the graph engine's weights bit for bit, a teacher's printed numbers agree to
 # the last digit).  Nothing else of fastmath: no reordering; the finiteness checks
 # compare |x| < ∞, which no fused multiply-add changes.

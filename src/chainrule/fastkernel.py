@@ -211,15 +211,17 @@ def first_bad(grad, bounds):
     return -1, 0.0
 
 
-@numba.njit(error_model="numpy")  # compiled apart, not inlined: see below
+@numba.njit(error_model="numpy", fastmath=False)  # compiled apart, never fused: see below
 def update(code, hyper, theta, grad, s1, s2, s3, t, lr):
     """One step of the optimiser's own rule, weight by weight (t: its step number).
 
     ``hyper`` = (λ, then the rule's numbers in the order of its arguments).  The rule is
     a pure function of numbers (``optim.*_step``): nothing is allocated.  Compiled on its
-    own, so the loops form's fused multiply-adds (``fastcode.LOOPS_JIT_OPTIONS``) don't
-    reach the rules: they round as NumPy's do (centred RMSprop's s − ḡ², fused, came out
-    different enough to change where a run went)."""
+    own and with ``fastmath=False`` said outright (numba otherwise takes the flags of the
+    first caller that compiles it), so the loops form's fused multiply-adds
+    (``fastcode.LOOPS_JIT_OPTIONS``) never reach the rules: they round as NumPy's do
+    (centred RMSprop's s − ḡ², fused, came out different enough to change where a run
+    went)."""
     wd = hyper[0]
     if code == SGD:
         for i in range(theta.size):
