@@ -10,6 +10,7 @@ on a machine compiles the loop (numba caches it on disk for later runs).
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 
@@ -562,7 +563,8 @@ def test_a_small_linear_network_trains_to_the_graph_engines_weights_bit_for_bit(
         model = cr.mlp([2, 3, 1], seed=0)
         cr.fit(model, X, y, lr=0.001, epochs=5, seed=0, engine=engine, metrics=[])
         weights.append(np.concatenate([p.data.ravel() for p in model.parameters()]))
-    assert fastcode.scalar(fastpath.Plan(model, losses.MSE, cr.optim.SGD(model.parameters())).shape(1))
+    plan = fastpath.Plan(model, losses.MSE, cr.optim.SGD(model.parameters()))
+    assert fastcode.scalar(plan.shape(1))  # the all-locals form
     np.testing.assert_array_equal(weights[0], weights[1])
 
 
@@ -604,6 +606,35 @@ def test_the_optimisers_rules_round_as_numpys_even_called_from_a_loops_form_epoc
     # whose first caller is compiled as a loops-form epoch is
     done = subprocess.run([sys.executable, "-c", _RULES_ROUND_AS_NUMPY], capture_output=True,
                           text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+_SEED_AFTER_A_LOOPS_EPOCH = """
+import numpy as np, chainrule as cr
+rng = np.random.default_rng(0)
+X = rng.standard_normal((30, 20))  # first loops-form epochs (fused multiply-adds)
+for optimizer, options in (("sgd", None), ("rmsprop", {"centered": True})):
+    cr.fit(cr.mlp([20, 16, 1], seed=0), X, X.sum(1), epochs=1, engine="fused", metrics=[],
+           optimizer=optimizer, optimizer_options=options)
+X = rng.standard_normal((50, 2)) * [15.0, 1.2]
+y = X @ [0.05, 0.6] - 4.0
+weights = []
+for engine, optimizer in [(e, o) for o in ("sgd", "rmsprop") for e in ("graph", "fused")]:
+    model = cr.mlp([2, 3, 1], seed=0)
+    cr.fit(model, X, y, lr=0.001, epochs=3, seed=0, engine=engine, metrics=[], optimizer=optimizer,
+           optimizer_options={"centered": True} if optimizer == "rmsprop" else None)
+    weights.append(np.concatenate([p.data.ravel() for p in model.parameters()]))
+assert np.array_equal(weights[0], weights[1]) and np.array_equal(weights[2], weights[3])
+print("ok")
+"""
+
+
+def test_the_seed_network_keeps_numpys_roundings_after_a_loops_form_epoch(tmp_path):
+    # both compiled afresh in one process, the loops form first: what it fuses (its own
+    # arithmetic; not the rules) must not reach the all-locals form
+    env = {**os.environ, "CHAINRULE_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", _SEED_AFTER_A_LOOPS_EPOCH], capture_output=True,
+                          text=True, timeout=300, env=env)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
