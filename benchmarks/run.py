@@ -112,31 +112,31 @@ class Table:
     def add(self, peer: str, seconds: list[float], per: float, note: Any = "") -> None:
         """A row for ``peer`` from its call times; each call did ``per`` units.  ``note``
         may be a function of the call times (seconds per unit)."""
-        per_unit = [s / per for s in seconds]
-        note = note(per_unit) if callable(note) else note
-        if len(seconds) < RUNS:
-            note = f"{note}; {len(seconds)} runs".lstrip("; ")
-        self.rows.append((peer, per_unit, note))
+        self.rows.append(self._row(peer, seconds, per, note))
 
     def time(self, peer: str, fn: Callable[[], object], per: float, note: Any = "",
              runs: int = RUNS) -> None:
         """A row for ``peer``, timed with the table's other peers when it is shown."""
-        self.rows.append((peer, note, per))
-        self._pending.append((len(self.rows) - 1, fn, per, runs))
+        self._pending.append((len(self.rows), fn, per, runs))
+        self.rows.append((peer, None, note))
 
     def skip(self, peer: str, why: str) -> None:
         self.rows.append((peer, None, why))
 
+    @staticmethod
+    def _row(peer: str, seconds: list[float], per: float, note: Any) -> tuple:
+        per_unit = [s / per for s in seconds]
+        note = note(per_unit) if callable(note) else note
+        if len(seconds) < RUNS:
+            note = f"{note}; {len(seconds)} runs".lstrip("; ")
+        return peer, per_unit, note
+
     def _time_pending(self) -> None:
         pending, self._pending = self._pending, []
         times = timed_in_turns([fn for _, fn, _, _ in pending], [runs for *_, runs in pending])
-        rows, self.rows = self.rows, []
-        timed_at = {at: (seconds, per) for (at, _, per, _), seconds in zip(pending, times)}
-        for at, row in enumerate(rows):
-            if at in timed_at:
-                self.add(row[0], timed_at[at][0], timed_at[at][1], row[1])
-            else:
-                self.rows.append(row)
+        for (at, _, per, _), seconds in zip(pending, times):
+            peer, _, note = self.rows[at]
+            self.rows[at] = self._row(peer, seconds, per, note)
 
     def show(self) -> list[dict]:
         self._time_pending()

@@ -230,7 +230,7 @@ def _prepare(model: Module, X: Any, y: Any, loss: Loss, sample_weight: Any, fitt
     W = None
     if sample_weight is not None:
         W = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
-        if len(W) != len(X) or not np.all(np.isfinite(W)) or np.any(W < 0):
+        if len(W) != len(X) or not all_finite(W) or np.any(W < 0):
             raise ConfigError(f"sample_weight needs {len(X)} finite numbers ≥ 0, one per row")
     return _Prepared(X, Y, W)
 
