@@ -133,8 +133,11 @@ def test_corpus_files_give_a_result_or_one_clear_error(path):
 
 def test_corpus_expectations():
     assert _read_or_explain(CORPUS / "bom_crlf_quoted.csv").X.tolist() == [[1, 2], [4, 5]]
+    semicolons = _read_or_explain(CORPUS / "semicolons.csv")  # the delimiter is sniffed
+    assert semicolons.X.tolist() == [[1, 2]] and semicolons.y.tolist() == [[3]]
+    assert any("semicolon" in note for note in semicolons.notes)
     for name in ["ragged", "huge", "minus_inf", "nan", "duplicate_columns", "header_only", "empty",
-                 "blank_lines", "semicolons", "quoted_comma", "utf16ish", "unterminated_quote",
+                 "blank_lines", "quoted_comma", "utf16ish", "unterminated_quote",
                  "unnamed_column"]:
         assert _read_or_explain(CORPUS / f"{name}.csv") is None, name
     with pytest.raises(cr.DataError, match="only one value"):

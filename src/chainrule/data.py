@@ -8,7 +8,6 @@ mismatched lengths, text in a number column, NaN or infinite values) raises a
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from dataclasses import dataclass, field
@@ -16,6 +15,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from . import tables
+from .csvfile import CsvFile
 from .errors import DataError
 
 
@@ -31,6 +32,8 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     task: str = "regression"  # or "classification": then y holds one label per row
     columns: list[str] = field(default_factory=list)  # a CSV's header, in its order (read_csv)
+    encoding: "tables.Encoding | None" = None  # text columns → one-hot inputs (read_csv)
+    rows_read: int = 0  # data rows in the file, before any were left out
 
     def __len__(self) -> int:
         return len(self.X)
@@ -119,90 +122,278 @@ def same_rows(X: np.ndarray, y: np.ndarray) -> None:
         raise DataError(f"X has {len(X)} rows but y has {len(y)}; give one target per row")
 
 
-def _split_names(spec: str | Sequence[str] | None, header: list[str]) -> list[str] | None:
+def _split_names(spec: str | Sequence[str] | None, index: dict[str, int]) -> list[str] | None:
     if spec is None:
         return None
     if isinstance(spec, str):
-        if spec in header:
+        if spec in index:
             return [spec]
         return [s.strip() for s in spec.split(",") if s.strip()]
     return list(spec)
 
 
+TASKS = ("regression", "classification", "auto")
+
+
 def read_csv(path: str | os.PathLike, target: str | Sequence[str] | None = None,
              features: str | Sequence[str] | None = None, dtype: Any = np.float64,
-             task: str = "regression") -> Dataset:
-    """Read a CSV with a header line into a ``Dataset``.
+             task: str = "regression", missing: str = "error", delimiter: str | None = None,
+             progress: Callable[[str], None] | None = None) -> Dataset:
+    """Read a CSV with a header line into a ``Dataset`` (pyarrow's parser, see ``csvfile``).
 
     ``target`` names the column(s) to predict (default: the last column); ``features``
-    the input columns (default: every other column).  ``task`` is ``regression`` (the
-    target must be numbers), ``classification`` (the target holds labels: text or
-    numbers) or ``auto`` (classification when the target holds text, or a few whole
-    numbers that repeat; the decision is added to ``notes``).
+    the input columns (default: every other column, except id-like ones: named ``id``, or
+    text that differs on every row).  A text input column becomes one-hot inputs (see
+    ``tables``; ``Dataset.encoding`` keeps its categories).  ``task`` is ``regression``
+    (the target must be numbers), ``classification`` (labels: text or numbers) or
+    ``auto`` (classification when the target holds text, or a few whole numbers that
+    repeat).  ``missing`` is ``error``, ``drop`` or ``mean`` (see ``tables``);
+    ``delimiter`` forces one (default: sniffed).  Every decision is added to ``notes``.
     """
-    path = os.fspath(path)
     if task not in TASKS:
         raise DataError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
-    rows, header = _read_rows(path)
-    targets = _split_names(target, header) or [header[-1]]
-    notes = [] if target is not None else [f"no target given: predicting the last column, {header[-1]!r}"]
-    feats = _split_names(features, header) or [c for c in header if c not in targets]
+    if missing not in tables.MISSING:
+        raise DataError(f"unknown way to handle missing values {missing!r}; choose one of: "
+                        f"{', '.join(tables.MISSING)}")
+    source = CsvFile(path, delimiter, progress)
+    path, header = source.path, source.header
+    index = {name: k for k, name in enumerate(header)}
+    notes = [note for note in [source.note()] if note]
+    targets = _split_names(target, index) or [header[-1]]
+    if target is None:
+        notes.append(f"no target given: predicting the last column, {header[-1]!r}")
+    chosen = set(targets)
+    feats = _split_names(features, index) or [c for c in header if c not in chosen]
     for name in targets + feats:
-        if name not in header:
-            raise DataError(
-                f"{path} has no column named {name!r}; its columns are: {', '.join(header)}"
-            )
+        if name not in index:
+            shown = ", ".join(header[:50]) + (f", … ({len(header)} in all)" if len(header) > 50 else "")
+            raise DataError(f"{path} has no column named {name!r}; its columns are: {shown}")
+    if set(feats) & chosen:
+        raise DataError(f"column(s) {sorted(set(feats) & chosen)} can't be both input and target")
+    arrays = source.read()
+    blank = np.ones(len(arrays[0]), dtype=bool)
+    cols: dict[str, tables.Column] = {}
+    for name in dict.fromkeys(targets + feats):
+        cols[name] = tables.column(name, arrays[index[name]])
+    for k, arr in enumerate(arrays):  # a row of blank cells is a blank line
+        blank &= (cols[header[k]] if header[k] in cols else tables.column(header[k], arr)).missing
+    if blank.any():
+        keep = ~blank
+        cols = {n: _rows(c, keep) for n, c in cols.items()}
+    rows = int((~blank).sum())
+    if rows == 0:
+        raise DataError(f"{path} has a header but no rows of data")
+    if features is None:  # ids are left out unless named
+        for name in list(feats):
+            why = tables.id_like(cols[name], rows)
+            if why:
+                feats.remove(name)
+                notes.append(f"left out {name!r}, an id ({why}); name it in --features to use it")
     if not feats:
-        raise DataError(f"{path} has no columns left to use as inputs besides the target")
-    if set(feats) & set(targets):
-        raise DataError(f"column(s) {sorted(set(feats) & set(targets))} can't be both input and target")
-    fcols = [header.index(c) for c in feats]
-    X = np.empty((len(rows), len(fcols)), dtype=dtype)
-    for r, (line, cells) in enumerate(rows):
-        for c, col in enumerate(fcols):
-            X[r, c] = _number(cells[col], path, line, header[col])
-    tcols = [header.index(c) for c in targets]
-    cells = [[cells[col].strip() for col in tcols] for _, cells in rows]
+        raise DataError(f"{path} has no columns left to use as inputs besides the target "
+                        f"(its header, split at {_delimiter_name(source.delimiter)}s: "
+                        f"{', '.join(header[:10])}); --delimiter sets the separator")
+    for name in targets + feats:
+        col = cols[name]
+        if col.note:
+            notes.append(col.note)
+        if col.bad is not None:
+            row, cell = col.bad
+            raise DataError(f"{path}, line {source.line_of(_line_row(blank, row))}, column {name!r}: "
+                            f"{cell!r} is not a number; use numbers only, or leave the column out "
+                            "with --features")
+        if col.numbers is not None and np.isinf(col.numbers).any():
+            row = int(np.flatnonzero(np.isinf(col.numbers))[0])
+            raw_row = _line_row(blank, row)
+            raise DataError(f"{path}, line {source.line_of(raw_row)}, column {name!r} is "
+                            f"{_cell(source, raw_row, index[name])!r}, too large to use; fix the "
+                            "value or remove the row")
+    cols, more = _handle_missing(cols, targets, feats, missing, source, blank)
+    notes += more
+    n = len(next(iter(cols.values())).missing)
     if task == "auto":
-        task, reason = _guess_task(cells, targets)
+        task, reason = _guess_task([cols[t] for t in targets], targets)
         notes.append(reason)
     if task == "classification":
         if len(targets) != 1:
             raise DataError("classification takes one target column; name one with --target")
-        y = _labels([c[0] for c in cells], [line for line, _ in rows], path, targets[0])
+        y = _labels(cols[targets[0]])
     else:
-        y = np.empty((len(rows), len(tcols)), dtype=dtype)
-        for r, (line, _) in enumerate(rows):
-            for c, col in enumerate(tcols):
-                y[r, c] = _number(cells[r][c], path, line, header[col])
-    return Dataset(X, y, feats, targets, source=path, notes=notes, task=task, columns=header)
+        y = np.empty((n, len(targets)), dtype=dtype)
+        for c, name in enumerate(targets):
+            col = cols[name]
+            if col.is_text:
+                row = int(np.flatnonzero(~col.missing)[0])
+                raise DataError(f"{path}, line {source.line_of(_line_row(blank, row))}, column "
+                                f"{name!r}: {col.text[row]!r} is not a number; a regression "
+                                "target must be numbers (or use --task classification)")
+            y[:, c] = col.numbers
+    encoding = tables.fit_encoding([cols[f] for f in feats])
+    if encoding is None:
+        X = np.empty((n, len(feats)), dtype=dtype)
+        for c, name in enumerate(feats):
+            X[:, c] = cols[name].numbers
+        names = list(feats)
+    else:
+        X, _ = encoding.transform(cols, dtype)
+        names = encoding.names()
+        for name, cats in encoding.categories.items():
+            notes.append(f"text column {name!r} → {len(cats)} one-hot inputs ({_few(cats)})")
+    return Dataset(X, y, names, targets, source=path, notes=notes, task=task, columns=header,
+                   encoding=encoding, rows_read=rows)
 
 
-def read_columns(path: str | os.PathLike, columns: Sequence[str],
-                 dtype: Any = np.float64) -> tuple[np.ndarray, list[list[str]], list[str], list[str]]:
-    """The named number columns of a CSV (for prediction), with every row's cells.
+def _few(values: Sequence[str], k: int = 4) -> str:
+    return ", ".join(values[:k]) + (f", … ({len(values)} in all)" if len(values) > k else "")
 
-    Returns ``(X, rows, header, notes)``: the columns in the order asked, all cells of
-    each row (to write them back out), the header, and a note about columns ignored.
+
+def _delimiter_name(delimiter: str) -> str:
+    return {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(delimiter, repr(delimiter))
+
+
+def _rows(col: tables.Column, keep: np.ndarray) -> tables.Column:
+    """The column's rows where ``keep`` is True (the other fields follow)."""
+    bad = None
+    if col.bad is not None:
+        kept = np.flatnonzero(keep)
+        place = int(np.searchsorted(kept, col.bad[0]))
+        bad = (place, col.bad[1]) if place < len(kept) and kept[place] == col.bad[0] else None
+    return tables.Column(col.name, None if col.numbers is None else col.numbers[keep],
+                         None if col.text is None else col.text[keep], col.missing[keep],
+                         col.note, bad)
+
+
+def _line_row(blank: np.ndarray, row: int) -> int:
+    """The index among non-blank rows (the reader's ``line_of``) of row ``row`` kept."""
+    return row  # blank rows are blank lines: line_of skips them too
+
+
+def _cell(source: CsvFile, row: int, col: int) -> str:
+    for k, (_, cells) in enumerate(source._records()):
+        if k == row:
+            return cells[col].strip()
+    return "?"
+
+
+def _handle_missing(cols: dict[str, tables.Column], targets: list[str], feats: list[str],
+                    how: str, source: CsvFile, blank: np.ndarray
+                    ) -> tuple[dict[str, tables.Column], list[str]]:
+    """Apply ``how`` (error, drop, mean) to the missing cells of the columns used."""
+    used = targets + feats
+    holes = np.zeros(len(cols[used[0]].missing), dtype=bool)
+    for name in used:
+        holes |= cols[name].missing
+    count = int(holes.sum())
+    if count == 0:
+        return cols, []
+    if how == "error":
+        row = int(np.flatnonzero(holes)[0])
+        name = next(n for n in used if cols[n].missing[row])
+        col = cols[name]
+        what = "empty" if col.text is None or not col.text[row] else f"{col.text[row]!r} (missing)"
+        if col.numbers is not None and row < len(col.numbers) and col.text is None:
+            what = "NaN (missing)" if _cell(source, row, source.header.index(name)) else "empty"
+        raise DataError(f"{source.path}, line {source.line_of(row)}, column {name!r} is {what}; "
+                        f"{count} row(s) have missing values: fill them in, or use --missing drop "
+                        "(leave those rows out) or --missing mean (fill with the column's mean)")
+    notes = []
+    keep = ~holes
+    if how == "mean":
+        keep = np.ones(len(holes), dtype=bool)
+        for name in targets:
+            keep &= ~cols[name].missing
+        filled = []
+        for name in feats:
+            col = cols[name]
+            if col.missing.any() and col.numbers is not None:
+                if col.missing.all():
+                    raise DataError(f"{source.path}: column {name!r} has no numbers at all; "
+                                    "leave it out with --features")
+                mean = float(col.numbers[~col.missing].mean())
+                numbers = np.where(col.missing, mean, col.numbers)
+                cols[name] = tables.Column(name, numbers, None, np.zeros(len(numbers), bool),
+                                           col.note, col.bad)
+                filled.append(f"{name} ({int(col.missing.sum())} cells, mean {mean:.6g})")
+            elif col.missing.any():  # a blank category: all zeros
+                filled.append(f"{name} ({int(col.missing.sum())} cells, no category)")
+        if filled:
+            notes.append(f"filled missing values (--missing mean): {', '.join(filled)}")
+    dropped = int((~keep).sum())
+    if dropped:
+        why = "with missing values (--missing drop)" if how == "drop" else "without a target"
+        notes.append(f"left out {dropped} row(s) {why}")
+        if dropped == len(keep):
+            raise DataError(f"{source.path}: every row has a missing value; fill them in or "
+                            "choose other columns")
+        cols = {n: _rows(c, keep) for n, c in cols.items()}
+    return cols, notes
+
+
+def read_columns(path: str | os.PathLike, columns: Sequence[str], dtype: Any = np.float64,
+                 encoding: tables.Encoding | None = None, delimiter: str | None = None
+                 ) -> tuple[np.ndarray, list[list[str]], list[str], list[str]]:
+    """The named columns of a CSV (for prediction), with every row's cells.
+
+    Returns ``(X, rows, header, notes)``: the network's inputs (``columns`` as numbers,
+    or through ``encoding`` when the model has one: then ``columns`` are its raw
+    inputs), all cells of each row as written (to write them back out), the header, and
+    notes (columns ignored, delimiter, categories the model never saw: all zeros).
     A missing column is a ``DataError`` naming it and the columns the file has.
     """
-    path = os.fspath(path)
-    rows, header = _read_rows(path)
-    missing = [c for c in columns if c not in header]
+    source = CsvFile(path, delimiter)
+    path, header = source.path, source.header
+    index = {name: k for k, name in enumerate(header)}
+    if encoding is not None:
+        columns = encoding.inputs
+    missing = [c for c in columns if c not in index]
     if missing:
         raise DataError(f"{path} has no column {', '.join(map(repr, missing))}, which the model "
                         f"needs; its columns are: {', '.join(header)}")
-    extra = [c for c in header if c not in columns]
-    notes = [f"ignoring column(s) the model does not use: {', '.join(extra)}"] if extra else []
-    idx = [header.index(c) for c in columns]
-    X = np.empty((len(rows), len(idx)), dtype=dtype)
-    for r, (line, cells) in enumerate(rows):
-        for c, col in enumerate(idx):
-            X[r, c] = _number(cells[col], path, line, header[col])
-    return X, [cells for _, cells in rows], header, notes
-
-
-TASKS = ("regression", "classification", "auto")
+    wanted = set(columns)
+    extra = [c for c in header if c not in wanted]
+    notes = [note for note in [source.note()] if note]
+    if extra:
+        notes.append(f"ignoring column(s) the model does not use: {', '.join(extra)}")
+    arrays = source.read(text=True)
+    cells = [a.to_pylist() for a in arrays]
+    keep = np.array([any(c[r].strip() for c in cells) for r in range(len(arrays[0]))], dtype=bool)
+    rows = [list(row) for row, k in zip(zip(*cells), keep) if k]
+    cols = {}
+    for name in columns:
+        col = tables.column(name, arrays[index[name]])
+        col = _rows(col, keep) if not keep.all() else col
+        categorical = encoding is not None and name in encoding.categories
+        if col.bad is not None and not categorical:
+            raise DataError(f"{path}, line {source.line_of(col.bad[0])}, column {name!r}: "
+                            f"{col.bad[1]!r} is not a number; the model needs numbers there")
+        if col.missing.any() and not categorical:
+            row = int(np.flatnonzero(col.missing)[0])
+            raise DataError(f"{path}, line {source.line_of(row)}, column {name!r} is empty or "
+                            "NaN; fill it in or remove the row")
+        if col.is_text and not categorical:
+            raise DataError(f"{path}, line {source.line_of(0)}, column {name!r}: "
+                            f"{col.text[0]!r} is not a number; the model needs numbers there")
+        if col.numbers is not None and np.isinf(col.numbers).any():
+            row = int(np.flatnonzero(np.isinf(col.numbers))[0])
+            raise DataError(f"{path}, line {source.line_of(row)}, column {name!r} is too large "
+                            "to use; fix the value or remove the row")
+        if categorical and col.text is None:  # numbers used as categories: as they were written
+            col = tables.Column(name, None, np.array([r[index[name]].strip() for r in rows],
+                                                     dtype=object), col.missing)
+        cols[name] = col
+    if not rows:
+        raise DataError(f"{path} has a header but no rows of data")
+    if encoding is None:
+        X = np.empty((len(rows), len(columns)), dtype=dtype)
+        for c, name in enumerate(columns):
+            X[:, c] = cols[name].numbers
+        return X, rows, header, notes
+    X, unseen = encoding.transform(cols, dtype)
+    for name, values in unseen.items():
+        count = int(np.isin(cols[name].text, values).sum())
+        notes.append(f"warning: column {name!r} has {count} row(s) with a category the model "
+                     f"never saw ({_few(values)}); their one-hot inputs are all 0")
+    return X, rows, header, notes
 
 
 def _is_number(text: str) -> bool:
@@ -212,16 +403,15 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def _guess_task(cells: list[list[str]], targets: list[str]) -> tuple[str, str]:
+def _guess_task(cols: list[tables.Column], targets: list[str]) -> tuple[str, str]:
     """Classification for text labels or a few repeating whole numbers; else regression."""
-    values = [c[0] for c in cells]
-    override = "use --task regression to override" 
-    if len(targets) == 1 and not all(_is_number(v) for v in values if v):
-        distinct = sorted(set(values))
+    override = "use --task regression to override"
+    if len(targets) == 1 and cols[0].is_text:
+        distinct = set(cols[0].text.tolist())
         return "classification", (f"the target {targets[0]!r} holds text ({len(distinct)} distinct "
                                    f"values): treating this as classification; {override}")
-    if len(targets) == 1 and all(_is_number(v) for v in values):
-        numbers = np.array([float(v) for v in values])
+    if len(targets) == 1 and cols[0].numbers is not None:
+        numbers = cols[0].numbers[~cols[0].missing]
         distinct = np.unique(numbers)
         if np.all(numbers == np.round(numbers)) and 2 <= len(distinct) <= 10 \
                 and len(numbers) >= 3 * len(distinct):
@@ -233,75 +423,12 @@ def _guess_task(cells: list[list[str]], targets: list[str]) -> tuple[str, str]:
                           "treating this as regression; use --task classification to override")
 
 
-def _labels(values: list[str], lines: list[int], path: str, column: str) -> np.ndarray:
-    for value, line in zip(values, lines):
-        if not value:
-            raise DataError(f"{path}, line {line}, column {column!r} is empty; fill it in or remove the row")
-    if all(_is_number(v) for v in values):
-        numbers = np.array([float(v) for v in values])
+def _labels(col: tables.Column) -> np.ndarray:
+    """Class labels: whole numbers as int64, other numbers as floats, text as objects."""
+    if col.numbers is not None:
+        numbers = col.numbers
         return numbers.astype(np.int64) if np.all(numbers == np.round(numbers)) else numbers
-    return np.array(values, dtype=object)
-
-
-def _read_rows(path: str) -> tuple[list[tuple[int, list[str]]], list[str]]:
-    if not os.path.exists(path):
-        raise DataError(f"no such file: {path}; check the path and the current directory")
-    if os.path.isdir(path):
-        raise DataError(f"{path} is a folder, not a CSV file")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh, strict=True)
-            header: list[str] | None = None
-            rows: list[tuple[int, list[str]]] = []
-            for cells in reader:
-                if not any(cell.strip() for cell in cells):
-                    continue  # blank line
-                if header is None:
-                    header = [cell.strip() for cell in cells]
-                    continue
-                if len(cells) != len(header):
-                    raise DataError(
-                        f"{path}, line {reader.line_num}: {len(cells)} value(s) but the header "
-                        f"has {len(header)} columns; every row needs one value per column"
-                    )
-                rows.append((reader.line_num, cells))
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not UTF-8 text; save it as a UTF-8 CSV file") from None
-    except csv.Error as exc:
-        raise DataError(f"{path} is not a readable CSV file: {exc}") from None
-    if header is None:
-        raise DataError(f"{path} is empty; a CSV needs a header line of column names and rows of numbers")
-    if "" in header:
-        raise DataError(f"{path}: column {header.index('') + 1} of the header has no name; name every column")
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise DataError(f"{path}: the header names {dupes} more than once; give every column its own name")
-    if not rows:
-        raise DataError(f"{path} has a header but no rows of data")
-    return rows, header
-
-
-def _number(cell: str, path: str, line: int, column: str) -> float:
-    text = cell.strip()
-    if not text:
-        raise DataError(f"{path}, line {line}, column {column!r} is empty; fill it in or remove the row")
-    try:
-        value = float(text)
-    except ValueError:
-        raise DataError(
-            f"{path}, line {line}, column {column!r}: {text!r} is not a number; "
-            "use numbers only, or leave the column out with --features"
-        ) from None
-    if math.isnan(value):
-        raise DataError(
-            f"{path}, line {line}, column {column!r} is NaN (missing); fill it in or remove the row"
-        )
-    if math.isinf(value):
-        raise DataError(
-            f"{path}, line {line}, column {column!r} is {text!r}, too large to use; "
-            "fix the value or remove the row"
-        )
-    return value
+    return np.array(col.text.tolist(), dtype=object)
 
 
 # ------------------------------------------------------------------------------------

@@ -13,7 +13,9 @@ dtype, and one metadata entry, ``"chainrule"``, holding this JSON (format versio
      "x_scaler": {"kind": "standard", "offset": [...], "scale": [...]},  # or null
      "y_scaler": null,
      "loss": "mse", "features": ["IQ", "CGPA"], "targets": ["Package"],
-     "training": {...}}                  # whatever the caller passed (training_summary)
+     "training": {...},                  # whatever the caller passed (training_summary)
+     "encoding": {"inputs": ["age", "city"],       # only when text columns became one-hot
+                  "categories": {"city": ["Lyon", "Paris"]}}}   # inputs: age, city=Lyon, …
 
 ``load(path)`` reads it back without running any code (no pickle: safetensors holds
 only numbers, JSON only data), bit for bit.  Before it allocates anything it checks
@@ -145,7 +147,7 @@ def metadata(model: Module, *, loss: str | None = None, features: list[str] | No
     before = getattr(model, "metadata", None) or {}
     if loss is None:
         loss = before.get("loss") or {"softmax": "cross_entropy", "sigmoid": "bce"}.get(model.head)
-    return {
+    meta = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "chainrule_version": __version__,
         "architecture": _architecture(model),
         "task": "regression" if model.classes_ is None else "classification",
@@ -158,6 +160,9 @@ def metadata(model: Module, *, loss: str | None = None, features: list[str] | No
         "targets": list(targets) if targets is not None else before.get("targets"),
         "training": dict(training) if training is not None else before.get("training", {}),
     }
+    if getattr(model, "encoding", None) is not None:  # optional: text columns → one-hot inputs
+        meta["encoding"] = model.encoding.to_dict()
+    return meta
 
 
 def to_bytes(model: Module, **info: Any) -> bytes:
@@ -368,6 +373,10 @@ def _build(header: dict[str, Any], table: dict[str, tuple], data: bytes, path: s
     model.head = meta.get("head")
     if model.head not in (None, "softmax", "sigmoid"):
         raise _damaged(path, f"its head {model.head!r} is not softmax or sigmoid")
+    if meta.get("encoding") is not None:
+        from .tables import check_encoding
+
+        model.encoding = check_encoding(meta["encoding"], sizes[0], path)
     model.metadata = meta
     return model
 
@@ -422,7 +431,7 @@ def describe(model: Module) -> dict[str, Any]:
         "x_scaler": (meta["x_scaler"] or {}).get("kind"),
         "y_scaler": (meta["y_scaler"] or {}).get("kind"),
         "loss": meta["loss"], "features": meta["features"], "targets": meta["targets"],
-        "training": training,
+        "training": training, "encoding": meta.get("encoding"),
         "chainrule_version": loaded.get("chainrule_version"),
         "format_version": loaded.get("format_version"),
     }
@@ -442,8 +451,17 @@ def format_description(info: dict[str, Any]) -> str:
     for key, label in (("loss", "loss"), ("features", "inputs"), ("targets", "targets"),
                        ("x_scaler", "input scaling"), ("y_scaler", "target scaling")):
         rows.append((label, info[key]))
+    for name, cats in ((info.get("encoding") or {}).get("categories") or {}).items():
+        rows.append(("one-hot", f"{name}: {', '.join(map(str, cats))}"))
     training = dict(info["training"])
     final = training.pop("final", None) or {}
+    if "loss" in final:
+        training.pop("final_loss", None)  # said once, on the final line
+    if not training.get("nesterov"):
+        training.pop("nesterov", None)  # an option of sgd with momentum only
+    if training.get("data") and os.path.isabs(str(training["data"])):
+        here = os.path.relpath(str(training["data"]))
+        training["data"] = here if not here.startswith("..") else training["data"]
     rows += [(key.replace("_", " "), value) for key, value in training.items()]
     rows.append(("final", ", ".join(f"{k} {_short(v)}" for k, v in final.items())))
     if info["chainrule_version"]:

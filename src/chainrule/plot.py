@@ -188,10 +188,17 @@ def network_figure(model: Any, *, labels: bool | None = None,
     radius = 0.5 if labels else min(0.36, 0.42 * dy)
     where = _positions(sizes, dx, dy)
     half = (tallest - 1) / 2 * dy + radius
-    xlim, ylim = (-radius - 1.0, last * dx + radius + 1.3), (-half - 0.3, half + 0.3)
-    if size is None:  # about an inch a unit, at most 16 × 12 inches
+    named = tallest <= 24
+    left = max((len(str(n)) for n in feature_names or []), default=0) if named else 0
+    right = max((len(str(n)) + 6 for n in target_names or []), default=0) if named else 0
+    inch = 1.0
+    for _ in range(3):  # the margins hold the column names: ~0.08 inch a character at 9 pt
+        xlim = (-radius - max(1.0, 0.2 + 0.08 * left / inch),
+                last * dx + radius + max(1.3, 0.2 + 0.08 * right / inch))
+        ylim = (-half - 0.3, half + 0.3)
         w, h = xlim[1] - xlim[0], ylim[1] - ylim[0]
-        inch = min(1.0, 16 / w, 11.4 / h)
+        inch = min(1.0, 16 / w, 11.4 / h)  # about an inch a unit, at most 16 × 12 inches
+    if size is None:
         size = (w * inch, h * inch + 0.6)
     fig = _figure(size, dpi)
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0 - 0.5 / size[1]))
@@ -201,8 +208,7 @@ def network_figure(model: Any, *, labels: bool | None = None,
                  "width ∝ |value|", fontsize=10, y=1.0 - 0.12 / size[1], va="top")
     width = _widths(net, edges)
     _draw_edges(ax, net.sizes, edges, where, radius, labels, width)
-    _draw_neurons(ax, net, where, radius, width, labels, tallest <= 24, feature_names,
-                  target_names)
+    _draw_neurons(ax, net, where, radius, width, labels, named, feature_names, target_names)
     return fig
 
 
@@ -318,6 +324,7 @@ def boundary_figure(model: Any, X: Any, y: Any, *, feature_names: list[str] | No
                     dpi: int = 100) -> Any:
     """A 2-feature classifier's decision regions (shaded by how sure it is) with the
     points ``X`` (raw inputs: the model applies its own scaler) coloured by label ``y``."""
+    _figure((1.0, 1.0), 10)  # matplotlib missing: the install line, before anything else
     classes = getattr(model, "classes_", None)
     if classes is None or not hasattr(model, "predict_proba"):
         raise ConfigError("plot_boundary needs a classifier (trained on labels with "

@@ -23,6 +23,8 @@ Any function ``e -> η`` works as a schedule too.
 
 from __future__ import annotations
 
+import inspect
+
 import math
 from typing import Any
 
@@ -168,6 +170,11 @@ def make_schedule(name: str, lr: float, **options: Any) -> Schedule:
     key = str(name).strip().lower().replace("-", "_")
     if key not in SCHEDULES:
         raise ConfigError(f"unknown schedule {name!r}; choose one of: {', '.join(SCHEDULES)}")
+    known = [name for name in inspect.signature(SCHEDULES[key]).parameters if name != "lr"]
+    unknown = [name for name in options if name not in known]
+    if unknown:
+        raise ConfigError(f"the {key} schedule has no option {', '.join(map(repr, unknown))}; its "
+                          f"options are: {', '.join(known)} (e.g. {key}:{known[0]}=…)")
     try:
         return SCHEDULES[key](lr, **options)
     except TypeError as exc:

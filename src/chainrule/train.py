@@ -37,6 +37,7 @@ from .init import make_rng
 from .losses import CLASSIFICATION_LOSSES, Loss, get_loss
 from .nn.module import Module
 from .optim import Optimizer, make_optimizer
+from .tables import encode_frame, has_text
 from .tensor import Tensor
 
 
@@ -217,6 +218,8 @@ def _targets(model: Module, y: Any, loss: Loss, fitting: bool,
 def _prepare(model: Module, X: Any, y: Any, loss: Loss, sample_weight: Any, fitting: bool,
              scale: str | None = None, classes: np.ndarray | None = None) -> _Prepared:
     Y = _targets(model, y, loss, fitting, classes)
+    if model.encoding is not None and hasattr(X, "columns"):  # raw columns: text → one-hot
+        X = encode_frame(X, model.encoding, model.dtype)[0]
     X = as_inputs(X, dtype=model.dtype)
     same_rows(X, Y)
     if fitting and scale is not None:
@@ -233,6 +236,18 @@ def _prepare(model: Module, X: Any, y: Any, loss: Loss, sample_weight: Any, fitt
         if len(W) != len(X) or not all_finite(W) or np.any(W < 0):
             raise ConfigError(f"sample_weight needs {len(X)} finite numbers ≥ 0, one per row")
     return _Prepared(X, Y, W)
+
+
+def _one_hot(model: Module, X: Any) -> tuple[np.ndarray, Any]:
+    """A DataFrame with text columns as numbers (one input per category), and the encoding."""
+    arr, encoding = encode_frame(X, None, model.dtype)
+    sizes = getattr(model, "sizes", None)
+    if sizes and sizes[0] != arr.shape[1]:
+        shown = ", ".join(f"{k} → {len(v)}" for k, v in encoding.categories.items())
+        raise DataError(f"the inputs make {arr.shape[1]} columns once each text column becomes one "
+                        f"input per category ({shown}), but the network takes {sizes[0]}; build "
+                        f"it with {arr.shape[1]} inputs")
+    return arr, encoding
 
 
 def prepare(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
@@ -463,6 +478,10 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
                               f"this {'classification' if classification else 'regression'} can report "
                               f"{', '.join(fitting_metrics)}")
     y_arr = np.asarray(y) if not hasattr(y, "to_numpy") else y.to_numpy()
+    if has_text(X) and resume is None:  # text columns become one-hot inputs, kept in the model
+        X, model.encoding = _one_hot(model, X)
+    elif model.encoding is not None and hasattr(X, "columns"):
+        X = encode_frame(X, model.encoding, model.dtype)[0]
     X_arr = X.to_numpy() if hasattr(X, "to_numpy") else np.asarray(X)
     if np.ndim(X_arr) == 0 or np.ndim(y_arr) == 0 or len(X_arr) != len(y_arr):
         raise DataError(f"X has {len(np.atleast_1d(X_arr))} rows but y has "

@@ -5,8 +5,9 @@
 students, one row at a time.  With a CSV file it trains on any table.  ``chainrule
 explain`` prints the chain rule for every weight and bias of one step.
 
-Errors a user can cause are printed as one line, without a traceback, and the
-command exits with status 1 (2 for a bad option, as click does).
+Errors a user can cause are printed as one line starting ``error:``, without a
+traceback; the command exits with status 1, or 2 for a bad option or argument (a usage
+error, as click counts them), or 130 when Ctrl-C stopped a run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,15 @@ from . import serve_cmd  # noqa: F401 - registers `chainrule serve`
 from .app import cli
 
 
+def one_line(exc: click.ClickException) -> str:
+    """A click error as one line; a usage error says where the help is."""
+    text = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None:
+        text += f" (see: {ctx.command_path} --help)"
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: run the command, turning chainrule errors into one clear line."""
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
@@ -30,8 +40,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         rc = 130
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # click's own errors, in chainrule's one-line style
+        click.echo(f"error: {one_line(exc)}", err=True)
         rc = exc.exit_code
     except ChainruleError as exc:
         click.echo(f"error: {exc}", err=True)

@@ -15,6 +15,7 @@ from ..errors import ConfigError
 from ..io import describe, format_description, load, write_atomic
 from ..nn import seed_network
 from .app import cli
+from .extras import require
 
 
 def _model_columns(model, path: str) -> tuple[list[str], list[str]]:
@@ -40,9 +41,10 @@ def predict(model_file: str, csv_file: str, out: str | None) -> None:
     """
     model = load(model_file)
     features, targets = _model_columns(model, model_file)
-    X, rows, header, notes = read_columns(csv_file, features, dtype=model.dtype)
+    X, rows, header, notes = read_columns(csv_file, features, dtype=model.dtype,
+                                          encoding=model.encoding)
     for note in notes:
-        click.echo(f"note: {note}", err=True)
+        click.echo(note if note.startswith("warning:") else f"note: {note}", err=True)
     pred = model.predict(X)
     columns = list(header)
     if model.classes_ is not None:
@@ -80,6 +82,7 @@ def draw(model_file: str | None, out: str) -> None:
     One arrow per weight, blue for positive and red for negative, as wide as the weight
     is large; biases on the neurons; labels in the seed's notation for small networks.
     """
+    require("plot", "draw")
     from ..plot import draw_network
 
     if model_file:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import click
 
-from ..errors import ConfigError
 from .app import cli
+from .extras import require
 
 
 @cli.command()
@@ -24,13 +24,8 @@ def serve(host: str, port: int, allow_remote: bool, open_browser: bool) -> None:
     Press "one row" to watch the forward pass, the loss, the backward pass and the
     update; click any weight or bias for its chain-rule derivation with the numbers.
     """
+    require("web", "the playground (chainrule serve)")
     from ..web.server import check_host, serve as run
 
     check_host(host, allow_remote)
-    try:
-        import starlette  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        raise ConfigError(f"the playground needs Starlette and uvicorn ({exc.name} is missing); "
-                          "install them with: pip install 'chainrule[web]'") from None
     run(host, port, allow_remote, open_browser, echo=click.echo)

@@ -15,6 +15,7 @@ import click
 import numpy as np
 
 from ..data import Dataset, Scaler, encode_labels, read_csv
+from ..tables import MISSING
 from ..datasets import students
 from ..errors import ConfigError
 from ..losses import CLASSIFICATION_LOSSES, LOSSES, get_loss
@@ -45,6 +46,15 @@ def parse_hidden(ctx: click.Context, param: click.Parameter, value: str) -> list
     return sizes
 
 
+def parse_delimiter(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(value.lower(), value)
+    if len(text) != 1 or text in "\"\r\n":
+        raise click.BadParameter(f"{value!r} is not one character; write ',', ';', 'tab' or '|'")
+    return text
+
+
 def positive_float(ctx: click.Context, param: click.Parameter, value: Any) -> float | None:
     if value is None:
         return None
@@ -65,6 +75,14 @@ def network_options(fn: Callable) -> Callable:
                      "[default: the last column]"),
         click.option("--features", "-f", help="Input columns, comma-separated. "
                      "[default: every column but the target]"),
+        click.option("--missing", type=click.Choice(list(MISSING)), default="error",
+                     show_default=True,
+                     help="Rows with blank (or NaN) cells in the columns used: 'error' stops and "
+                     "counts them, 'drop' leaves those rows out, 'mean' fills a number column's "
+                     "blanks with its mean (a blank category: all its inputs 0)."),
+        click.option("--delimiter", default=None, callback=parse_delimiter,
+                     help="The character between columns: ',', ';', 'tab' or '|' (any one "
+                     "character). [default: found from the header line]"),
         click.option("--task", type=click.Choice(["auto", "regression", "classification"]),
                      default="auto", show_default=True,
                      help="Regression or classification; 'auto' decides from the target column "
@@ -118,7 +136,8 @@ class Setup:
 
 def build(csv: str | None, target: str | None, features: str | None, task: str,
           hidden: list[int], activation: str, init: str | None, scale: str | None,
-          loss: str | None, lr: float | None, seed: int, **_: Any) -> Setup:
+          loss: str | None, lr: float | None, seed: int, missing: str = "error",
+          delimiter: str | None = None, **_: Any) -> Setup:
     """Read the data and build the network the options describe."""
     builtin = csv is None
     if builtin:
@@ -128,7 +147,8 @@ def build(csv: str | None, target: str | None, features: str | None, task: str,
         if task == "classification":
             raise ConfigError("the built-in table is a regression problem; give a CSV for classification")
     else:
-        data = read_csv(csv, target=target, features=features, task=task)
+        data = read_csv(csv, target=target, features=features, task=task, missing=missing,
+                        delimiter=delimiter, progress=lambda line: click.echo(line, err=True))
     classify = data.task == "classification"
     loss_fn = get_loss(loss or ("cross_entropy" if classify else "mse"))
     if classify != (loss_fn.name in CLASSIFICATION_LOSSES):
@@ -148,12 +168,21 @@ def build(csv: str | None, target: str | None, features: str | None, task: str,
             f"chainrule's limit of {MAX_PARAMETERS:,}; choose smaller --hidden sizes"
         )
     acts = [a.strip() for a in activation.split(",")] if "," in activation else activation
+    hidden_kinds = [a for a in ACTIVATIONS if get_activation(a).elementwise]
     for name in ([acts] if isinstance(acts, str) else acts):
-        if not get_activation(name).elementwise:
+        try:
+            kind = get_activation(name)
+        except ConfigError as exc:
+            if "unknown activation" not in str(exc):
+                raise
+            raise ConfigError(f"unknown activation {name!r}; for a hidden layer choose one of: "
+                              f"{', '.join(hidden_kinds)}") from None
+        if not kind.elementwise:
             raise ConfigError(f"{name} couples a layer's neurons and can't be a hidden activation; "
                               "for classes, the cross_entropy loss applies softmax to the outputs")
     inits = [i.strip() for i in init.split(",")] if "," in init else init
     model = mlp(sizes, activation=acts, init=inits, seed=seed)
+    model.encoding = data.encoding  # text columns → one-hot inputs, kept in the saved model
     return Setup(data, model, loss_fn.spec, lr or (SEED_LR if builtin else CSV_LR), init,
                  scale or ("none" if builtin else "standard"), builtin, seed)
 
@@ -162,8 +191,9 @@ def describe(setup: Setup) -> list[str]:
     """The data and the network, in two or three lines."""
     d = setup.data
     source = "the seed's table of students" if setup.builtin else d.source
-    lines = [f"data     {source}: {len(d)} rows, {', '.join(d.feature_names)} → "
-             f"{', '.join(d.target_names)}"]
+    inputs = d.encoding.inputs if d.encoding is not None else d.feature_names
+    shown = ", ".join(inputs[:12]) + (f", … ({len(inputs)} columns)" if len(inputs) > 12 else "")
+    lines = [f"data     {source}: {len(d)} rows, {shown} → {', '.join(d.target_names)}"]
     lines += [f"         {note}" for note in d.notes]
     acts = ", ".join(layer.activation.spec for layer in setup.model.layers[:-1]) or "none"
     scaled = "" if setup.scale == "none" else f"; inputs scaled ({setup.scale})"

@@ -14,6 +14,7 @@ from ..optim import OPTIMIZERS
 from ..schedules import SCHEDULES, make_schedule
 from ..train import Callback, fit
 from .app import cli
+from .extras import needs
 from .output import EpochPrinter, Tracer, console, fmt, print_parameters, print_predictions
 from .setup import build, describe, network_options
 
@@ -98,9 +99,10 @@ def describe_training(setup: Any, optimizer: str, options: dict[str, Any], sched
               "every parameter's gradient and update.")
 @click.option("--save", type=click.Path(dir_okay=False), default=None,
               help="Save the trained model to this .safetensors file (atomically).")
-@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, callback=needs("plot"),
               help="Draw the training (and validation) loss per epoch to this .png or .svg.")
 @click.option("--plot-boundary", type=click.Path(dir_okay=False), default=None,
+              callback=needs("plot"),
               help="For a classifier with two inputs: draw its decision regions and the rows.")
 @click.option("--checkpoint", type=click.Path(file_okay=False), default=None,
               help="Keep everything needed to resume in this folder: every --checkpoint-every "
@@ -179,8 +181,9 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
         where = f"; resume with: chainrule train --resume {checkpoint}" if checkpoint else ""
         kept = "the best epoch's weights are kept" if history.restored_epoch else \
             "the weights so far are kept"
-        out.print(f"stopped (Ctrl-C or SIGTERM) after {history.steps} steps ({len(history)} whole "
-                  f"epochs); {kept}{where}")
+        epochs_done = f"{len(history)} whole epoch{'' if len(history) == 1 else 's'}"
+        out.print(f"stopped (Ctrl-C or SIGTERM) after {history.steps} steps ({epochs_done}); "
+                  f"{kept}{where}")
     if history.stopped_early:
         out.print(f"stopped early after epoch {history.epoch[-1]}: no improvement for "
                   f"{run['early_stopping']} epochs")
@@ -189,6 +192,8 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
                   f"{'val_loss' if 'val_loss' in history.logs else 'loss'}; the weights and "
                   "predictions below are that epoch's")
     finish(out, setup, history, run, seconds, quiet, save, plot, plot_boundary)
+    if history.interrupted:
+        ctx.exit(130)  # as a shell reports a run stopped by Ctrl-C (128 + SIGINT)
 
 
 TRAINING = ("epochs", "batch_size", "optimizer", "momentum", "nesterov", "weight_decay",
@@ -233,6 +238,14 @@ def lengthened_cosine(cosine: dict[str, Any] | None, epochs: int) -> str | None:
             f"For a cosine over all {epochs} epochs, start a new run with --epochs {epochs}.")
 
 
+def _shown_path(path: str) -> str:
+    """A data path as a user would type it here: relative to the current folder when inside it."""
+    if not os.path.isabs(path):
+        return path
+    here = os.path.relpath(path)
+    return path if here.startswith("..") else here
+
+
 def finish(out: Any, setup: Any, history: Any, run: dict[str, Any], seconds: float, quiet: bool,
            save: str | None, plot: str | None, plot_boundary: str | None) -> None:
     """Report the result and write the files asked for."""
@@ -248,8 +261,9 @@ def finish(out: Any, setup: Any, history: Any, run: dict[str, Any], seconds: flo
     if save:
         from ..io import save as save_model, training_summary
 
+        own = {k: v for k, v in run.items() if v is not None and not (k == "nesterov" and not v)}
         summary = training_summary(history, lr=setup.lr, seed=setup.seed, scale=setup.scale,
-                                   data=setup.data.source, **run)
+                                   data=_shown_path(setup.data.source), **own)
         path = save_model(setup.model, save, loss=setup.loss, features=setup.data.feature_names,
                           targets=setup.data.target_names, training=summary)
         out.print(f"saved the model to {path}")

@@ -69,6 +69,7 @@ class Module:
     y_scaler: Scaler | None = None  # undone on regression outputs
     classes_: np.ndarray | None = None  # labels of a classifier's outputs
     head: str | None = None  # "softmax" or "sigmoid": how outputs become probabilities
+    encoding: Any = None  # data.tables.Encoding: raw columns (text → one-hot) to the inputs
 
     def forward_array(self, X: Any) -> np.ndarray:
         """The raw outputs (logits for a classifier) for already-scaled inputs, no graph."""
@@ -83,6 +84,10 @@ class Module:
         return ops.softmax(out)
 
     def _raw(self, X: Any) -> np.ndarray:
+        if self.encoding is not None and hasattr(X, "columns"):  # a DataFrame of raw columns
+            from ..tables import encode_frame
+
+            X = encode_frame(X, self.encoding, self.dtype)[0]
         arr = np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X, dtype=self.dtype)
         if not np.all(np.isfinite(arr)):
             raise DataError("the inputs contain NaN or infinite values; fill or remove those rows")

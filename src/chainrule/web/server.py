@@ -107,5 +107,18 @@ def serve(host: str = "127.0.0.1", port: int = 0, allow_remote: bool = False,
     if not is_loopback(host):
         echo(f"warning: listening on {host}; anyone who can reach it can use the playground")
     if open_browser:
-        threading.Timer(0.5, webbrowser.open, args=(playground.url,)).start()
+        threading.Timer(0.5, open_page, args=(playground.url, echo)).start()
     playground.run()
+
+
+def open_page(url: str, echo: Callable[[str], None]) -> bool:
+    """Open ``url`` in a web browser; where none can be opened (a server without a desktop),
+    say where to point one instead."""
+    try:
+        opened = webbrowser.open(url)
+    except Exception:  # a broken browser setting is no reason to stop serving
+        opened = False
+    if not opened:
+        echo(f"could not open a web browser here; open {url} in a browser on this computer "
+             "(or through an SSH tunnel to it)")
+    return opened

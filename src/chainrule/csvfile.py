@@ -1,0 +1,262 @@
+"""One CSV reader for the whole library: pyarrow's parser, with chainrule's checks and messages.
+
+``CsvFile(path)`` looks at the start of the file only: it checks that it is UTF-8 text
+(a byte-order mark is fine), refuses a header wider than ``MAX_COLUMNS`` before parsing
+it (one linear count over the first line), sniffs the delimiter (``,`` ``;`` tab ``|``:
+the one that splits the header into the most columns and agrees with the next lines)
+unless one is given, and reads the header (unique, non-empty names).  Then
+
+- ``read()`` parses the whole table at once with pyarrow (multi-threaded, zero-copy from
+  a memory map): number-looking columns straight to float64, the others as text;
+- ``batches()`` yields the same columns a block at a time, for a table bigger than
+  memory (the streaming reader reads through this).
+
+Blank lines are skipped; a row with too few or too many cells, an unterminated quote, or
+bytes that are not UTF-8 are ``DataError`` s naming the file and the line.  Numbers are
+what the table says they are: plain decimal numbers (``-1.5``, ``2e-3``, ``+.5``), with
+surrounding spaces allowed; ``1_000``, ``0x10``, ``١٢`` or ``１２`` are text, as any other
+word.  Row ``r`` of the data is on line ``line_of(r)`` (found by a second, slow pass over
+the file, only when a message needs it).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+from collections import Counter
+from typing import Any, Callable, Iterator
+
+from .errors import DataError
+
+MAX_COLUMNS = 100_000  # a wider header is surely not a table of inputs for a network
+DELIMITERS = (",", ";", "\t", "|")
+BIG_FILE = 50_000_000  # bytes: say that reading has started
+_SNIFF_BYTES = 65_536
+
+
+def _names(delimiter: str) -> str:
+    return {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}.get(delimiter, repr(delimiter))
+
+
+class CsvFile:
+    """A CSV file with a header line, opened for reading (see the module docstring).
+
+    ``delimiter``: force one (None: sniffed); ``progress``: called with one line before a
+    file over ~50 MB is read.
+    """
+
+    def __init__(self, path: str | os.PathLike, delimiter: str | None = None,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.path = os.fspath(path)
+        self.progress = progress
+        if not os.path.exists(self.path):
+            raise DataError(f"no such file: {self.path}; check the path and the current directory")
+        if os.path.isdir(self.path):
+            raise DataError(f"{self.path} is a folder, not a CSV file")
+        if delimiter is not None and (len(delimiter) != 1 or delimiter in "\"\r\n"):
+            raise DataError(f"the delimiter must be one character (e.g. ';' or a tab), got "
+                            f"{delimiter!r}")
+        self.size = os.path.getsize(self.path)
+        self.sniffed = delimiter is None
+        self.delimiter, self.header, self.offset = self._open(delimiter)
+        self._lines: list[int] | None = None
+
+    # -- the start of the file ----------------------------------------------------------
+    def _open(self, forced: str | None) -> tuple[str, list[str], int]:
+        """(delimiter, header, byte offset of the first data line)."""
+        with open(self.path, "rb") as fh:
+            start = fh.read(_SNIFF_BYTES)
+            bom = 3 if start.startswith(b"\xef\xbb\xbf") else 0
+            first, pos = b"", bom
+            while True:  # the first non-blank line, read whole however long it is
+                end = start.find(b"\n", pos)
+                while end < 0 and len(start) < self.size:
+                    more = fh.read(max(_SNIFF_BYTES, len(start)))
+                    if not more:
+                        break
+                    start += more
+                    end = start.find(b"\n", pos)
+                line = start[pos:] if end < 0 else start[pos:end]
+                if line.strip() or end < 0:
+                    first = line
+                    break
+                pos = end + 1
+            wide = max(first.count(d.encode()) for d in ((forced,) if forced else DELIMITERS))
+            if wide + 1 > MAX_COLUMNS:
+                raise DataError(f"{self.path}: the header line has about {wide + 1:,} columns; "
+                                f"chainrule reads at most {MAX_COLUMNS:,} (keep only the columns "
+                                "you need)")
+            sample = start[pos:pos + max(_SNIFF_BYTES, len(first) + 1)]
+        try:
+            text = sample.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(sample) - 4:  # not merely a character cut at the sample's end
+                raise DataError(f"{self.path} is not UTF-8 text; save it as a UTF-8 CSV file") from None
+            text = sample[:exc.start].decode("utf-8")
+        if not text.strip():
+            raise DataError(f"{self.path} is empty; a CSV needs a header line of column names "
+                            "and rows of numbers")
+        delimiter = forced or self._sniff(text)
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+        try:
+            header = [cell.strip() for cell in next(reader)]
+        except csv.Error as exc:
+            raise DataError(f"{self.path}: the header line is not readable CSV ({exc})") from None
+        consumed = len("\n".join(text.split("\n")[:reader.line_num]).encode("utf-8")) + 1
+        _check_header(header, self.path)
+        return delimiter, header, min(pos + consumed, self.size)
+
+    @staticmethod
+    def _sniff(text: str) -> str:
+        """The delimiter giving the header the most columns, on lines that agree with it."""
+        lines = [line for line in text.split("\n")[:20] if line.strip()]
+        if len(text) >= _SNIFF_BYTES and len(lines) > 1:
+            lines = lines[:-1]  # possibly cut in the middle
+        best, best_score = ",", (1, 0)
+        for d in DELIMITERS:
+            try:
+                rows = list(csv.reader(lines, delimiter=d))
+            except csv.Error:
+                continue
+            width = len(rows[0]) if rows else 1
+            agree = sum(len(r) == width for r in rows[1:])
+            if width > 1 and (agree, width) > best_score[::-1] and \
+                    (len(rows) == 1 or agree >= (len(rows) - 1) / 2):
+                best, best_score = d, (width, agree)
+        return best
+
+    def note(self) -> str | None:
+        """What was decided about the delimiter, when it was not the plain comma."""
+        if self.sniffed and self.delimiter != ",":
+            return f"columns separated by {_names(self.delimiter)}s (found from the header; " \
+                   "--delimiter forces one)"
+        return None
+
+    # -- the data -----------------------------------------------------------------------
+    def _options(self, types: dict[str, Any], bad_rows: list[str]) -> dict[str, Any]:
+        import pyarrow.csv as pcsv
+
+        names = [f"c{i}" for i in range(len(self.header))]
+
+        def invalid(row: Any) -> str:
+            if row.text.strip(" \t\r\n" + self.delimiter):
+                bad_rows.append(row.text)
+            return "skip"  # a blank line (spaces, delimiters) is skipped like an empty one
+
+        return dict(
+            read_options=pcsv.ReadOptions(column_names=names, block_size=1 << 22),
+            parse_options=pcsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True,
+                                            invalid_row_handler=invalid),
+            convert_options=pcsv.ConvertOptions(column_types=types, null_values=[""],
+                                                strings_can_be_null=False,
+                                                quoted_strings_can_be_null=False))
+
+    def _source(self) -> Any:
+        import pyarrow as pa
+
+        return pa.BufferReader(pa.memory_map(self.path).read_buffer().slice(self.offset))
+
+    def read(self, text: bool = False) -> list[Any]:
+        """Every column as a pyarrow array: float64 (a blank cell is null) where every cell is
+        a number, else text (all text with ``text=True``, cells as written)."""
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        if self.progress is not None and self.size > BIG_FILE:
+            self.progress(f"reading {self.path} ({self.size / 1e6:.0f} MB)…")
+        as_text = set(range(len(self.header))) if text else set()
+        while True:
+            types = {f"c{i}": pa.string() if i in as_text else pa.float64()
+                     for i in range(len(self.header))}
+            bad_rows: list[str] = []
+            try:
+                table = pcsv.read_csv(self._source(), **self._options(types, bad_rows))
+            except pa.ArrowInvalid as exc:
+                if "Empty CSV file" in str(exc):  # a header and nothing else
+                    return [pa.array([], pa.string() if i in as_text else pa.float64())
+                            for i in range(len(self.header))]
+                column = re.search(r"In CSV column #(\d+)", str(exc))
+                if column and int(column.group(1)) not in as_text:
+                    as_text.add(int(column.group(1)))  # a cell that is not a number: read as text
+                    continue
+                self._refuse(str(exc))
+            except UnicodeDecodeError:
+                raise DataError(f"{self.path} is not UTF-8 text; save it as a UTF-8 CSV file") from None
+            if bad_rows:
+                self._refuse("a row with the wrong number of values")
+            if self._odd_quotes():  # pyarrow lets a quote run to the end of the file
+                self._refuse("a quote that is never closed", strict=False)
+            return [table.column(i).combine_chunks() for i in range(len(self.header))]
+
+    def batches(self, types: dict[int, Any] | None = None) -> Iterator[list[Any]]:
+        """The rows a block (~4 MB) at a time: each a list of one pyarrow array per column,
+        typed as ``types`` says (column index → pyarrow type; default: text)."""
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        kinds = {f"c{i}": (types or {}).get(i, pa.string()) for i in range(len(self.header))}
+        bad_rows: list[str] = []
+        try:
+            for batch in pcsv.open_csv(self._source(), **self._options(kinds, bad_rows)):
+                if bad_rows:
+                    self._refuse("a row with the wrong number of values")
+                yield list(batch.columns)
+        except pa.ArrowInvalid as exc:
+            self._refuse(str(exc))
+
+    # -- where things are, for messages --------------------------------------------------
+    def line_of(self, row: int) -> int:
+        """The line (1-based, in the file) on which data row ``row`` (0-based) begins."""
+        if self._lines is None:
+            self._lines = [line for line, _ in self._records()]
+        return self._lines[row]
+
+    def _records(self) -> Iterator[tuple[int, list[str]]]:
+        """(line, cells) of every non-blank data row, by Python's csv module (slow, exact)."""
+        with open(self.path, "rb") as raw:
+            head_lines = raw.read(self.offset).count(b"\n")
+            text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            reader = csv.reader(text, delimiter=self.delimiter, strict=True)
+            for cells in reader:
+                if any(cell.strip() for cell in cells):
+                    yield head_lines + reader.line_num, cells
+
+    def _odd_quotes(self) -> bool:
+        import numpy as np
+        import pyarrow as pa
+
+        data = np.frombuffer(pa.memory_map(self.path).read_buffer().slice(self.offset), np.uint8)
+        return bool(np.count_nonzero(data == ord('"')) % 2)
+
+    def _refuse(self, why: str, strict: bool = True) -> None:
+        """Find the first bad row with the exact reader and say where it is (``strict``:
+        even if that reader finds nothing wrong)."""
+        try:
+            for line, cells in self._records():
+                if len(cells) != len(self.header):
+                    raise DataError(
+                        f"{self.path}, line {line}: {len(cells)} value(s) but the header has "
+                        f"{len(self.header)} columns; every row needs one value per column")
+        except UnicodeDecodeError:
+            raise DataError(f"{self.path} is not UTF-8 text; save it as a UTF-8 CSV file") from None
+        except csv.Error as exc:
+            raise DataError(f"{self.path} is not a readable CSV file: {exc}") from None
+        if not strict:
+            return
+        first = why.strip().splitlines()[0] if why.strip() else "unreadable"
+        raise DataError(f"{self.path} is not a readable CSV file: {first}")
+
+
+def _check_header(header: list[str], path: str) -> None:
+    """Non-empty, unique column names (one pass: linear in the number of columns)."""
+    for k, name in enumerate(header):
+        if not name:
+            raise DataError(f"{path}: column {k + 1} of the header has no name; name every column")
+    counts = Counter(header)
+    if len(counts) != len(header):
+        dupes = sorted(name for name, n in counts.items() if n > 1)
+        shown = dupes if len(dupes) <= 10 else dupes[:10] + ["…"]
+        raise DataError(f"{path}: the header names {shown} more than once; give every column "
+                        "its own name")
