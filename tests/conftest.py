@@ -6,10 +6,29 @@ engine, so a test can compare chainrule's numbers with a second computation.
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import os
+import shutil
+import tempfile
 
-import chainrule
+# The compiled kernels of a test run go to a temporary folder made once per run (xdist's
+# workers inherit it, and so do the CLI's subprocesses), never to the user's real cache.
+# Set CHAINRULE_TEST_CACHE_DIR to keep them between runs (a folder of your choice).
+if "CHAINRULE_TESTS_OWN_CACHE" not in os.environ:
+    kept = os.environ.get("CHAINRULE_TEST_CACHE_DIR")
+    os.environ["CHAINRULE_CACHE_DIR"] = kept or tempfile.mkdtemp(prefix="chainrule-test-kernels-")
+    os.environ["CHAINRULE_TESTS_OWN_CACHE"] = "" if kept else os.environ["CHAINRULE_CACHE_DIR"]
+
+import numpy as np  # noqa: E402 - after the cache folder is chosen
+import pytest  # noqa: E402
+
+import chainrule  # noqa: E402
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The run's temporary kernel folder goes when the run ends (in the main process)."""
+    made = os.environ.get("CHAINRULE_TESTS_OWN_CACHE")
+    if made and not hasattr(config, "workerinput"):
+        shutil.rmtree(made, ignore_errors=True)
 
 # The seed document's table (IQ, CGPA -> Package), written out again so the tests do
 # not depend on chainrule.datasets to know what it holds.

@@ -298,10 +298,16 @@ def _handle_missing(cols: dict[str, tables.Column], targets: list[str], feats: l
                         "(leave those rows out) or --missing mean (fill with the column's mean)")
     notes = []
     keep = ~holes
-    if how == "mean":
+    if how == "mean":  # rows without a target go first; the means are over the rows kept
         keep = np.ones(len(holes), dtype=bool)
         for name in targets:
             keep &= ~cols[name].missing
+        dropped = int((~keep).sum())
+        if dropped:
+            notes.append(f"left out {dropped} row(s) without a target")
+            if dropped == len(keep):
+                raise DataError(f"{source.path}: no row has a target; fill the target column in")
+            cols = {n: _rows(c, keep) for n, c in cols.items()}
         filled = []
         for name in feats:
             col = cols[name]
@@ -318,10 +324,10 @@ def _handle_missing(cols: dict[str, tables.Column], targets: list[str], feats: l
                 filled.append(f"{name} ({int(col.missing.sum())} cells, no category)")
         if filled:
             notes.append(f"filled missing values (--missing mean): {', '.join(filled)}")
+        return cols, notes
     dropped = int((~keep).sum())
     if dropped:
-        why = "with missing values (--missing drop)" if how == "drop" else "without a target"
-        notes.append(f"left out {dropped} row(s) {why}")
+        notes.append(f"left out {dropped} row(s) with missing values (--missing drop)")
         if dropped == len(keep):
             raise DataError(f"{source.path}: every row has a missing value; fill them in or "
                             "choose other columns")

@@ -216,7 +216,8 @@ def id_like(col: Column, rows: int) -> str | None:
     """Why a column looks like an id (named ``id``, or text that differs on every row)."""
     if col.name.strip().lower() == "id":
         return "named id"
-    if col.is_text and rows > 2 and not col.missing.any() and len(set(col.text.tolist())) == rows:
+    if col.is_text and col.bad is None and rows > 2 and not col.missing.any() \
+            and len(set(col.text.tolist())) == rows:
         return "a different text on every row"
     return None
 
