@@ -187,3 +187,25 @@ def test_serve_open_says_where_to_point_a_browser_when_none_opens(monkeypatch):
     monkeypatch.setattr(webbrowser, "open", lambda url: True)
     said.clear()
     assert server.open_page("http://127.0.0.1:8123/", said.append) is True and said == []
+
+
+# -- a self-contained project -----------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_no_path_points_outside_the_repository_and_the_docs_it_links_exist():
+    outside = "../" + "shared"  # written in two pieces so this file does not match itself
+    files = [p for p in ROOT.rglob("*") if p.is_file() and p.suffix in
+             {".md", ".py", ".toml", ".html", ".js", ".css", ".txt"} and ".git" not in p.parts]
+    assert len(files) > 40
+    assert [str(p) for p in files if outside in p.read_text(encoding="utf-8", errors="ignore")] == []
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for doc in ("docs/tutorial.md", "docs/design.md"):
+        assert f"]({doc})" in readme and (ROOT / doc).is_file(), doc
+    tutorial = (ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8")
+    # the first step's numbers as tests/test_seed_step.py computes them
+    for number in ("= 88", "= 176", "29241", "342", "30096", "27360", "0.7264"):
+        assert number in tutorial, number
+    code, out, _ = run_cli("--help")
+    assert code == 0 and "docs/tutorial.md" in out and "the seed's network" in out

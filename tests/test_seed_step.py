@@ -1,4 +1,4 @@
-"""The seed document's first step, worked by hand (DESIGN.md, "The seed").
+"""The seed document's first step, worked by hand (docs/tutorial.md, "The first step").
 
 Weights 1, biases 0, linear activations, row (IQ 80, CGPA 8 → Package 5):
 

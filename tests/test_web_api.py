@@ -1,6 +1,6 @@
 """The playground's server: every endpoint, the bad requests it refuses, and where it listens.
 
-The numbers are the seed's first step worked by hand (``../shared/DESIGN.md``): row IQ 80,
+The numbers are the seed's first step worked by hand (``docs/tutorial.md``): row IQ 80,
 CGPA 8, Package 5 through weights 1 and biases 0 gives O_11 = O_12 = 88, ŷ = 176,
 L = 29241, ∂L/∂ŷ = 342, ∂L/∂w^2_11 = 342 · 88 = 30096,
 ∂L/∂w^1_11 = 342 · 1 · 80 = 27360, ∂L/∂b_21 = 342; with η = 1e-5, w^2_11 becomes

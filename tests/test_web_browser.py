@@ -3,7 +3,7 @@
 The tests start the server themselves (uvicorn in a thread on 127.0.0.1, a free port) and
 drive Debian's ``chromium`` through the ``playwright`` package (never ``playwright
 install``).  Without either, they are skipped, saying which is missing.  The numbers are
-the seed's first step (``../shared/DESIGN.md``): ∂L/∂w^2_11 = 342 · 88 = 30096 and
+the seed's first step (``docs/tutorial.md``): ∂L/∂w^2_11 = 342 · 88 = 30096 and
 w^2_11 ← 1 − 1e-5 · 30096 = 0.69904.
 """
 

@@ -224,11 +224,16 @@ class CsvFile:
                     yield head_lines + reader.line_num, cells
 
     def _odd_quotes(self) -> bool:
-        import numpy as np
-        import pyarrow as pa
+        """Whether the data hold an odd number of ``"`` (then a quote is never closed)."""
+        import mmap
 
-        data = np.frombuffer(pa.memory_map(self.path).read_buffer().slice(self.offset), np.uint8)
-        return bool(np.count_nonzero(data == ord('"')) % 2)
+        if self.offset >= self.size:
+            return False
+        with open(self.path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            first = m.find(b'"', self.offset)  # memchr over the mapped file: no copy
+            if first < 0:
+                return False
+            return bool(m[first:].count(b'"') % 2)
 
     def _refuse(self, why: str, strict: bool = True) -> None:
         """Find the first bad row with the exact reader and say where it is (``strict``:

@@ -1,6 +1,6 @@
 """The ``chainrule`` command.
 
-``chainrule train`` with no arguments runs the seed document's example: its network
+``chainrule train`` with no arguments runs the seed's example (docs/tutorial.md): its network
 (2 inputs, 2 linear hidden neurons, 1 output, weights 1, biases 0) on its table of
 students, one row at a time.  With a CSV file it trains on any table.  ``chainrule
 explain`` prints the chain rule for every weight and bias of one step.

@@ -1,7 +1,7 @@
 """The options that choose the data, the network and the loss, and what they decide.
 
 ``chainrule train`` and ``chainrule explain`` share them.  With no CSV they give the
-seed document's example exactly (its table, its 2-2-1 linear network, weights 1,
+seed's example (docs/tutorial.md) exactly (its table, its 2-2-1 linear network, weights 1,
 biases 0, raw inputs, η = 1e-5); with a CSV the defaults suit real data (Xavier
 weights, standardised inputs and targets, η = 0.01).
 """
