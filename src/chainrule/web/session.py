@@ -97,7 +97,7 @@ class Session:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(content)
             try:
-                data = read_csv(path, target=target or None, task="auto")
+                data = read_csv(path, target=target or None, task="auto", missing="drop")
             except DataError as exc:
                 raise DataError(str(exc).replace(path, name)) from None
         finally:
