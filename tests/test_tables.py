@@ -274,3 +274,19 @@ def test_the_playground_upload_reads_a_messy_table_the_same_way():
     notes = " ".join(state["notes"])
     assert "left out 2 row(s)" in notes and "'id'" in notes and "semicolons" in notes
     assert len(state["data"]["rows"]) == 8
+
+
+def test_the_reader_streams_the_same_cells_it_reads_whole(tmp_path):
+    # one reader for the whole table or for blocks of it (the streaming reader's way in)
+    from chainrule.csvfile import CsvFile
+
+    lines = "".join(f"{i},{i * 0.5},{'abc'[i % 3]}\n" for i in range(70_000))  # ~1 MB
+    path = write(tmp_path, "\ufeffa,b,c\n" + lines)
+    source = CsvFile(path)
+    whole = source.read(text=True)
+    blocks = list(source.batches(block_size=1 << 16))
+    assert len(blocks) > 10 and source.header == ["a", "b", "c"] and len(whole[0]) == 70_000
+    for k in range(3):
+        streamed = [cell for block in blocks for cell in block[k].to_pylist()]
+        assert streamed == whole[k].to_pylist()
+    assert whole[1][3].as_py() == "1.5" and whole[2][4].as_py() == "b"

@@ -135,7 +135,8 @@ class CsvFile:
         return None
 
     # -- the data -----------------------------------------------------------------------
-    def _options(self, types: dict[str, Any], bad_rows: list[str]) -> dict[str, Any]:
+    def _options(self, types: dict[str, Any], bad_rows: list[str],
+                 block_size: int = 1 << 22) -> dict[str, Any]:
         import pyarrow.csv as pcsv
 
         names = [f"c{i}" for i in range(len(self.header))]
@@ -146,7 +147,7 @@ class CsvFile:
             return "skip"  # a blank line (spaces, delimiters) is skipped like an empty one
 
         return dict(
-            read_options=pcsv.ReadOptions(column_names=names, block_size=1 << 22),
+            read_options=pcsv.ReadOptions(column_names=names, block_size=block_size),
             parse_options=pcsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True,
                                             invalid_row_handler=invalid),
             convert_options=pcsv.ConvertOptions(column_types=types, null_values=[""],
@@ -190,16 +191,19 @@ class CsvFile:
                 self._refuse("a quote that is never closed", strict=False)
             return [table.column(i).combine_chunks() for i in range(len(self.header))]
 
-    def batches(self, types: dict[int, Any] | None = None) -> Iterator[list[Any]]:
-        """The rows a block (~4 MB) at a time: each a list of one pyarrow array per column,
-        typed as ``types`` says (column index → pyarrow type; default: text)."""
+    def batches(self, types: dict[int, Any] | None = None,
+                block_size: int = 1 << 22) -> Iterator[list[Any]]:
+        """The rows a block (``block_size`` bytes, ~4 MB) at a time: each a list of one
+        pyarrow array per column, typed as ``types`` says (column index → pyarrow type;
+        default: text)."""
         import pyarrow as pa
         import pyarrow.csv as pcsv
 
         kinds = {f"c{i}": (types or {}).get(i, pa.string()) for i in range(len(self.header))}
         bad_rows: list[str] = []
         try:
-            for batch in pcsv.open_csv(self._source(), **self._options(kinds, bad_rows)):
+            for batch in pcsv.open_csv(self._source(),
+                                       **self._options(kinds, bad_rows, block_size)):
                 if bad_rows:
                     self._refuse("a row with the wrong number of values")
                 yield list(batch.columns)

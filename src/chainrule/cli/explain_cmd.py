@@ -75,7 +75,7 @@ def explain_cmd(params: tuple[str, ...], rows: list[int], fmt: str, check: bool,
 
 def saved_step(path: str, csv: str | None, lr: float | None) -> tuple[Any, Any, Any, str, float]:
     """A saved model and the rows of its data, as training saw them (scaled, one-hot)."""
-    from ..data import read_csv
+    from ..data import read_columns, read_csv
     from ..datasets import students
     from ..io import load
 
@@ -91,8 +91,11 @@ def saved_step(path: str, csv: str | None, lr: float | None) -> tuple[Any, Any, 
         X, y = seed.X, seed.y
     else:
         task = "classification" if model.classes_ is not None else "regression"
-        data = read_csv(csv, target=targets, features=features, task=task, dtype=model.dtype)
+        raw = model.encoding.inputs if model.encoding is not None else features
+        data = read_csv(csv, target=targets, features=raw, task=task, dtype=model.dtype)
         X, y = data.X, data.y
+        if model.encoding is not None:  # text columns one-hot by the model's own categories
+            X = read_columns(csv, raw, dtype=model.dtype, encoding=model.encoding)[0]
     X, Y = prepare(model, X, y, loss, fitting=False)  # with the model's own scalers and classes
     rate = lr or (meta.get("training") or {}).get("lr") or 0.01
     return model, X, Y, loss, float(rate)
