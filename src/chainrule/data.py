@@ -176,6 +176,8 @@ def read_csv(path: str | os.PathLike, target: str | Sequence[str] | None = None,
     for name in dict.fromkeys(targets + feats):
         cols[name] = tables.column(name, arrays[index[name]])
     for k, arr in enumerate(arrays):  # a row of blank cells is a blank line
+        if not blank.any():
+            break  # (at once, in the usual table: its first column has no blank cell)
         blank &= (cols[header[k]] if header[k] in cols else tables.column(header[k], arr)).missing
     if blank.any():
         keep = ~blank

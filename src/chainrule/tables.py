@@ -54,7 +54,9 @@ def column(name: str, arr: Any) -> Column:
     import pyarrow.compute as pc
 
     if pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type):
-        numbers = pc.fill_null(arr.cast(pa.float64()), float("nan")).to_numpy(zero_copy_only=False)
+        if arr.type != pa.float64():
+            arr = arr.cast(pa.float64())
+        numbers = arr.to_numpy(zero_copy_only=False)  # a null (blank cell) becomes NaN
         return Column(name, numbers=numbers, missing=np.isnan(numbers))
     cells = pc.utf8_trim_whitespace(arr.cast(pa.string()))
     blank = pc.equal(cells, "")
