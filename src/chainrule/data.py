@@ -33,7 +33,6 @@ class Dataset:
     task: str = "regression"  # or "classification": then y holds one label per row
     columns: list[str] = field(default_factory=list)  # a CSV's header, in its order (read_csv)
     encoding: "tables.Encoding | None" = None  # text columns → one-hot inputs (read_csv)
-    rows_read: int = 0  # data rows in the file, before any were left out
 
     def __len__(self) -> int:
         return len(self.X)
@@ -201,35 +200,35 @@ def read_csv(path: str | os.PathLike, target: str | Sequence[str] | None = None,
             notes.append(col.note)
         if col.bad is not None:
             row, cell = col.bad
-            raise DataError(f"{path}, line {source.line_of(_line_row(blank, row))}, column {name!r}: "
+            raise DataError(f"{path}, line {source.line_of(row)}, column {name!r}: "
                             f"{cell!r} is not a number; use numbers only, or leave the column out "
                             "with --features")
         if col.numbers is not None and np.isinf(col.numbers).any():
             row = int(np.flatnonzero(np.isinf(col.numbers))[0])
-            raw_row = _line_row(blank, row)
-            raise DataError(f"{path}, line {source.line_of(raw_row)}, column {name!r} is "
-                            f"{_cell(source, raw_row, index[name])!r}, too large to use; fix the "
+            raise DataError(f"{path}, line {source.line_of(row)}, column {name!r} is "
+                            f"{_cell(source, row, index[name])!r}, too large to use; fix the "
                             "value or remove the row")
-    cols, more = _handle_missing(cols, targets, feats, missing, source, blank)
-    notes += more
-    n = len(next(iter(cols.values())).missing)
     if task == "auto":
         task, reason = _guess_task([cols[t] for t in targets], targets)
         notes.append(reason)
+    if task == "classification" and len(targets) != 1:
+        raise DataError("classification takes one target column; name one with --target")
+    for name in targets if task == "regression" else []:
+        col = cols[name]
+        if col.is_text:
+            row = int(np.flatnonzero(~col.missing)[0])
+            raise DataError(f"{path}, line {source.line_of(row)}, column {name!r}: "
+                            f"{col.text[row]!r} is not a number; a regression target must be "
+                            "numbers (or use --task classification)")
+    cols, more = _handle_missing(cols, targets, feats, missing, source)
+    notes += more
+    n = len(next(iter(cols.values())).missing)
     if task == "classification":
-        if len(targets) != 1:
-            raise DataError("classification takes one target column; name one with --target")
         y = _labels(cols[targets[0]])
     else:
         y = np.empty((n, len(targets)), dtype=dtype)
         for c, name in enumerate(targets):
-            col = cols[name]
-            if col.is_text:
-                row = int(np.flatnonzero(~col.missing)[0])
-                raise DataError(f"{path}, line {source.line_of(_line_row(blank, row))}, column "
-                                f"{name!r}: {col.text[row]!r} is not a number; a regression "
-                                "target must be numbers (or use --task classification)")
-            y[:, c] = col.numbers
+            y[:, c] = cols[name].numbers
     encoding = tables.fit_encoding([cols[f] for f in feats])
     if encoding is None:
         X = np.empty((n, len(feats)), dtype=dtype)
@@ -242,7 +241,7 @@ def read_csv(path: str | os.PathLike, target: str | Sequence[str] | None = None,
         for name, cats in encoding.categories.items():
             notes.append(f"text column {name!r} → {len(cats)} one-hot inputs ({_few(cats)})")
     return Dataset(X, y, names, targets, source=path, notes=notes, task=task, columns=header,
-                   encoding=encoding, rows_read=rows)
+                   encoding=encoding)
 
 
 def _few(values: Sequence[str], k: int = 4) -> str:
@@ -265,11 +264,6 @@ def _rows(col: tables.Column, keep: np.ndarray) -> tables.Column:
                          col.note, bad)
 
 
-def _line_row(blank: np.ndarray, row: int) -> int:
-    """The index among non-blank rows (the reader's ``line_of``) of row ``row`` kept."""
-    return row  # blank rows are blank lines: line_of skips them too
-
-
 def _cell(source: CsvFile, row: int, col: int) -> str:
     for k, (_, cells) in enumerate(source._records()):
         if k == row:
@@ -278,8 +272,7 @@ def _cell(source: CsvFile, row: int, col: int) -> str:
 
 
 def _handle_missing(cols: dict[str, tables.Column], targets: list[str], feats: list[str],
-                    how: str, source: CsvFile, blank: np.ndarray
-                    ) -> tuple[dict[str, tables.Column], list[str]]:
+                    how: str, source: CsvFile) -> tuple[dict[str, tables.Column], list[str]]:
     """Apply ``how`` (error, drop, mean) to the missing cells of the columns used."""
     used = targets + feats
     holes = np.zeros(len(cols[used[0]].missing), dtype=bool)
@@ -291,10 +284,8 @@ def _handle_missing(cols: dict[str, tables.Column], targets: list[str], feats: l
     if how == "error":
         row = int(np.flatnonzero(holes)[0])
         name = next(n for n in used if cols[n].missing[row])
-        col = cols[name]
-        what = "empty" if col.text is None or not col.text[row] else f"{col.text[row]!r} (missing)"
-        if col.numbers is not None and row < len(col.numbers) and col.text is None:
-            what = "NaN (missing)" if _cell(source, row, source.header.index(name)) else "empty"
+        cell = _cell(source, row, source.header.index(name))
+        what = f"{cell!r}, NaN (missing)" if cell else "empty"
         raise DataError(f"{source.path}, line {source.line_of(row)}, column {name!r} is {what}; "
                         f"{count} row(s) have missing values: fill them in, or use --missing drop "
                         "(leave those rows out) or --missing mean (fill with the column's mean)")
