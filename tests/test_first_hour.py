@@ -77,6 +77,13 @@ def test_a_missing_extra_is_said_before_any_work(tmp_path, args, extra):
     assert not list(tmp_path.glob("*.png"))
 
 
+def test_without_pyarrow_a_csv_says_what_to_install(tmp_path):
+    (tmp_path / "t.csv").write_text("a,y\n1,2\n3,4\n")
+    result = cli_without(tmp_path, "pyarrow", "train", "t.csv", "--epochs", "1")
+    assert result.returncode == 1 and "pip install pyarrow" in result.stderr
+    assert "bug" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
 def test_without_every_extra_the_plain_commands_still_work(tmp_path):
     result = cli_without(tmp_path, "matplotlib,starlette,uvicorn,sklearn,pandas", "train",
                          "--epochs", "2", "--quiet")

@@ -28,7 +28,7 @@ import re
 from collections import Counter
 from typing import Any, Callable, Iterator
 
-from .errors import DataError
+from .errors import ConfigError, DataError
 
 MAX_COLUMNS = 100_000  # a wider header is surely not a table of inputs for a network
 DELIMITERS = (",", ";", "\t", "|")
@@ -58,6 +58,7 @@ class CsvFile:
         if delimiter is not None and (len(delimiter) != 1 or delimiter in "\"\r\n"):
             raise DataError(f"the delimiter must be one character (e.g. ';' or a tab), got "
                             f"{delimiter!r}")
+        require_pyarrow()
         self.size = os.path.getsize(self.path)
         self.sniffed = delimiter is None
         self.delimiter, self.header, self.offset = self._open(delimiter)
@@ -256,6 +257,16 @@ class CsvFile:
             return
         first = why.strip().splitlines()[0] if why.strip() else "unreadable"
         raise DataError(f"{self.path} is not a readable CSV file: {first}")
+
+
+def require_pyarrow() -> None:
+    """A ``ConfigError`` with the install line when pyarrow (a core dependency) is missing."""
+    try:
+        import pyarrow.compute  # noqa: F401
+        import pyarrow.csv  # noqa: F401
+    except ImportError:
+        raise ConfigError("reading tables needs pyarrow, which is not installed; install it "
+                          "with: pip install pyarrow (or reinstall chainrule)") from None
 
 
 def _check_header(header: list[str], path: str) -> None:

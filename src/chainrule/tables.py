@@ -236,6 +236,9 @@ def encode_frame(X: Any, encoding: Encoding | None, dtype: Any = np.float64
     """A DataFrame's rows as the network's inputs: through ``encoding`` (raw columns by
     name; a category it never saw → all zeros and a ``UserWarning``), or through a new
     one fitted to ``X``'s text columns.  Missing text is a ``DataError``."""
+    from .csvfile import require_pyarrow
+
+    require_pyarrow()
     if encoding is None:
         cols = [from_values(str(name), X[name]) for name in X.columns]
         encoding = fit_encoding(cols)
