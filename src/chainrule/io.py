@@ -459,9 +459,6 @@ def format_description(info: dict[str, Any]) -> str:
         training.pop("final_loss", None)  # said once, on the final line
     if not training.get("nesterov"):
         training.pop("nesterov", None)  # an option of sgd with momentum only
-    if training.get("data") and os.path.isabs(str(training["data"])):
-        here = os.path.relpath(str(training["data"]))
-        training["data"] = here if not here.startswith("..") else training["data"]
     rows += [(key.replace("_", " "), value) for key, value in training.items()]
     rows.append(("final", ", ".join(f"{k} {_short(v)}" for k, v in final.items())))
     if info["chainrule_version"]:

@@ -16,6 +16,7 @@ from ..io import describe, format_description, load, write_atomic
 from ..nn import seed_network
 from .app import cli
 from .extras import require
+from .setup import shown_path
 
 
 def _model_columns(model, path: str) -> tuple[list[str], list[str]]:
@@ -69,7 +70,10 @@ def predict(model_file: str, csv_file: str, out: str | None) -> None:
 @click.argument("model_file", type=click.Path(dir_okay=False))
 def info(model_file: str) -> None:
     """Describe the model saved in MODEL_FILE: architecture, parameters, training."""
-    click.echo(format_description(describe(load(model_file))))
+    about = describe(load(model_file))
+    if isinstance(about["training"].get("data"), str):  # as typed here (older files kept it whole)
+        about["training"]["data"] = shown_path(about["training"]["data"])
+    click.echo(format_description(about))
 
 
 @cli.command()

@@ -8,6 +8,7 @@ weights, standardised inputs and targets, η = 0.01).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -187,10 +188,18 @@ def build(csv: str | None, target: str | None, features: str | None, task: str,
                  scale or ("none" if builtin else "standard"), builtin, seed)
 
 
+def shown_path(path: str) -> str:
+    """A data path as a user would type it here: relative to the current folder when inside it."""
+    if not os.path.isabs(path):
+        return path
+    here = os.path.relpath(path)
+    return path if here.startswith("..") else here
+
+
 def describe(setup: Setup) -> list[str]:
     """The data and the network, in two or three lines."""
     d = setup.data
-    source = "the seed's table of students" if setup.builtin else d.source
+    source = "the seed's table of students" if setup.builtin else shown_path(d.source)
     inputs = d.encoding.inputs if d.encoding is not None else d.feature_names
     shown = ", ".join(inputs[:12]) + (f", … ({len(inputs)} columns)" if len(inputs) > 12 else "")
     lines = [f"data     {source}: {len(d)} rows, {shown} → {', '.join(d.target_names)}"]

@@ -16,7 +16,7 @@ from ..train import Callback, fit
 from .app import cli
 from .extras import needs
 from .output import EpochPrinter, Tracer, console, fmt, print_parameters, print_predictions
-from .setup import build, describe, network_options
+from .setup import build, describe, network_options, shown_path
 
 
 def parse_batch(ctx: click.Context, param: click.Parameter, value: str) -> int | str:
@@ -238,14 +238,6 @@ def lengthened_cosine(cosine: dict[str, Any] | None, epochs: int) -> str | None:
             f"For a cosine over all {epochs} epochs, start a new run with --epochs {epochs}.")
 
 
-def _shown_path(path: str) -> str:
-    """A data path as a user would type it here: relative to the current folder when inside it."""
-    if not os.path.isabs(path):
-        return path
-    here = os.path.relpath(path)
-    return path if here.startswith("..") else here
-
-
 def finish(out: Any, setup: Any, history: Any, run: dict[str, Any], seconds: float, quiet: bool,
            save: str | None, plot: str | None, plot_boundary: str | None) -> None:
     """Report the result and write the files asked for."""
@@ -263,7 +255,7 @@ def finish(out: Any, setup: Any, history: Any, run: dict[str, Any], seconds: flo
 
         own = {k: v for k, v in run.items() if v is not None and not (k == "nesterov" and not v)}
         summary = training_summary(history, lr=setup.lr, seed=setup.seed, scale=setup.scale,
-                                   data=_shown_path(setup.data.source), **own)
+                                   data=shown_path(setup.data.source), **own)
         path = save_model(setup.model, save, loss=setup.loss, features=setup.data.feature_names,
                           targets=setup.data.target_names, training=summary)
         out.print(f"saved the model to {path}")
