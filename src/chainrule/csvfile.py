@@ -115,7 +115,7 @@ class CsvFile:
         lines = [line for line in text.split("\n")[:20] if line.strip()]
         if len(text) >= _SNIFF_BYTES and len(lines) > 1:
             lines = lines[:-1]  # possibly cut in the middle
-        best, best_score = ",", (1, 0)
+        best, best_key = ",", (-1, 1)  # (rows agreeing with the header, its width)
         for d in DELIMITERS:
             try:
                 rows = list(csv.reader(lines, delimiter=d))
@@ -123,9 +123,10 @@ class CsvFile:
                 continue
             width = len(rows[0]) if rows else 1
             agree = sum(len(r) == width for r in rows[1:])
-            if width > 1 and (agree, width) > best_score[::-1] and \
-                    (len(rows) == 1 or agree >= (len(rows) - 1) / 2):
-                best, best_score = d, (width, agree)
+            if width < 2 or 2 * agree < len(rows) - 1:  # one column, or rows that disagree
+                continue
+            if (agree, width) > best_key:
+                best, best_key = d, (agree, width)
         return best
 
     def note(self) -> str | None:
