@@ -237,6 +237,9 @@ def test_a_messy_csv_trains_in_one_command_and_predicts_an_unseen_category(tmp_p
     predicted = cli("predict", str(model), str(new))
     assert predicted.returncode == 0, predicted.stderr
     assert "never saw (Rome)" in predicted.stderr and "all 0" in predicted.stderr
+    info = cli("info", str(model)).stdout
+    assert "one-hot         city: Lyon, Nice, Paris" in info
+    assert "inputs          city=Lyon, city=Nice, city=Paris, size, income, rooms" in info
     loaded = cr.load(model)
     by_hand = np.array([[1, 0, 0, 1000, 50, 3], [0, 0, 0, 1500, 60, 4]], dtype=float)
     expected = loaded.predict(by_hand)[:, 0]  # the one-hot inputs of Rome: all 0
