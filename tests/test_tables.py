@@ -106,6 +106,13 @@ def test_missing_drop_and_mean(tmp_path):
     assert any("without a target" in note for note in d.notes)
 
 
+def test_a_column_of_blanks_is_refused_not_filled(tmp_path):
+    path = write(tmp_path, "a,b,y\n1,,3\n4, ,6\n")
+    with pytest.raises(DataError, match="column 'b' has no values at all"):
+        read_csv(path, missing="mean")
+    assert read_csv(path, features="a", missing="mean").X.tolist() == [[1], [4]]
+
+
 @pytest.mark.parametrize("cell", ["1_000", "0x10", "١٢", "１２"])
 def test_only_plain_decimal_numbers_are_numbers(tmp_path, cell):
     # one such cell among numbers: a mistake, named with its line

@@ -304,10 +304,10 @@ def _handle_missing(cols: dict[str, tables.Column], targets: list[str], feats: l
         filled = []
         for name in feats:
             col = cols[name]
+            if col.missing.all():
+                raise DataError(f"{source.path}: column {name!r} has no values at all; leave "
+                                "it out with --features")
             if col.missing.any() and col.numbers is not None:
-                if col.missing.all():
-                    raise DataError(f"{source.path}: column {name!r} has no numbers at all; "
-                                    "leave it out with --features")
                 mean = float(col.numbers[~col.missing].mean())
                 numbers = np.where(col.missing, mean, col.numbers)
                 cols[name] = tables.Column(name, numbers, None, np.zeros(len(numbers), bool),
