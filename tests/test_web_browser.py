@@ -198,8 +198,10 @@ def test_a_refused_upload_keeps_its_target_picker(page):
     assert "only one value" in page.inner_text("#message")
     assert page.is_visible("#target-pick")  # a quoted name keeps its comma
     assert page.locator("#target option").all_text_contents() == ["size", "price, in k$", "note"]
-    page.select_option("#target", "price, in k$")  # 'note' is now an input, and not a number
-    page.wait_for_function("document.getElementById('message').textContent.includes('not a number')")
+    page.select_option("#target", "price, in k$")  # 'note' is now an input: one-hot, learnt
+    page.wait_for_function("document.getElementById('dataset').value === 'upload'")
+    page.wait_for_function("document.getElementById('message').hidden || "
+                           "!document.getElementById('message').classList.contains('error')")
     assert page.input_value("#target") == "price, in k$"
 
 
