@@ -28,8 +28,10 @@ _WORDS = {"tanh": r"\tanh", "ln": r"\ln", "exp": r"\exp", "max": r"\max", "sign"
 _CHARS = {"−": "-", "·": r"\cdot ", "←": r"\leftarrow ", "σ": r"\sigma ", "η": r"\eta ",
           "Σ": r"\sum ", "²": "^{2}", "³": "^{3}", "≈": r"\approx ", "…": r"\ldots ",
           "ᵀ": "^{T}", "|": "|", "∈": r"\in ", "≤": r"\leq ", "≥": r"\geq ", "φ": r"\phi ",
-          "α": r"\alpha ", "λ": r"\lambda ", "Φ": r"\Phi ", "π": r"\pi ", "½": r"\frac{1}{2}", "δ": r"\delta ",
-          "√": r"\sqrt", "∂": r"\partial ", "→": r"\to ", "×": r"\times ", "′": "'"}
+          "α": r"\alpha ", "λ": r"\lambda ", "Φ": r"\Phi ", "π": r"\pi ", "½": r"\frac{1}{2}",
+          "δ": r"\delta ", "θ": r"\theta ", "μ": r"\mu ", "β": r"\beta ", "γ": r"\gamma ",
+          "ε": r"\epsilon ", "√": r"\sqrt", "∂": r"\partial ", "→": r"\to ", "×": r"\times ",
+          "′": "'"}
 
 
 def number(match: re.Match) -> str:
