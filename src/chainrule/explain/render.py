@@ -62,7 +62,8 @@ def _text_eq(eq: "Equation", indent: str = "  ") -> list[str]:
     return lines
 
 
-def _text(ex: "Explanation") -> str:
+def forward_text(ex: "Explanation") -> list[str]:
+    """The title, each row's forward pass and loss, as ``explain`` prints them (and the quiz)."""
     out = [f"chainrule explain: {_title(ex)}", ""]
     for n, row in enumerate(ex.rows):
         out.append(f"forward pass, {_row_title(ex, n)}")
@@ -74,6 +75,11 @@ def _text(ex: "Explanation") -> str:
         out.append("loss of the batch (the mean over its rows)")
         out += _text_eq(ex.loss)
         out.append("")
+    return out
+
+
+def _text(ex: "Explanation") -> str:
+    out = forward_text(ex)
     if ex.form == "delta":
         return "\n".join(out + _text_delta(ex)) + "\n"
     out.append("backward pass: the chain rule for each parameter θ, then the update θ ← θ − η · ∂L/∂θ")
