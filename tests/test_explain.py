@@ -159,7 +159,7 @@ def test_latex_is_valid_math():
     seen = set()
     for _, model, X, Y, loss in CASES[:4] + CASES[5:]:
         ex = explain(model, X[:2], Y[:2], loss, check=True)
-        eqs = [ex.loss, *(e for r in ex.rows for e in [*r.forward, r.loss])]
+        eqs = [ex.loss, *(e for r in ex.rows for e in [*r.forward, r.loss, *r.deltas])]
         for p in ex.params:
             eqs += [p.update, *([p.mean] if p.mean else [])]
             for rg in p.rows:

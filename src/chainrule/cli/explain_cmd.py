@@ -87,7 +87,7 @@ def explain_cmd(ctx: click.Context, params: tuple[str, ...], rows: list[int], fm
 
 
 NETWORK_CHOICES = ("csv", "target", "features", "task", "hidden", "activation",
-                   "output_activation", "init", "scale", "loss", "seed")
+                   "output_activation", "init", "scale", "loss")  # --seed and --lr may go with --example
 
 
 def step_data(ctx: click.Context, example: str | None, model_file: str | None,

@@ -17,8 +17,12 @@ if TYPE_CHECKING:
     from .pieces import Equation, Explanation, ParamExplanation
 
 FORMATS = ("text", "markdown", "latex", "json")
-RULE = ("∂L/∂w^k_ij = O_(k−1)i · δ^k_j and ∂L/∂b_kj = δ^k_j (O_0i = x_i), "
-        "then θ ← θ − η · ∂L/∂θ")
+
+
+def rule(math: Callable[[str], str] = lambda t: t) -> str:
+    """The rule that makes back-propagation cheap, stated once (``math`` typesets a formula)."""
+    return (f"{math('∂L/∂w^k_ij = O_(k−1)i · δ^k_j')} and {math('∂L/∂b_kj = δ^k_j')} "
+            f"({math('O_0i = x_i')}), then {math('θ ← θ − η · ∂L/∂θ')}")
 
 
 def _title(ex: "Explanation") -> str:
@@ -106,7 +110,7 @@ def _text_delta(ex: "Explanation") -> list[str]:
             out += _text_eq(eq)
         out.append("")
     out += [f"  ! {note}" for note in ex.notes] + ([""] if ex.notes else [])
-    out.append(f"each parameter from the δ table: {RULE}")
+    out.append(f"each parameter from the δ table: {rule()}")
     lines = [_oneline(p.mean or p.rows[0].chain) for p in ex.params]
     width = max(map(len, lines), default=0)
     for p, line in zip(ex.params, lines):
@@ -177,7 +181,7 @@ def _walk(ex: "Explanation", heading: Callable[[int, str], str], block: Callable
             out.append(block(row.deltas))
         out += [para("Note: " + note) for note in ex.notes]
         out.append(heading(2, "Each parameter from the δ table"))
-        out.append(para(RULE + "."))
+        out.append(rule(lambda t: f"${to_latex(t)}$") + ".")
         eqs = []
         for p in ex.params:
             chain = p.mean or p.rows[0].chain
@@ -248,7 +252,6 @@ def _json(ex: "Explanation") -> str:
 _RENDERERS = {"text": _text, "markdown": _markdown, "latex": _latex, "json": _json}
 
 PREAMBLE = r"""\documentclass[10pt]{article}
-\usepackage[T1]{fontenc}
 \usepackage{amsmath}
 \setlength{\textwidth}{6.5in}
 \setlength{\oddsidemargin}{0in}
