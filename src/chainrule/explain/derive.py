@@ -486,7 +486,7 @@ def explain_steps(model: Sequential, X: Any, Y: Any, loss: str | Loss = "mse", s
         out.append(explain(model, X[idx], Y[idx], loss_fn, lr=lr, rows=idx,
                            step=t + 1 if steps > 1 else None, **options))
         model.zero_grad()
-        loss_fn(model(Tensor(X[idx])), Y[idx]).backward()
+        loss_fn(model(Tensor(X[idx].astype(model.dtype))), Y[idx].astype(model.dtype)).backward()
         for p in model.parameters():
             p.data -= lr * p.grad
     return out
