@@ -127,9 +127,7 @@ def _forward_equations(layers: list[Dense], row: _Row, names: Names) -> list[Equ
         W, b = layer.weight.data, layer.bias.data
         linear = layer.activation.primitive is None
         for j in range(1, layer.fan_out + 1):
-            idx = range(1, layer.fan_in + 1)
-            if layer.fan_in > 8:
-                idx = [1, 2, 3, None, layer.fan_in]
+            idx = _terms(layer.fan_in)
             sym = " + ".join("…" if i is None else f"{names.w(k, i, j)}·{names.O(k - 1, i)}" for i in idx)
             nums = " + ".join("…" if i is None else f"{par(W[i - 1, j - 1])}·{par(row.O[k - 1][i - 1])}"
                               for i in idx)
