@@ -217,3 +217,14 @@ def test_an_update_too_small_for_6_digits_shows_the_change():
     assert old != new and float(old.replace("−", "-")) == pytest.approx(-3.28027)
     p = ex.params[0]  # the printed new value is nearer the true one than the change is big
     assert abs(float(new.replace("−", "-")) - p.new) < abs(p.new - p.old) / 2
+
+
+def test_one_parameter_alone_carries_the_deltas_it_rests_on():
+    """The playground's panel shows one parameter: its steps are the δs above its layer and
+    its own neuron's, the rows of the δ table."""
+    model = cr.mlp([3, 4, 3, 2], activation="tanh", seed=1)
+    ex = explain(model, [[0.1, 0.2, 0.3]], [[1.0, 0.0]], param="w^2_31")
+    steps = ex.params[0].rows[0].steps
+    assert [eq.lhs.split(" = ")[0] for eq in steps] == ["δ^3_1", "δ^3_2", "δ^2_1"]
+    assert [eq.value for eq in steps] == [eq.value for eq in ex.rows[0].deltas[:3]]
+    assert explain(model, [[0.1, 0.2, 0.3]], [[1.0, 0.0]]).params[0].rows[0].steps == []

@@ -288,6 +288,16 @@ def _delta_gradient(row: _Row, ref: ParamRef, names: Names, n: int) -> RowGradie
                        [], value)
 
 
+def deltas_for(table: list[Equation], ref: ParamRef) -> list[Equation]:
+    """The rows of the δ table that ``ref``'s gradient rests on: every δ above its layer, and
+    its own neuron's."""
+    def place(eq: Equation) -> tuple[int, int]:
+        k, j = eq.lhs.split(" = ")[0][2:].split("_")
+        return int(k), int(j)
+
+    return [eq for eq in table if place(eq)[0] > ref.layer or place(eq) == (ref.layer, ref.j)]
+
+
 def _terms(count: int) -> list[int | None]:
     """The 1-based indices of a sum's terms to write (None for "…")."""
     return list(range(1, count + 1)) if count <= SHOWN_TERMS else [1, 2, 3, None, count]
@@ -415,6 +425,9 @@ def explain(model: Sequential, x: Any, y: Any, loss: str | Loss = "mse",
         flags: list[str] = []
         if form == "delta":
             per_row = [_delta_gradient(r, ref, names, indices[n]) for n, r in enumerate(computed)]
+            if len(refs) == 1:  # one parameter alone (the playground's panel): the δs it rests on
+                for g, data in zip(per_row, row_data):
+                    g.steps = deltas_for(data.deltas, ref)
         else:
             per_row = [_row_gradient(layers, r, ref, names, loss_fn, Y[n], flags, indices[n], dead)
                        for n, r in enumerate(computed)]

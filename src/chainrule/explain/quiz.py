@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError
+from .derive import deltas_for
 from .pieces import Equation, Explanation, Factor, ParamExplanation, num
 
 TOLERANCE = 0.005  # within 0.5 % is right
@@ -142,9 +143,8 @@ def _update_slip(q: Question, answer: float, lr: float) -> list[str]:
 
 def _derivation(ex: Explanation, p: ParamExplanation) -> list[str]:
     """The parameter's chain (after the δs it rests on, in the δ form) and its update."""
-    deltas = [eq for eq in ex.rows[0].deltas
-              if int(re.match(r"δ\^(\d+)", eq.lhs)[1]) >= p.ref.layer]  # type: ignore[index]
-    eqs: list[Equation] = [*deltas, *p.rows[0].steps, p.rows[0].chain, p.update]
+    steps = p.rows[0].steps or deltas_for(ex.rows[0].deltas, p.ref)
+    eqs: list[Equation] = [*steps, p.rows[0].chain, p.update]
     lines = []
     for eq in eqs:
         head = f"  {eq.lhs} = "
