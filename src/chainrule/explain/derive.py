@@ -486,7 +486,8 @@ def explain_steps(model: Sequential, X: Any, Y: Any, loss: str | Loss = "mse", s
     seed's per-row algorithm, wrapping round), several mean that batch every step.
     The model's weights are left as the last update made them.
     """
-    X, Y = np.atleast_2d(np.asarray(X, dtype=np.float64)), np.atleast_2d(np.asarray(Y, dtype=np.float64))
+    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+    Y = np.asarray(Y, dtype=np.float64).reshape(len(X), -1)  # one target row per row
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ConfigError(f"steps must be a whole number ≥ 1, got {steps!r}")
     picked = list(rows) if rows else [0]
