@@ -395,3 +395,14 @@ def test_importing_chainrule_does_not_import_the_web_server():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('starlette', 'uvicorn')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_an_unexpected_error_is_a_json_500_not_plain_text(monkeypatch):
+    from chainrule.web.session import Session
+
+    session = Session()
+    monkeypatch.setattr(session, "state", lambda: {}["no such key"])  # a bug, not a request
+    client = TestClient(create_app(session), headers=JSON, raise_server_exceptions=False)
+    r = client.get("/api/state")
+    assert r.status_code == 500 and r.headers["content-type"] == "application/json"
+    assert "KeyError" in r.json()["error"] and "bug" in r.json()["error"]
