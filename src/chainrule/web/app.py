@@ -110,6 +110,12 @@ async def read_upload(request: Request, max_upload: int) -> tuple[str, bytes]:
     ``max_upload`` bytes is a 413 (the guard stops the body soon after that)."""
     name = request.query_params.get("name", "upload.csv")
     if content_type(request.headers) == "multipart/form-data":
+        from starlette import formparsers
+
+        if formparsers.multipart is None:
+            raise RequestError("this server can't read form uploads (python-multipart is not "
+                               "installed); send the CSV as the body with Content-Type: "
+                               "text/csv", 415)
         async with request.form(max_files=1, max_fields=10, max_part_size=64 * 1024) as form:
             files = [v for v in form.values() if not isinstance(v, str)]
             if not files:
