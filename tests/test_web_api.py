@@ -406,3 +406,19 @@ def test_an_unexpected_error_is_a_json_500_not_plain_text(monkeypatch):
     r = client.get("/api/state")
     assert r.status_code == 500 and r.headers["content-type"] == "application/json"
     assert "KeyError" in r.json()["error"] and "bug" in r.json()["error"]
+
+
+def test_a_big_scatter_is_sent_as_every_kth_point():
+    # 5,000 rows of two inputs and two classes: every 3rd row is drawn (⌈5000 / 2000⌉ = 3):
+    # ⌈4000 / 3⌉ = 1334 training and ⌈1000 / 3⌉ = 334 held-out points, so /api/state stays
+    # small for an upload of millions of rows
+    rows = "".join(f"{i % 50},{i % 7},{'ab'[i % 2]}\n" for i in range(5000))
+    client = TestClient(create_app(), headers=JSON)
+    state = client.post("/api/upload", params={"name": "dots.csv"}, headers=CSV_TYPE,
+                        content=("x,y,k\n" + rows).encode()).json()
+    data = state["data"]
+    assert data["kind"] == "scatter" and data["total"] == 5000
+    assert len(data["points"]) == 1334 + 334
+    assert sum(p[3] for p in data["points"]) == 334  # held out
+    # each point is a row of the table with its class: x even ⇔ i even ⇔ class a (index 0)
+    assert all(p[2] == int(p[0]) % 2 for p in data["points"])
