@@ -19,7 +19,8 @@ def parse_size(ctx: click.Context | None, param: click.Parameter | None, text: s
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
     unit = match and match.group(2).lower()
     if not match or unit not in UNITS or not 0 < float(match.group(1)) * UNITS[unit] < 2**63:
-        raise click.BadParameter(f"{text!r} is not a size; write it like 20MB, 500kB or 1GB")
+        raise click.BadParameter(f"{text!r} is not a size above zero; write it like 20MB, 500kB "
+                                 "or 1GB")
     return int(float(match.group(1)) * UNITS[unit])
 
 
