@@ -22,7 +22,7 @@ from typing import Callable
 from ..errors import ConfigError
 from .session import MAX_UPLOAD
 
-GRACE = 1.0  # seconds the requests in progress get to finish when the server is stopped
+GRACE = 0.5  # seconds the requests in progress get to finish when the server is stopped
 
 
 def is_loopback(host: str) -> bool:
