@@ -23,10 +23,11 @@ from ..errors import DataError
 from . import views
 from .catalog import Catalog
 from .run import Run
-from .settings import Settings, parse_settings
+from .settings import MAX_NEURONS, Settings, parse_settings
 
 MAX_UPLOAD = 20_000_000  # bytes, unless ``chainrule serve --max-upload`` says otherwise
-MAX_COLUMNS = 1000  # of an uploaded table (the page's network has at most 16 inputs)
+MAX_COLUMNS = 1000  # of an uploaded table (the page draws at most MAX_NEURONS inputs; a
+# table may have more columns than inputs when the reader sets some aside)
 EPOCH_SLICE = 0.1  # seconds an epoch holds the session before other requests get a turn
 
 
@@ -133,7 +134,8 @@ class Session:
         if columns > MAX_COLUMNS:
             raise RequestError(f"{name} has {columns:,} columns; the playground takes tables of "
                                f"at most {MAX_COLUMNS:,} (its network draws at most "
-                               "16 inputs): keep the columns you want to learn from", 400)
+                               f"{MAX_NEURONS} inputs): keep the columns you want to learn from",
+                               400)
         fd, path = tempfile.mkstemp(suffix=".csv")
         try:
             with os.fdopen(fd, "wb") as fh:
