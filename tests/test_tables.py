@@ -274,7 +274,8 @@ def test_the_playground_upload_reads_a_messy_table_the_same_way():
 
     client = TestClient(create_app())
     r = client.post("/api/upload", params={"name": "messy.csv"},
-                    content=MESSY.with_name("messy_semicolons.csv").read_bytes())
+                    content=MESSY.with_name("messy_semicolons.csv").read_bytes(),
+                    headers={"content-type": "text/csv"})
     assert r.status_code == 200, r.text
     state = r.json()
     # id left out, city one-hot (3), size, income, rooms; the two rows with a blank income
