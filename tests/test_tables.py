@@ -106,6 +106,14 @@ def test_missing_drop_and_mean(tmp_path):
     assert any("without a target" in note for note in d.notes)
 
 
+@pytest.mark.parametrize("blob", [b"\r\x00", b"\r", b" \r\x00\n1\n"])
+def test_a_first_line_without_names_is_refused(tmp_path, blob):
+    path = tmp_path / "odd.csv"  # found by hypothesis: a lone carriage return, a NUL
+    path.write_bytes(blob)
+    with pytest.raises(DataError, match="no header line|empty"):
+        read_csv(path)
+
+
 def test_a_column_of_blanks_is_refused_not_filled(tmp_path):
     path = write(tmp_path, "a,b,y\n1,,3\n4, ,6\n")
     with pytest.raises(DataError, match="column 'b' has no values at all"):

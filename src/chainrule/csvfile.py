@@ -102,9 +102,12 @@ class CsvFile:
         delimiter = forced or self._sniff(text)
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
         try:
-            header = [cell.strip() for cell in next(reader)]
+            header = [cell.strip() for cell in next(reader, [])]
         except csv.Error as exc:
             raise DataError(f"{self.path}: the header line is not readable CSV ({exc})") from None
+        if not any(header):
+            raise DataError(f"{self.path} has no header line of column names; a CSV needs one "
+                            "before its rows")
         consumed = len("\n".join(text.split("\n")[:reader.line_num]).encode("utf-8")) + 1
         _check_header(header, self.path)
         return delimiter, header, min(pos + consumed, self.size)
