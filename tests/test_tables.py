@@ -114,6 +114,21 @@ def test_a_first_line_without_names_is_refused(tmp_path, blob):
         read_csv(path)
 
 
+@pytest.mark.parametrize("text", ['id0,a1\r\n"1,000",', 'a\nx\n', 'n\n"a\nb"\n'])
+def test_tables_a_fuzzer_found_give_one_clear_error(tmp_path, text):
+    # a blank target column, a lone text column, a header with a line break in a name
+    path = tmp_path / "fuzz.csv"
+    path.write_bytes(text.encode())
+    for kwargs in ({}, {"task": "auto", "missing": "mean"}):
+        with pytest.raises(DataError) as err:
+            read_csv(path, **kwargs)
+        assert "\n" not in str(err.value) and "\r" not in str(err.value)
+    header_break = tmp_path / "names.csv"
+    header_break.write_bytes(b'"a\nb",y\n1,2\n')
+    with pytest.raises(DataError, match="holds a line break"):
+        read_csv(header_break)
+
+
 def test_a_column_of_blanks_is_refused_not_filled(tmp_path):
     path = write(tmp_path, "a,b,y\n1,,3\n4, ,6\n")
     with pytest.raises(DataError, match="column 'b' has no values at all"):

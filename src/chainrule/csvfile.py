@@ -278,6 +278,9 @@ def _check_header(header: list[str], path: str) -> None:
     for k, name in enumerate(header):
         if not name:
             raise DataError(f"{path}: column {k + 1} of the header has no name; name every column")
+        if "\n" in name or "\r" in name:
+            raise DataError(f"{path}: the name of column {k + 1} of the header holds a line break; "
+                            "give every column a one-line name")
     counts = Counter(header)
     if len(counts) != len(header):
         dupes = sorted(name for name, n in counts.items() if n > 1)

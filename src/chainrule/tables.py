@@ -68,6 +68,9 @@ def column(name: str, arr: Any) -> Column:
     n_filled = pc.sum(filled).as_py() or 0
     n_num = pc.sum(pc.and_(is_num, filled)).as_py() or 0
     words = pc.and_(pc.invert(is_num), filled)
+    if n_filled == 0:  # every cell blank: a column of numbers, all missing
+        numbers = np.full(len(arr), np.nan)
+        return Column(name, numbers=numbers, missing=np.ones(len(arr), dtype=bool))
     if n_num == n_filled and n_filled:  # numbers (maybe grouped in thousands)
         plain = pc.replace_substring(pc.if_else(blank, "nan", cells), ",", "")
         numbers = pc.cast(plain, pa.float64()).to_numpy(zero_copy_only=False)
