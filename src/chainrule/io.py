@@ -257,14 +257,14 @@ def check_metadata(meta: dict[str, Any], path: str, error: type[Exception] = Dat
                    ) -> dict[str, Any]:
     """``meta`` once it fits ``schema.MODEL`` and its lengths fit its architecture."""
     schema.validate(meta, schema.MODEL, path, "model metadata", error=error)  # types, ranges
-    schema.validate(meta, schema.MODEL, path, "model metadata", schema.model_context(meta),
-                    error=error)  # lengths, now that the architecture is known to be sound
     problem = schema.model_consistency(meta)
     if problem:
         field, what = problem
         message = f"the model metadata field {field} {what}"
         raise error(f"{path}: {message}; the file is damaged or was edited"
                     if error is DataError else f"cannot save {path}: {message}")
+    schema.validate(meta, schema.MODEL, path, "model metadata", schema.model_context(meta),
+                    error=error)  # lengths, now that the architecture is known to be sound
     return meta
 
 
