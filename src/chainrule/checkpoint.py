@@ -14,7 +14,10 @@ same folder, flushed to disk, then renamed over the old one), holding
 
 Resuming restores all of it, so a run that was stopped (Ctrl-C, SIGTERM, or killed
 after its last checkpoint) ends with weights bit-identical to an uninterrupted run.
-Loading never runs code: arrays and JSON only.
+Loading never runs code: arrays and JSON only, and nothing in them is used before it
+is checked — the state against ``schema.CHECKPOINT`` when read, the row order and the
+place in training against the data when resumed (``check_progress``), the optimiser's
+numbers against ``schema.OPTIMISER_FIELDS`` when restored.
 """
 
 from __future__ import annotations

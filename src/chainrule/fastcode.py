@@ -433,7 +433,8 @@ def fingerprint() -> str:
 def cache_dir() -> Path:
     """Where the epochs' sources are kept (numba keeps its compiled code next to them, in
     ``__pycache__``, unless ``$NUMBA_CACHE_DIR`` says otherwise): ``$CHAINRULE_CACHE_DIR``,
-    else ``$XDG_CACHE_HOME/chainrule`` (``~/.cache/chainrule``)."""
+    else ``$XDG_CACHE_HOME/chainrule`` (``~/.cache/chainrule``; a relative XDG_CACHE_HOME
+    is ignored, as the XDG rule says, and an empty or relative HOME too)."""
     base = os.environ.get("CHAINRULE_CACHE_DIR")
     if not base:
         xdg = os.environ.get("XDG_CACHE_HOME", "")

@@ -16,9 +16,11 @@ dtype, and one metadata entry, ``"chainrule"``, holding this JSON (format versio
      "training": {...}}                  # whatever the caller passed (training_summary)
 
 ``load(path)`` reads it back without running any code (no pickle: safetensors holds
-only numbers, JSON only data), bit for bit.  Before it allocates anything it checks
-the header's declared tensors against the file's real size, so a damaged or hostile
-file gives a ``DataError`` that says what is wrong, never a crash or a huge allocation.
+only numbers, JSON only data), bit for bit.  It reads only a regular file
+(``files.read``); before it allocates anything it checks the header's declared tensors
+against the file's real size, and the metadata against ``schema.MODEL`` (types,
+ranges, lengths that agree with the architecture), so a damaged or hostile file gives
+a ``DataError`` that names the field, never a crash or a huge allocation.
 Saving is atomic: the bytes go to a temporary file in the same folder, which is
 flushed to disk and then renamed over the target.
 """
