@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
@@ -249,7 +249,12 @@ def test_generated_model_metadata_loads_or_says_why(tmp_path_factory, bases, dat
     base = bases[f"model-{kind}"]
     tree = data.draw(hostile_edits(json.loads(_parts(base)[1]["chainrule"])))
     path = _write(base, tree, tmp_path_factory.mktemp("gen") / "m.safetensors")
+    for args in commands({"base": f"model-{kind}"}, path, bases)[:3]:  # info, predict, explain
+        code, _, err = run_cli(*args)
+        assert code in (0, 1), (args, code, err)
+        assert code == 0 or (err.startswith("error: ") and len(err.strip().splitlines()) == 1), err
     model = _one_line_or_works(lambda: cr.load(path))
+    event("refused" if model is None else "loaded")
     if model is None:
         return
     X = np.zeros((2, model.sizes[0]))
@@ -268,6 +273,7 @@ def test_generated_checkpoint_states_resume_or_say_why(tmp_path_factory, bases, 
     folder = _write(base, tree, tmp_path_factory.mktemp("gen") / "ckpt")
     code, _, err = run_cli("train", "--resume", str(folder), "--epochs", "2", "--quiet")
     assert code in (0, 1), (code, err)
+    event("resumed" if code == 0 else "refused")
     if code == 1:
         assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
 
