@@ -278,6 +278,17 @@ def test_generated_checkpoint_states_resume_or_say_why(tmp_path_factory, bases, 
         assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
 
 
+def test_a_checkpoint_with_nan_metrics_still_resumes(tmp_path):
+    """R² of one validation row is NaN (metrics.r2: no variance to explain): a checkpoint
+    that honestly holds NaN is read, and the run goes on."""
+    X, y = np.random.default_rng(0).normal(size=(6, 2)), np.arange(6.0)
+    options = dict(seed=0, validation_split=0.2, engine="graph")  # round(6 × 0.2) = 1 row
+    first = cr.fit(cr.mlp([2, 1], seed=0), X, y, epochs=2, checkpoint=tmp_path, **options)
+    assert np.isnan(first["val_r2"]).all()
+    again = cr.fit(cr.mlp([2, 1], seed=0), X, y, epochs=3, resume=tmp_path, **options)
+    assert again.epoch == [1, 2, 3] and len(again["val_r2"]) == 3
+
+
 def test_json_depth_is_measured_without_parsing():
     assert schema.depth('{"a": [1, {"b": "[[[[["}], "c": "\\"]]"}') == 3  # brackets in text don't count
     assert schema.depth(DEEP) == 10_000

@@ -386,7 +386,8 @@ CHECKPOINT = Obj({
     "place": Field(Obj({"first_epoch": Field(Int(1)), "next_row": Field(COUNT),
                         "total": Field(Num()), "seen": Field(COUNT),
                         "batch_size": Field(Maybe(Int(1)), required=False)})),
-    "history": Field(Obj({"logs": Field(Obj({"loss": Field(NUMBERS)}, extra=NUMBERS)),
+    "history": Field(Obj({"logs": Field(Obj({"loss": Field(NUMBERS)},  # r2 may be NaN
+                                            extra=ListOf(Num(finite=False)))),
                           "epoch": Field(ListOf(Int(1))), "steps": Field(COUNT),
                           "best_epoch": Field(Maybe(Int(1)))})),
     "model": Field(Obj({"x_scaler": Field(Maybe(scaler("inputs"))),
@@ -395,7 +396,7 @@ CHECKPOINT = Obj({
                         "head": Field(Maybe(Str(("softmax", "sigmoid"))))})),
     "run": Field(Obj(extra=JSON())),
     "data": Field(Str(max_len=200), required=False),
-    "early_stopping": Field(Obj({"best": Field(Maybe(Num())), "best_epoch": Field(Maybe(Int(1))),
+    "early_stopping": Field(Obj({"best": Field(Maybe(Num(finite=False))), "best_epoch": Field(Maybe(Int(1))),
                                  "wait": Field(COUNT), "monitor": Field(Str(max_len=100))}),
                             required=False),
 })
