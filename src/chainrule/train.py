@@ -193,7 +193,7 @@ def _check_growth(history: History, epoch: int, optimizer: Optimizer) -> None:
     first = history.loss[0] if history.loss else 0.0
     if len(losses) > GROWTH_EPOCHS and first > 0 \
             and all(b > a and b > GROWTH * first for a, b in zip(losses, losses[1:])):
-        raise _diverged(epoch, history.steps, "epoch loss", losses[-1], optimizer,
+        raise _diverged(epoch, history.steps, "epoch loss", float(f"{losses[-1]:.6g}"), optimizer,
                         f"It has grown past {GROWTH:g} times its first value "
                         f"({first:.6g}) for {GROWTH_EPOCHS} epochs.")
 
