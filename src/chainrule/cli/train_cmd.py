@@ -215,12 +215,14 @@ def resumed_options(ctx: click.Context, folder: str, given: dict[str, Any]) -> d
     for name, value in saved.items():  # options without an entry in the table: their click type
         if name in schema.TRAIN_OPTIONS.fields or value is None:
             continue
+        problem = "is not an option of chainrule train" if name not in params else None
         try:
-            params[name].type.convert(value, params[name], ctx)
-        except (KeyError, click.BadParameter) as exc:
-            raise DataError(f"{source}: the checkpoint's run.options field {name[:40]} "
-                            f"{'is not an option of chainrule train' if isinstance(exc, KeyError) else 'does not fit its option'}"
-                            "; the file is damaged or was edited") from None
+            problem or params[name].type.convert(value, params[name], ctx)
+        except click.BadParameter:
+            problem = "does not fit its option"
+        if problem:
+            raise DataError(f"{source}: the checkpoint's run.options field {name[:40]} {problem}; "
+                            "the file is damaged or was edited")
     changed = [name for name in given if name != "epochs"
                and ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
     if changed:
