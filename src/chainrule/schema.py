@@ -292,8 +292,6 @@ def scaler(length: str) -> Obj:
                 "scale": Field(ListOf(Num(0, gt=True), length))})
 
 
-#: A model file's ``chainrule`` metadata (see ``io``).  Context: ``inputs``, ``outputs``,
-#: ``layers``, ``classes`` and ``targets`` from its architecture and head.
 ARCHITECTURE = Obj({
     "kind": Field(Str(("mlp",)), required=False),
     "sizes": Field(ListOf(Int(1, MAX_LAYER), min_len=2, max_len=1000)),
@@ -305,6 +303,10 @@ TRAINING = Obj({
     "history": Field(Maybe(Obj(extra=ListOf(Maybe(Num(finite=False))))), required=False),
     "lr": Field(Maybe(Num(0, gt=True)), required=False),
 }, extra=JSON())
+#: A model file's ``chainrule`` metadata (see ``io``).  Context: ``inputs``, ``outputs``,
+#: ``layers``, ``classes`` and ``targets`` from its architecture and head
+#: (``model_context``).  A new key is one more line here, e.g.
+#: ``"encoding": Field(Maybe(Obj(extra=…)), required=False)``, and one in ``io.metadata``.
 MODEL = Obj({
     "format": Field(Str(("chainrule.model",))),
     "format_version": Field(Int(1)),
