@@ -217,9 +217,10 @@ def hostile_edits(draw, tree):
         if action == "delete" and isinstance(parent, dict):
             del parent[keys[-1]]
         elif action == "add" and isinstance(parent, dict):
-            parent[draw(st.sampled_from(["extra", "encoding", "__proto__"]))] = draw(HOSTILE)
+            parent[draw(st.sampled_from(["extra", "encoding", "__proto__"]))] = \
+                copy.deepcopy(draw(HOSTILE))  # sampled_from hands out one shared object
         else:
-            parent[keys[-1]] = draw(HOSTILE)
+            parent[keys[-1]] = copy.deepcopy(draw(HOSTILE))
     return tree
 
 

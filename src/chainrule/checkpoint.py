@@ -78,9 +78,8 @@ def _check_value(name: str, value: Any, current: Any, where: str) -> None:
     try:
         if check is not None:
             check(value, where, {})
-        elif current is not None and not (
-                type(value) is type(current) or (isinstance(current, float) and
-                                                 type(value) is int)):
+        elif not (type(value) is type(current)
+                  or (type(current) is float and type(value) is int)):
             raise schema.Invalid(where, f"should be like {current!r}, not {value!r}"[:200])
     except schema.Invalid as bad:
         raise DataError(f"the checkpoint's optimiser state {bad.where} {bad.what}; the file is "
@@ -129,7 +128,7 @@ def restore_object(obj: Any, prefix: str, arrays: dict[str, np.ndarray], numbers
                 raise DataError(f"the checkpoint's optimiser state {where} has {len(value)} "
                                 f"entries, this optimiser {len(current)}; resume with the same "
                                 "network")
-            _check_value(name, value, None, where)
+            _check_value(name, value, current, where)
             for i, (item, now) in enumerate(zip(value, current)):
                 _check_value("", item, now, f"{where}[{i}]")
             current[:] = value
