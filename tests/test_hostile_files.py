@@ -29,6 +29,8 @@ import chainrule as cr
 from chainrule import checkpoint as ckpt
 from chainrule import schema
 from chainrule.cli import main
+from chainrule.optim import make_optimizer
+from chainrule.schedules import SCHEDULES, make_schedule
 
 CORPUS = json.loads((Path(__file__).parent / "corpus" / "hostile_metadata.json").read_text())
 CASES = {case["name"]: case for case in CORPUS["cases"]}
@@ -288,6 +290,27 @@ def test_a_checkpoint_with_nan_metrics_still_resumes(tmp_path):
     assert np.isnan(first["val_r2"]).all()
     again = cr.fit(cr.mlp([2, 1], seed=0), X, y, epochs=3, resume=tmp_path, **options)
     assert again.epoch == [1, 2, 3] and len(again["val_r2"]) == 3
+
+
+@pytest.mark.parametrize("schedule", [*SCHEDULES, None])
+@pytest.mark.parametrize("optimizer", list(cr.optim.OPTIMIZERS))
+def test_every_optimiser_and_schedule_state_passes_its_own_checks(optimizer, schedule):
+    """What ``object_state`` saves (through JSON, as a checkpoint holds it) fits
+    ``schema.OPTIMISER_STATE`` and restores onto a fresh optimiser of the same settings:
+    the checks refuse only what an optimiser could not have written."""
+    def fresh():
+        rate = make_schedule(schedule, 0.01, **({"epochs": 3} if schedule == "cosine" else {})) \
+            if schedule else 0.01
+        return make_optimizer(optimizer, cr.mlp([2, 2, 1], seed=0).parameters(), lr=rate)
+
+    before = fresh()
+    before.steps, before._lr = 7, 0.005
+    arrays, numbers = ckpt.object_state(before, "optim")
+    numbers = json.loads(json.dumps(numbers))
+    schema.validate(numbers, schema.OPTIMISER_STATE, "c.safetensors", "state")
+    after = fresh()
+    ckpt.restore_object(after, "optim", arrays, numbers)
+    assert (after.steps, after._lr) == (7, 0.005)
 
 
 def test_json_depth_is_measured_without_parsing():
