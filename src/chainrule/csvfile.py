@@ -28,6 +28,7 @@ import re
 from collections import Counter
 from typing import Any, Callable, Iterator
 
+from . import files
 from .errors import ConfigError, DataError
 
 MAX_COLUMNS = 100_000  # a wider header is surely not a table of inputs for a network
@@ -51,10 +52,7 @@ class CsvFile:
                  progress: Callable[[str], None] | None = None) -> None:
         self.path = os.fspath(path)
         self.progress = progress
-        if not os.path.exists(self.path):
-            raise DataError(f"no such file: {self.path}; check the path and the current directory")
-        if os.path.isdir(self.path):
-            raise DataError(f"{self.path} is a folder, not a CSV file")
+        files.regular(self.path, "file")  # a FIFO, a device or a folder: one line, no wait
         if delimiter is not None and (len(delimiter) != 1 or delimiter in "\"\r\n"):
             raise DataError(f"the delimiter must be one character (e.g. ';' or a tab), got "
                             f"{delimiter!r}")

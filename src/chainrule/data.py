@@ -395,13 +395,6 @@ def read_columns(path: str | os.PathLike, columns: Sequence[str], dtype: Any = n
     return X, rows, header, notes
 
 
-def _is_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
-
-
 def _guess_task(cols: list[tables.Column], targets: list[str]) -> tuple[str, str]:
     """Classification for text labels or a few repeating whole numbers; else regression."""
     override = "use --task regression to override"
@@ -424,9 +417,10 @@ def _guess_task(cols: list[tables.Column], targets: list[str]) -> tuple[str, str
 
 def _labels(col: tables.Column) -> np.ndarray:
     """Class labels: whole numbers as int64, other numbers as floats, text as objects."""
-    if col.numbers is not None:
+    if col.numbers is not None:  # int64 for whole numbers up to 2**53, where float64 is exact
         numbers = col.numbers
-        return numbers.astype(np.int64) if np.all(numbers == np.round(numbers)) else numbers
+        whole = np.all(numbers == np.round(numbers)) and np.abs(numbers).max() <= 2.0 ** 53
+        return numbers.astype(np.int64) if whole else numbers
     return np.array(col.text.tolist(), dtype=object)
 
 
@@ -547,6 +541,23 @@ def encode_labels(y: Any, classes: np.ndarray | None = None) -> tuple[np.ndarray
     else:
         found = np.asarray(classes)
         codes = _codes(arr, found)
+    check_classes(len(found), len(arr))
     onehot = np.zeros((len(arr), len(found)))
     onehot[np.arange(len(arr)), codes] = 1.0
     return found, onehot
+
+
+MAX_CLASSES = 1_000  # output neurons of a classifier: more is surely the wrong column
+MAX_ONEHOT = 100_000_000  # rows × classes of one-hot targets (800 MB of float64)
+
+
+def check_classes(count: int, rows: int) -> None:
+    """A ``DataError`` before any one-hot array is allocated when ``count`` classes over
+    ``rows`` rows are more than a classifier sensibly holds (``MAX_CLASSES``) or than
+    memory does (``MAX_ONEHOT`` cells)."""
+    if count > MAX_CLASSES or count * rows > MAX_ONEHOT:
+        raise DataError(
+            f"the target has {count:,} distinct labels in {rows:,} rows: too many classes to "
+            f"train a classifier on (at most {MAX_CLASSES:,}, and {MAX_ONEHOT:,} rows × classes); "
+            "is it the right --target column? A number to predict wants --task regression"
+        )
