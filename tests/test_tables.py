@@ -213,11 +213,18 @@ def test_an_edited_encoding_in_a_model_file_is_refused(tmp_path):
     tensors = safetensors.numpy.load_file(str(path))
     with safe_open(str(path), "np") as fh:
         meta = json.loads(fh.metadata()["chainrule"])
-    meta["encoding"]["categories"]["city"] = "Lyon"
-    safetensors.numpy.save_file(tensors, str(path), metadata={"chainrule": json.dumps(meta)})
-    with pytest.raises(DataError, match=r"m.safetensors is not a usable model file: its "
-                                        r"encoding.categories\['city'\]"):
-        cr.load(path)
+    for edit, words in ((lambda e: e["categories"].update(city="Lyon"),  # the schema's types
+                         r"m.safetensors.*encoding.categories.city"),
+                        (lambda e: e["categories"]["city"].append("Nice"),  # how parts agree
+                         r"m.safetensors is not a usable model file: its encoding.categories "
+                         r"make 4 inputs but the network takes 3")):
+        edited = json.loads(json.dumps(meta))
+        edit(edited["encoding"])
+        safetensors.numpy.save_file(tensors, str(path),
+                                    metadata={"chainrule": json.dumps(edited)})
+        with pytest.raises(DataError, match=words) as err:
+            cr.load(path)
+        assert "\n" not in str(err.value)
 
 
 # -- DataFrames in fit -----------------------------------------------------------------
