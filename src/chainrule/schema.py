@@ -427,4 +427,5 @@ TRAIN_OPTIONS = Obj({name: Field(check, required=False) for name, check in {
     "weight_decay": Maybe(Num(0)), "schedule": _NAME, "validation_split": FRACTION,
     "early_stopping": Maybe(Int(1)), "engine": Str(("auto", "fused", "graph")),
     "no_shuffle": Bool(), "output_activation": Str(max_len=10_000),
+    "missing": Str(("error", "drop", "mean")), "delimiter": Maybe(Str(max_len=1)),
 }.items()}, extra=JSON(), max_keys=1000)
