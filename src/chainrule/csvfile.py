@@ -194,6 +194,15 @@ class CsvFile:
                 self._refuse("a quote that is never closed", strict=False)
             return [table.column(i).combine_chunks() for i in range(len(self.header))]
 
+    def text_column(self, k: int) -> Any:
+        """Column ``k``'s cells as written (one pyarrow text array; blank lines skipped)."""
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        options = self._options({f"c{k}": pa.string()}, [])
+        options["convert_options"].include_columns = [f"c{k}"]
+        return pcsv.read_csv(self._source(), **options).column(0).combine_chunks()
+
     def batches(self, types: dict[int, Any] | None = None,
                 block_size: int = 1 << 22) -> Iterator[list[Any]]:
         """The rows a block (``block_size`` bytes, ~4 MB) at a time: each a list of one

@@ -8,9 +8,11 @@ mismatched lengths, text in a number column, NaN or infinite values) raises a
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -220,6 +222,11 @@ def read_csv(path: str | os.PathLike, target: str | Sequence[str] | None = None,
             raise DataError(f"{path}, line {source.line_of(row)}, column {name!r}: "
                             f"{col.text[row]!r} is not a number; a regression target must be "
                             "numbers (or use --task classification)")
+    label = cols[targets[0]]
+    if task == "classification" and label.numbers is not None:  # keep the labels as written
+        raw = np.asarray(source.text_column(index[targets[0]]).to_numpy(zero_copy_only=False),
+                         dtype=object)
+        cols[targets[0]] = dataclasses.replace(label, raw=raw[~blank] if blank.any() else raw)
     cols, more = _handle_missing(cols, targets, feats, missing, source)
     notes += more
     n = len(next(iter(cols.values())).missing)
@@ -261,7 +268,7 @@ def _rows(col: tables.Column, keep: np.ndarray) -> tables.Column:
         bad = (place, col.bad[1]) if place < len(kept) and kept[place] == col.bad[0] else None
     return tables.Column(col.name, None if col.numbers is None else col.numbers[keep],
                          None if col.text is None else col.text[keep], col.missing[keep],
-                         col.note, bad)
+                         col.note, bad, None if col.raw is None else col.raw[keep])
 
 
 def _cell(source: CsvFile, row: int, col: int) -> str:
@@ -417,8 +424,12 @@ def _guess_task(cols: list[tables.Column], targets: list[str]) -> tuple[str, str
 
 def _labels(col: tables.Column) -> np.ndarray:
     """Class labels: whole numbers as int64, other numbers as floats, text as objects."""
-    if col.numbers is not None:  # int64 for whole numbers up to 2**53, where float64 is exact
-        numbers = col.numbers
+    if col.numbers is not None:
+        if col.raw is not None:  # labels float64 would merge ("2**53 + 1" and "2**53") stay text
+            written = {str(v).strip().replace(",", "") for v in col.raw.tolist()}
+            if len({float(v) for v in written}) != len({Decimal(v) for v in written}):
+                return np.array([str(v).strip() for v in col.raw.tolist()], dtype=object)
+        numbers = col.numbers  # int64 for whole numbers up to 2**53, where float64 is exact
         whole = np.all(numbers == np.round(numbers)) and np.abs(numbers).max() <= 2.0 ** 53
         return numbers.astype(np.int64) if whole else numbers
     return np.array(col.text.tolist(), dtype=object)

@@ -42,6 +42,7 @@ class Column:
     missing: np.ndarray | None = None
     note: str | None = None
     bad: tuple[int, str] | None = None
+    raw: np.ndarray | None = None  # the cells as written (kept for number labels only)
 
     @property
     def is_text(self) -> bool:
