@@ -10,6 +10,8 @@ path                        method  does
 ``/api/reset``              POST    a new model from JSON settings (missing: the dataset's)
 ``/api/step``               POST    one step (a row, or a batch), its four stages + state
 ``/api/epoch``              POST    the rest of the current epoch + state
+``/api/param``              POST    type a weight or bias: ``{"param", "value"}``; the
+                                    next step's forward, loss, backward again + state
 ``/api/explain?param=…``    GET     the explain JSON of one weight or bias, current step
 ``/api/upload?name=…``      POST    a CSV as the request body (≤ 1 MB); learn it
 ==========================  ======  ==================================================
@@ -127,6 +129,10 @@ def create_app(session: Session | None = None, allowed_hosts: list[str] | None =
         return await run_in_threadpool(session.epoch)
 
     @api
+    async def param(request: Request) -> Any:
+        return await run_in_threadpool(session.set_param, await read_json(request))
+
+    @api
     async def explain(request: Request) -> Any:
         param = request.query_params.get("param", "")
         return await run_in_threadpool(session.explain, param)
@@ -150,6 +156,7 @@ def create_app(session: Session | None = None, allowed_hosts: list[str] | None =
         Route("/api/reset", reset, methods=["POST"]),
         Route("/api/step", step, methods=["POST"]),
         Route("/api/epoch", epoch, methods=["POST"]),
+        Route("/api/param", param, methods=["POST"]),
         Route("/api/explain", explain),
         Route("/api/upload", upload, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -20,7 +20,7 @@ from ..errors import DataError
 from . import views
 from .catalog import Catalog
 from .run import Run
-from .settings import Settings, parse_settings
+from .settings import Settings, parse_param, parse_settings, parse_value
 
 MAX_UPLOAD = 1_000_000  # bytes
 
@@ -77,6 +77,19 @@ class Session:
         with self.lock:
             self.run.epoch()
             return views.state(self.run)
+
+    def set_param(self, body: Any) -> dict[str, Any]:
+        """Type a weight or bias (``{"param": "w^1_11", "value": 0.5}``): the model takes it,
+        and the next step's forward, loss and backward are computed again on a copy."""
+        if not isinstance(body, dict):
+            raise RequestError('send {"param": "w^1_11", "value": 0.5}', 400)
+        with self.lock:
+            name, index = parse_param(body.get("param"), self.run.model.sizes)
+            value = parse_value(body.get("value"), str(body.get("param")))
+            dict(self.run.model.named_parameters())[name].data[index] = value
+            self.run.last = None  # explain: the next step, on these weights
+            return views.jsonable({"stages": views.trial(self.run),
+                                   "state": views.state(self.run)})
 
     def explain(self, param: str) -> dict[str, Any]:
         with self.lock:

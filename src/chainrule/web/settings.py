@@ -10,6 +10,7 @@ layers of at most ``MAX_NEURONS`` neurons each.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
@@ -126,6 +127,44 @@ def parse_settings(body: Any, defaults: Mapping[str, Any], datasets: list[str]) 
         seed=_whole(merged["seed"], "seed", 0, MAX_SEED),
         shuffle=_bool(merged["shuffle"]),
     )
+
+
+MAX_PARAM = 1e6  # a typed weight or bias: |value| ≤ this
+_PARAM = re.compile(r"^(?:w\^(\d+)_(\d+),?(\d+)|b_(\d+),?(\d+))$")
+
+
+def parse_param(symbol: Any, sizes: list[int]) -> tuple[str, tuple[int, ...]]:
+    """``w^k_ij`` → ``("layers.{k-1}.weight", (i-1, j-1))``; ``b_kj`` → the bias's name and
+    ``(j-1,)``; refused (naming the ones it has) when the network has no such parameter.
+    Indices of 10 and more are written with a comma, ``w^1_12,3`` (as the page writes them).
+    """
+    m = _PARAM.match(str(symbol).strip())
+    if m:
+        if m.group(1):
+            k, i, j = int(m.group(1)), int(m.group(2)), int(m.group(3))
+            if 1 <= k < len(sizes) and 1 <= i <= sizes[k - 1] and 1 <= j <= sizes[k]:
+                return f"layers.{k - 1}.weight", (i - 1, j - 1)
+        else:
+            k, j = int(m.group(4)), int(m.group(5))
+            if 1 <= k < len(sizes) and 1 <= j <= sizes[k]:
+                return f"layers.{k - 1}.bias", (j - 1,)
+    K = len(sizes) - 1
+    raise SettingsError(f"the network has no weight or bias {symbol!r}; it has w^1_11 … "
+                        f"w^{K}_{sizes[K - 1]}{sizes[K]} and b_11 … b_{K}{sizes[K]}")
+
+
+def parse_value(value: Any, symbol: str) -> float:
+    """A number typed for a weight or bias: finite, at most ``MAX_PARAM`` in size."""
+    if isinstance(value, str):
+        value = value.strip().replace("−", "-")
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or abs(number) > MAX_PARAM:
+        raise SettingsError(f"type a number from {-MAX_PARAM:g} to {MAX_PARAM:g} for {symbol}, "
+                            f"not {value!r}")
+    return number
 
 
 def limits() -> dict[str, Any]:

@@ -7,12 +7,13 @@ is ``w^k_ij`` and ``biases[k-1][j-1]`` is ``b_kj``.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
 import numpy as np
 
-from ..tensor import no_grad
+from ..tensor import Tensor, no_grad
 from .run import Run, Step
 
 GRID = 40  # decision regions: GRID × GRID cells over the data
@@ -58,35 +59,112 @@ def network(run: Run) -> dict[str, Any]:
             "weights": weights, "biases": biases}
 
 
+def model_at(run: Run, params: dict[str, np.ndarray]) -> Any:
+    """A copy of the run's model holding ``params`` (e.g. the weights a step started from)."""
+    model = copy.deepcopy(run.model)
+    model.load_state_dict(params)
+    return model
+
+
+def forward(model: Any, X: np.ndarray) -> list[np.ndarray]:
+    """Every layer's outputs ``O_k`` for the rows ``X``, without a graph."""
+    outputs = []
+    with no_grad(), np.errstate(over="ignore", invalid="ignore"):
+        h = X
+        for layer in model.layers:
+            h = layer(h).data
+            outputs.append(h)
+    return outputs
+
+
+def deltas(model: Any, loss_fn: Any, X: np.ndarray, Y: np.ndarray) -> list[np.ndarray]:
+    """Per layer, each row's ``δ^k_j = ∂ℓ_n/∂z_kj`` (rows, neurons), by the engine.
+
+    Each layer's bias is given one copy per row, ``z_k = O_(k−1) W_k + B_k``; back-propagation
+    of the batch mean ``L = (1/N) Σ_n ℓ_n`` leaves ``∂L/∂B_k[n] = δ^k(row n) / N``, so the
+    row's δ is ``N`` times it.  For one row, ``δ^k_j = ∂L/∂b_kj``.
+    """
+    n = len(X)
+    biases, h = [], Tensor(X)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for layer in model.layers:
+            B = Tensor(np.repeat(layer.bias.data[None, :], n, axis=0), requires_grad=True)
+            biases.append(B)
+            h = layer.activation(h @ Tensor(layer.weight.data) + B)
+        loss_fn(h, Y).backward()
+    return [B.grad * n for B in biases]
+
+
 def preview(run: Run) -> dict[str, Any]:
     """The next step's rows and the outputs the current weights give them."""
     rows = run.next_rows()
+    return {"rows": rows, "x": run.X[rows], "y": run.Y[rows],
+            "outputs": forward(run.model, run.X[rows])}
+
+
+def _loss_of(run: Run, prediction: np.ndarray, Y: np.ndarray) -> float:
     with no_grad(), np.errstate(over="ignore", invalid="ignore"):
-        h, outputs = run.X[rows], []
-        for layer in run.model.layers:
-            h = layer(h).data
-            outputs.append(h)
-    return {"rows": rows, "x": run.X[rows], "y": run.Y[rows], "outputs": outputs}
+        return float(run.loss_fn(Tensor(prediction), Y).data)
 
 
 def stages(run: Run, step: Step) -> dict[str, Any]:
-    """The four stages of ``step``, in order, with their numbers."""
+    """The four stages of ``step``, in order, with their numbers.
+
+    Each stage has its own numbers: the forward, loss and backward stages (and their
+    ``data`` view, the predictions of every row) are those of the weights the step started
+    from; the update stage has the new weights and what they give the same rows (``ŷ`` and
+    ``L`` after the step, beside the ones before it).
+    """
     layers = len(run.model.layers)
     old_w, old_b = _params(step.before, layers)
     new_w, new_b = _params(run.model.state_dict(), layers)
     rows = step.rows
+    before = model_at(run, step.before)
+    after = forward(run.model, run.X[rows])
     return {
         "forward": {"rows": rows, "x": run.X[rows], "outputs": step.outputs,
                     "weights": old_w, "biases": old_b},
         "loss": {"prediction": step.outputs[-1], "target": run.Y[rows], "loss": step.loss,
                  "formula": run.loss_fn.formula},
-        "backward": {"weights": [g for g, _ in step.grads], "biases": [g for _, g in step.grads]},
+        "backward": {"weights": [g for g, _ in step.grads], "biases": [g for _, g in step.grads],
+                     "deltas": deltas(before, run.loss_fn, run.X[rows], run.Y[rows])},
         "update": {"lr": step.lr, "weights": new_w, "biases": new_b,
-                   "rule": "θ ← θ − η · ∂L/∂θ"},
+                   "rule": "θ ← θ − η · ∂L/∂θ", "outputs": after,
+                   "prediction": after[-1], "loss": _loss_of(run, after[-1], run.Y[rows])},
+        "data": data_view(run, before),
     }
 
 
-def _regions(run: Run) -> dict[str, Any]:
+def trial(run: Run) -> dict[str, Any]:
+    """The next step's forward, loss and backward stages on the current weights, taken
+    on a copy (nothing moves): what the page shows after a weight is typed in."""
+    rows = run.next_rows()
+    X, Y = run.X[rows], run.Y[rows]
+    model = copy.deepcopy(run.model)
+    with np.errstate(over="ignore", invalid="ignore"):
+        h, outputs = Tensor(X), []
+        for layer in model.layers:
+            h = layer(h)
+            outputs.append(h.data.copy())
+        L = run.loss_fn(h, Y)
+        model.zero_grad()
+        L.backward()
+    layers = len(model.layers)
+    weights, biases = _params(model.state_dict(), layers)
+    return {
+        "pending": True,
+        "forward": {"rows": rows, "x": X, "outputs": outputs, "weights": weights,
+                    "biases": biases},
+        "loss": {"prediction": outputs[-1], "target": Y, "loss": float(L.data),
+                 "formula": run.loss_fn.formula},
+        "backward": {"weights": [model.layers[k].weight.grad for k in range(layers)],
+                     "biases": [model.layers[k].bias.grad for k in range(layers)],
+                     "deltas": deltas(model, run.loss_fn, X, Y)},
+        "data": data_view(run),
+    }
+
+
+def _regions(run: Run, model: Any) -> dict[str, Any]:
     X = run.data.X
     low, high = X.min(axis=0), X.max(axis=0)
     pad = 0.08 * np.where(high > low, high - low, 1.0)
@@ -94,24 +172,26 @@ def _regions(run: Run) -> dict[str, Any]:
     gx, gy = np.linspace(low[0], high[0], GRID), np.linspace(low[1], high[1], GRID)
     grid = np.array([[a, b] for b in gy for a in gx])
     with np.errstate(over="ignore", invalid="ignore"):
-        p = run.model.predict_proba(grid)
+        p = model.predict_proba(grid)
     return {"x": [low[0], high[0]], "y": [low[1], high[1]], "n": GRID,
             "cls": np.argmax(p, axis=1), "p": np.round(np.max(p, axis=1), 3)}
 
 
-def data_view(run: Run) -> dict[str, Any]:
-    """A scatter with decision regions (2 inputs, classes) or the first rows as a table."""
-    classes = run.model.classes_
+def data_view(run: Run, model: Any = None) -> dict[str, Any]:
+    """A scatter with decision regions (2 inputs, classes) or the first rows as a table,
+    with the predictions of ``model`` (the run's own by default)."""
+    model = model or run.model
+    classes = model.classes_
     if classes is not None and run.X.shape[1] == 2:
         index = {c: k for k, c in enumerate(classes.tolist())}
         points = [[x[0], x[1], index[label], 0] for x, label in zip(run.X_raw, run.y_raw.tolist())]
         if run.val is not None:
             points += [[x[0], x[1], index[label], 1] for x, label in zip(*run.val)]
         return {"kind": "scatter", "features": run.data.feature_names,
-                "classes": [str(c) for c in classes], "points": points, "regions": _regions(run)}
+                "classes": [str(c) for c in classes], "points": points, "regions": _regions(run, model)}
     shown = slice(0, TABLE_ROWS)
     with np.errstate(over="ignore", invalid="ignore"):
-        predicted = run.model.predict(run.X_raw[shown])
+        predicted = model.predict(run.X_raw[shown])
     y = run.y_raw[shown]
     targets = y.reshape(len(y), -1) if classes is None else y.reshape(-1, 1)
     predicted = predicted.reshape(len(predicted), -1)

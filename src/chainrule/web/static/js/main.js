@@ -13,6 +13,7 @@ const STAGE_MS = Number(new URLSearchParams(location.search).get('stage_ms') ?? 
 const $ = (id) => document.getElementById(id);
 
 const ui = {
+  wave: 0, zoom: 1, opener: null,
   state: null, step: null, stage: null, playing: false, busy: false, timer: null, datasets: [], param: null,
   upload: null, // the CSV the session learns: { file, columns, target } (as the server read it)
   trying: null, // a CSV chosen but refused so far: { file, columns } (as this page reads its header)
@@ -43,6 +44,8 @@ async function act(fn) {
 
 // -- what the network shows -------------------------------------------------------------------
 
+/** The numbers of the stage shown: each stage its own (the update: the new weights, and what
+ *  they give the same row); before any step, what the current weights give the next row. */
 function networkView() {
   const s = ui.state;
   if (ui.step && ui.stage) {
@@ -52,9 +55,18 @@ function networkView() {
       weights: st.forward.weights, biases: st.forward.biases,
     };
     if (ui.stage !== 'forward') { view.target = st.loss.target[0]; view.loss = st.loss.loss; }
-    if (ui.stage === 'backward') view.grads = st.backward;
+    if (ui.stage === 'backward') {
+      view.grads = st.backward;
+      view.deltas = st.backward.deltas.map((d) => d[0]);
+      view.wave = ui.wave;
+    }
     if (ui.stage === 'update') {
-      Object.assign(view, { weights: st.update.weights, biases: st.update.biases, old: st.forward });
+      const outputs = st.update.outputs.map((o) => o[0]);
+      Object.assign(view, {
+        weights: st.update.weights, biases: st.update.biases, outputs,
+        old: { ...st.forward, outputs: view.outputs },
+        after: { outputs, loss: st.update.loss },
+      });
     }
     return view;
   }
@@ -64,8 +76,13 @@ function networkView() {
   };
 }
 
+const layers = () => ui.state.network.sizes.length - 1;
+
 function stageText() {
   const s = ui.state;
+  if (ui.step?.stages.pending && ui.stage === 'forward') {
+    return `1 · forward, with the weight you typed: row ${ui.step.stages.forward.rows[0] + 1} → ŷ = ${ui.step.stages.loss.prediction[0].map((v) => fmt(v)).join(', ')}. Nothing has moved yet: “one row” takes this step.`;
+  }
   if (!ui.step || !ui.stage) {
     const row = s.preview.rows[0] + 1;
     return `Next: row ${row}${s.preview.rows.length > 1 ? ` and ${s.preview.rows.length - 1} more` : ''}. ` +
@@ -80,8 +97,12 @@ function stageText() {
   switch (ui.stage) {
     case 'forward': return `1 · forward: row ${rows[0]}${batch}: ${x} → each neuron O = f(Σ w·O + b) → ŷ = ${yhat}`;
     case 'loss': return `2 · loss: ${pretty(s.loss.formula)} with ŷ = ${yhat} and y = ${y}: L = ${fmt(st.loss.loss)}`;
-    case 'backward': return '3 · backward: the arrows and biases now show ∂L/∂θ (purple: positive, the weight goes down; green: negative). Click one for its chain rule.';
-    default: return `4 · update: every weight and bias moved by θ ← θ − η · ∂L/∂θ with η = ${fmt(st.update.lr)}.`;
+    case 'backward': return `3 · backward: each neuron's δ = ∂L/∂z, from the output back; a layer's δ reuses the δs above it (δᵏⱼ = f′(zₖⱼ) · Σₘ wᵏ⁺¹ⱼₘ δᵏ⁺¹ₘ), and each arrow gets ∂L/∂wᵏᵢⱼ = δᵏⱼ · O₍ₖ₋₁₎ᵢ (purple: positive, the weight goes down; green: negative).${rows.length > 1 ? ' δ is the row shown; the arrows, the batch mean.' : ''}`;
+    default: {
+      const after = st.update.prediction[0].map((v) => fmt(v)).join(', ');
+      return `4 · update: every weight and bias moved by θ ← θ − η · ∂L/∂θ with η = ${fmt(st.update.lr)}. ` +
+        `The same row now gives ŷ = ${after} (was ${yhat}) and L = ${fmt(st.update.loss)} (was ${fmt(st.loss.loss)}).`;
+    }
   }
 }
 
@@ -100,19 +121,37 @@ function status() {
   return parts.join(' · ');
 }
 
+/** Draw everything for the current state and stage; the element that had the focus in the
+ *  diagram has it again after the redraw. */
 function render() {
   const s = ui.state;
-  drawNetwork($('network'), s.network, { ...networkView(), selected: ui.param });
+  const svg = $('network');
+  const focused = document.activeElement?.closest?.('#network g[data-param]')?.dataset.param;
+  const available = $('diagram').clientWidth || 760;
+  drawNetwork(svg, s.network, { ...networkView(), selected: ui.param }, available, ui.zoom);
+  if (focused) svg.querySelector(`g[data-param="${focused}"]`)?.focus({ preventScroll: true });
   for (const li of $('stages').children) {
     const n = STAGES.indexOf(li.dataset.stage);
+    const button = li.querySelector('button');
     li.classList.toggle('active', li.dataset.stage === ui.stage);
     li.classList.toggle('done', ui.stage !== null && n < STAGES.indexOf(ui.stage));
+    button.disabled = !ui.step || (ui.step.stages.pending && li.dataset.stage === 'update');
+    if (li.dataset.stage === ui.stage) button.setAttribute('aria-current', 'step'); else button.removeAttribute('aria-current');
   }
   $('stage-text').textContent = stageText();
+  const waving = ui.stage === 'backward' && ui.step;
+  $('wave').hidden = !waving;
+  if (waving) {
+    const K = layers();
+    const wave = Math.min(ui.wave, K);
+    $('btn-wave').textContent = wave < K ? `δ of layer ${K - wave} ←` : 'again from the output';
+    $('wave-text').textContent = `the wave has reached layer ${K - wave + 1} of ${K}`;
+  }
   $('status').textContent = status();
   drawChart($('chart'), s.history);
   const current = ui.step && ui.stage ? ui.step.stages.forward.rows : [];
-  drawData($('data'), s.data, current, current.length ? [] : s.preview.rows);
+  const data = ui.step && ui.stage && ui.stage !== 'update' ? ui.step.stages.data : s.data;
+  drawData($('data'), data, current, current.length ? [] : s.preview.rows);
   $('data-title').textContent = s.source;
 }
 
@@ -211,11 +250,15 @@ function show(state, fill = false) {
   if (ui.param) openPanel(ui.param); // the derivation of the new current step
 }
 
-/** Show the stages of the step just taken, one after the other. */
-function playStages(n = 0) {
+/** Show the stages of the step just taken, one after the other; the backward stage one
+ *  layer at a time, from the output (a typed weight's trial stops after the backward). */
+function playStages(n = 0, wave = 1) {
   ui.stage = STAGES[n];
+  ui.wave = ui.stage === 'backward' ? wave : layers();
   render();
-  if (n + 1 < STAGES.length) ui.timer = setTimeout(() => playStages(n + 1), STAGE_MS);
+  const last = ui.step.stages.pending ? 2 : STAGES.length - 1;
+  if (ui.stage === 'backward' && wave < layers()) ui.timer = setTimeout(() => playStages(n, wave + 1), STAGE_MS);
+  else if (n < last) ui.timer = setTimeout(() => playStages(n + 1), STAGE_MS);
 }
 
 async function reset(settings) {
@@ -258,29 +301,81 @@ async function play() {
 
 // -- the derivation panel -------------------------------------------------------------------
 
+/** The current number of `param` (w^k_ij or b_kj) in the state's network. */
+function currentValue(param) {
+  const m = /^(?:w\^(\d+)_(\d+),?(\d+)|b_(\d+),?(\d+))$/.exec(param);
+  const net = ui.state.network;
+  return m[1] ? net.weights[m[1] - 1][m[2] - 1][m[3] - 1] : net.biases[m[4] - 1][m[5] - 1];
+}
+
 async function openPanel(param) {
   try {
     const data = await api.get(`/api/explain?param=${encodeURIComponent(param)}`);
     const changed = ui.param !== param;
     ui.param = param;
     showDerivation($('panel-body'), data);
+    $('edit-name').textContent = `set ${pretty(param)} to`;
+    if (changed || document.activeElement !== $('edit-value')) $('edit-value').value = fmt(currentValue(param), 12);
     $('panel').hidden = false;
+    document.body.classList.add('panel-open');
     if (changed) render();
+    keepInSight(param);
   } catch (err) {
     say(err.message);
   }
 }
 
+/** On a phone the panel is a sheet over the bottom of the screen: scroll so the chosen
+ *  weight or neuron stays in sight above it. */
+function keepInSight(param) {
+  const node = $('network').querySelector(`g[data-param="${param}"]`);
+  const sheet = $('panel').getBoundingClientRect();
+  if (!node || sheet.top < 40) return; // the panel is beside the page, not under it
+  const box = node.getBoundingClientRect();
+  const diagram = $('diagram');
+  const d = diagram.getBoundingClientRect();
+  if (box.left < d.left || box.right > d.right) diagram.scrollLeft += (box.left + box.right) / 2 - (d.left + d.right) / 2;
+  const top = $('network').getBoundingClientRect().top;
+  const fits = $('network').getBoundingClientRect().height < sheet.top - 8;
+  const shift = fits ? top - 4 : (box.top + box.bottom) / 2 - sheet.top / 2;
+  if (Math.abs(shift) > 2) window.scrollBy({ top: shift, behavior: 'instant' });
+}
+
 function closePanel() {
   const open = ui.param !== null;
+  const param = ui.param;
   ui.param = null;
   $('panel').hidden = true;
-  if (open && ui.state) render();
+  document.body.classList.remove('panel-open');
+  if (open && ui.state) {
+    render();
+    if (ui.opener === param) $('network').querySelector(`g[data-param="${param}"]`)?.focus();
+  }
 }
 
 function picked(event) {
   const target = event.target.closest('[data-param]');
-  if (target && !ui.playing) openPanel(target.dataset.param);
+  if (target && !ui.playing) {
+    ui.opener = target.dataset.param;
+    openPanel(target.dataset.param);
+  }
+}
+
+/** Type a weight or bias: the server computes the next step's forward, loss and backward on
+ *  the new weights, and the page shows them stage by stage. */
+async function setParam(event) {
+  event.preventDefault();
+  const param = ui.param;
+  if (!param) return;
+  await act(async () => {
+    const r = await api.post('/api/param', { param, value: $('edit-value').value });
+    say('');
+    ui.state = r.state;
+    ui.step = r;
+    clearTimeout(ui.timer);
+    playStages(0);
+    await openPanel(param);
+  });
 }
 
 // -- start ----------------------------------------------------------------------------------
@@ -323,11 +418,40 @@ async function start() {
   }));
   $('stages').addEventListener('click', (event) => {
     const li = event.target.closest('li');
-    if (li && ui.step) { clearTimeout(ui.timer); ui.stage = li.dataset.stage; render(); }
+    if (!li || !ui.step || li.querySelector('button').disabled) return;
+    clearTimeout(ui.timer);
+    ui.stage = li.dataset.stage;
+    ui.wave = layers();
+    render();
+  });
+  $('btn-wave').addEventListener('click', () => {
+    clearTimeout(ui.timer);
+    ui.wave = ui.wave >= layers() ? 1 : ui.wave + 1;
+    render();
   });
   $('network').addEventListener('click', picked);
-  $('network').addEventListener('keydown', (event) => { if (event.key === 'Enter') picked(event); });
+  $('network').addEventListener('keydown', (event) => {
+    if ((event.key === 'Enter' || event.key === ' ') && event.target.matches('g[data-param]')) {
+      event.preventDefault(); // Space would scroll the page
+      picked(event);
+    }
+  });
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && ui.param) {
+      event.preventDefault();
+      closePanel();
+    }
+  });
   $('panel-close').addEventListener('click', closePanel);
+  $('edit').addEventListener('submit', setParam);
+  const zoom = (factor) => { ui.zoom = Math.min(3, Math.max(0.5, ui.zoom * factor)); render(); };
+  $('zoom-in').addEventListener('click', () => zoom(1.25));
+  $('zoom-out').addEventListener('click', () => zoom(0.8));
+  let resized = null;
+  window.addEventListener('resize', () => {
+    clearTimeout(resized);
+    resized = setTimeout(() => ui.state && render(), 100);
+  });
   document.body.dataset.ready = 'true';
 }
 
