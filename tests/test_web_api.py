@@ -381,3 +381,86 @@ def test_importing_chainrule_does_not_import_the_web_server():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('starlette', 'uvicorn')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# Each stage's own numbers: δ per neuron, the same row after the update, a typed weight.
+
+
+def test_the_update_stage_has_the_same_rows_prediction_and_loss_after_the_step(client):
+    st = client.post("/api/step").json()["stages"]
+    # by hand (DESIGN.md's step): w^1_1j = 1 − 1e-5·27360, w^1_2j = 1 − 1e-5·2736,
+    # b_1j = b_21 = −1e-5·342, w^2_j1 = 1 − 1e-5·30096
+    O = 80 * (1 - 0.2736) + 8 * (1 - 0.02736) - 0.00342
+    yhat = 2 * 0.69904 * O - 0.00342
+    assert st["update"]["outputs"][0][0] == pytest.approx([O, O], rel=1e-12)
+    assert st["update"]["prediction"][0][0] == pytest.approx(yhat, rel=1e-12)  # 92.1157
+    assert st["update"]["loss"] == pytest.approx((5 - yhat) ** 2, rel=1e-12)  # 7589.14
+    assert round(yhat, 1) == 92.1 and round((5 - yhat) ** 2) == 7589
+    # the forward stage's table is the weights the step started from: 176 for row 1
+    assert st["data"]["rows"][0][3] == 176.0
+
+
+def test_deltas_are_each_rows_dloss_dz_as_pytorch_computes_them(client):
+    torch = pytest.importorskip("torch")
+    state = client.post("/api/reset", json={"dataset": "xor", "hidden": [3], "batch_size": 4,
+                                            "seed": 5}).json()
+    W = [np.array(w) for w in state["network"]["weights"]]
+    b = [np.array(v) for v in state["network"]["biases"]]
+    r = client.post("/api/step").json()
+    st = r["stages"]
+    X = torch.tensor(st["forward"]["x"], dtype=torch.float64)
+    Y = torch.tensor(st["loss"]["target"], dtype=torch.float64)
+    # PyTorch, independently: tanh hidden layer, one logit, each row's own BCE ℓ_n
+    W1, W2 = (torch.tensor(w, requires_grad=True) for w in W)
+    z1 = X @ W1 + torch.tensor(b[0])
+    z2 = torch.tanh(z1) @ W2 + torch.tensor(b[1])
+    z1.retain_grad()
+    z2.retain_grad()
+    torch.nn.functional.binary_cross_entropy_with_logits(z2, Y, reduction="sum").backward()
+    deltas = st["backward"]["deltas"]
+    np.testing.assert_allclose(deltas[0], z1.grad.numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(deltas[1], z2.grad.numpy(), rtol=1e-12, atol=1e-15)
+    # and ∂L/∂b_kj is their mean over the batch's four rows
+    np.testing.assert_allclose(np.mean(deltas[0], axis=0), st["backward"]["biases"][0], rtol=1e-12)
+
+
+def test_the_seeds_deltas_are_the_hand_worked_342(client):
+    st = client.post("/api/step").json()["stages"]
+    assert st["backward"]["deltas"] == [[[342.0, 342.0]], [[342.0]]]
+    ex = client.get("/api/explain", params={"param": "w^1_11"}).json()["explanation"]
+    steps = ex["parameters"][0]["rows"][0]["steps"]
+    assert all(s["value"] == 342.0 for s in steps if s["lhs"].startswith("δ"))
+
+
+def test_a_typed_weight_works_the_next_step_again_without_taking_it(client):
+    r = client.post("/api/param", json={"param": "w^1_11", "value": "0.5"})
+    assert r.status_code == 200, r.text
+    st = r.json()["stages"]
+    assert st["pending"] and "update" not in st
+    # by hand: O_11 = 0.5·80 + 8 = 48, O_12 = 88, ŷ = 136, L = (5 − 136)² = 17161
+    assert st["forward"]["outputs"] == [[[48.0, 88.0]], [[136.0]]]
+    assert st["loss"]["loss"] == 17161.0
+    assert st["backward"]["weights"][0][0][0] == -2 * (5 - 136) * 1 * 80  # 20960
+    assert st["backward"]["deltas"] == [[[262.0, 262.0]], [[262.0]]]
+    state = r.json()["state"]
+    assert state["step"] == 0 and state["network"]["weights"][0][0] == [0.5, 1.0]
+    ex = client.get("/api/explain", params={"param": "w^1_11"}).json()
+    assert ex["when"] == "next" and ex["explanation"]["parameters"][0]["gradient"] == 20960.0
+    step = client.post("/api/step").json()["stages"]
+    assert step["loss"]["loss"] == 17161.0  # the step goes from the typed weights
+    client.post("/api/param", json={"param": "b_21", "value": -1.5})
+    assert client.get("/api/state").json()["network"]["biases"][1] == [-1.5]
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"param": "w^3_11", "value": 1}, ["no weight or bias 'w^3_11'", "w^2_21"]),
+    ({"param": "b_13", "value": 1}, ["no weight or bias"]),
+    ({"param": "w^1_11", "value": "big"}, ["type a number", "'big'"]),
+    ({"param": "w^1_11", "value": "nan"}, ["type a number"]),
+    ({"param": "w^1_11", "value": 1e9}, ["type a number from -1e+06 to 1e+06"]),
+    ({"param": "w^1_11", "value": True}, ["type a number"]),
+    ([1], ["param", "value"]),
+])
+def test_a_typed_value_the_network_cannot_take_is_refused(working, body, words):
+    assert_refused(working, working.post("/api/param", json=body), 400, *words)

@@ -9,53 +9,11 @@ w^2_11 ← 1 − 1e-5 · 30096 = 0.69904.
 
 from __future__ import annotations
 
-import json
-import shutil
-import urllib.request
-
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
-playwright = pytest.importorskip(
-    "playwright.sync_api", reason="the playwright package is not installed (pip install it)")
-pytest.importorskip("uvicorn",
-                    reason="the web extra is not installed (pip install 'chainrule[web]')")
+from browser_page import api, browser, number, server  # noqa: F401  (fixtures)
 
-from chainrule.web.server import Playground  # noqa: E402
-
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CSV = b"size,rooms,age,price\n50,2,10,150\n80,3,5,260\n120,4,20,300\n65,2,2,210\n90,3,15,240\n"
-
-
-def number(text: str) -> float:
-    """The number after '=' in a label like 'w²₁₁ = 0.69904' (the page writes − for minus)."""
-    return float(text.rsplit("=", 1)[1].split("(")[0].strip().replace("−", "-"))
-
-
-@pytest.fixture(scope="module")
-def server():
-    playground = Playground().start()
-    yield playground
-    playground.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield chromium
-        chromium.close()
-
-
-def api(server, path: str, body: dict | None = None) -> dict:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(server.url + path.lstrip("/"), data=data,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
 
 
 @pytest.fixture
@@ -227,3 +185,119 @@ def test_a_bad_setting_is_explained_and_the_page_keeps_working(page):
     assert page.input_value("#hidden") == "2"  # the controls show what the session runs
     one_row(page)
     assert page.locator('.wlabel[data-param="w^2_11"]').text_content().endswith("= 0.69904")
+
+
+# ---------------------------------------------------------------------------------------
+# Each stage its own numbers; the wave; the chain's paths; a weight typed in.
+
+
+def test_each_stage_shows_its_own_numbers_and_the_update_what_it_bought(page):
+    # The seed's row 1 through weights 1: ŷ = 176, L = 29241.  After the update (every
+    # weight moved by 1e-5 · its gradient, DESIGN.md) the same row gives, by hand,
+    # O_1j = 80 · 0.7264 + 8 · 0.97264 − 0.00342 = 65.88970, ŷ = 2 · 0.69904 · 65.88970 − 0.00342
+    # = 92.1157 and L = (5 − 92.1157)² = 7589.14.
+    one_row(page)
+    page.click('#stages li[data-stage="forward"]')
+    assert page.locator('#network [data-output="O_21"]').text_content() == "176"
+    assert page.locator("#data tbody tr").first.locator("td").last.text_content() == "176"
+    page.click('#stages li[data-stage="loss"]')
+    assert page.locator("#network .loss-badge").text_content() == "L = 29241"
+    assert page.locator("#data tbody tr").first.locator("td").last.text_content() == "176"
+    page.click('#stages li[data-stage="update"]')
+    assert page.locator("#network .after").text_content() == "ŷ: 176 → 92.1157"
+    assert page.locator("#network .loss-badge").text_content() == "L: 29241 → 7589.14"
+    assert page.locator('#network [data-output="O_21"]').text_content() == "92.12"
+    assert page.locator("#data tbody tr").first.locator("td").last.text_content() == "92.1157"
+    assert "ŷ = 92.1157 (was 176) and L = 7589.14 (was 29241)" in page.inner_text("#stage-text")
+
+
+def deltas_shown(page) -> dict[str, float]:
+    found = page.locator("#network .neuron[data-delta]")
+    return {found.nth(n).get_attribute("data-param").replace("b_", "δ"):
+            float(found.nth(n).get_attribute("data-delta")) for n in range(found.count())}
+
+
+def test_the_backward_stage_is_a_wave_from_the_output_back(page):
+    # The seed's first row: δ²₁ = ∂L/∂ŷ = −2(5 − 176) = 342; linear neurons pass it back
+    # through w²_j1 = 1, so δ¹₁ = δ¹₂ = 342 (DESIGN.md: ∂L/∂b_kj = δ^k_j).
+    one_row(page)
+    page.click('#stages li[data-stage="backward"]')
+    assert deltas_shown(page) == {"δ11": 342, "δ12": 342, "δ21": 342}
+    assert page.get_attribute("#network", "data-wave") == "2"
+    page.click("#btn-wave")  # again from the output: only layer 2 has its δ
+    assert page.get_attribute("#network", "data-wave") == "1"
+    assert deltas_shown(page) == {"δ21": 342}
+    assert page.locator("#network .wlabel").count() == 2  # ∂L/∂w² only: w¹ waits for δ¹
+    assert page.locator('#network .neuron[data-param="b_11"] .value').text_content() == "?"
+    page.click("#btn-wave")
+    assert deltas_shown(page) == {"δ11": 342, "δ12": 342, "δ21": 342}
+    # the arrows point back, from the neuron whose δ they carry
+    edge = page.locator('#network .weight[data-param="w^2_11"] .edge')
+    assert edge.get_attribute("marker-start") and not edge.get_attribute("marker-end")
+    page.click('#stages li[data-stage="forward"]')
+    assert edge.get_attribute("marker-end") and not edge.get_attribute("marker-start")
+
+
+def test_a_deeper_wave_fills_layer_by_layer_with_the_servers_deltas(page, server):
+    page.select_option("#dataset", "xor")  # 2-6-4-1 tanh
+    page.wait_for_selector("#data svg.scatter")
+    page.evaluate("document.getElementById('btn-row').click()")
+    page.wait_for_selector('#network[data-stage="update"]')
+    page.click('#stages li[data-stage="backward"]')
+    page.click("#btn-wave")
+    got = []
+    for wave in (1, 2, 3):
+        assert page.get_attribute("#network", "data-wave") == str(wave)
+        got.append(sorted({int(k[1]) for k in deltas_shown(page)}))
+        if wave < 3:
+            page.click("#btn-wave")
+    assert got == [[3], [2, 3], [1, 2, 3]]
+    # the server's δ of that row, one per neuron, shown to six digits
+    shown = deltas_shown(page)
+    explained = api(server, "/api/explain?param=b_11")["explanation"]["parameters"][0]
+    assert shown["δ11"] == pytest.approx(explained["gradient"], rel=1e-12)  # ∂L/∂b_11 = δ¹₁
+
+
+def test_a_chosen_weight_lights_every_path_of_its_chain_rule(page):
+    page.click('.wlabel[data-param="w^1_11"]')
+    page.wait_for_selector("#panel:not([hidden])")
+    lit = page.locator("#network .weight.path")
+    assert sorted(lit.nth(n).get_attribute("data-param") for n in range(lit.count())) == \
+        ["w^1_11", "w^2_11"]  # x_1 → O_11 → ŷ: the one path
+    page.keyboard.press("Escape")
+    page.select_option("#dataset", "xor")  # 2-6-4-1: from O_11 through all 4 of layer 2
+    page.wait_for_selector("#data svg.scatter")
+    page.click('#network .weight[data-param="w^1_11"] .hit', force=True)
+    page.wait_for_selector("#panel:not([hidden])")
+    lit = page.locator("#network .weight.path")
+    assert sorted(lit.nth(n).get_attribute("data-param") for n in range(lit.count())) == \
+        sorted(["w^1_11"] + [f"w^2_1{m}" for m in range(1, 5)] + [f"w^3_{m}1" for m in range(1, 5)])
+
+
+def test_typing_a_weight_works_the_step_again_as_the_engine_does(page, server):
+    from chainrule import Tensor, get_loss, seed_network
+
+    page.click('.wlabel[data-param="w^1_11"]')
+    page.wait_for_selector("#panel:not([hidden])")
+    page.fill("#edit-value", "0.5")
+    page.press("#edit-value", "Enter")
+    page.wait_for_selector('#network[data-stage="backward"][data-wave="2"]')
+    # the engine on the same weights: w^1_11 = 0.5, the rest 1, row 1 (80, 8 → 5)
+    model = seed_network()
+    model.layers[0].weight.data[0, 0] = 0.5
+    x, y = [[80.0, 8.0]], [[5.0]]
+    yhat = model(Tensor(x))
+    loss = get_loss("mse")(yhat, y)
+    assert float(yhat.data[0, 0]) == 136.0 and float(loss.data) == 17161.0  # 40 + 8 + 88
+    assert page.locator("#network .loss-badge").text_content() == "L = 17161"
+    assert deltas_shown(page)["δ21"] == -2 * (5 - 136)  # 262
+    page.click('#stages li[data-stage="forward"]')
+    assert page.locator('#network [data-output="O_21"]').text_content() == "136"
+    assert page.locator('#stages li[data-stage="update"] button').is_disabled()  # not taken yet
+    page.wait_for_function("document.getElementById('panel-body').innerText.includes('20960')")
+    assert "0.5" in page.locator('.wlabel[data-param="w^1_11"]').text_content()
+    state = api(server, "/api/state")
+    assert state["network"]["weights"][0][0][0] == 0.5 and state["step"] == 0
+    one_row(page)  # the step itself now goes from these weights
+    assert number(page.locator('.wlabel[data-param="w^1_11"]').text_content()) == \
+        pytest.approx(0.5 - 1e-5 * 262 * 80)

@@ -87,7 +87,7 @@ export function drawNetwork(svg, net, view, available = 760, zoom = 1) {
   const wave = backward ? Math.min(view.wave ?? K, K) : 0; // layers K … K−wave+1 have their δ
   const reached = (k) => !backward || k > K - wave;
   const annotations = outputAnnotations(net, view, K);
-  const annotWidth = Math.max(130, ...annotations.flat().map((t) => textWidth(t.text, ANNOT_PX, 'bold') + 4));
+  const annotWidth = Math.max(180, ...annotations.flat().map((t) => textWidth(t.text, ANNOT_PX, 'bold') + 4));
   const { width: W, height, nodes, r: NODE_R, roomy, box } = layout(sizes, net, available / zoom, annotWidth);
   const edgeValues = backward ? view.grads.weights : view.weights;
   const big = largest(edgeValues);
@@ -108,6 +108,7 @@ export function drawNetwork(svg, net, view, available = 760, zoom = 1) {
     }, el('path', { d: 'M0,0 L10,5 L0,10 z', class: `head ${kind}` }))));
   svg.append(defs);
   const texts = []; // every text drawn so far, for the labels to keep clear of
+  const biasLabels = []; // given a background, as the arrows pass under them
   const shapes = []; // node boxes
 
   // Layer captions.
@@ -206,6 +207,7 @@ export function drawNetwork(svg, net, view, available = 760, zoom = 1) {
           biasLabel.append(el('tspan', { class: 'old' }, ` (was ${fmt(view.old.biases[k - 1][j])})`));
         }
         g.append(biasLabel);
+        biasLabels.push(biasLabel);
       }
       shapes.push({ x0: p.x - NODE_R, y0: p.y - NODE_R, x1: p.x + NODE_R, y1: p.y + NODE_R });
       svg.append(g);
@@ -221,6 +223,10 @@ export function drawNetwork(svg, net, view, available = 760, zoom = 1) {
     });
   }
 
+  for (const label of biasLabels) {
+    const b = label.getBBox();
+    label.before(el('rect', { x: b.x - 2, y: b.y + 1, width: b.width + 4, height: b.height - 2, rx: 3, class: 'wlabel-bg' }));
+  }
   placeLabels(svg, labels, texts, shapes, W, height);
 }
 
@@ -229,7 +235,8 @@ export function drawNetwork(svg, net, view, available = 760, zoom = 1) {
 function outputAnnotations(net, view, K) {
   const n = net.sizes[K];
   return Array.from({ length: n }, (_, j) => {
-    const lines = [{ text: view.target ? `y = ${fmt(view.target[j])}` : (net.outputs[j] ?? ''), cls: 'target' }];
+    const y = n === 1 ? 'y' : pretty(`y_${j + 1}`);
+    const lines = [{ text: view.target ? `${y} = ${fmt(view.target[j])}` : (net.outputs[j] ?? ''), cls: 'target' }];
     if (view.stage === 'update' && view.after) {
       const yhat = n === 1 ? 'ŷ' : pretty(`ŷ_${j + 1}`);
       lines.push({ text: `${yhat}: ${fmt(view.old.outputs[K - 1][j])} → ${fmt(view.after.outputs[K - 1][j])}`, cls: 'after' });
