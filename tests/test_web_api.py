@@ -206,11 +206,13 @@ def test_an_uploaded_csv_is_learnt(client):
     assert state["network"]["inputs"] == ["size", "rooms", "age"]
     assert state["loss"]["name"] == "mse" and state["scale"] == "standard"
     assert state["data"]["rows"][0][:4] == [50.0, 2.0, 10.0, 150.0]
-    assert state["upload"] == {"columns": ["size", "rooms", "age", "price"], "target": "price"}
+    assert state["upload"] == {"columns": ["size", "rooms", "age", "price"], "target": "price",
+                               "features": ["size", "rooms", "age"]}
     picked = client.post("/api/upload", params={"name": "houses.csv", "target": "rooms"},
                          content=CSV).json()
     assert picked["network"]["inputs"] == ["size", "age", "price"]
-    assert picked["upload"] == {"columns": ["size", "rooms", "age", "price"], "target": "rooms"}
+    assert picked["upload"] == {"columns": ["size", "rooms", "age", "price"], "target": "rooms",
+                                "features": ["size", "age", "price"]}
     client.post("/api/upload", params={"name": "houses.csv"}, content=CSV)
     names = [d["name"] for d in client.get("/api/datasets").json()]
     assert names[-1] == "upload"
@@ -464,3 +466,40 @@ def test_a_typed_weight_works_the_next_step_again_without_taking_it(client):
 ])
 def test_a_typed_value_the_network_cannot_take_is_refused(working, body, words):
     assert_refused(working, working.post("/api/param", json=body), 400, *words)
+
+
+def test_an_upload_takes_its_input_columns_from_the_page(client):
+    picked = client.post("/api/upload", params={"name": "houses.csv", "target": "price",
+                                                "features": '["size", "age"]'}, content=CSV)
+    assert picked.status_code == 200, picked.text
+    state = picked.json()
+    assert state["network"]["inputs"] == ["size", "age"] and state["network"]["sizes"] == [2, 4, 1]
+    assert state["upload"]["features"] == ["size", "age"]
+    assert state["data"]["rows"][0][:3] == [50.0, 10.0, 150.0]  # size, age, price
+
+
+@pytest.mark.parametrize("params, words", [
+    ({"features": "[]"}, ["tick at least one column as an input"]),
+    ({"features": "size"}, ["features must be a JSON list"]),
+    ({"features": '["size", "colour"]'}, ["no column named 'colour'"]),
+])
+def test_input_columns_the_table_cannot_give_are_refused(working, params, words):
+    r = working.post("/api/upload", params={"name": "houses.csv", **params}, content=CSV)
+    assert_refused(working, r, 400, *words)
+
+
+@pytest.mark.parametrize("message, said", [
+    ("iris.csv, line 2, column 'species': 'setosa' is not a number; use numbers only, or leave "
+     "the column out with --features",
+     "iris.csv, line 2, column 'species': 'setosa' is not a number; untick species among the "
+     "inputs, or pick it as the target"),
+    ("classification takes one target column; name one with --target",
+     "classification takes one target column; pick one in the target list"),
+    ("the target has 3 values: treating this as classification, use --task regression to "
+     "override", "the target has 3 values: treating this as classification"),
+    ("a.csv has a stray cell; fix it or pass --skip-bad-rows", "a.csv has a stray cell"),
+])
+def test_csv_messages_are_said_in_the_pages_words(message, said):
+    from chainrule.web.catalog import in_page_words
+
+    assert in_page_words(message) == said

@@ -138,12 +138,22 @@ def test_the_target_of_an_uploaded_csv_can_be_picked(page, server):
     assert page.is_visible("#target-pick")
     assert page.locator("#target option").all_text_contents() == ["size", "rooms", "age", "price"]
     assert page.input_value("#target") == "price"  # the last column, until another is picked
-    page.select_option("#target", "age")
+    page.select_option("#target", "age")  # the old target is an input once ticked
+    page.wait_for_function("[...document.querySelectorAll('#network .input .name')]"
+                           ".map((e) => e.textContent).join() === 'size,rooms'")
+    page.check('#inputs-boxes input[value="price"]')
     page.wait_for_function("[...document.querySelectorAll('#network .input .name')]"
                            ".map((e) => e.textContent).join() === 'size,rooms,price'")
     assert api(server, "/api/state")["data"]["columns"][3] == "age"
     page.select_option("#dataset", "seed")  # another dataset: no target to pick
     page.wait_for_function("document.getElementById('target-pick').hidden")
+
+
+def boxes(page) -> dict[str, bool]:
+    """The input boxes: column → ticked."""
+    found = page.locator("#inputs-boxes input")
+    return {found.nth(n).get_attribute("value"): found.nth(n).is_checked()
+            for n in range(found.count())}
 
 
 def test_a_refused_upload_keeps_its_target_picker(page):
@@ -156,9 +166,49 @@ def test_a_refused_upload_keeps_its_target_picker(page):
     assert "only one value" in page.inner_text("#message")
     assert page.is_visible("#target-pick")  # a quoted name keeps its comma
     assert page.locator("#target option").all_text_contents() == ["size", "price, in k$", "note"]
-    page.select_option("#target", "price, in k$")  # 'note' is now an input, and not a number
+    page.select_option("#target", "price, in k$")  # the old target does not become an input
+    page.wait_for_function("document.getElementById('dataset').value === 'upload'")
+    assert page.locator("#network .input .name").all_text_contents() == ["size"]
+    assert boxes(page) == {"size": True, "price, in k$": False, "note": False}
+    page.click('#inputs-boxes input[value="note"]')  # text, not numbers: refused
     page.wait_for_function("document.getElementById('message').textContent.includes('not a number')")
+    message = page.inner_text("#message")
+    assert "untick note among the inputs, or pick it as the target" in message
+    assert "--" not in message  # the page has no command-line options
+    assert boxes(page) == {"size": True, "price, in k$": False, "note": False}  # not left ticked
     assert page.input_value("#target") == "price, in k$"
+
+
+def test_iris_can_predict_a_measurement_chosen_in_the_page(page, server):
+    from test_web_access import iris_csv
+
+    page.set_input_files("#upload", files=[{"name": "iris.csv", "mimeType": "text/csv",
+                                            "buffer": iris_csv()}])
+    page.wait_for_function("document.getElementById('dataset').value === 'upload'")
+    assert page.locator("#network .output, #network .target").count() == 3  # three classes
+    page.select_option("#target", "petal_width")  # species was the target: not an input now
+    page.wait_for_function("[...document.querySelectorAll('#network .input .name')]"
+                           ".map((e) => e.textContent).join() === "
+                           "'sepal_length,sepal_width,petal_length'")
+    state = api(server, "/api/state")
+    assert state["loss"]["name"] == "mse" and state["network"]["sizes"] == [3, 4, 1]
+    page.click('#inputs-boxes input[value="species"]')
+    page.wait_for_selector("#message.error:not([hidden])")
+    assert "untick species among the inputs, or pick it as the target" in page.inner_text("#message")
+    assert not page.is_checked('#inputs-boxes input[value="species"]')  # the refused tick is undone
+    assert page.input_value("#target") == "petal_width"
+    page.select_option("#target", "species")  # a refused target goes back too
+    page.wait_for_function("document.getElementById('dataset').value === 'upload' && "
+                           "document.querySelectorAll('#network .target').length === 3")
+    assert page.locator("#network .input").count() == 3  # petal_width was the target: unticked
+    for left, name in enumerate(("sepal_length", "sepal_width")):
+        page.uncheck(f'#inputs-boxes input[value="{name}"]')
+        page.wait_for_function(f"document.querySelectorAll('#network .input').length === {2 - left}")
+    assert page.locator("#network .input .name").all_text_contents() == ["petal_length"]
+    page.click('#inputs-boxes input[value="petal_length"]')  # none left: refused, ticked again
+    page.wait_for_selector("#message.error:not([hidden])")
+    assert "tick at least one column as an input" in page.inner_text("#message")
+    assert page.is_checked('#inputs-boxes input[value="petal_length"]')
 
 
 def test_after_a_refused_upload_the_target_list_is_the_learnt_tables_again(page):

@@ -13,7 +13,8 @@ path                        method  does
 ``/api/param``              POST    type a weight or bias: ``{"param", "value"}``; the
                                     next step's forward, loss, backward again + state
 ``/api/explain?param=…``    GET     the explain JSON of one weight or bias, current step
-``/api/upload?name=…``      POST    a CSV as the request body (≤ 1 MB); learn it
+``/api/upload?name=…``      POST    a CSV as the request body (≤ 1 MB); learn it (``target``:
+                                    a column; ``features``: a JSON list of columns)
 ==========================  ======  ==================================================
 
 The page plays by calling ``/api/epoch`` in a loop, so a plain request–response API is
@@ -142,7 +143,15 @@ def create_app(session: Session | None = None, allowed_hosts: list[str] | None =
         content = await read_upload(request)
         name = request.query_params.get("name", "upload.csv")
         target = request.query_params.get("target") or None
-        return await run_in_threadpool(session.upload, name, content, target)
+        features = request.query_params.get("features")
+        try:
+            chosen = None if features is None else json.loads(features)
+        except ValueError:
+            chosen = "not JSON"
+        if chosen is not None and not (isinstance(chosen, list)
+                                       and all(isinstance(c, str) for c in chosen)):
+            raise RequestError('features must be a JSON list of column names, e.g. ["a", "b"]', 400)
+        return await run_in_threadpool(session.upload, name, content, target, chosen)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 500)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +84,24 @@ def check_upload(data: Dataset, name: str) -> None:
             raise SettingsError(f"{name}: the target has {classes} classes; at most {MAX_CLASSES}")
     elif data.y.shape[1] > MAX_NEURONS:
         raise SettingsError(f"{name} has {data.y.shape[1]} target columns; at most {MAX_NEURONS}")
+
+
+_COLUMN = re.compile(r"column (?:'([^']*)'|\"([^\"]*)\")")
+
+
+def in_page_words(message: str) -> str:
+    """A CSV reader's message said in the page's words: what to untick or pick in the page,
+    never a command-line option (the page has none)."""
+    column = _COLUMN.search(message)
+    name = (column.group(1) if column.group(1) is not None else column.group(2)) if column else None
+    if name is not None:
+        message = re.sub(r"[^;]*--features[^;]*", f" untick {name} among the inputs, or pick it as "
+                         "the target", message)
+    message = re.sub(r"name one with --target", "pick one in the target list", message)
+    message = re.sub(r"[;,]? *use --task \w+ to override", "", message)
+    # anything else that names an option: that clause goes, the rest stays
+    parts = [part for part in message.split(";") if not re.search(r"(^|\s)--\w", part)]
+    return ";".join(parts).strip() or "the table can't be learnt as chosen; pick other columns"
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Any
 from ..data import read_csv
 from ..errors import DataError
 from . import views
-from .catalog import Catalog
+from .catalog import Catalog, in_page_words
 from .run import Run
 from .settings import Settings, parse_param, parse_settings, parse_value
 
@@ -95,8 +95,10 @@ class Session:
         with self.lock:
             return views.jsonable(self.run.explain(param))
 
-    def upload(self, filename: str, content: bytes, target: str | None = None) -> dict[str, Any]:
-        """Read an uploaded CSV (``read_csv`` on a temporary file) and start learning it."""
+    def upload(self, filename: str, content: bytes, target: str | None = None,
+               features: list[str] | None = None) -> dict[str, Any]:
+        """Read an uploaded CSV (``read_csv`` on a temporary file) and start learning it:
+        ``target`` (default: the last column) from ``features`` (default: every other one)."""
         name = os.path.basename(filename or "upload.csv")
         if not name.lower().endswith(".csv"):
             raise RequestError(f"{name} is not a .csv file; upload a CSV table", 415)
@@ -105,14 +107,16 @@ class Session:
                               "smaller table", 413)
         if b"\0" in content:
             raise RequestError(f"{name} is not a text file; upload a CSV table", 415)
+        if features is not None and not features:
+            raise RequestError("tick at least one column as an input", 400)
         fd, path = tempfile.mkstemp(suffix=".csv")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(content)
             try:
-                data = read_csv(path, target=target or None, task="auto")
+                data = read_csv(path, target=target or None, features=features, task="auto")
             except DataError as exc:
-                raise DataError(str(exc).replace(path, name)) from None
+                raise DataError(in_page_words(str(exc).replace(path, name))) from None
         finally:
             os.unlink(path)
         notes = [re.sub(r";? *use --task \w+ to override", "", note) for note in data.notes]
@@ -130,4 +134,5 @@ class Session:
             self.run = run
             # the table's columns as read here, and the one predicted: the page's target list
             return {**views.state(self.run, notes=data.notes),
-                    "upload": {"columns": data.columns, "target": data.target_names[0]}}
+                    "upload": {"columns": data.columns, "target": data.target_names[0],
+                               "features": data.feature_names}}

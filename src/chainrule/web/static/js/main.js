@@ -210,21 +210,43 @@ function csvHeader(text) {
   return [];
 }
 
-/** The target list: the columns of `entry` ({ columns, target }), shown when `visible`
- * and there is a choice to make. */
+/** The target list and the input boxes: the columns of `entry` ({ columns, target,
+ * features? }: without features, every column but the target), shown when `visible` and
+ * there is a choice to make. */
 function fillTargets(entry, visible) {
   const columns = entry?.columns ?? [];
+  const target = entry ? entry.target ?? columns[columns.length - 1] : null;
   $('target').replaceChildren(...columns.map((c) => el('option', { value: c }, c)));
-  if (entry) $('target').value = entry.target ?? columns[columns.length - 1];
+  if (entry) $('target').value = target;
+  $('inputs-boxes').replaceChildren(...columns.map((c) => el('label', {},
+    el('input', {
+      type: 'checkbox', value: c, checked: c !== target && (entry.features?.includes(c) ?? true),
+      disabled: c === target, 'aria-label': `${c} is an input`,
+    }), ` ${c}`)));
   $('target-pick').hidden = !visible || columns.length < 2;
+  $('inputs-pick').hidden = $('target-pick').hidden;
 }
 
-/** Send `entry`'s CSV (with `target`, or none: the server's default, the last column) and
- * show what the server made of it. A refused table keeps its target list up, to try another. */
-async function sendUpload(entry, target) {
-  ui.trying = entry;
-  fillTargets({ ...entry, target }, true);
-  const state = await api.upload(entry.file, target);
+/** The columns ticked as inputs, less `target`. */
+const ticked = (target) => [...$('inputs-boxes').querySelectorAll('input:checked')]
+  .map((box) => box.value).filter((c) => c !== target);
+
+/** Send `entry`'s CSV (with `target` and `features`, or none: the server's defaults, the last
+ * column from all the others) and show what the server made of it. A table never learnt keeps
+ * its choices up when refused, to fix the next one; a learnt table's lists go back to what the
+ * session learns (a refused choice is not left selected). */
+async function sendUpload(entry, target, features) {
+  const learnt = entry === ui.upload;
+  ui.trying = learnt ? null : entry;
+  fillTargets({ ...entry, target, features }, true);
+  let state;
+  try {
+    state = await api.upload(entry.file, target, features);
+  } catch (err) {
+    if (learnt) fillTargets(ui.upload, true);
+    else ui.trying = { ...entry, target, features };
+    throw err;
+  }
   ui.upload = { file: entry.file, ...state.upload };
   ui.datasets = await api.get('/api/datasets');
   fillDatasets();
@@ -414,7 +436,13 @@ async function start() {
   }));
   $('target').addEventListener('change', () => act(() => {
     stop();
-    return sendUpload(ui.trying ?? ui.upload, $('target').value);
+    const target = $('target').value;
+    return sendUpload(ui.trying ?? ui.upload, target, ticked(target));
+  }));
+  $('inputs-boxes').addEventListener('change', () => act(() => {
+    stop();
+    const target = $('target').value;
+    return sendUpload(ui.trying ?? ui.upload, target, ticked(target));
   }));
   $('stages').addEventListener('click', (event) => {
     const li = event.target.closest('li');
