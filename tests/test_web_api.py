@@ -70,7 +70,7 @@ def test_the_session_opens_on_the_seeds_network_and_table(client):
     assert W == [[[1.0, 1.0], [1.0, 1.0]], [[1.0], [1.0]]] and b == [[0.0, 0.0], [0.0]]
     assert state["settings"] == {"dataset": "seed", "hidden": [2], "activation": "linear",
                                  "init": "ones", "lr": 1e-5, "batch_size": 1, "seed": 0,
-                                 "shuffle": False}
+                                 "shuffle": False, "noise": 0, "holdout": 0, "crosses": []}
     assert state["preview"]["rows"] == [0]
     assert state["preview"]["outputs"] == [[[88.0, 88.0]], [[176.0]]]
     assert [row[:3] for row in state["data"]["rows"]] == np.c_[SEED_X, SEED_Y].tolist()
@@ -83,7 +83,7 @@ def test_options_and_datasets(client):
     assert "tanh" in options["activations"] and "softmax" not in options["activations"]
     assert "ones" in options["initialisers"] and options["max_neurons"] == 16
     names = [d["name"] for d in client.get("/api/datasets").json()]
-    assert names == ["seed", "blobs", "xor", "circles", "moons"]
+    assert names == ["seed", "blobs", "xor", "circles", "moons", "spiral", "plane", "bumps"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -172,7 +172,7 @@ def test_explain_after_the_second_step_uses_the_weights_the_first_left(client):
 # The toy sets and uploads.
 
 
-@pytest.mark.parametrize("name", ["blobs", "xor", "circles", "moons"])
+@pytest.mark.parametrize("name", ["blobs", "xor", "circles", "moons", "spiral"])
 def test_toy_sets_are_two_balanced_classes_drawn_from_the_seed(client, name):
     state = client.post("/api/reset", json={"dataset": name}).json()
     data = state["data"]
@@ -503,3 +503,66 @@ def test_csv_messages_are_said_in_the_pages_words(message, said):
     from chainrule.web.catalog import in_page_words
 
     assert in_page_words(message) == said
+
+
+# ---------------------------------------------------------------------------------------
+# TensorFlow Playground's knobs: noise, the held-out share, feature crosses, more sets.
+
+
+def test_noise_holdout_and_feature_crosses_train_as_fit_does(client):
+    from chainrule import mlp
+    from chainrule.web.toys import toy
+
+    body = {"dataset": "xor", "hidden": [3], "seed": 4, "noise": 10, "holdout": 30,
+            "crosses": ["sin(x1)", "x1x2"]}
+    state = client.post("/api/reset", json=body).json()
+    assert state["settings"]["crosses"] == ["x1x2", "sin(x1)"]  # the table's order
+    assert state["network"]["inputs"] == ["x_1", "x_2", "x₁x₂", "sin x₁"]
+    assert sum(p[3] for p in state["data"]["points"]) == 60  # 30 % of 200 held out
+    for _ in range(2):
+        state = client.post("/api/epoch").json()
+    data = toy("xor", 200, seed=4, noise=0.1, crosses=("x1x2", "sin(x1)"))
+    X = data.X
+    np.testing.assert_array_equal(X[:, 2], X[:, 0] * X[:, 1])  # the crosses of the noisy points
+    np.testing.assert_array_equal(X[:, 3], np.sin(X[:, 0]))
+    plain = toy("xor", 200, seed=4).X
+    np.testing.assert_array_equal(data.y, toy("xor", 200, seed=4).y)  # noise moves points only
+    assert np.std(X[:, :2] - plain) == pytest.approx(0.1, rel=0.1)  # σ = noise/100
+    model = mlp([4, 3, 1], activation="tanh", init="xavier", seed=4)
+    history = fit(model, X, data.y, loss="bce", lr=0.05, epochs=2, batch_size=1, seed=4,
+                  validation_split=0.3, scale="standard")
+    W, b = weights(state)
+    for k, layer in enumerate(model.layers):
+        np.testing.assert_allclose(W[k], layer.weight.data, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(b[k], layer.bias.data, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(state["history"]["val_loss"], history.val_loss, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name, formula", [
+    ("plane", lambda X: X[:, 0] - X[:, 1]),
+    ("bumps", lambda X: np.exp(-((X[:, 0] + 0.4) ** 2 + (X[:, 1] - 0.4) ** 2) / 0.18)
+     - np.exp(-((X[:, 0] - 0.4) ** 2 + (X[:, 1] + 0.4) ** 2) / 0.18)),
+])
+def test_the_regression_sets_are_their_formulas_drawn_over_the_plane(client, name, formula):
+    state = client.post("/api/reset", json={"dataset": name}).json()
+    assert state["task"] == "regression" and state["loss"]["name"] == "mse"
+    data = state["data"]
+    assert data["kind"] == "scatter" and data["task"] == "regression"
+    P = np.array(data["points"])
+    np.testing.assert_allclose(P[:, 2], formula(P[:, :2]), rtol=1e-12, atol=1e-15)
+    assert len(data["regions"]["value"]) == data["regions"]["n"] ** 2
+    assert data["range"] == [P[:, 2].min(), P[:, 2].max()]
+    for _ in range(5):
+        state = client.post("/api/epoch").json()
+    assert state["history"]["val_r2"][-1] > 0.8  # a smooth surface: the network learns it
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"dataset": "seed", "crosses": ["x1x2"]}, ["feature crosses are for the 2-D toy sets"]),
+    ({"dataset": "seed", "noise": 10}, ["noise is for the toy sets"]),
+    ({"dataset": "xor", "crosses": ["x3^2"]}, ["every feature cross", "x1^2"]),
+    ({"dataset": "xor", "noise": 80}, ["noise", "0 to 50"]),
+    ({"dataset": "xor", "holdout": 95}, ["holdout", "0 to 90"]),
+])
+def test_knobs_out_of_their_range_are_refused(working, body, words):
+    assert_refused(working, working.post("/api/reset", json=body), 400, *words)

@@ -351,3 +351,30 @@ def test_typing_a_weight_works_the_step_again_as_the_engine_does(page, server):
     one_row(page)  # the step itself now goes from these weights
     assert number(page.locator('.wlabel[data-param="w^1_11"]').text_content()) == \
         pytest.approx(0.5 - 1e-5 * 262 * 80)
+
+
+def test_the_address_holds_the_settings_and_reproduces_the_run(page, server, browser):
+    page.select_option("#dataset", "xor")
+    page.wait_for_selector("#data svg.scatter")
+    page.fill("#seed", "3")
+    page.press("#seed", "Enter")
+    page.wait_for_function("location.search.includes('seed=3')")
+    page.check('#crosses input[value="x1x2"]')
+    page.wait_for_function("document.querySelectorAll('#network .input').length === 3")
+    address = page.url
+    assert "dataset=xor" in address and "crosses=x1x2" in address and "stage_ms=30" in address
+    for n in (1, 2, 3):
+        page.click("#btn-epoch")
+        page.wait_for_selector(f'#chart[data-points="{n}"]')
+    first = api(server, "/api/state")["network"]
+    again = browser.new_page()  # a reload, or the address shared: the same run from its seed
+    again.goto(address)
+    again.wait_for_selector("body[data-ready]")
+    assert again.input_value("#seed") == "3" and again.is_checked('#crosses input[value="x1x2"]')
+    for n in (1, 2, 3):
+        again.click("#btn-epoch")
+        again.wait_for_selector(f'#chart[data-points="{n}"]')
+    second = api(server, "/api/state")["network"]
+    again.close()
+    assert second["inputs"] == ["x_1", "x_2", "x₁x₂"]
+    assert second["weights"] == first["weights"] and second["biases"] == first["biases"]

@@ -20,17 +20,21 @@ import numpy as np
 
 from ..data import Dataset
 from ..datasets import students
-from .settings import MAX_NEURONS, SettingsError
-from .toys import TOYS, toy
+from .settings import MAX_NEURONS, Settings, SettingsError
+from .toys import REGRESSION_TOYS, TOYS, toy
 
 SEED_DEFAULTS = {"dataset": "seed", "hidden": [2], "activation": "linear", "init": "ones",
-                 "lr": 1e-5, "batch_size": 1, "seed": 0, "shuffle": False}
+                 "lr": 1e-5, "batch_size": 1, "seed": 0, "shuffle": False, "noise": 0,
+                 "holdout": 0, "crosses": []}
 TOY_DEFAULTS = {"hidden": [6, 4], "activation": "tanh", "init": "xavier", "lr": 0.05,
-                "batch_size": 1, "seed": 0, "shuffle": True}
+                "batch_size": 1, "seed": 0, "shuffle": True, "noise": 0, "holdout": 20,
+                "crosses": []}
 CSV_DEFAULTS = {"hidden": [4], "activation": "tanh", "init": "xavier", "lr": 0.01,
-                "batch_size": 1, "seed": 0, "shuffle": True}
+                "batch_size": 1, "seed": 0, "shuffle": True, "noise": 0, "holdout": 20,
+                "crosses": []}
 TOY_POINTS = 200
 VALIDATION = 0.2
+MIN_HOLDOUT_ROWS = 10  # a table shorter than this is learnt whole
 MAX_CLASSES = MAX_NEURONS
 
 
@@ -59,12 +63,12 @@ class Entry:
 
 
 SEED_RECIPE = Recipe("mse", "none", 0.0)  # the seed's own way
-TOY_RECIPE = Recipe("bce", "standard", VALIDATION)
 
 
-def recipe_for(data: Dataset) -> Recipe:
-    """The loss, scaling and validation share that suit an uploaded table."""
-    validation = VALIDATION if len(data) >= 10 else 0.0
+def recipe_for(data: Dataset, holdout: float = VALIDATION) -> Recipe:
+    """The loss, scaling and validation share that suit a table (``holdout``: the share
+    asked for, kept only from ``MIN_HOLDOUT_ROWS`` rows up)."""
+    validation = holdout if len(data) >= MIN_HOLDOUT_ROWS else 0.0
     if data.task == "classification":
         classes = len(np.unique(data.y))
         return Recipe("bce" if classes == 2 else "cross_entropy", "standard", validation)
@@ -117,6 +121,9 @@ class Catalog:
         for name in TOYS:
             self.entries[name] = Entry(name, f"{name} (2-D, two classes)", "classification",
                                        dict(TOY_DEFAULTS))
+        for name in REGRESSION_TOYS:
+            self.entries[name] = Entry(name, f"{name} (2-D, regression)", "regression",
+                                       dict(TOY_DEFAULTS))
 
     def names(self) -> list[str]:
         return list(self.entries)
@@ -132,14 +139,23 @@ class Catalog:
         self.entries["upload"] = entry
         return entry
 
-    def load(self, name: str, seed: int) -> tuple[Dataset, Recipe]:
-        """The rows of dataset ``name`` (a toy set is drawn from ``seed``) and its recipe."""
+    def load(self, settings: Settings) -> tuple[Dataset, Recipe]:
+        """The rows of the settings' dataset (a toy set is drawn from their seed, with their
+        noise and feature crosses) and its recipe (with their holdout)."""
+        name = settings.dataset
         entry = self.entries[name]
+        toy_set = entry.data is None and name != "seed"
+        if settings.noise and not toy_set:
+            raise SettingsError("noise is for the toy sets; set it to 0 for this table")
+        if settings.crosses and not toy_set:
+            raise SettingsError("feature crosses are for the 2-D toy sets; choose none for "
+                                "this table")
         if entry.data is not None:
-            return entry.data, recipe_for(entry.data)
+            return entry.data, recipe_for(entry.data, settings.holdout / 100)
         if name == "seed":
             return students(), SEED_RECIPE
-        return toy(name, TOY_POINTS, seed), TOY_RECIPE
+        data = toy(name, TOY_POINTS, settings.seed, settings.noise / 100, settings.crosses)
+        return data, recipe_for(data, settings.holdout / 100)
 
     def to_list(self) -> list[dict[str, Any]]:
         return [entry.to_dict() for entry in self.entries.values()]

@@ -45,7 +45,7 @@ class Session:
         return parse_settings(body, self.catalog.defaults(dataset), self.catalog.names())
 
     def _build(self, settings: Settings) -> Run:
-        data, recipe = self.catalog.load(settings.dataset, settings.seed)
+        data, recipe = self.catalog.load(settings)
         return Run(settings, data, recipe)
 
     def state(self) -> dict[str, Any]:

@@ -24,6 +24,9 @@ MAX_LR = 10.0
 MAX_BATCH = 1024
 MAX_SEED = 2**32 - 1
 ACTIVATION_CHOICES = [name for name in ACTIVATIONS if name != "softmax"]
+MAX_NOISE = 50  # percent: extra Gaussian noise σ = noise/100 on a toy set's points
+MAX_HOLDOUT = 90  # percent of the rows held out for validation
+CROSS_CHOICES = ["x1^2", "x2^2", "x1x2", "sin(x1)", "sin(x2)"]  # extra inputs of a 2-D set
 INIT_CHOICES = ["ones", "zeros", "uniform", "normal", "xavier", "xavier_normal", "he",
                 "he_uniform", "lecun", "lecun_uniform"]
 
@@ -44,10 +47,14 @@ class Settings:
     batch_size: int = 1
     seed: int = 0
     shuffle: bool = False
+    noise: int = 0  # percent (toy sets)
+    holdout: int = 0  # percent of the rows held out for validation (tables of 10 rows or more)
+    crosses: tuple[str, ...] = ()  # feature crosses added as inputs (2-D sets)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["hidden"] = list(self.hidden)
+        d["crosses"] = list(self.crosses)
         return d
 
 
@@ -106,6 +113,16 @@ def _bool(value: Any) -> bool:
     raise SettingsError(f"shuffle must be true or false, got {value!r}")
 
 
+def _crosses(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        text = value.strip().lower()
+        value = [] if text in ("", "none") else [p.strip() for p in text.split(",")]
+    if not isinstance(value, (list, tuple)):
+        raise SettingsError(f"crosses must be a list of: {', '.join(CROSS_CHOICES)}; got {value!r}")
+    chosen = [_choice(v, "every feature cross", CROSS_CHOICES) for v in value]
+    return tuple(c for c in CROSS_CHOICES if c in chosen)  # in the table's order, once each
+
+
 def parse_settings(body: Any, defaults: Mapping[str, Any], datasets: list[str]) -> Settings:
     """``Settings`` from a JSON object; missing keys take ``defaults`` (the dataset's)."""
     if not isinstance(body, Mapping):
@@ -126,6 +143,10 @@ def parse_settings(body: Any, defaults: Mapping[str, Any], datasets: list[str]) 
         batch_size=_whole(merged["batch_size"], "batch_size", 1, MAX_BATCH),
         seed=_whole(merged["seed"], "seed", 0, MAX_SEED),
         shuffle=_bool(merged["shuffle"]),
+        noise=_whole(merged["noise"], "noise (percent)", 0, MAX_NOISE),
+        holdout=_whole(merged["holdout"], "holdout (percent held out for validation)", 0,
+                       MAX_HOLDOUT),
+        crosses=_crosses(merged["crosses"]),
     )
 
 
@@ -171,4 +192,6 @@ def limits() -> dict[str, Any]:
     """The choices and bounds, for the page's controls."""
     return {"activations": ACTIVATION_CHOICES, "initialisers": INIT_CHOICES,
             "max_neurons": MAX_NEURONS, "max_hidden_layers": MAX_HIDDEN_LAYERS,
-            "max_lr": MAX_LR, "max_batch": MAX_BATCH, "max_seed": MAX_SEED}
+            "max_lr": MAX_LR, "max_batch": MAX_BATCH, "max_seed": MAX_SEED,
+            "max_noise": MAX_NOISE, "max_holdout": MAX_HOLDOUT, "crosses": CROSS_CHOICES,
+            "settings": FIELDS}

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..tensor import Tensor, no_grad
 from .run import Run, Step
+from .toys import CROSSES
 
 GRID = 40  # decision regions: GRID × GRID cells over the data
 TABLE_ROWS = 100  # rows of a table sent to the page
@@ -164,31 +165,62 @@ def trial(run: Run) -> dict[str, Any]:
     }
 
 
-def _regions(run: Run, model: Any) -> dict[str, Any]:
-    X = run.data.X
+def with_crosses(run: Run, points: np.ndarray) -> np.ndarray:
+    """Points of the plane (x₁, x₂) with the run's feature crosses added, as its inputs."""
+    return np.column_stack([points] + [CROSSES[c][1](points) for c in run.settings.crosses])
+
+
+def grid(run: Run, n: int = GRID) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An n × n grid over the data's plane, padded by 8 %: (low, high, points row by row)."""
+    X = run.data.X[:, :2]
     low, high = X.min(axis=0), X.max(axis=0)
     pad = 0.08 * np.where(high > low, high - low, 1.0)
     low, high = low - pad, high + pad
-    gx, gy = np.linspace(low[0], high[0], GRID), np.linspace(low[1], high[1], GRID)
-    grid = np.array([[a, b] for b in gy for a in gx])
+    gx, gy = np.linspace(low[0], high[0], n), np.linspace(low[1], high[1], n)
+    return low, high, np.array([[a, b] for b in gy for a in gx])
+
+
+def _regions(run: Run, model: Any) -> dict[str, Any]:
+    low, high, points = grid(run)
     with np.errstate(over="ignore", invalid="ignore"):
-        p = model.predict_proba(grid)
+        if model.classes_ is None:
+            value = model.predict(with_crosses(run, points)).reshape(-1)
+            return {"x": [low[0], high[0]], "y": [low[1], high[1]], "n": GRID,
+                    "value": np.round(value, 4)}
+        p = model.predict_proba(with_crosses(run, points))
     return {"x": [low[0], high[0]], "y": [low[1], high[1]], "n": GRID,
             "cls": np.argmax(p, axis=1), "p": np.round(np.max(p, axis=1), 3)}
 
 
+def is_plane(run: Run) -> bool:
+    """Drawn as points over the plane: a toy set (with its crosses), or a table of two
+    inputs and classes."""
+    toy = run.settings.dataset not in ("seed", "upload")
+    return toy or (run.model.classes_ is not None and run.X.shape[1] == 2)
+
+
 def data_view(run: Run, model: Any = None) -> dict[str, Any]:
-    """A scatter with decision regions (2 inputs, classes) or the first rows as a table,
-    with the predictions of ``model`` (the run's own by default)."""
+    """A scatter over the network's answer on the plane (a 2-D set: decision regions or the
+    predicted value) or the first rows as a table, with the predictions of ``model`` (the
+    run's own by default)."""
     model = model or run.model
     classes = model.classes_
-    if classes is not None and run.X.shape[1] == 2:
-        index = {c: k for k, c in enumerate(classes.tolist())}
-        points = [[x[0], x[1], index[label], 0] for x, label in zip(run.X_raw, run.y_raw.tolist())]
+    if is_plane(run):
+        names = run.data.feature_names[:2]
+        if classes is not None:
+            index = {c: k for k, c in enumerate(classes.tolist())}
+            points = [[x[0], x[1], index[label], 0] for x, label in zip(run.X_raw, run.y_raw.tolist())]
+            if run.val is not None:
+                points += [[x[0], x[1], index[label], 1] for x, label in zip(*run.val)]
+            return {"kind": "scatter", "features": names, "classes": [str(c) for c in classes],
+                    "points": points, "regions": _regions(run, model)}
+        y = run.y_raw.reshape(-1)
+        points = [[x[0], x[1], v, 0] for x, v in zip(run.X_raw, y.tolist())]
         if run.val is not None:
-            points += [[x[0], x[1], index[label], 1] for x, label in zip(*run.val)]
-        return {"kind": "scatter", "features": run.data.feature_names,
-                "classes": [str(c) for c in classes], "points": points, "regions": _regions(run, model)}
+            points += [[x[0], x[1], v, 1] for x, v in zip(run.val[0], run.val[1].reshape(-1))]
+        return {"kind": "scatter", "task": "regression", "features": names,
+                "range": [float(y.min()), float(y.max())], "points": points,
+                "regions": _regions(run, model)}
     shown = slice(0, TABLE_ROWS)
     with np.errstate(over="ignore", invalid="ignore"):
         predicted = model.predict(run.X_raw[shown])

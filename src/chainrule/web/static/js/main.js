@@ -166,13 +166,27 @@ function fillControls(settings) {
   $('batch_size').value = settings.batch_size;
   $('seed').value = settings.seed;
   $('shuffle').checked = settings.shuffle;
+  $('noise').value = settings.noise;
+  $('holdout').value = settings.holdout;
+  showRanges();
+  for (const box of $('crosses').querySelectorAll('input')) box.checked = settings.crosses.includes(box.value);
+  const toy = !['seed', 'upload'].includes(settings.dataset);
+  for (const e of document.querySelectorAll('.toy-only')) e.hidden = !toy;
+  for (const e of document.querySelectorAll('.table-only')) e.hidden = settings.dataset === 'seed';
+}
+
+function showRanges() {
+  $('noise-out').textContent = `${$('noise').value} %`;
+  $('holdout-out').textContent = `${$('holdout').value} %`;
 }
 
 function readControls() {
   return {
     dataset: $('dataset').value, lr: $('lr').value, hidden: $('hidden').value,
     activation: $('activation').value, init: $('init').value, batch_size: $('batch_size').value,
-    seed: $('seed').value, shuffle: $('shuffle').checked,
+    seed: $('seed').value, shuffle: $('shuffle').checked, noise: $('noise').value,
+    holdout: $('holdout').value,
+    crosses: [...$('crosses').querySelectorAll('input:checked')].map((box) => box.value),
   };
 }
 
@@ -259,10 +273,29 @@ function fillDatasets() {
   $('dataset').replaceChildren(...ui.datasets.map((d) => el('option', { value: d.name }, d.title)));
 }
 
+/** The settings in the page's address, so that reloading or sharing it gives the same run
+ *  (the same seed: the same data, weights and row order). An uploaded table is not in it. */
+function writeAddress(settings) {
+  const query = new URLSearchParams(location.search);
+  for (const [key, value] of Object.entries(settings)) {
+    if (settings.dataset === 'upload') query.delete(key);
+    else query.set(key, Array.isArray(value) ? (value.length ? value.join(',') : 'none') : value);
+  }
+  history.replaceState(null, '', `${location.pathname}?${query}`);
+}
+
+/** The settings the address asks for (null: none). */
+function readAddress(fields) {
+  const query = new URLSearchParams(location.search);
+  const asked = Object.fromEntries(fields.filter((f) => query.has(f)).map((f) => [f, query.get(f)]));
+  return Object.keys(asked).length ? asked : null;
+}
+
 /** Show a new state (after an epoch, a reset, an upload); `fill`: also set the controls from it. */
 function show(state, fill = false) {
   clearTimeout(ui.timer);
   ui.state = state;
+  if (fill) writeAddress(state.settings);
   ui.step = null;
   ui.stage = null;
   if (fill) fillControls(state.settings);
@@ -406,10 +439,22 @@ async function start() {
   const options = await api.get('/api/options');
   $('activation').replaceChildren(...options.activations.map((a) => el('option', { value: a }, a)));
   $('init').replaceChildren(...options.initialisers.map((a) => el('option', { value: a }, a)));
+  const crossNames = { 'x1^2': 'x₁²', 'x2^2': 'x₂²', x1x2: 'x₁x₂', 'sin(x1)': 'sin x₁', 'sin(x2)': 'sin x₂' };
+  $('crosses').append(...options.crosses.map((c) => el('label', {},
+    el('input', { type: 'checkbox', value: c }), ` ${crossNames[c] ?? c}`)));
   $('hidden').title = `neurons per hidden layer, comma-separated (1 to ${options.max_neurons} each, at most ${options.max_hidden_layers} layers); none for no hidden layer`;
   ui.datasets = await api.get('/api/datasets');
   fillDatasets();
-  show(await api.get('/api/state'), true);
+  const asked = readAddress(options.settings);
+  let first = await api.get('/api/state');
+  if (asked) {
+    try {
+      first = await api.post('/api/reset', asked);
+    } catch (err) {
+      say(`the address asks for settings the playground can't use: ${err.message}`);
+    }
+  }
+  show(first, true);
 
   $('btn-row').addEventListener('click', () => act(async () => {
     const r = await api.post('/api/step');
@@ -424,9 +469,11 @@ async function start() {
   $('btn-play').addEventListener('click', () => play());
   $('btn-reset').addEventListener('click', () => act(() => reset(readControls())));
   $('dataset').addEventListener('change', () => act(() => reset({ dataset: $('dataset').value })));
-  for (const id of ['lr', 'hidden', 'activation', 'init', 'batch_size', 'seed', 'shuffle']) {
+  for (const id of ['lr', 'hidden', 'activation', 'init', 'batch_size', 'seed', 'shuffle', 'noise', 'holdout', 'crosses']) {
     $(id).addEventListener('change', () => act(() => reset(readControls())));
   }
+  $('noise').addEventListener('input', showRanges);
+  $('holdout').addEventListener('input', showRanges);
   $('upload').addEventListener('change', () => act(async () => {
     const file = $('upload').files[0];
     $('upload').value = ''; // the same file may be chosen again after a fix
