@@ -566,3 +566,25 @@ def test_the_regression_sets_are_their_formulas_drawn_over_the_plane(client, nam
 ])
 def test_knobs_out_of_their_range_are_refused(working, body, words):
     assert_refused(working, working.post("/api/reset", json=body), 400, *words)
+
+
+def test_each_neurons_heat_map_is_its_output_over_the_plane(client):
+    state = client.post("/api/reset", json={"dataset": "moons", "hidden": [3], "seed": 7}).json()
+    state = client.post("/api/epoch").json()
+    maps = state["network"]["maps"]
+    assert [len(m) for m in maps] == [3, 1] and all(len(v) == 16 * 16 for m in maps for v in m)
+    # NumPy by hand: the grid over the points padded by 8 %, standardised as the training
+    # rows were (their mean and standard deviation), through tanh and the linear output
+    P = np.array(state["data"]["points"])
+    low, high = P[:, :2].min(axis=0), P[:, :2].max(axis=0)
+    low, high = low - 0.08 * (high - low), high + 0.08 * (high - low)
+    gx, gy = np.linspace(low[0], high[0], 16), np.linspace(low[1], high[1], 16)
+    grid = np.array([[a, b] for b in gy for a in gx])
+    train = P[P[:, 3] == 0, :2]
+    Z = (grid - train.mean(axis=0)) / train.std(axis=0)
+    W, b = weights(state)
+    O1 = np.tanh(Z @ np.array(W[0]) + b[0])
+    O2 = O1 @ np.array(W[1]) + b[1]
+    np.testing.assert_allclose(np.array(maps[0]).T, O1, atol=5e-4)  # sent to three digits
+    np.testing.assert_allclose(np.array(maps[1]).T, O2, atol=5e-4)
+    assert "maps" not in client.post("/api/reset", json={"dataset": "seed"}).json()["network"]

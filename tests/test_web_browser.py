@@ -378,3 +378,10 @@ def test_the_address_holds_the_settings_and_reproduces_the_run(page, server, bro
     again.close()
     assert second["inputs"] == ["x_1", "x_2", "x₁x₂"]
     assert second["weights"] == first["weights"] and second["biases"] == first["biases"]
+
+
+def test_every_neuron_of_a_2d_set_shows_its_heat_map(page):
+    assert page.locator("#network image.heat").count() == 0  # the seed: a table, not a plane
+    page.select_option("#dataset", "xor")
+    page.wait_for_selector("#data svg.scatter")
+    assert page.locator("#network image.heat").count() == 6 + 4 + 1

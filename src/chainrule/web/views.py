@@ -18,6 +18,7 @@ from .run import Run, Step
 from .toys import CROSSES
 
 GRID = 40  # decision regions: GRID × GRID cells over the data
+MAP_GRID = 16  # each neuron's heat map: MAP_GRID × MAP_GRID cells
 TABLE_ROWS = 100  # rows of a table sent to the page
 
 
@@ -52,12 +53,19 @@ def output_names(run: Run) -> list[str]:
 
 
 def network(run: Run) -> dict[str, Any]:
-    """Sizes, activations, names and the current weights and biases."""
+    """Sizes, activations, names and the current weights and biases; on a 2-D set, each
+    neuron's heat map: its output over the plane (``maps[k-1][j-1]``, MAP_GRID² numbers,
+    row by row from the bottom)."""
     model = run.model
     weights, biases = _params(model.state_dict(), len(model.layers))
-    return {"sizes": model.sizes, "activations": [l.activation.spec for l in model.layers],
-            "inputs": list(run.data.feature_names), "outputs": output_names(run),
-            "weights": weights, "biases": biases}
+    out = {"sizes": model.sizes, "activations": [l.activation.spec for l in model.layers],
+           "inputs": list(run.data.feature_names), "outputs": output_names(run),
+           "weights": weights, "biases": biases}
+    if is_plane(run):
+        _, _, points = grid(run, MAP_GRID)
+        X = model.x_scaler.transform(with_crosses(run, points)) if model.x_scaler else points
+        out["maps"] = [np.round(o.T, 3) for o in forward(model, X)]
+    return out
 
 
 def model_at(run: Run, params: dict[str, np.ndarray]) -> Any:

@@ -72,7 +72,7 @@ function networkView() {
   }
   return {
     stage: null, x: s.preview.x[0], outputs: s.preview.outputs.map((o) => o[0]),
-    weights: s.network.weights, biases: s.network.biases,
+    weights: s.network.weights, biases: s.network.biases, maps: s.network.maps,
   };
 }
 

@@ -11,6 +11,7 @@
 // they hit no other text or node; one with no free place is dropped, and its value shows
 // when its arrow has the focus (and in its tooltip).
 
+import { valueColour } from './data.js';
 import { el, fmt, pretty, symbol } from './format.js';
 
 const TOP = 96; // centre of the highest neuron: room for the captions and its name
@@ -52,6 +53,25 @@ function layout(sizes, net, available, annotWidth) {
     y: middle + (j - (n - 1) / 2) * spacing(n),
   })));
   return { width, height, nodes, r, roomy, box };
+}
+
+/** A neuron's output over the plane as a picture (orange below 0, blue above, full at ±big). */
+function heatImage(values, big) {
+  const n = Math.round(Math.sqrt(values.length));
+  const canvas = document.createElement('canvas');
+  canvas.width = n;
+  canvas.height = n;
+  const ctx = canvas.getContext('2d');
+  const img = ctx.createImageData(n, n);
+  for (let b = 0; b < n; b++) {
+    for (let a = 0; a < n; a++) {
+      const at = 4 * ((n - 1 - b) * n + a); // grid rows run upwards, pixel rows downwards
+      valueColour(values[b * n + a] ?? 0, big).forEach((c, m) => { img.data[at + m] = c; });
+      img.data[at + 3] = 255;
+    }
+  }
+  ctx.putImageData(img, 0, 0);
+  return canvas.toDataURL();
 }
 
 /** How far along the line from an input box's centre (dx, dy) the box's edge is. */
@@ -187,6 +207,8 @@ export function drawNetwork(svg, net, view, available = 760, zoom = 1) {
       const tip = backward
         ? `neuron ${j + 1} of layer ${k}: δ^${k}_${j + 1} = ∂L/∂z = ${reached(k) ? fmt(delta) : 'not yet: the wave has not reached it'}`
         : `neuron ${j + 1} of layer ${k}: output ${fmt(out)}, bias ${fmt(bias)}`;
+      const map = view.maps?.[k - 1]?.[j];
+      const clip = `clip-${k}-${j + 1}`;
       const g = el('g', {
         class: classes.join(' ').trim(), 'data-param': param, tabindex: 0, role: 'button', 'aria-label': `${tip}; ${biasText}`,
         'data-delta': backward && reached(k) ? delta : null,
@@ -194,9 +216,14 @@ export function drawNetwork(svg, net, view, available = 760, zoom = 1) {
       el('title', {}, tip),
       el('circle', { cx: p.x, cy: p.y, r: NODE_R + 5, class: 'focus-ring' }),
       el('circle', { cx: p.x, cy: p.y, r: NODE_R, class: `body ${view.stage === 'forward' ? 'lit' : ''} ${backward && reached(k) ? 'delta' : ''}` }),
+      map ? el('clipPath', { id: clip }, el('circle', { cx: p.x, cy: p.y, r: NODE_R - 1 })) : null,
+      map ? el('image', {
+        href: heatImage(map, Math.max(1e-9, ...view.maps[k - 1].flat().map(Math.abs))), x: p.x - NODE_R, y: p.y - NODE_R,
+        width: 2 * NODE_R, height: 2 * NODE_R, preserveAspectRatio: 'none', 'clip-path': `url(#${clip})`, class: 'heat',
+      }) : null,
       roomy ? el('text', { x: p.x, y: p.y - NODE_R - 6, class: 'name' }, name) : null,
       NODE_R >= 16 ? el('text', {
-        x: p.x, y: p.y + 4, class: `value ${roomy ? '' : 'small'}`,
+        x: p.x, y: p.y + 4, class: `value ${roomy ? '' : 'small'} ${map ? 'on-map' : ''}`,
         'data-output': backward ? null : `O_${k}${j + 1}`,
       }, inside) : null);
       if (roomy) {
