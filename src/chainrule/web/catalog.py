@@ -3,11 +3,13 @@
 * ``seed`` — the seed document's three students (IQ, CGPA → Package), learnt exactly as
   the seed does: a 2-2-1 linear network, weights 1, biases 0, raw inputs, η = 1e-5, the
   rows in the table's order, one at a time, loss ``(y − ŷ)²``.
-* the toy sets of ``toys`` — two classes in the plane, 200 points drawn from the
-  session's seed, 20 % held out for validation, inputs standardised, loss ``bce``
-  (one output neuron: the logit of class 1).
+* the toy sets of ``toys`` — 200 points in the plane drawn from the session's seed (with
+  its noise and feature crosses), 20 % held out for validation unless the settings say
+  otherwise, inputs standardised; two classes learnt with ``bce`` (one output neuron: the
+  logit of class 1), the regression sets with ``mse``.
 * ``upload`` — the last CSV uploaded: regression (``mse``) or classification
-  (``bce`` for two classes, ``cross_entropy`` for more), as ``read_csv`` decides.
+  (``bce`` for two classes, ``cross_entropy`` for more), as ``read_csv`` decides; its
+  reader's messages are said in the page's words (``in_page_words``).
 """
 
 from __future__ import annotations

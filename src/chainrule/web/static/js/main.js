@@ -369,7 +369,7 @@ async function openPanel(param) {
     const changed = ui.param !== param;
     ui.param = param;
     showDerivation($('panel-body'), data);
-    $('edit-name').textContent = `set ${pretty(param)} to`;
+    $('edit-name').textContent = `${pretty(param)} now`;
     if (changed || document.activeElement !== $('edit-value')) $('edit-value').value = fmt(currentValue(param), 12);
     $('panel').hidden = false;
     document.body.classList.add('panel-open');
