@@ -588,3 +588,15 @@ def test_each_neurons_heat_map_is_its_output_over_the_plane(client):
     np.testing.assert_allclose(np.array(maps[0]).T, O1, atol=5e-4)  # sent to three digits
     np.testing.assert_allclose(np.array(maps[1]).T, O2, atol=5e-4)
     assert "maps" not in client.post("/api/reset", json={"dataset": "seed"}).json()["network"]
+
+
+def test_one_request_can_run_several_epochs_as_single_ones_would(client):
+    client.post("/api/reset", json={"dataset": "xor", "hidden": [4]})
+    for _ in range(3):
+        one_by_one = client.post("/api/epoch").json()
+    client.post("/api/reset", json={"dataset": "xor", "hidden": [4]})
+    at_once = client.post("/api/epoch", json={"epochs": 3}).json()
+    assert at_once["history"] == one_by_one["history"] and at_once["epoch"] == 3
+    assert weights(at_once) == weights(one_by_one)
+    r = client.post("/api/epoch", json={"epochs": 1000})
+    assert_refused(client, r, 400, "epochs", "1 to 100")

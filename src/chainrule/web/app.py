@@ -9,7 +9,8 @@ path                        method  does
 ``/api/state``              GET     network, weights, history, data view, next rows
 ``/api/reset``              POST    a new model from JSON settings (missing: the dataset's)
 ``/api/step``               POST    one step (a row, or a batch), its four stages + state
-``/api/epoch``              POST    the rest of the current epoch + state
+``/api/epoch``              POST    the rest of the current epoch (``{"epochs": n}``: n − 1
+                                    more) + state
 ``/api/param``              POST    type a weight or bias: ``{"param", "value"}``; the
                                     next step's forward, loss, backward again + state
 ``/api/explain?param=…``    GET     the explain JSON of one weight or bias, current step
@@ -127,7 +128,7 @@ def create_app(session: Session | None = None, allowed_hosts: list[str] | None =
 
     @api
     async def epoch(request: Request) -> Any:
-        return await run_in_threadpool(session.epoch)
+        return await run_in_threadpool(session.epoch, await read_json(request))
 
     @api
     async def param(request: Request) -> Any:

@@ -20,7 +20,7 @@ from ..errors import DataError
 from . import views
 from .catalog import Catalog, in_page_words
 from .run import Run
-from .settings import Settings, parse_param, parse_settings, parse_value
+from .settings import Settings, parse_epochs, parse_param, parse_settings, parse_value
 
 MAX_UPLOAD = 1_000_000  # bytes
 
@@ -72,10 +72,13 @@ class Session:
                                    "stages": views.stages(self.run, step),
                                    "state": views.state(self.run)})
 
-    def epoch(self) -> dict[str, Any]:
-        """The rest of the current epoch (a whole one when it has just begun)."""
+    def epoch(self, body: Any = None) -> dict[str, Any]:
+        """The rest of the current epoch (a whole one when it has just begun), and
+        ``{"epochs": n}`` − 1 more (the page plays several epochs per request)."""
+        epochs = parse_epochs(body.get("epochs", 1) if isinstance(body, dict) else 1)
         with self.lock:
-            self.run.epoch()
+            for _ in range(epochs):
+                self.run.epoch()
             return views.state(self.run)
 
     def set_param(self, body: Any) -> dict[str, Any]:

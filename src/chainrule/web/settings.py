@@ -150,6 +150,14 @@ def parse_settings(body: Any, defaults: Mapping[str, Any], datasets: list[str]) 
     )
 
 
+MAX_EPOCHS = 100  # epochs one request may ask for
+
+
+def parse_epochs(value: Any) -> int:
+    """How many epochs one request runs: 1 to ``MAX_EPOCHS``."""
+    return _whole(value, "epochs", 1, MAX_EPOCHS)
+
+
 MAX_PARAM = 1e6  # a typed weight or bias: |value| ≤ this
 _PARAM = re.compile(r"^(?:w\^(\d+)_(\d+),?(\d+)|b_(\d+),?(\d+))$")
 
@@ -193,5 +201,5 @@ def limits() -> dict[str, Any]:
     return {"activations": ACTIVATION_CHOICES, "initialisers": INIT_CHOICES,
             "max_neurons": MAX_NEURONS, "max_hidden_layers": MAX_HIDDEN_LAYERS,
             "max_lr": MAX_LR, "max_batch": MAX_BATCH, "max_seed": MAX_SEED,
-            "max_noise": MAX_NOISE, "max_holdout": MAX_HOLDOUT, "crosses": CROSS_CHOICES,
+            "max_noise": MAX_NOISE, "max_epochs": MAX_EPOCHS, "max_holdout": MAX_HOLDOUT, "crosses": CROSS_CHOICES,
             "settings": FIELDS}

@@ -9,6 +9,7 @@ import { drawNetwork } from './network.js';
 import { showDerivation } from './panel.js';
 
 const STAGES = ['forward', 'loss', 'backward', 'update'];
+const PLAY_MS = 250; // a request of epochs while playing
 const STAGE_MS = Number(new URLSearchParams(location.search).get('stage_ms') ?? 700);
 const $ = (id) => document.getElementById(id);
 
@@ -342,13 +343,17 @@ async function play() {
   $('btn-play').textContent = 'pause';
   document.body.classList.add('playing');
   closePanel();
+  let epochs = 1; // per request: as many as take about PLAY_MS, so the page keeps up
   while (ui.playing) {
+    const started = performance.now();
     try {
-      show(await api.post('/api/epoch'));
+      show(await api.post('/api/epoch', { epochs }));
     } catch (err) {
       say(err.message);
       break;
     }
+    const took = Math.max(1, performance.now() - started);
+    epochs = Math.max(1, Math.min(ui.maxEpochs, Math.round(epochs * PLAY_MS / took)));
     await new Promise((resolve) => setTimeout(resolve, 30));
   }
   stop();
@@ -437,6 +442,7 @@ async function setParam(event) {
 
 async function start() {
   const options = await api.get('/api/options');
+  ui.maxEpochs = options.max_epochs;
   $('activation').replaceChildren(...options.activations.map((a) => el('option', { value: a }, a)));
   $('init').replaceChildren(...options.initialisers.map((a) => el('option', { value: a }, a)));
   const crossNames = { 'x1^2': 'x₁²', 'x2^2': 'x₂²', x1x2: 'x₁x₂', 'sin(x1)': 'sin x₁', 'sin(x2)': 'sin x₂' };
