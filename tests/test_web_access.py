@@ -81,6 +81,17 @@ TEXT_BOXES = """() => [...document.querySelectorAll('#network text')]
                 return [t.textContent, r.left, r.top, r.right, r.bottom]; })"""
 
 
+SVG_BOX = """() => { const r = document.getElementById('network').getBoundingClientRect();
+  return [r.left, r.top, r.right, r.bottom]; }"""
+
+
+def cut(page, boxes: list) -> list[str]:
+    """The texts that reach past the drawing's edges (they would be cut off)."""
+    left, top, right, bottom = page.evaluate(SVG_BOX)
+    return [b[0] for b in boxes
+            if b[1] < left - 0.5 or b[2] < top - 0.5 or b[3] > right + 0.5 or b[4] > bottom + 0.5]
+
+
 def overlapping(boxes: list) -> list[tuple[str, str]]:
     """The pairs of texts whose boxes share more than a hair (0.5 px) of area."""
     pairs = []
@@ -94,19 +105,20 @@ def overlapping(boxes: list) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 @pytest.mark.parametrize("name", list(NETWORKS))
-def test_no_two_texts_of_the_diagram_overlap_in_any_stage(browser, server, name, size):
+def test_no_two_texts_of_the_diagram_overlap_or_are_cut_in_any_stage(browser, server, name, size):
     set_up(server, name)
     viewport = DESKTOP if size == "desktop" else PHONE
     context, page, errors = open_page(browser, server, viewport, touch=size == "phone")
     SHOTS.mkdir(parents=True, exist_ok=True)
     try:
-        checked = {"idle": overlapping(page.evaluate(TEXT_BOXES))}
+        idle = page.evaluate(TEXT_BOXES)
+        checked = {"idle": overlapping(idle) + cut(page, idle)}
         one_row(page)
         for stage in STAGES:
             show_stage(page, stage)
             boxes = page.evaluate(TEXT_BOXES)
             assert len(boxes) >= 10, boxes  # the diagram was drawn with its labels
-            checked[stage] = overlapping(boxes)
+            checked[stage] = overlapping(boxes) + cut(page, boxes)
             page.locator("#network-card").screenshot(path=str(SHOTS / f"{name}-{size}-{stage}.png"))
         assert all(not pairs for pairs in checked.values()), checked
         # a label with no free place is dropped, never squeezed: the rest of the labels are
@@ -252,6 +264,25 @@ def test_axe_finds_no_serious_problem_in_any_stage(browser, server, size):
         page.wait_for_selector("#panel:not([hidden])")
         found["panel"] = serious(page)
         assert all(not v for v in found.values()), found
+    finally:
+        context.close()
+    assert not errors, errors
+
+
+def test_a_dropped_label_shows_its_value_while_its_arrow_has_the_focus(browser, server):
+    api(server, "/api/reset", {"dataset": "seed", "hidden": [16, 16]})  # 304 arrows: no labels
+    context, page, errors = open_page(browser, server, DESKTOP)
+    try:
+        assert page.locator("#network .wlabel").count() == 0
+        assert page.locator("#network .weight.dropped").count() == 2 * 16 + 16 * 16 + 16
+        tab_to(page, "w^1_11")
+        tip = page.locator("#network .focus-tip")
+        assert tip.get_attribute("visibility") == "visible"
+        assert tip.text_content() == "w¹₁₁ = 1"  # init "ones"
+        page.keyboard.press("Tab")
+        assert focused(page) == "w^1_12" and tip.text_content() == "w¹₁₂ = 1"
+        page.evaluate("document.activeElement.blur()")
+        assert tip.get_attribute("visibility") == "hidden"
     finally:
         context.close()
     assert not errors, errors

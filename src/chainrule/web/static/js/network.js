@@ -19,6 +19,7 @@ const BOX = { w: 76, h: 44 }; // an input
 const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
 const LABEL_PX = 11; // weight labels (as in style.css)
 const ANNOT_PX = 12; // the output's annotations
+const MAX_LABELS = 40; // more arrows than this: their values show on focus and hover only
 const CANDIDATES = [0.3, 0.7, 0.4, 0.6, 0.22, 0.78, 0.5, 0.15, 0.85]; // along an arrow
 
 let ruler = null;
@@ -287,7 +288,12 @@ function placeLabels(svg, labels, texts, shapes, W, H) {
     return { x0: b.x - 1, y0: b.y - 1, x1: b.x + b.width + 1, y1: b.y + b.height + 1 };
   })];
   const h = LABEL_PX + 4;
+  const all = labels.length <= MAX_LABELS;
   for (const label of labels) {
+    if (!all) {
+      svg.querySelector(`g.weight[data-param="${label.param}"]`)?.classList.add('dropped');
+      continue;
+    }
     const node = el('text', {
       class: `wlabel ${label.grad !== null ? 'grad' : ''}`, 'data-param': label.param,
       'data-value': label.value, 'data-grad': label.grad,
@@ -324,6 +330,11 @@ function placeLabels(svg, labels, texts, shapes, W, H) {
     tip.setAttribute('y', y + 4);
     tip.setAttribute('visibility', 'visible');
   };
-  svg.onfocusin = show;
-  svg.onfocusout = () => tip.setAttribute('visibility', 'hidden');
+  svg.showTip = show;
+  svg.hideTip = () => tip.setAttribute('visibility', 'hidden');
+  if (!svg.dataset.tips) { // once per svg: the handlers call the latest drawing's functions
+    svg.dataset.tips = 'on';
+    svg.addEventListener('focusin', (event) => svg.showTip(event));
+    svg.addEventListener('focusout', () => svg.hideTip());
+  }
 }
