@@ -385,3 +385,15 @@ def test_every_neuron_of_a_2d_set_shows_its_heat_map(page):
     page.select_option("#dataset", "xor")
     page.wait_for_selector("#data svg.scatter")
     assert page.locator("#network image.heat").count() == 6 + 4 + 1
+
+
+def test_the_seeds_step_preset_sets_the_seed_up_and_takes_its_first_step(page, server):
+    page.select_option("#dataset", "xor")
+    page.wait_for_selector("#data svg.scatter")
+    page.select_option("#preset", "seed-step")
+    page.wait_for_selector('#network[data-stage="update"]')
+    assert page.input_value("#dataset") == "seed" and page.input_value("#preset") == ""
+    assert page.locator('.wlabel[data-param="w^2_11"]').text_content().endswith("= 0.69904")
+    page.click('#stages li[data-stage="backward"]')
+    assert number(page.locator('.wlabel[data-param="w^1_11"]').text_content()) == 27360
+    assert api(server, "/api/state")["step"] == 1

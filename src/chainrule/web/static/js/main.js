@@ -462,7 +462,7 @@ async function start() {
   }
   show(first, true);
 
-  $('btn-row').addEventListener('click', () => act(async () => {
+  const oneRow = async () => {
     const r = await api.post('/api/step');
     say('');
     ui.state = r.state;
@@ -470,6 +470,17 @@ async function start() {
     clearTimeout(ui.timer);
     playStages(0);
     if (ui.param) openPanel(ui.param);
+  };
+  $('btn-row').addEventListener('click', () => act(oneRow));
+  const PRESETS = { // a worked example: its settings, then its first step in four stages
+    'seed-step': { dataset: 'seed' },
+  };
+  $('preset').addEventListener('change', () => act(async () => {
+    const preset = PRESETS[$('preset').value];
+    $('preset').value = '';
+    if (!preset) return;
+    await reset(preset);
+    await oneRow();
   }));
   $('btn-epoch').addEventListener('click', () => act(async () => { show(await api.post('/api/epoch')); say(''); }));
   $('btn-play').addEventListener('click', () => play());
