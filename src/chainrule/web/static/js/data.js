@@ -8,56 +8,44 @@ const S = 360;
 
 const rgb = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
 
-/** The decision regions as a small picture, one pixel per grid cell (the browser smooths it):
- *  the colour of the class the network picks, stronger where it is surer. */
-function regionImage(r, classes) {
+/** A picture of an n × n grid over the plane, one pixel per cell (the browser smooths it):
+ *  `colour(k)` gives cell k's [r, g, b]; the grid's rows run upwards, the pixels' downwards. */
+export function gridImage(n, colour) {
   const canvas = document.createElement('canvas');
-  canvas.width = r.n;
-  canvas.height = r.n;
+  canvas.width = n;
+  canvas.height = n;
   const ctx = canvas.getContext('2d');
-  const img = ctx.createImageData(r.n, r.n);
-  const chance = 1 / Math.max(2, classes);
-  for (let b = 0; b < r.n; b++) {
-    for (let a = 0; a < r.n; a++) {
-      const k = b * r.n + a;
-      const sure = (r.p[k] - chance) / (1 - chance);
-      const alpha = 0.1 + 0.45 * sure;
-      const colour = rgb(CLASS_COLOURS[r.cls[k] % CLASS_COLOURS.length]);
-      const at = 4 * ((r.n - 1 - b) * r.n + a); // grid rows run upwards, pixel rows downwards
-      colour.forEach((c, n) => { img.data[at + n] = Math.round(255 + (c - 255) * alpha); });
+  const img = ctx.createImageData(n, n);
+  for (let b = 0; b < n; b++) {
+    for (let a = 0; a < n; a++) {
+      const at = 4 * ((n - 1 - b) * n + a);
+      colour(b * n + a).forEach((c, m) => { img.data[at + m] = c; });
       img.data[at + 3] = 255;
     }
   }
   ctx.putImageData(img, 0, 0);
   return canvas.toDataURL();
+}
+
+/** `rgb` faded towards white: `alpha` 0 is white, 1 the colour itself. */
+const fade = (rgbColour, alpha) => rgbColour.map((c) => Math.round(255 + (c - 255) * alpha));
+
+/** The decision regions: the colour of the class the network picks, stronger where it is surer. */
+function regionImage(r, classes) {
+  const chance = 1 / Math.max(2, classes);
+  return gridImage(r.n, (k) => fade(rgb(CLASS_COLOURS[r.cls[k] % CLASS_COLOURS.length]),
+    0.1 + 0.45 * ((r.p[k] - chance) / (1 - chance))));
 }
 
 /** A number's colour on a regression set: orange below 0, white at 0, blue above, full at
  *  ±`big`. */
 export function valueColour(v, big) {
-  const t = Math.max(-1, Math.min(1, v / (big || 1)));
-  const [r, g, b] = rgb(t < 0 ? '#e07a1f' : '#2f6fb5');
-  const a = Math.abs(t);
-  return [r, g, b].map((c) => Math.round(255 + (c - 255) * a));
+  const t = Math.max(-1, Math.min(1, (v ?? 0) / (big || 1)));
+  return fade(rgb(t < 0 ? '#e07a1f' : '#2f6fb5'), Math.abs(t));
 }
 
-/** The network's predicted value over the plane, one pixel per grid cell. */
-function valueImage(r, big) {
-  const canvas = document.createElement('canvas');
-  canvas.width = r.n;
-  canvas.height = r.n;
-  const ctx = canvas.getContext('2d');
-  const img = ctx.createImageData(r.n, r.n);
-  for (let b = 0; b < r.n; b++) {
-    for (let a = 0; a < r.n; a++) {
-      const at = 4 * ((r.n - 1 - b) * r.n + a);
-      valueColour(r.value[b * r.n + a], big).forEach((c, n) => { img.data[at + n] = Math.round(255 + (c - 255) * 0.6); });
-      img.data[at + 3] = 255;
-    }
-  }
-  ctx.putImageData(img, 0, 0);
-  return canvas.toDataURL();
-}
+/** The network's predicted value over the plane. */
+const valueImage = (r, big) => gridImage(r.n, (k) => fade(valueColour(r.value[k], big), 0.6));
 
 export function drawData(box, view, current = [], next = []) {
   box.replaceChildren(view.kind === 'scatter' ? scatter(view, current, next) : table(view, current, next));

@@ -11,7 +11,7 @@
 // they hit no other text or node; one with no free place is dropped, and its value shows
 // when its arrow has the focus (and in its tooltip).
 
-import { valueColour } from './data.js';
+import { gridImage, valueColour } from './data.js';
 import { el, fmt, pretty, symbol } from './format.js';
 
 const TOP = 96; // centre of the highest neuron: room for the captions and its name
@@ -57,23 +57,7 @@ function layout(sizes, net, available, annotWidth) {
 }
 
 /** A neuron's output over the plane as a picture (orange below 0, blue above, full at ±big). */
-function heatImage(values, big) {
-  const n = Math.round(Math.sqrt(values.length));
-  const canvas = document.createElement('canvas');
-  canvas.width = n;
-  canvas.height = n;
-  const ctx = canvas.getContext('2d');
-  const img = ctx.createImageData(n, n);
-  for (let b = 0; b < n; b++) {
-    for (let a = 0; a < n; a++) {
-      const at = 4 * ((n - 1 - b) * n + a); // grid rows run upwards, pixel rows downwards
-      valueColour(values[b * n + a] ?? 0, big).forEach((c, m) => { img.data[at + m] = c; });
-      img.data[at + 3] = 255;
-    }
-  }
-  ctx.putImageData(img, 0, 0);
-  return canvas.toDataURL();
-}
+const heatImage = (values, big) => gridImage(Math.round(Math.sqrt(values.length)), (k) => valueColour(values[k], big));
 
 /** How far along the line from an input box's centre (dx, dy) the box's edge is. */
 const boxExit = (box, dx, dy) => Math.min(box.w / 2 / Math.abs(dx || 1e-9), box.h / 2 / Math.abs(dy || 1e-9));
