@@ -263,6 +263,14 @@ def test_axe_finds_no_serious_problem_in_any_stage(browser, server, size):
         page.click('#network .neuron[data-param="b_11"] circle.body')
         page.wait_for_selector("#panel:not([hidden])")
         found["panel"] = serious(page)
+        page.keyboard.press("Escape")
+        page.select_option("#dataset", "xor")  # the toy sets' knobs and heat maps
+        page.wait_for_selector("#network image.heat")
+        found["xor"] = serious(page)
+        page.set_input_files("#upload", files=[{"name": "iris.csv", "mimeType": "text/csv",
+                                                "buffer": iris_csv()}])
+        page.wait_for_selector("#inputs-pick:not([hidden])")  # a CSV's target and inputs
+        found["iris"] = serious(page)
         assert all(not v for v in found.values()), found
     finally:
         context.close()
