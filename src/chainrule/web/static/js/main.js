@@ -484,6 +484,12 @@ async function start() {
   }));
   $('btn-epoch').addEventListener('click', () => act(async () => { show(await api.post('/api/epoch')); say(''); }));
   $('btn-play').addEventListener('click', () => play());
+  const fold = (folded) => { // on a phone the settings fold away, leaving the diagram in sight
+    $('controls').classList.toggle('folded', folded);
+    $('settings-toggle').setAttribute('aria-expanded', String(!folded));
+  };
+  fold(matchMedia('(max-width: 700px)').matches);
+  $('settings-toggle').addEventListener('click', () => fold(!$('controls').classList.contains('folded')));
   $('btn-reset').addEventListener('click', () => act(() => reset(readControls())));
   $('dataset').addEventListener('change', () => act(() => reset({ dataset: $('dataset').value })));
   for (const id of ['lr', 'hidden', 'activation', 'init', 'batch_size', 'seed', 'shuffle', 'noise', 'holdout', 'crosses']) {
