@@ -168,6 +168,9 @@ def test_on_a_phone_targets_are_big_enough_and_the_panel_leaves_the_diagram_in_s
     set_up(server, "seed")
     context, page, errors = open_page(browser, server, PHONE, scale=3, touch=True)
     try:
+        assert not page.is_visible("#dataset")  # the settings start folded away
+        page.locator("#settings-toggle").tap()  # ... and all of them are measured
+        assert page.is_visible("#dataset")
         one_row(page)
         show_stage(page, "backward")
         page.locator('#network .neuron[data-param="b_21"] circle.body').tap()
