@@ -397,3 +397,38 @@ def test_the_seeds_step_preset_sets_the_seed_up_and_takes_its_first_step(page, s
     page.click('#stages li[data-stage="backward"]')
     assert number(page.locator('.wlabel[data-param="w^1_11"]').text_content()) == 27360
     assert api(server, "/api/state")["step"] == 1
+
+
+def test_your_turn_checks_a_typed_gradient_and_points_at_the_factor_that_differs(page):
+    page.check("#practice")
+    one_row(page)
+    page.click('#stages li[data-stage="backward"]')
+    label = page.locator('.wlabel[data-param="w^2_11"]')
+    assert label.text_content() == "∂L/∂w²₁₁ = ?" and label.get_attribute("data-grad") is None
+    assert page.locator("#network .neuron[data-delta]").count() == 0  # δ = ∂L/∂b: hidden too
+    label.click()
+    page.wait_for_selector("#panel .practice")
+    assert "30096" not in page.inner_text("#panel")
+    # ∂L/∂w²₁₁ = ∂L/∂ŷ · ∂ŷ/∂w²₁₁ = 342 · O₁₁ = 342 · 88; a student who takes x₁ = 80 for O₁₁:
+    page.fill('#panel input[data-factor="∂L/∂ŷ"]', "342")
+    page.fill('#panel input[data-factor="∂ŷ/∂w^2_11"]', "80")
+    page.fill("#practice-answer", "27360")
+    page.click("#panel .practice button[type=submit]")
+    verdict = page.locator("#practice-verdict")
+    assert verdict.text_content() == "not yet: the first factor that differs is ∂ŷ/∂w²₁₁ = O₁₁"
+    assert page.evaluate("document.activeElement.dataset.factor") == "∂ŷ/∂w^2_11"
+    assert label.text_content().endswith("= ?")
+    page.fill("#practice-answer", "30300")  # 0.68 % off: still not right
+    page.press("#practice-answer", "Enter")
+    assert verdict.text_content().startswith("not yet")
+    page.fill('#panel input[data-factor="∂ŷ/∂w^2_11"]', "88")
+    page.fill("#practice-answer", "30200")  # 0.35 % off: right (0.5 % is close enough)
+    page.press("#practice-answer", "Enter")
+    page.wait_for_function("document.querySelector('#panel-body h2')?.textContent === '∂L/∂w²₁₁'")
+    assert page.locator('.wlabel[data-param="w^2_11"]').text_content() == "∂L/∂w²₁₁ = 30096"
+    assert page.locator('.wlabel[data-param="w^1_11"]').text_content().endswith("= ?")
+    page.click('#network .neuron[data-param="b_21"] circle.body')
+    page.wait_for_selector("#panel .practice")
+    page.click("#panel .practice button[type=button]")  # show me
+    page.wait_for_function("document.querySelector('#panel-body h2')?.dataset.param === 'b_21'")
+    assert deltas_shown(page) == {"δ21": 342}

@@ -6,7 +6,7 @@ import { drawChart } from './chart.js';
 import { drawData } from './data.js';
 import { el, fmt, pretty } from './format.js';
 import { drawNetwork } from './network.js';
-import { showDerivation } from './panel.js';
+import { showDerivation, showPractice } from './panel.js';
 
 const STAGES = ['forward', 'loss', 'backward', 'update'];
 const PLAY_MS = 250; // a request of epochs while playing
@@ -15,6 +15,7 @@ const $ = (id) => document.getElementById(id);
 
 const ui = {
   wave: 0, zoom: 1, opener: null,
+  practice: false, revealed: new Set(), // your turn: the gradients the student has worked out
   state: null, step: null, stage: null, playing: false, busy: false, timer: null, datasets: [], param: null,
   upload: null, // the CSV the session learns: { file, columns, target } (as the server read it)
   trying: null, // a CSV chosen but refused so far: { file, columns } (as this page reads its header)
@@ -58,6 +59,7 @@ function networkView() {
     if (ui.stage !== 'forward') { view.target = st.loss.target[0]; view.loss = st.loss.loss; }
     if (ui.stage === 'backward') {
       view.grads = st.backward;
+      if (ui.practice) view.hidden = (param) => !ui.revealed.has(param);
       view.deltas = st.backward.deltas.map((d) => d[0]);
       view.wave = ui.wave;
     }
@@ -373,7 +375,15 @@ async function openPanel(param) {
     const data = await api.get(`/api/explain?param=${encodeURIComponent(param)}`);
     const changed = ui.param !== param;
     ui.param = param;
-    showDerivation($('panel-body'), data);
+    if (ui.practice && ui.step && !ui.revealed.has(param)) {
+      showPractice($('panel-body'), data, () => {
+        ui.revealed.add(param);
+        render();
+        showDerivation($('panel-body'), data);
+      });
+    } else {
+      showDerivation($('panel-body'), data);
+    }
     $('edit-name').textContent = `${pretty(param)} now`;
     if (changed || document.activeElement !== $('edit-value')) $('edit-value').value = fmt(currentValue(param), 12);
     $('panel').hidden = false;
@@ -430,6 +440,7 @@ async function setParam(event) {
   await act(async () => {
     const r = await api.post('/api/param', { param, value: $('edit-value').value });
     say('');
+    ui.revealed = new Set();
     ui.state = r.state;
     ui.step = r;
     clearTimeout(ui.timer);
@@ -465,6 +476,7 @@ async function start() {
   const oneRow = async () => {
     const r = await api.post('/api/step');
     say('');
+    ui.revealed = new Set();
     ui.state = r.state;
     ui.step = r;
     clearTimeout(ui.timer);
@@ -541,6 +553,11 @@ async function start() {
     }
   });
   $('panel-close').addEventListener('click', closePanel);
+  $('practice').addEventListener('change', () => {
+    ui.practice = $('practice').checked;
+    render();
+    if (ui.param) openPanel(ui.param);
+  });
   $('edit').addEventListener('submit', setParam);
   const zoom = (factor) => { ui.zoom = Math.min(3, Math.max(0.5, ui.zoom * factor)); render(); };
   $('zoom-in').addEventListener('click', () => zoom(1.25));

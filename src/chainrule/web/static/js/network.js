@@ -134,7 +134,8 @@ export function drawNetwork(svg, net, view, available = 760, zoom = 1) {
       const value = view.weights[k - 1][i][j];
       const shown = backward ? view.grads.weights[k - 1][i][j] : value;
       const sign = (shown ?? 0) >= 0 ? 'pos' : 'neg';
-      const kind = !reached(k) ? 'wait' : backward ? `g${sign}` : sign;
+      const secret = backward && view.hidden?.(param); // your turn: not worked out yet
+      const kind = !reached(k) || secret ? 'wait' : backward ? `g${sign}` : sign;
       const dx = b.x - a.x;
       const dy = b.y - a.y;
       const len = Math.hypot(dx, dy);
@@ -144,11 +145,11 @@ export function drawNetwork(svg, net, view, available = 760, zoom = 1) {
       const x2 = b.x - (dx * (NODE_R + 3)) / len;
       const y2 = b.y - (dy * (NODE_R + 3)) / len;
       const text = backward
-        ? `∂L/∂${pretty(param)} = ${reached(k) ? num(shown) : '?'}`
+        ? `∂L/∂${pretty(param)} = ${reached(k) && !secret ? num(shown) : '?'}`
         : `${pretty(param)} = ${num(value)}`;
       const was = view.stage === 'update' && view.old ? ` (was ${fmt(view.old.weights[k - 1][i][j])})` : '';
       const line = el('line', {
-        x1, y1, x2, y2, class: `edge ${kind}`, 'stroke-width': reached(k) ? strokeWidth(shown, big) : 1.2,
+        x1, y1, x2, y2, class: `edge ${kind}`, 'stroke-width': reached(k) && !secret ? strokeWidth(shown, big) : 1.2,
         [backward ? 'marker-start' : 'marker-end']: `url(#arrow-${kind})`,
       });
       const hit = el('line', { x1, y1, x2, y2, class: 'hit' });
@@ -157,7 +158,7 @@ export function drawNetwork(svg, net, view, available = 760, zoom = 1) {
         class: classes.join(' ').trim(), 'data-param': param, tabindex: 0, role: 'button',
         'aria-label': `${text}${was}: the weight from ${k === 1 ? `input ${i + 1}` : `neuron ${i + 1} of layer ${k - 1}`} to neuron ${j + 1} of layer ${k}`,
       }, el('title', {}, text + was), line, hit));
-      if (reached(k)) labels.push({ param, text, value, grad: backward ? shown : null, x1, y1, x2, y2 });
+      if (reached(k)) labels.push({ param, text, value, grad: backward && !secret ? shown : null, x1, y1, x2, y2 });
     }));
   }
   svg.append(edges);
@@ -181,26 +182,28 @@ export function drawNetwork(svg, net, view, available = 760, zoom = 1) {
       const param = symbol('b', k, 0, j + 1);
       const out = view.outputs?.[k - 1]?.[j];
       const bias = view.biases[k - 1][j];
+      const secret = backward && view.hidden?.(param); // δ^k_j = ∂L/∂b_kj: shown once worked out
+      const known = reached(k) && !secret;
       const delta = view.deltas?.[k - 1]?.[j];
       const oName = k === K && sizes[K] === 1 ? `ŷ = ${pretty(`O_${k}${j + 1}`)}` : pretty(symbol('b', k, 0, j + 1).replace('b', 'O'));
       const name = backward ? pretty(`δ^${k}_${j + 1}`) : oName;
-      const inside = backward ? (reached(k) ? fmt(delta, roomy ? 4 : 2) : '?') : fmt(out, roomy ? 4 : 2);
+      const inside = backward ? (known ? fmt(delta, roomy ? 4 : 2) : '?') : fmt(out, roomy ? 4 : 2);
       const biasText = backward
-        ? `∂L/∂${pretty(param)} = ${reached(k) ? num(view.grads.biases[k - 1][j]) : '?'}`
+        ? `∂L/∂${pretty(param)} = ${known ? num(view.grads.biases[k - 1][j]) : '?'}`
         : `${pretty(param)} = ${num(bias)}`;
       const classes = ['neuron', param === view.selected ? 'selected' : '', paths.neuron(k, j + 1) ? 'path' : ''];
       const tip = backward
-        ? `neuron ${j + 1} of layer ${k}: δ^${k}_${j + 1} = ∂L/∂z = ${reached(k) ? fmt(delta) : 'not yet: the wave has not reached it'}`
+        ? `neuron ${j + 1} of layer ${k}: δ^${k}_${j + 1} = ∂L/∂z = ${known ? fmt(delta) : secret ? 'your turn' : 'not yet: the wave has not reached it'}`
         : `neuron ${j + 1} of layer ${k}: output ${fmt(out)}, bias ${fmt(bias)}`;
       const map = view.maps?.[k - 1]?.[j];
       const clip = `clip-${k}-${j + 1}`;
       const g = el('g', {
         class: classes.join(' ').trim(), 'data-param': param, tabindex: 0, role: 'button', 'aria-label': `${tip}; ${biasText}`,
-        'data-delta': backward && reached(k) ? delta : null,
+        'data-delta': backward && known ? delta : null,
       },
       el('title', {}, tip),
       el('circle', { cx: p.x, cy: p.y, r: NODE_R + 5, class: 'focus-ring' }),
-      el('circle', { cx: p.x, cy: p.y, r: NODE_R, class: `body ${view.stage === 'forward' ? 'lit' : ''} ${backward && reached(k) ? 'delta' : ''}` }),
+      el('circle', { cx: p.x, cy: p.y, r: NODE_R, class: `body ${view.stage === 'forward' ? 'lit' : ''} ${backward && known ? 'delta' : ''}` }),
       map ? el('clipPath', { id: clip }, el('circle', { cx: p.x, cy: p.y, r: NODE_R - 1 })) : null,
       map ? el('image', {
         href: heatImage(map, Math.max(1e-9, ...view.maps[k - 1].flat().map(Math.abs))), x: p.x - NODE_R, y: p.y - NODE_R,
