@@ -275,7 +275,9 @@ def test_axe_finds_no_serious_problem_in_any_stage(browser, server, size):
         found["xor"] = serious(page)
         page.set_input_files("#upload", files=[{"name": "iris.csv", "mimeType": "text/csv",
                                                 "buffer": iris_csv()}])
-        page.wait_for_selector("#inputs-pick:not([hidden])")  # a CSV's target and inputs
+        page.wait_for_function("document.getElementById('dataset').value === 'upload' && "
+                               "!document.body.classList.contains('busy')")
+        assert page.is_visible("#inputs-pick")  # a CSV's target and inputs
         found["iris"] = serious(page)
         assert all(not v for v in found.values()), found
     finally:
