@@ -1,6 +1,6 @@
 """The web playground's play speed: epochs a second on xor with a 2-4-1 tanh network.
 
-    python3 benchmarks/playground.py
+    python3 benchmarks/playground_epochs.py
 
 Issue 16 asks for at least 50 epochs a second (TensorFlow Playground's feel).  Measured
 here, in-process (no HTTP: what a request costs on top is the JSON of one state):
