@@ -9,6 +9,8 @@ w^2_11 ← 1 − 1e-5 · 30096 = 0.69904.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from browser_page import api, browser, number, server  # noqa: F401  (fixtures)
@@ -106,7 +108,7 @@ def test_play_trains_epoch_after_epoch_until_paused(page, server):
     assert page.inner_text("#btn-play") == "pause"
     page.click("#btn-play")
     page.wait_for_function("document.getElementById('btn-play').textContent === 'play'")
-    page.wait_for_timeout(200)  # an epoch in flight when paused still lands
+    page.wait_for_function("!document.body.dataset.request")  # epochs in flight still land
     shown = int(page.get_attribute("#chart", "data-points"))
     page.wait_for_timeout(300)
     assert int(page.get_attribute("#chart", "data-points")) == shown  # it stopped
@@ -432,3 +434,23 @@ def test_your_turn_checks_a_typed_gradient_and_points_at_the_factor_that_differs
     page.click("#panel .practice button[type=button]")  # show me
     page.wait_for_function("document.querySelector('#panel-body h2')?.dataset.param === 'b_21'")
     assert deltas_shown(page) == {"δ21": 342}
+
+
+def test_a_long_epoch_shows_its_progress_and_stops_when_the_page_goes(page, server):
+    # 50,000 rows, 40,000 of them trained on: an epoch of single-row steps takes many
+    # seconds, so the page asks /api/progress meanwhile and writes it under the network
+    rows = b"".join(b"%d,%d,%d\n" % (i % 101, i % 7, i % 101 - i % 7) for i in range(50_000))
+    page.set_input_files("#upload", files=[{"name": "long.csv", "mimeType": "text/csv",
+                                            "buffer": b"a,b,y\n" + rows}])
+    page.wait_for_function("document.getElementById('dataset').value === 'upload'")
+    page.click("#btn-epoch")
+    page.wait_for_selector("#status[data-progress]")
+    row = int(page.get_attribute("#status", "data-progress"))
+    assert page.inner_text("#status") == f"epoch 1: row {row:,} of 40,000 …"
+    page.close()  # the epoch's request goes with the page, and the server stops it
+    for _ in range(100):
+        progress = api(server, "/api/progress")
+        if not progress["running"]:
+            break
+        time.sleep(0.05)
+    assert not progress["running"] and 0 < progress["row"] < 40_000

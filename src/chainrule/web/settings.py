@@ -62,10 +62,11 @@ FIELDS = list(Settings.__dataclass_fields__)
 
 
 def _whole(value: Any, name: str, low: int, high: int) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) <= 30:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise SettingsError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+        shown = repr(value) if len(str(value)) <= 40 else f"{str(value)[:20]}… ({len(str(value))} characters)"
+        raise SettingsError(f"{name} must be a whole number from {low} to {high}, got {shown}")
     return value
 
 
@@ -153,9 +154,11 @@ def parse_settings(body: Any, defaults: Mapping[str, Any], datasets: list[str]) 
 MAX_EPOCHS = 100  # epochs one request may ask for
 
 
-def parse_epochs(value: Any) -> int:
-    """How many epochs one request runs: 1 to ``MAX_EPOCHS``."""
-    return _whole(value, "epochs", 1, MAX_EPOCHS)
+def parse_epochs(body: Any) -> int:
+    """How many epochs one request asks for (``{"epochs": n}``, 1 to ``MAX_EPOCHS``; 1
+    without the key)."""
+    return _whole(body.get("epochs", 1) if isinstance(body, Mapping) else 1, "epochs", 1,
+                  MAX_EPOCHS)
 
 
 MAX_PARAM = 1e6  # a typed weight or bias: |value| ≤ this

@@ -20,6 +20,7 @@ from .toys import CROSSES
 GRID = 40  # decision regions: GRID × GRID cells over the data
 MAP_GRID = 16  # each neuron's heat map: MAP_GRID × MAP_GRID cells
 TABLE_ROWS = 100  # rows of a table sent to the page
+MAX_POINTS = 2000  # points of a scatter sent to the page: every k-th row of a bigger set
 
 
 def jsonable(value: Any) -> Any:
@@ -210,25 +211,27 @@ def is_plane(run: Run) -> bool:
 def data_view(run: Run, model: Any = None) -> dict[str, Any]:
     """A scatter over the network's answer on the plane (a 2-D set: decision regions or the
     predicted value) or the first rows as a table, with the predictions of ``model`` (the
-    run's own by default)."""
+    run's own by default).  A big table's scatter has every k-th row (``total``: all)."""
     model = model or run.model
     classes = model.classes_
     if is_plane(run):
         names = run.data.feature_names[:2]
+        total = len(run.data.X)
+        k = -(-total // MAX_POINTS)  # every k-th row, so a big upload stays quick to send
+        X, y = run.X_raw[::k], run.y_raw[::k]
+        Xv, yv = (run.val[0][::k], run.val[1][::k]) if run.val is not None else (X[:0], y[:0])
         if classes is not None:
-            index = {c: k for k, c in enumerate(classes.tolist())}
-            points = [[x[0], x[1], index[label], 0] for x, label in zip(run.X_raw, run.y_raw.tolist())]
-            if run.val is not None:
-                points += [[x[0], x[1], index[label], 1] for x, label in zip(*run.val)]
+            index = {c: n for n, c in enumerate(classes.tolist())}
+            points = [[x[0], x[1], index[label], held] for rows, labels, held in
+                      ((X, y, 0), (Xv, yv, 1)) for x, label in zip(rows, labels.tolist())]
             return {"kind": "scatter", "features": names, "classes": [str(c) for c in classes],
-                    "points": points, "regions": _regions(run, model)}
-        y = run.y_raw.reshape(-1)
-        points = [[x[0], x[1], v, 0] for x, v in zip(run.X_raw, y.tolist())]
-        if run.val is not None:
-            points += [[x[0], x[1], v, 1] for x, v in zip(run.val[0], run.val[1].reshape(-1))]
+                    "points": points, "total": total, "regions": _regions(run, model)}
+        points = [[x[0], x[1], v, held] for rows, values, held in
+                  ((X, y, 0), (Xv, yv, 1)) for x, v in zip(rows, values.reshape(-1).tolist())]
+        whole = np.concatenate([run.y_raw.reshape(-1)] + ([run.val[1].reshape(-1)] if run.val else []))
         return {"kind": "scatter", "task": "regression", "features": names,
-                "range": [float(y.min()), float(y.max())], "points": points,
-                "regions": _regions(run, model)}
+                "range": [float(whole.min()), float(whole.max())], "points": points,
+                "total": total, "regions": _regions(run, model)}
     shown = slice(0, TABLE_ROWS)
     with np.errstate(over="ignore", invalid="ignore"):
         predicted = model.predict(run.X_raw[shown])

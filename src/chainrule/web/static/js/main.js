@@ -7,6 +7,7 @@ import { drawData } from './data.js';
 import { el, fmt, pretty } from './format.js';
 import { drawNetwork } from './network.js';
 import { showDerivation, showPractice } from './panel.js';
+import { watch } from './progress.js';
 
 const STAGES = ['forward', 'loss', 'backward', 'update'];
 const PLAY_MS = 250; // a request of epochs while playing
@@ -348,11 +349,14 @@ async function play() {
   let epochs = 1; // per request: as many as take about PLAY_MS, so the page keeps up
   while (ui.playing) {
     const started = performance.now();
+    document.body.dataset.request = 'epochs'; // in flight: it lands even after a pause
     try {
-      show(await api.post('/api/epoch', { epochs }));
+      show(await watch(api.post('/api/epoch', { epochs }), $('status')));
     } catch (err) {
       say(err.message);
       break;
+    } finally {
+      delete document.body.dataset.request;
     }
     const took = Math.max(1, performance.now() - started);
     epochs = Math.max(1, Math.min(ui.maxEpochs, Math.round(epochs * PLAY_MS / took)));
@@ -494,7 +498,7 @@ async function start() {
     await reset(preset);
     await oneRow();
   }));
-  $('btn-epoch').addEventListener('click', () => act(async () => { show(await api.post('/api/epoch')); say(''); }));
+  $('btn-epoch').addEventListener('click', () => act(async () => { show(await watch(api.post('/api/epoch'), $('status'))); say(''); }));
   $('btn-play').addEventListener('click', () => play());
   const fold = (folded) => { // on a phone the settings fold away, leaving the diagram in sight
     $('controls').classList.toggle('folded', folded);
