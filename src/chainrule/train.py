@@ -173,12 +173,29 @@ def _batch_size(batch_size: int | str | None, n: int) -> int:
     return min(int(batch_size), n)
 
 
-def _diverged(epoch: int, step: int, what: str, value: float, optimizer: Optimizer) -> DivergenceError:
+def _diverged(epoch: int, step: int, what: str, value: float, optimizer: Optimizer,
+              weights: str = "The weights are those before that step.") -> DivergenceError:
     return DivergenceError(
         f"training diverged in epoch {epoch} (step {step}): the {what} became {value}. "
         f"The learning rate {optimizer.lr:g} is too large for this data; try a smaller one "
-        f"(e.g. {optimizer.lr / 10:g}) or scale the inputs. The weights are those before that step."
+        f"(e.g. {optimizer.lr / 10:g}) or scale the inputs. {weights}"
     )
+
+
+GROWTH, GROWTH_EPOCHS = 1e6, 3  # a loss this many times its first, rising this many epochs
+
+
+def _check_growth(history: History, epoch: int, optimizer: Optimizer) -> None:
+    """Divergence that stays finite: the epoch loss above ``GROWTH`` × the first epoch's,
+    and rising, for ``GROWTH_EPOCHS`` epochs in a row (``-b full --lr 1e6`` reaches
+    1e106 long before ∞)."""
+    losses = history.loss[-GROWTH_EPOCHS - 1:]
+    first = history.loss[0] if history.loss else 0.0
+    if len(losses) > GROWTH_EPOCHS and first > 0 \
+            and all(b > a and b > GROWTH * first for a, b in zip(losses, losses[1:])):
+        raise _diverged(epoch, history.steps, "epoch loss", float(f"{losses[-1]:.6g}"), optimizer,
+                        f"It has grown past {GROWTH:g} times its first value "
+                        f"({first:.6g}) for {GROWTH_EPOCHS} epochs.")
 
 
 # ------------------------------------------------------------------------------------
@@ -346,7 +363,7 @@ def _fingerprint(data: _Prepared) -> str:
 
 def _save(folder: str, model: Module, opt: Optimizer, rng: np.random.Generator, history: History,
           stopper: EarlyStopping | None, place: _Place, run_info: dict[str, Any] | None,
-          fingerprint: str) -> None:
+          fingerprint: str, batch_size: int | None = None) -> None:
     arrays = {f"model/{name}": p.data for name, p in model.named_parameters()}
     opt_arrays, opt_numbers = ckpt.object_state(opt, "optim")
     arrays.update(opt_arrays)
@@ -354,7 +371,7 @@ def _save(folder: str, model: Module, opt: Optimizer, rng: np.random.Generator, 
         "optimizer": {"type": type(opt).__name__, "state": opt_numbers},
         "rng": ckpt.rng_state(rng),
         "place": {"first_epoch": place.first_epoch, "next_row": place.next_row,
-                  "total": place.total, "seen": place.seen},
+                  "total": place.total, "seen": place.seen, "batch_size": batch_size},
         "history": {"logs": history.logs, "epoch": history.epoch, "steps": history.steps,
                     "best_epoch": history.best_epoch},
         "model": {"x_scaler": model.x_scaler.to_dict() if model.x_scaler else None,
@@ -375,7 +392,8 @@ def _save(folder: str, model: Module, opt: Optimizer, rng: np.random.Generator, 
 
 
 def _restore(folder: str, model: Module, opt: Optimizer, rng: np.random.Generator,
-             history: History, stopper: EarlyStopping | None, n: int, fingerprint: str) -> _Place:
+             history: History, stopper: EarlyStopping | None, n: int, fingerprint: str,
+             batch_size: int | None = None) -> _Place:
     saved = ckpt.read(folder)
     state, arrays = saved.state, saved.arrays
     weights = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
@@ -395,8 +413,10 @@ def _restore(folder: str, model: Module, opt: Optimizer, rng: np.random.Generato
     kept = state["model"]
     model.x_scaler = Scaler.from_dict(kept["x_scaler"]) if kept["x_scaler"] else None
     model.y_scaler = Scaler.from_dict(kept["y_scaler"]) if kept["y_scaler"] else None
-    if kept["classes"] is not None:
-        model.classes_, model.head = np.asarray(kept["classes"]), kept["head"]
+    mine = None if model.classes_ is None else np.asarray(model.classes_).tolist()
+    if (kept["classes"], kept["head"]) != (mine, model.head):  # fit found them in the same data
+        raise DataError(f"the checkpoint in {folder} was made for the classes {kept['classes']!r:.80}"
+                        f", not this data's {mine!r:.80}; resume with the same data")
     h = state["history"]
     history.logs = {k: list(v) for k, v in h["logs"].items()}
     history.epoch, history.steps, history.best_epoch = list(h["epoch"]), h["steps"], h["best_epoch"]
@@ -407,10 +427,10 @@ def _restore(folder: str, model: Module, opt: Optimizer, rng: np.random.Generato
         best = {k[len("early/"):]: v for k, v in arrays.items() if k.startswith("early/")}
         stopper.best_state = best or None
     p = state["place"]
-    order = arrays.get("place/order")
-    if order is not None and len(order) != n:
-        raise DataError(f"the checkpoint in {folder} was made on {len(order)} training rows, not "
-                        f"{n}; resume with the same data")
+    order = ckpt.check_progress(saved, n, folder)  # a permutation of the n rows, or None
+    if p.get("batch_size") not in (None, batch_size):
+        raise ConfigError(f"the checkpoint in {folder} was made with batch_size {p['batch_size']}"
+                          f", not {batch_size}; resume with the same settings")
     return _Place(p["first_epoch"], order, p["next_row"], p["total"], p["seen"])
 
 
@@ -499,11 +519,16 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
     place = _Place(first_epoch=1)
     fingerprint = _fingerprint(data) if checkpoint is not None or resume is not None else ""
     if resume is not None:
-        place = _restore(resume, model, opt, rng, history, stopper, n, fingerprint)
+        place = _restore(resume, model, opt, rng, history, stopper, n, fingerprint, bs)
+        if epochs < place.first_epoch - (place.order is None):
+            raise ConfigError(f"the checkpoint in {resume} has done {place.first_epoch - 1} "
+                              f"epoch(s){' and part of the next' if place.order is not None else ''}"
+                              f"; epochs={epochs} would undo them: give at least "
+                              f"{place.first_epoch - (place.order is None)}")
     if checkpoint_every < 1:
         raise ConfigError(f"checkpoint_every must be ≥ 1, got {checkpoint_every!r}")
     save = (lambda where: _save(checkpoint, model, opt, rng, history, stopper, where, run_info,
-                                fingerprint)) \
+                                fingerprint, bs)) \
         if checkpoint is not None else (lambda where: None)
     plan = fastpath.choose(engine, model, loss_fn, opt, callbacks, (data.X.shape[1], data.Y.shape[1]),
                            steps=(epochs - place.first_epoch + 1) * -(-n // bs), batch_size=bs)
@@ -531,6 +556,7 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
                 break
             history.logs["loss"].append(total / seen)
             history.epoch.append(epoch)
+            _check_growth(history, epoch, opt)
             scores = _scores(model, loss_fn, data, y_arr, names, "") if names else {}
             scores.pop("loss", None)
             if val is not None:
