@@ -192,10 +192,9 @@ def test_iris_can_predict_a_measurement_chosen_in_the_page(page, server):
                            "'sepal_length,sepal_width,petal_length'")
     state = api(server, "/api/state")
     assert state["loss"]["name"] == "mse" and state["network"]["sizes"] == [3, 4, 1]
-    page.click('#inputs-boxes input[value="species"]')
-    page.wait_for_selector("#message.error:not([hidden])")
-    assert "untick species among the inputs, or pick it as the target" in page.inner_text("#message")
-    assert not page.is_checked('#inputs-boxes input[value="species"]')  # the refused tick is undone
+    page.click('#inputs-boxes input[value="species"]')  # text: one input per species, learnt
+    page.wait_for_function("[...document.querySelectorAll('#network .input .name')]"
+                           ".filter((e) => e.textContent.startsWith('species=')).length === 3")
     assert page.input_value("#target") == "petal_width"
     page.select_option("#target", "species")  # a refused target goes back too
     page.wait_for_function("document.getElementById('dataset').value === 'upload' && "
