@@ -518,8 +518,7 @@ COMPILE_SHAPES = [  # (what, sizes, activation, loss, optimiser, batch size)
 def compile_times(cold: bool) -> None:
     """The fused loop's first call for a few shapes, in a fresh interpreter: compiling with
     an empty cache (``cold``), then loaded from the disk cache."""
-    print("
-first call of the fused loop (float64), in a fresh interpreter:")
+    print("\nfirst call of the fused loop (float64), in a fresh interpreter:")
     print(f"  {'network':42s} {'cold (compiles)':>16s} {'from disk cache':>16s}")
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, CHAINRULE_CACHE_DIR=cache)
