@@ -5,11 +5,12 @@ activation, loss and optimiser whose entry carries a fused form is trained both 
 from the same seed and row order, and the weights must agree to 1e-12 relative in
 float64 and 1e-5 in float32 (the two differ only in the order of additions inside a
 matrix product).  A new table entry is in these tests the moment it exists.  To keep
-the compiled kernels few (each compiles once per machine), one network holds every
-fusable activation as its hidden layers, trained once per loss (every activation ×
-every loss), and the optimisers take turns over the losses (every optimiser × every
-activation); their numbers are run-time arguments of a kernel, so the variants of
-``OPTIONS`` reuse the kernels compiled for the cases.
+the compiled kernels few and small (each compiles once per machine, in seconds a
+layer), each loss trains one network of three hidden layers whose activations take
+turns through the table (every activation at least once, each in some network with
+another loss and optimiser), and the optimisers take turns over the losses; an
+optimiser's numbers are run-time arguments of a kernel, so the variants of ``OPTIONS``
+reuse the kernels compiled for the cases.
 """
 
 from __future__ import annotations
@@ -44,14 +45,16 @@ def _spec(name: str) -> str:
     return f"{name}:{next(iter(entry.params.values())) + 0.25}" if entry.params else name
 
 
-HIDDEN = [_spec(name) for name in _fusable(ACTIVATIONS)]  # every one, one layer each
+HIDDEN = [_spec(name) for name in _fusable(ACTIVATIONS)]  # every one
 LOSS_NAMES = _fusable(losses.LOSSES)
 OPTIMIZER_NAMES = list(optim.OPTIMIZERS)
 BATCHES = (1, 7, "full")
+DEPTH = 3  # hidden layers a case: the activations take turns
 # (hidden activations, output activation, loss, optimiser, options, batch size, weighted)
-CASES = [(HIDDEN, "linear", loss, OPTIMIZER_NAMES[i % len(OPTIMIZER_NAMES)],
+CASES = [([HIDDEN[(DEPTH * i + k) % len(HIDDEN)] for k in range(DEPTH)], "linear",
+          LOSS_NAMES[i % len(LOSS_NAMES)], OPTIMIZER_NAMES[i % len(OPTIMIZER_NAMES)],
           {"weight_decay": 0.01}, BATCHES[i % len(BATCHES)], i % 2 == 1)
-         for i, loss in enumerate(LOSS_NAMES)]
+         for i in range(max(len(LOSS_NAMES), -(-len(HIDDEN) // DEPTH)))]
 # every optimiser in the table with its other numbers: the same kernels as above
 OPTIONS = {"sgd": {"momentum": 0.9, "nesterov": True}, "adamw": {"weight_decay": 0.1},
            "adam": {"betas": (0.8, 0.99)}, "rmsprop": {"centered": True, "momentum": 0.5},
@@ -98,6 +101,7 @@ def _assert_same(fused, graph, rtol):
 
 def test_the_cases_cover_every_fusable_entry_of_the_tables():
     assert {a.split(":")[0] for a in HIDDEN} == {n for n, a in ACTIVATIONS.items() if a.fused}
+    assert {a for case in CASES for a in case[0]} == set(HIDDEN)
     assert {c[2] for c in CASES} == {n for n, l in losses.LOSSES.items() if l.fused}
     assert {c[3] for c in CASES} == set(optim.OPTIMIZERS)
     assert "softmax" not in HIDDEN and {c[5] for c in CASES} == set(BATCHES)

@@ -61,7 +61,7 @@ FORWARD_GROUP = 8  # the loops form adds a layer's inputs into Z this many at a 
 # moves as its gradient forms, ``_sgd_in_place``: ~4 % faster; BLAS's products fuse them
 # too): the same numbers to rounding, NaN and ∞ kept, except that a sum can stay finite
 # where one of its products alone would overflow (numbers near 1e308).  Every other
-# update runs the optimiser's rule compiled apart and never fused (``fastkernel.update``),
+# update runs the optimiser's rule compiled apart and never fused (``fastkernel.rule``),
 # rounded as NumPy's is; so does the all-locals form of a small network (the seed's linear network
 # trains to the graph engine's weights bit for bit, a teacher's printed numbers agree to
 # the last digit).  Nothing else of fastmath: no reordering; the finiteness checks
@@ -75,8 +75,9 @@ class Shape:
     """What a compiled epoch is written for.
 
     ``widths``: neurons per layer, inputs first; ``activations``: each layer's name in
-    ``fastkernel``'s table (``"linear"``, ``"tanh"``, …); ``loss`` and ``rule``: the loss
-    and update rule names; ``single``: every batch is one row (the seed's algorithm).
+    the activations' table (``"linear"``, ``"tanh"``, …); ``loss`` and ``rule``: the loss's
+    and the update rule's names in theirs (``losses``, ``optim.RULES``); ``single``: every
+    batch is one row (the seed's algorithm).
     """
 
     widths: tuple[int, ...]

@@ -329,6 +329,9 @@ def _metric_names(metrics: Sequence[str] | None, classification: bool) -> list[s
     return names
 
 
+GATHER_BYTES = 1 << 28  # a shuffled epoch's rows are gathered into one copy up to this size
+
+
 class Trainer:
     """One training run, a step or an epoch at a time: the seed's algorithm, with its
     random draws (the validation split first, then one row order per epoch) made here,
@@ -501,12 +504,12 @@ class Trainer:
     def _fused_rows(self, rest: np.ndarray, should_stop: Callable[[], bool] | None) -> None:
         """The rows ``rest`` of the epoch on the plan.  Shuffled rows in the compiled loop
         read one copy of the data gathered in the epoch's order (a gather, ~a nanosecond a
-        number), not each row through the permutation (a cache miss a step)."""
+        number), not each row through the permutation (a cache miss a step), unless the
+        copy would be big (``GATHER_BYTES``)."""
         data, plan, order = self.data, self.plan, rest
         X, Y, W = data.X, data.Y, data.W
-        shuffled = len(rest) > 1 and not (rest[0] + len(rest) - 1 == rest[-1] and
-                                          np.all(np.diff(rest) == 1))
-        if shuffled and not plan.uses_blas(self.batch_size):
+        if self.shuffle and len(rest) > 1 and not plan.uses_blas(self.batch_size) and \
+                X.nbytes + Y.nbytes <= GATHER_BYTES:
             X, Y = np.take(X, rest, axis=0), np.take(Y, rest, axis=0)
             W = None if W is None else W[rest]
             order = np.arange(len(rest))

@@ -92,7 +92,8 @@ def describe_training(setup: Any, optimizer: str, options: dict[str, Any], sched
               show_default=True,
               help="How each epoch runs: 'fused' needs no graph per step (a compiled loop for "
               "small steps, BLAS products for big ones; the same numbers, much faster), "
-              "'graph' the autograd engine, 'auto' picks.")
+              "'graph' the autograd engine, 'auto' picks: fused when its loop is compiled "
+              "already or compiling it pays for this run, saying so before it compiles.")
 @click.option("--trace", type=click.IntRange(min=0), default=0, show_default=True,
               help="Narrate the first N steps: the row picked, the prediction, the loss, and "
               "every parameter's gradient and update.")
