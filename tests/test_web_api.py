@@ -37,9 +37,13 @@ SEED_Y = np.array([[5.0], [3.0], [8.0]])
 CSV = b"size,rooms,age,price\n50,2,10,150\n80,3,5,260\n120,4,20,300\n65,2,2,210\n90,3,15,240\n"
 
 
+JSON = {"content-type": "application/json"}  # every POST but an upload says so (``guard``)
+CSV_TYPE = {"content-type": "text/csv"}
+
+
 @pytest.fixture
 def client() -> TestClient:
-    return TestClient(create_app())
+    return TestClient(create_app(), headers=JSON)
 
 
 def weights(state: dict) -> list:
@@ -198,7 +202,7 @@ def test_a_toy_set_is_learnt_and_its_regions_follow(client):
 
 
 def test_an_uploaded_csv_is_learnt(client):
-    r = client.post("/api/upload", params={"name": "houses.csv"}, content=CSV)
+    r = client.post("/api/upload", params={"name": "houses.csv"}, content=CSV, headers=CSV_TYPE)
     assert r.status_code == 200, r.text
     state = r.json()
     assert state["settings"]["dataset"] == "upload" and state["source"] == "houses.csv"
@@ -208,10 +212,10 @@ def test_an_uploaded_csv_is_learnt(client):
     assert state["data"]["rows"][0][:4] == [50.0, 2.0, 10.0, 150.0]
     assert state["upload"] == {"columns": ["size", "rooms", "age", "price"], "target": "price"}
     picked = client.post("/api/upload", params={"name": "houses.csv", "target": "rooms"},
-                         content=CSV).json()
+                         content=CSV, headers=CSV_TYPE).json()
     assert picked["network"]["inputs"] == ["size", "age", "price"]
     assert picked["upload"] == {"columns": ["size", "rooms", "age", "price"], "target": "rooms"}
-    client.post("/api/upload", params={"name": "houses.csv"}, content=CSV)
+    client.post("/api/upload", params={"name": "houses.csv"}, content=CSV, headers=CSV_TYPE)
     names = [d["name"] for d in client.get("/api/datasets").json()]
     assert names[-1] == "upload"
     assert client.post("/api/step").status_code == 200
@@ -219,10 +223,10 @@ def test_an_uploaded_csv_is_learnt(client):
 
 
 def test_an_uploaded_table_of_labels_is_classification():
-    client = TestClient(create_app())
+    client = TestClient(create_app(), headers=JSON)
     rows = "".join(f"{i},{(i * 7) % 5},{'abc'[i % 3]}\n" for i in range(30))
     state = client.post("/api/upload", params={"name": "labels.csv"},
-                        content=("a,b,kind\n" + rows).encode()).json()
+                        content=("a,b,kind\n" + rows).encode(), headers=CSV_TYPE).json()
     assert state["loss"]["name"] == "cross_entropy" and state["network"]["sizes"] == [2, 4, 3]
     assert state["network"]["outputs"] == ["logit of a", "logit of b", "logit of c"]
     assert any("classification" in note for note in state["notes"])
@@ -293,7 +297,6 @@ def test_explaining_a_parameter_the_network_lacks_is_refused(working, param):
 
 
 @pytest.mark.parametrize("name, content, status, words", [
-    ("big.csv", b"a,b\n" + b"1,2\n" * (MAX_UPLOAD // 4 + 1), 413, ["larger than 1 MB"]),
     ("photo.png", b"\x89PNG\r\n", 415, ["photo.png", "not a .csv"]),
     ("fake.csv", b"a,b\n\x00\x01\x02,3\n", 415, ["fake.csv", "not a text file"]),
     ("latin.csv", "a,b\ncafé,1\n".encode("latin-1"), 400, ["latin.csv", "UTF-8"]),
@@ -306,15 +309,26 @@ def test_explaining_a_parameter_the_network_lacks_is_refused(working, param):
 ])
 def test_bad_uploads_are_refused_and_the_session_keeps_working(working, name, content, status,
                                                                words):
-    r = working.post("/api/upload", params={"name": name}, content=content)
+    r = working.post("/api/upload", params={"name": name}, content=content, headers=CSV_TYPE)
     assert_refused(working, r, status, *words)
     assert "upload" not in [d["name"] for d in working.get("/api/datasets").json()]
 
 
 def test_an_upload_announcing_too_many_bytes_is_refused_unread(working):
     r = working.post("/api/upload", params={"name": "big.csv"}, content=b"a,b\n1,2\n",
-                     headers={"content-length": str(MAX_UPLOAD + 1)})
-    assert_refused(working, r, 413, "larger than 1 MB")  # refused on the header alone
+                     headers={**CSV_TYPE, "content-length": str(MAX_UPLOAD + 70_000)})
+    assert_refused(working, r, 413, "larger than 20 MB")  # refused on the header alone
+
+
+def test_an_upload_over_the_limit_is_refused():
+    client = TestClient(create_app(max_upload=1000), headers=JSON)
+    assert client.get("/api/options").json()["max_upload"] == 1000
+    r = client.post("/api/upload", params={"name": "big.csv"}, headers=CSV_TYPE,
+                    content=b"a,b\n" + b"1,2\n" * 250)  # 1004 bytes
+    assert r.status_code == 413 and "larger than 1 kB" in r.json()["error"]
+    r = client.post("/api/upload", params={"name": "ok.csv"}, headers=CSV_TYPE,
+                    content=b"a,b\n" + b"1,2\n" * 10 + b"3,4\n" * 10)
+    assert r.status_code == 200 and r.json()["source"] == "ok.csv"
 
 
 def test_a_diverging_step_is_refused_with_the_weights_kept(client):
@@ -408,3 +422,30 @@ def test_a_toy_session_with_validation_is_fits_run_step_for_step(client):
     np.testing.assert_allclose(state["history"]["loss"], history.loss, rtol=1e-12)
     np.testing.assert_allclose(state["history"]["val_loss"], history.val_loss, rtol=1e-12)
     assert state["history"]["val_accuracy"] == history["val_accuracy"]
+
+
+def test_an_unexpected_error_is_a_json_500_not_plain_text(monkeypatch):
+    from chainrule.web.session import Session
+
+    session = Session()
+    monkeypatch.setattr(session, "state", lambda: {}["no such key"])  # a bug, not a request
+    client = TestClient(create_app(session), headers=JSON, raise_server_exceptions=False)
+    r = client.get("/api/state")
+    assert r.status_code == 500 and r.headers["content-type"] == "application/json"
+    assert "KeyError" in r.json()["error"] and "bug" in r.json()["error"]
+
+
+def test_a_big_scatter_is_sent_as_every_kth_point():
+    # 5,000 rows of two inputs and two classes: every 3rd row is drawn (⌈5000 / 2000⌉ = 3):
+    # ⌈4000 / 3⌉ = 1334 training and ⌈1000 / 3⌉ = 334 held-out points, so /api/state stays
+    # small for an upload of millions of rows
+    rows = "".join(f"{i % 50},{i % 7},{'ab'[i % 2]}\n" for i in range(5000))
+    client = TestClient(create_app(), headers=JSON)
+    state = client.post("/api/upload", params={"name": "dots.csv"}, headers=CSV_TYPE,
+                        content=("x,y,k\n" + rows).encode()).json()
+    data = state["data"]
+    assert data["kind"] == "scatter" and data["total"] == 5000
+    assert len(data["points"]) == 1334 + 334
+    assert sum(p[3] for p in data["points"]) == 334  # held out
+    # each point is a row of the table with its class: x even ⇔ i even ⇔ class a (index 0)
+    assert all(p[2] == int(p[0]) % 2 for p in data["points"])

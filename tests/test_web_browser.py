@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import urllib.request
 
 import pytest
@@ -227,3 +228,23 @@ def test_a_bad_setting_is_explained_and_the_page_keeps_working(page):
     assert page.input_value("#hidden") == "2"  # the controls show what the session runs
     one_row(page)
     assert page.locator('.wlabel[data-param="w^2_11"]').text_content().endswith("= 0.69904")
+
+
+def test_a_long_epoch_shows_its_progress_and_stops_when_the_page_goes(page, server):
+    # 50,000 rows, 40,000 of them trained on: an epoch of single-row steps takes many
+    # seconds, so the page asks /api/progress meanwhile and writes it under the network
+    rows = b"".join(b"%d,%d,%d\n" % (i % 101, i % 7, i % 101 - i % 7) for i in range(50_000))
+    page.set_input_files("#upload", files=[{"name": "long.csv", "mimeType": "text/csv",
+                                            "buffer": b"a,b,y\n" + rows}])
+    page.wait_for_function("document.getElementById('dataset').value === 'upload'")
+    page.click("#btn-epoch")
+    page.wait_for_selector("#status[data-progress]")
+    row = int(page.get_attribute("#status", "data-progress"))
+    assert page.inner_text("#status") == f"epoch 1: row {row:,} of 40,000 …"
+    page.close()  # the epoch's request goes with the page, and the server stops it
+    for _ in range(100):
+        progress = api(server, "/api/progress")
+        if not progress["running"]:
+            break
+        time.sleep(0.05)
+    assert not progress["running"] and 0 < progress["row"] < 40_000

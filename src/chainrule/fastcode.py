@@ -546,29 +546,93 @@ def source_file(shape: Shape) -> tuple[str, str, Path]:
     return name, text, cache_dir() / f"{name}.py"
 
 
-_fallback: list[tempfile.TemporaryDirectory] = []  # this process's, if the cache isn't writable
+_fallback: list[tempfile.TemporaryDirectory] = []  # this process's, if the cache isn't usable
+
+
+class CacheWarning(RuntimeWarning):
+    """The kernel cache could not be used as it is (damaged, or writable by others)."""
+
+
+def warn(message: str) -> None:
+    """One line on stderr (through ``warnings``, so it can be filtered): ``chainrule: …``."""
+    import warnings
+
+    warnings.warn_explicit(message, CacheWarning, "chainrule", 0, module="chainrule")
+
+
+def scratch_dir() -> Path:
+    """This process's own folder for epochs (created 0700, removed when it exits)."""
+    if not _fallback:
+        _fallback.append(tempfile.TemporaryDirectory(prefix="chainrule-kernels-"))
+    return Path(_fallback[0].name)
+
+
+class UnsafeCache(PermissionError):
+    """A cache folder another user owns, or that others may write into."""
+
+
+def private(folder: Path) -> None:
+    """Create ``folder`` (and any missing folder above it) readable and writable by this user
+    only (0700); raise ``UnsafeCache`` if it exists but is another user's or others can
+    write into it: what is in it is imported and run."""
+    missing, above = [], folder
+    while not above.exists() and above != above.parent:
+        missing.append(above)
+        above = above.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+    info = folder.stat()
+    if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o022):
+        raise UnsafeCache(f"{folder} is writable by other users")
 
 
 def write(path: Path, text: str) -> Path:
     """Write the source unless it is there (a whole file or none: another process may be
-    writing the same text).  Without a writable cache: into one temporary folder for this
-    process, removed when it exits (numba then compiles in every process).  Raises
-    ``OSError`` when neither can be written."""
+    writing the same text), in a folder only this user can write (``private``).  Without
+    such a folder: into one temporary folder for this process, removed when it exits
+    (numba then compiles in every process).  Raises ``OSError`` when neither can be
+    written."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private(path.parent)
         if not path.is_file():
             tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(text)}.tmp")
             tmp.write_text(text, encoding="utf-8")
             os.replace(tmp, path)
             prune(path.parent)  # a new epoch: a moment to let go of the long-unused ones
         return path
-    except OSError:
-        if not _fallback:
-            _fallback.append(tempfile.TemporaryDirectory(prefix="chainrule-kernels-"))
-        fallback = Path(_fallback[0].name) / path.name
+    except OSError as exc:
+        if isinstance(exc, UnsafeCache) and not _fallback:
+            warn(f"not using the kernel cache: {exc}, and what is in it is run as code; "
+                 f"compiling in a temporary folder instead (chmod 700 {path.parent} to cache)")
+        fallback = scratch_dir() / path.name
         if not fallback.is_file():
             fallback.write_text(text, encoding="utf-8")
         return fallback
+
+
+def intact(source: Path) -> bool:
+    """Whether the epoch's file is the source chainrule wrote: its name ends in the SHA-256
+    of that source (``source_file``), so the file's bytes must hash to it.  Raises
+    ``FileNotFoundError`` if it is gone."""
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    return source.stem.startswith("chainrule_epoch_") and \
+        digest.startswith(source.stem.removeprefix("chainrule_epoch_").split("_")[0])
+
+
+def discard(source: Path) -> list[Path]:
+    """Remove an epoch's source, its marker and numba's compiled files for it (best effort:
+    what can't be removed stays); returns what it removed."""
+    removed = []
+    for path in (*_numba_folder(source.parent).glob(f"{source.stem}.*"), _marker(source), source):
+        try:
+            path.unlink()
+            removed.append(path)
+        except OSError:
+            pass
+    return removed
 
 
 def _marker(source: Path) -> Path:

@@ -249,22 +249,60 @@ def epoch(shape: Shape):
 
 
 def _load(name: str, text: str, path):
-    """Write (unless it is there) and import the module of an epoch."""
+    """Write (unless it is there), check and import the module of an epoch.  A cached file
+    that is not the source chainrule wrote (``fastcode.intact``: truncated, emptied,
+    overwritten) or fails to load (numba's compiled files for it included) is never run:
+    with one warning its files are removed (the next process writes them anew) and the
+    epoch is compiled afresh under a new name, in this process's own folder."""
     fastcode.mark_used(path)  # first, so that a prune in another process now keeps it
     for attempt in range(2):
-        spec = importlib.util.spec_from_file_location(name, fastcode.write(path, text))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # numba's cache finds the module again by its name
+        written = fastcode.write(path, text)
         try:
-            spec.loader.exec_module(module)
-            return module
+            if not fastcode.intact(written):
+                raise ImportError("it is not the source chainrule wrote")
+            return _import(name, written)
         except FileNotFoundError:  # pruned by another process after all: write it again
-            del sys.modules[name]
             if attempt:
-                raise
-        except BaseException:
-            del sys.modules[name]
-            raise
+                return _afresh(name, text, written, "it went missing twice")
+        except Exception as exc:  # noqa: BLE001 - whatever is wrong with it, it is not used
+            return _afresh(name, text, written, str(exc) or type(exc).__name__)
+
+
+def _import(name: str, file) -> object:
+    """Import the module ``name`` from ``file`` and read numba's cached index and compiled
+    code for its epoch (as its first call would: a damaged one fails here, not mid-run)."""
+    spec = importlib.util.spec_from_file_location(name, file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # numba's cache finds the module again by its name
+    try:
+        spec.loader.exec_module(module)
+        _read_compiled(module.epoch)
+        return module
+    except BaseException:
+        del sys.modules[name]
+        raise
+
+
+def _read_compiled(dispatcher) -> None:
+    """Load what numba cached on disk for ``dispatcher`` (its index and compiled data), so
+    that a damaged file raises now.  Another numba's insides: left to its first call."""
+    try:
+        files = dispatcher._cache._cache_file
+        index, data = files._load_index, files._load_data
+    except AttributeError:
+        return
+    for data_name in index().values():
+        data(data_name)
+
+
+def _afresh(name: str, text: str, damaged, reason: str):
+    """The epoch compiled from ``text`` under a new name in this process's folder, after
+    one warning and the removal of the ``damaged`` file and numba's files for it."""
+    fresh = f"{name}_{os.getpid()}_{int(time.monotonic_ns()) % 10**9}"
+    fastcode.warn(f"the cached epoch {damaged} could not be used ({reason}); compiling it "
+                  "afresh (its files are removed)")
+    fastcode.discard(damaged)
+    return _import(fresh, fastcode.write(fastcode.scratch_dir() / f"{fresh}.py", text))
 
 
 _MARKED: dict = {}  # Shape → (its source, when this process last marked it used)

@@ -7,6 +7,8 @@
 * ``settings`` — what the page may ask for, checked (layer sizes, η, batch size, …)
 * ``run`` — one model on one dataset: step a batch in four stages, run an epoch, explain
 * ``views`` — the JSON the page draws (network, data, decision regions)
+* ``guard`` — which requests get in: this computer's host names, nothing from another
+  site, JSON for state changes, a limit on every body
 * ``app`` — the Starlette application (JSON endpoints + the static page)
 * ``server`` — binding to 127.0.0.1 (or, when asked for explicitly, elsewhere) with uvicorn
 

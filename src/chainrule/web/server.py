@@ -2,9 +2,12 @@
 
 The playground has no login: anyone who can reach its address can drive it.  So it
 listens on 127.0.0.1 by default, and ``check_host`` refuses any address that is not a
-loopback one unless ``allow_remote`` is given.  Port 0 (the default) takes a free port;
-the socket is bound here, before uvicorn starts, so the address printed is the one
-served.
+loopback one unless ``allow_remote`` is given.  On every loopback address (127.0.0.x,
+localhost, ::1) it answers only requests whose ``Host`` is a name of this computer, so
+a web page elsewhere can't reach it by DNS rebinding (``guard``).  Port 0 (the default)
+takes a free port; the socket is bound here, before uvicorn starts, so the address
+printed is the one served.  SIGTERM or Ctrl-C stop it within about a second: requests
+still running then are cancelled (``GRACE``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ import webbrowser
 from typing import Callable
 
 from ..errors import ConfigError
+from .session import MAX_UPLOAD
+
+GRACE = 0.5  # seconds the requests in progress get to finish when the server is stopped
 
 
 def is_loopback(host: str) -> bool:
@@ -64,18 +70,20 @@ class Playground:
     """A playground server on a bound socket: ``run()`` in the foreground, or ``start()`` in a
     thread and ``stop()`` (the tests do this)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, allow_remote: bool = False) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, allow_remote: bool = False,
+                 max_upload: int = MAX_UPLOAD) -> None:
         import uvicorn
 
         from .app import create_app
+        from .guard import loopback_names
 
         check_host(host, allow_remote)
         self.socket = bind(host, port)
         self.url = address(self.socket)
-        ipv4_loopback = is_loopback(host) and ":" not in self.socket.getsockname()[0]
-        allowed = ["127.0.0.1", "localhost", host] if ipv4_loopback else None
-        self.app = create_app(allowed_hosts=allowed)
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off")
+        allowed = sorted(loopback_names(host)) if is_loopback(host) else None
+        self.app = create_app(allowed_hosts=allowed, max_upload=max_upload)
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="off",
+                                timeout_graceful_shutdown=GRACE)
         self.server = uvicorn.Server(config)
         self.thread: threading.Thread | None = None
 
@@ -100,9 +108,10 @@ class Playground:
 
 
 def serve(host: str = "127.0.0.1", port: int = 0, allow_remote: bool = False,
-          open_browser: bool = False, echo: Callable[[str], None] = print) -> None:
+          open_browser: bool = False, echo: Callable[[str], None] = print,
+          max_upload: int = MAX_UPLOAD) -> None:
     """Serve the playground until Ctrl-C, printing its address (and opening it, if asked)."""
-    playground = Playground(host, port, allow_remote)
+    playground = Playground(host, port, allow_remote, max_upload)
     echo(f"chainrule playground: {playground.url}  (Ctrl-C to stop)")
     if not is_loopback(host):
         echo(f"warning: listening on {host}; anyone who can reach it can use the playground")

@@ -3,7 +3,8 @@
 Every action is all-or-nothing: a reset or upload builds its new ``Run`` (or reads its
 CSV) to the side and only replaces the current one when that worked, so a bad request
 leaves the session as it was.  A lock makes the actions take turns (the server may
-answer requests on several threads).
+answer requests on several threads); an epoch takes it in slices (``epoch_part``), so
+the page's other requests are answered while a long epoch runs.
 """
 
 from __future__ import annotations
@@ -13,16 +14,21 @@ import os
 import re
 import tempfile
 import threading
-from typing import Any
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from ..data import read_csv
 from ..errors import DataError
 from . import views
 from .catalog import Catalog
 from .run import Run
-from .settings import Settings, parse_settings
+from .settings import MAX_NEURONS, Settings, parse_settings
 
-MAX_UPLOAD = 1_000_000  # bytes
+MAX_UPLOAD = 20_000_000  # bytes, unless ``chainrule serve --max-upload`` says otherwise
+MAX_COLUMNS = 1000  # of an uploaded table (the page draws at most MAX_NEURONS inputs; a
+# table may have more columns than inputs when the reader sets some aside)
+EPOCH_SLICE = 0.1  # seconds an epoch holds the session before other requests get a turn
 
 
 class RequestError(DataError):
@@ -36,8 +42,10 @@ class RequestError(DataError):
 class Session:
     """One model, its data and its optimiser, shared by the page's requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_upload: int = MAX_UPLOAD) -> None:
         self.lock = threading.Lock()
+        self.max_upload = max_upload
+        self.running = 0  # epochs in progress (``working``)
         self.catalog = Catalog()
         self.run = self._build(self._settings({}, "seed"))
 
@@ -74,9 +82,39 @@ class Session:
 
     def epoch(self) -> dict[str, Any]:
         """The rest of the current epoch (a whole one when it has just begun)."""
+        with self.working() as (run, start):
+            while not self.epoch_part(run, start):
+                pass
+        return self.state()
+
+    @contextmanager
+    def working(self) -> Iterator[tuple[Run, int]]:
+        """An epoch in progress (``progress`` says so): the run and the epochs it had done."""
         with self.lock:
-            self.run.epoch()
-            return views.state(self.run)
+            self.running += 1
+            run, start = self.run, self.run.epochs
+        try:
+            yield run, start
+        finally:
+            with self.lock:
+                self.running -= 1
+
+    def epoch_part(self, run: Run, start: int, seconds: float = EPOCH_SLICE) -> bool:
+        """Steps of ``run``'s epoch ``start + 1`` for about ``seconds`` (one at least); True
+        when that epoch has ended, or a reset or upload has replaced ``run`` meanwhile."""
+        with self.lock:
+            deadline = time.monotonic() + seconds
+            while self.run is run and run.epochs == start:
+                run.step()
+                if time.monotonic() >= deadline:
+                    break
+            return self.run is not run or run.epochs != start
+
+    def progress(self) -> dict[str, Any]:
+        """Where the current epoch is (read without waiting for the lock)."""
+        run = self.run
+        return {"running": self.running > 0, "epoch": run.epochs + 1, "row": run.cursor,
+                "rows": len(run.X)}
 
     def explain(self, param: str) -> dict[str, Any]:
         with self.lock:
@@ -87,11 +125,17 @@ class Session:
         name = os.path.basename(filename or "upload.csv")
         if not name.lower().endswith(".csv"):
             raise RequestError(f"{name} is not a .csv file; upload a CSV table", 415)
-        if len(content) > MAX_UPLOAD:
-            raise RequestError(f"{name} is larger than {MAX_UPLOAD // 1_000_000} MB; upload a "
-                              "smaller table", 413)
+        if len(content) > self.max_upload:
+            raise RequestError(f"{name} is larger than the upload limit ({self.max_upload:,} "
+                               "bytes); upload a smaller table", 413)
         if b"\0" in content:
             raise RequestError(f"{name} is not a text file; upload a CSV table", 415)
+        columns = header_columns(content)
+        if columns > MAX_COLUMNS:
+            raise RequestError(f"{name} has {columns:,} columns; the playground takes tables of "
+                               f"at most {MAX_COLUMNS:,} (its network draws at most "
+                               f"{MAX_NEURONS} inputs): keep the columns you want to learn from",
+                               400)
         fd, path = tempfile.mkstemp(suffix=".csv")
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -118,3 +162,11 @@ class Session:
             # the table's columns as read here, and the one predicted: the page's target list
             return {**views.state(self.run, notes=data.notes),
                     "upload": {"columns": data.columns, "target": data.target_names[0]}}
+
+
+def header_columns(content: bytes) -> int:
+    """The columns of a CSV's first line at most: its separators of the most frequent kind
+    (``,`` ``;`` tab ``|``; quoted ones count too), plus one.  Linear in the line's length."""
+    ends = [i for i in (content.find(b"\n"), content.find(b"\r")) if i >= 0]
+    first = content[:min(ends)] if ends else content
+    return 1 + max(first.count(sep) for sep in (b",", b";", b"\t", b"|"))

@@ -54,10 +54,11 @@ FIELDS = list(Settings.__dataclass_fields__)
 
 
 def _whole(value: Any, name: str, low: int, high: int) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) <= 30:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise SettingsError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+        shown = repr(value) if len(str(value)) <= 40 else f"{str(value)[:20]}… ({len(str(value))} characters)"
+        raise SettingsError(f"{name} must be a whole number from {low} to {high}, got {shown}")
     return value
 
 

@@ -17,6 +17,7 @@ from .run import Run, Step
 
 GRID = 40  # decision regions: GRID × GRID cells over the data
 TABLE_ROWS = 100  # rows of a table sent to the page
+MAX_POINTS = 2000  # points of a scatter sent to the page: every k-th row of a bigger set
 
 
 def jsonable(value: Any) -> Any:
@@ -104,11 +105,16 @@ def data_view(run: Run) -> dict[str, Any]:
     classes = run.model.classes_
     if classes is not None and run.X.shape[1] == 2:
         index = {c: k for k, c in enumerate(classes.tolist())}
-        points = [[x[0], x[1], index[label], 0] for x, label in zip(run.X_raw, run.y_raw.tolist())]
+        total = len(run.data.X)
+        k = -(-total // MAX_POINTS)  # every k-th row, so a big upload stays quick to send
+        points = [[x[0], x[1], index[label], 0]
+                  for x, label in zip(run.X_raw[::k], run.y_raw[::k].tolist())]
         if run.val is not None:
-            points += [[x[0], x[1], index[label], 1] for x, label in zip(*run.val)]
+            points += [[x[0], x[1], index[label], 1]
+                       for x, label in zip(run.val[0][::k], run.val[1][::k].tolist())]
         return {"kind": "scatter", "features": run.data.feature_names,
-                "classes": [str(c) for c in classes], "points": points, "regions": _regions(run)}
+                "classes": [str(c) for c in classes], "points": points, "total": total,
+                "regions": _regions(run)}
     shown = slice(0, TABLE_ROWS)
     with np.errstate(over="ignore", invalid="ignore"):
         predicted = run.model.predict(run.X_raw[shown])

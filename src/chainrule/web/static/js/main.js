@@ -7,6 +7,7 @@ import { drawData } from './data.js';
 import { el, fmt, pretty } from './format.js';
 import { drawNetwork } from './network.js';
 import { showDerivation } from './panel.js';
+import { watch } from './progress.js';
 
 const STAGES = ['forward', 'loss', 'backward', 'update'];
 const STAGE_MS = Number(new URLSearchParams(location.search).get('stage_ms') ?? 700);
@@ -246,7 +247,7 @@ async function play() {
   closePanel();
   while (ui.playing) {
     try {
-      show(await api.post('/api/epoch'));
+      show(await watch(api.post('/api/epoch'), $('status')));
     } catch (err) {
       say(err.message);
       break;
@@ -303,7 +304,7 @@ async function start() {
     playStages(0);
     if (ui.param) openPanel(ui.param);
   }));
-  $('btn-epoch').addEventListener('click', () => act(async () => { show(await api.post('/api/epoch')); say(''); }));
+  $('btn-epoch').addEventListener('click', () => act(async () => { show(await watch(api.post('/api/epoch'), $('status'))); say(''); }));
   $('btn-play').addEventListener('click', () => play());
   $('btn-reset').addEventListener('click', () => act(() => reset(readControls())));
   $('dataset').addEventListener('change', () => act(() => reset({ dataset: $('dataset').value })));
