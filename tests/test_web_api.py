@@ -74,7 +74,7 @@ def test_the_session_opens_on_the_seeds_network_and_table(client):
     assert W == [[[1.0, 1.0], [1.0, 1.0]], [[1.0], [1.0]]] and b == [[0.0, 0.0], [0.0]]
     assert state["settings"] == {"dataset": "seed", "hidden": [2], "activation": "linear",
                                  "init": "ones", "lr": 1e-5, "batch_size": 1, "seed": 0,
-                                 "shuffle": False}
+                                 "shuffle": False, "noise": 0, "holdout": 0, "crosses": []}
     assert state["preview"]["rows"] == [0]
     assert state["preview"]["outputs"] == [[[88.0, 88.0]], [[176.0]]]
     assert [row[:3] for row in state["data"]["rows"]] == np.c_[SEED_X, SEED_Y].tolist()
@@ -87,7 +87,7 @@ def test_options_and_datasets(client):
     assert "tanh" in options["activations"] and "softmax" not in options["activations"]
     assert "ones" in options["initialisers"] and options["max_neurons"] == 16
     names = [d["name"] for d in client.get("/api/datasets").json()]
-    assert names == ["seed", "blobs", "xor", "circles", "moons"]
+    assert names == ["seed", "blobs", "xor", "circles", "moons", "spiral", "plane", "bumps"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -176,7 +176,7 @@ def test_explain_after_the_second_step_uses_the_weights_the_first_left(client):
 # The toy sets and uploads.
 
 
-@pytest.mark.parametrize("name", ["blobs", "xor", "circles", "moons"])
+@pytest.mark.parametrize("name", ["blobs", "xor", "circles", "moons", "spiral"])
 def test_toy_sets_are_two_balanced_classes_drawn_from_the_seed(client, name):
     state = client.post("/api/reset", json={"dataset": name}).json()
     data = state["data"]
@@ -210,11 +210,13 @@ def test_an_uploaded_csv_is_learnt(client):
     assert state["network"]["inputs"] == ["size", "rooms", "age"]
     assert state["loss"]["name"] == "mse" and state["scale"] == "standard"
     assert state["data"]["rows"][0][:4] == [50.0, 2.0, 10.0, 150.0]
-    assert state["upload"] == {"columns": ["size", "rooms", "age", "price"], "target": "price"}
+    assert state["upload"] == {"columns": ["size", "rooms", "age", "price"], "target": "price",
+                               "features": ["size", "rooms", "age"]}
     picked = client.post("/api/upload", params={"name": "houses.csv", "target": "rooms"},
                          content=CSV, headers=CSV_TYPE).json()
     assert picked["network"]["inputs"] == ["size", "age", "price"]
-    assert picked["upload"] == {"columns": ["size", "rooms", "age", "price"], "target": "rooms"}
+    assert picked["upload"] == {"columns": ["size", "rooms", "age", "price"], "target": "rooms",
+                                "features": ["size", "age", "price"]}
     client.post("/api/upload", params={"name": "houses.csv"}, content=CSV, headers=CSV_TYPE)
     names = [d["name"] for d in client.get("/api/datasets").json()]
     assert names[-1] == "upload"
@@ -449,3 +451,222 @@ def test_a_big_scatter_is_sent_as_every_kth_point():
     assert sum(p[3] for p in data["points"]) == 334  # held out
     # each point is a row of the table with its class: x even ⇔ i even ⇔ class a (index 0)
     assert all(p[2] == int(p[0]) % 2 for p in data["points"])
+
+
+# ---------------------------------------------------------------------------------------
+# Each stage's own numbers: δ per neuron, the same row after the update, a typed weight.
+
+
+def test_the_update_stage_has_the_same_rows_prediction_and_loss_after_the_step(client):
+    st = client.post("/api/step").json()["stages"]
+    # by hand (DESIGN.md's step): w^1_1j = 1 − 1e-5·27360, w^1_2j = 1 − 1e-5·2736,
+    # b_1j = b_21 = −1e-5·342, w^2_j1 = 1 − 1e-5·30096
+    O = 80 * (1 - 0.2736) + 8 * (1 - 0.02736) - 0.00342
+    yhat = 2 * 0.69904 * O - 0.00342
+    assert st["update"]["outputs"][0][0] == pytest.approx([O, O], rel=1e-12)
+    assert st["update"]["prediction"][0][0] == pytest.approx(yhat, rel=1e-12)  # 92.1157
+    assert st["update"]["loss"] == pytest.approx((5 - yhat) ** 2, rel=1e-12)  # 7589.14
+    assert round(yhat, 1) == 92.1 and round((5 - yhat) ** 2) == 7589
+    # the forward stage's table is the weights the step started from: 176 for row 1
+    assert st["data"]["rows"][0][3] == 176.0
+
+
+def test_deltas_are_each_rows_dloss_dz_as_pytorch_computes_them(client):
+    torch = pytest.importorskip("torch")
+    state = client.post("/api/reset", json={"dataset": "xor", "hidden": [3], "batch_size": 4,
+                                            "seed": 5}).json()
+    W = [np.array(w) for w in state["network"]["weights"]]
+    b = [np.array(v) for v in state["network"]["biases"]]
+    r = client.post("/api/step").json()
+    st = r["stages"]
+    X = torch.tensor(st["forward"]["x"], dtype=torch.float64)
+    Y = torch.tensor(st["loss"]["target"], dtype=torch.float64)
+    # PyTorch, independently: tanh hidden layer, one logit, each row's own BCE ℓ_n
+    W1, W2 = (torch.tensor(w, requires_grad=True) for w in W)
+    z1 = X @ W1 + torch.tensor(b[0])
+    z2 = torch.tanh(z1) @ W2 + torch.tensor(b[1])
+    z1.retain_grad()
+    z2.retain_grad()
+    torch.nn.functional.binary_cross_entropy_with_logits(z2, Y, reduction="sum").backward()
+    deltas = st["backward"]["deltas"]
+    np.testing.assert_allclose(deltas[0], z1.grad.numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(deltas[1], z2.grad.numpy(), rtol=1e-12, atol=1e-15)
+    # and ∂L/∂b_kj is their mean over the batch's four rows
+    np.testing.assert_allclose(np.mean(deltas[0], axis=0), st["backward"]["biases"][0], rtol=1e-12)
+
+
+def test_the_seeds_deltas_are_the_hand_worked_342(client):
+    st = client.post("/api/step").json()["stages"]
+    assert st["backward"]["deltas"] == [[[342.0, 342.0]], [[342.0]]]
+    ex = client.get("/api/explain", params={"param": "w^1_11"}).json()["explanation"]
+    steps = ex["parameters"][0]["rows"][0]["steps"]
+    assert all(s["value"] == 342.0 for s in steps if s["lhs"].startswith("δ"))
+
+
+def test_a_typed_weight_works_the_next_step_again_without_taking_it(client):
+    r = client.post("/api/param", json={"param": "w^1_11", "value": "0.5"})
+    assert r.status_code == 200, r.text
+    st = r.json()["stages"]
+    assert st["pending"] and "update" not in st
+    # by hand: O_11 = 0.5·80 + 8 = 48, O_12 = 88, ŷ = 136, L = (5 − 136)² = 17161
+    assert st["forward"]["outputs"] == [[[48.0, 88.0]], [[136.0]]]
+    assert st["loss"]["loss"] == 17161.0
+    assert st["backward"]["weights"][0][0][0] == -2 * (5 - 136) * 1 * 80  # 20960
+    assert st["backward"]["deltas"] == [[[262.0, 262.0]], [[262.0]]]
+    state = r.json()["state"]
+    assert state["step"] == 0 and state["network"]["weights"][0][0] == [0.5, 1.0]
+    ex = client.get("/api/explain", params={"param": "w^1_11"}).json()
+    assert ex["when"] == "next" and ex["explanation"]["parameters"][0]["gradient"] == 20960.0
+    step = client.post("/api/step").json()["stages"]
+    assert step["loss"]["loss"] == 17161.0  # the step goes from the typed weights
+    client.post("/api/param", json={"param": "b_21", "value": -1.5})
+    assert client.get("/api/state").json()["network"]["biases"][1] == [-1.5]
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"param": "w^3_11", "value": 1}, ["no weight or bias 'w^3_11'", "w^2_21"]),
+    ({"param": "b_13", "value": 1}, ["no weight or bias"]),
+    ({"param": "w^1_11", "value": "big"}, ["type a number", "'big'"]),
+    ({"param": "w^1_11", "value": "nan"}, ["type a number"]),
+    ({"param": "w^1_11", "value": 1e9}, ["type a number from -1e+06 to 1e+06"]),
+    ({"param": "w^1_11", "value": True}, ["type a number"]),
+    ([1], ["param", "value"]),
+])
+def test_a_typed_value_the_network_cannot_take_is_refused(working, body, words):
+    assert_refused(working, working.post("/api/param", json=body), 400, *words)
+
+
+def test_an_upload_takes_its_input_columns_from_the_page(client):
+    picked = client.post("/api/upload", params={"name": "houses.csv", "target": "price",
+                                                "features": '["size", "age"]'}, content=CSV,
+                         headers=CSV_TYPE)
+    assert picked.status_code == 200, picked.text
+    state = picked.json()
+    assert state["network"]["inputs"] == ["size", "age"] and state["network"]["sizes"] == [2, 4, 1]
+    assert state["upload"]["features"] == ["size", "age"]
+    assert state["data"]["rows"][0][:3] == [50.0, 10.0, 150.0]  # size, age, price
+
+
+@pytest.mark.parametrize("params, words", [
+    ({"features": "[]"}, ["tick at least one column as an input"]),
+    ({"features": "size"}, ["features must be a JSON list"]),
+    ({"features": '["size", "colour"]'}, ["no column named 'colour'"]),
+])
+def test_input_columns_the_table_cannot_give_are_refused(working, params, words):
+    r = working.post("/api/upload", params={"name": "houses.csv", **params}, content=CSV,
+                     headers=CSV_TYPE)
+    assert_refused(working, r, 400, *words)
+
+
+@pytest.mark.parametrize("message, said", [
+    ("iris.csv, line 2, column 'species': 'setosa' is not a number; use numbers only, or leave "
+     "the column out with --features",
+     "iris.csv, line 2, column 'species': 'setosa' is not a number; untick species among the "
+     "inputs, or pick it as the target"),
+    ("classification takes one target column; name one with --target",
+     "classification takes one target column; pick one in the target list"),
+    ("the target has 3 values: treating this as classification, use --task regression to "
+     "override", "the target has 3 values: treating this as classification"),
+    ("a.csv has a stray cell; fix it or pass --skip-bad-rows", "a.csv has a stray cell"),
+])
+def test_csv_messages_are_said_in_the_pages_words(message, said):
+    from chainrule.web.catalog import in_page_words
+
+    assert in_page_words(message) == said
+
+
+# ---------------------------------------------------------------------------------------
+# TensorFlow Playground's knobs: noise, the held-out share, feature crosses, more sets.
+
+
+def test_noise_holdout_and_feature_crosses_train_as_fit_does(client):
+    from chainrule import mlp
+    from chainrule.web.toys import toy
+
+    body = {"dataset": "xor", "hidden": [3], "seed": 4, "noise": 10, "holdout": 30,
+            "crosses": ["sin(x1)", "x1x2"]}
+    state = client.post("/api/reset", json=body).json()
+    assert state["settings"]["crosses"] == ["x1x2", "sin(x1)"]  # the table's order
+    assert state["network"]["inputs"] == ["x_1", "x_2", "x₁x₂", "sin x₁"]
+    assert sum(p[3] for p in state["data"]["points"]) == 60  # 30 % of 200 held out
+    for _ in range(2):
+        state = client.post("/api/epoch").json()
+    data = toy("xor", 200, seed=4, noise=0.1, crosses=("x1x2", "sin(x1)"))
+    X = data.X
+    np.testing.assert_array_equal(X[:, 2], X[:, 0] * X[:, 1])  # the crosses of the noisy points
+    np.testing.assert_array_equal(X[:, 3], np.sin(X[:, 0]))
+    plain = toy("xor", 200, seed=4).X
+    np.testing.assert_array_equal(data.y, toy("xor", 200, seed=4).y)  # noise moves points only
+    assert np.std(X[:, :2] - plain) == pytest.approx(0.1, rel=0.1)  # σ = noise/100
+    model = mlp([4, 3, 1], activation="tanh", init="xavier", seed=4)
+    history = fit(model, X, data.y, loss="bce", lr=0.05, epochs=2, batch_size=1, seed=4,
+                  validation_split=0.3, scale="standard")
+    W, b = weights(state)
+    for k, layer in enumerate(model.layers):
+        np.testing.assert_allclose(W[k], layer.weight.data, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(b[k], layer.bias.data, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(state["history"]["val_loss"], history.val_loss, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name, formula", [
+    ("plane", lambda X: X[:, 0] - X[:, 1]),
+    ("bumps", lambda X: np.exp(-((X[:, 0] + 0.4) ** 2 + (X[:, 1] - 0.4) ** 2) / 0.18)
+     - np.exp(-((X[:, 0] - 0.4) ** 2 + (X[:, 1] + 0.4) ** 2) / 0.18)),
+])
+def test_the_regression_sets_are_their_formulas_drawn_over_the_plane(client, name, formula):
+    state = client.post("/api/reset", json={"dataset": name}).json()
+    assert state["task"] == "regression" and state["loss"]["name"] == "mse"
+    data = state["data"]
+    assert data["kind"] == "scatter" and data["task"] == "regression"
+    P = np.array(data["points"])
+    np.testing.assert_allclose(P[:, 2], formula(P[:, :2]), rtol=1e-12, atol=1e-15)
+    assert len(data["regions"]["value"]) == data["regions"]["n"] ** 2
+    assert data["range"] == [P[:, 2].min(), P[:, 2].max()]
+    for _ in range(5):
+        state = client.post("/api/epoch").json()
+    assert state["history"]["val_r2"][-1] > 0.8  # a smooth surface: the network learns it
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"dataset": "seed", "crosses": ["x1x2"]}, ["feature crosses are for the 2-D toy sets"]),
+    ({"dataset": "seed", "noise": 10}, ["noise is for the toy sets"]),
+    ({"dataset": "xor", "crosses": ["x3^2"]}, ["every feature cross", "x1^2"]),
+    ({"dataset": "xor", "noise": 80}, ["noise", "0 to 50"]),
+    ({"dataset": "xor", "holdout": 95}, ["holdout", "0 to 90"]),
+])
+def test_knobs_out_of_their_range_are_refused(working, body, words):
+    assert_refused(working, working.post("/api/reset", json=body), 400, *words)
+
+
+def test_each_neurons_heat_map_is_its_output_over_the_plane(client):
+    state = client.post("/api/reset", json={"dataset": "moons", "hidden": [3], "seed": 7}).json()
+    state = client.post("/api/epoch").json()
+    maps = state["network"]["maps"]
+    assert [len(m) for m in maps] == [3, 1] and all(len(v) == 16 * 16 for m in maps for v in m)
+    # NumPy by hand: the grid over the points padded by 8 %, standardised as the training
+    # rows were (their mean and standard deviation), through tanh and the linear output
+    P = np.array(state["data"]["points"])
+    low, high = P[:, :2].min(axis=0), P[:, :2].max(axis=0)
+    low, high = low - 0.08 * (high - low), high + 0.08 * (high - low)
+    gx, gy = np.linspace(low[0], high[0], 16), np.linspace(low[1], high[1], 16)
+    grid = np.array([[a, b] for b in gy for a in gx])
+    train = P[P[:, 3] == 0, :2]
+    Z = (grid - train.mean(axis=0)) / train.std(axis=0)
+    W, b = weights(state)
+    O1 = np.tanh(Z @ np.array(W[0]) + b[0])
+    O2 = O1 @ np.array(W[1]) + b[1]
+    np.testing.assert_allclose(np.array(maps[0]).T, O1, atol=5e-4)  # sent to three digits
+    np.testing.assert_allclose(np.array(maps[1]).T, O2, atol=5e-4)
+    assert "maps" not in client.post("/api/reset", json={"dataset": "seed"}).json()["network"]
+
+
+def test_one_request_can_run_several_epochs_as_single_ones_would(client):
+    client.post("/api/reset", json={"dataset": "xor", "hidden": [4]})
+    for _ in range(3):
+        one_by_one = client.post("/api/epoch").json()
+    client.post("/api/reset", json={"dataset": "xor", "hidden": [4]})
+    at_once = client.post("/api/epoch", json={"epochs": 3}).json()
+    assert at_once["history"] == one_by_one["history"] and at_once["epoch"] == 3
+    assert weights(at_once) == weights(one_by_one)
+    r = client.post("/api/epoch", json={"epochs": 1000})
+    assert_refused(client, r, 400, "epochs", "1 to 100")

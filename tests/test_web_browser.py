@@ -9,54 +9,13 @@ w^2_11 ← 1 − 1e-5 · 30096 = 0.69904.
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
-import urllib.request
 
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
-playwright = pytest.importorskip(
-    "playwright.sync_api", reason="the playwright package is not installed (pip install it)")
-pytest.importorskip("uvicorn",
-                    reason="the web extra is not installed (pip install 'chainrule[web]')")
+from browser_page import api, browser, number, server  # noqa: F401  (fixtures)
 
-from chainrule.web.server import Playground  # noqa: E402
-
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CSV = b"size,rooms,age,price\n50,2,10,150\n80,3,5,260\n120,4,20,300\n65,2,2,210\n90,3,15,240\n"
-
-
-def number(text: str) -> float:
-    """The number after '=' in a label like 'w²₁₁ = 0.69904' (the page writes − for minus)."""
-    return float(text.rsplit("=", 1)[1].split("(")[0].strip().replace("−", "-"))
-
-
-@pytest.fixture(scope="module")
-def server():
-    playground = Playground().start()
-    yield playground
-    playground.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield chromium
-        chromium.close()
-
-
-def api(server, path: str, body: dict | None = None) -> dict:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(server.url + path.lstrip("/"), data=data,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
 
 
 @pytest.fixture
@@ -149,7 +108,7 @@ def test_play_trains_epoch_after_epoch_until_paused(page, server):
     assert page.inner_text("#btn-play") == "pause"
     page.click("#btn-play")
     page.wait_for_function("document.getElementById('btn-play').textContent === 'play'")
-    page.wait_for_timeout(200)  # an epoch in flight when paused still lands
+    page.wait_for_function("!document.body.dataset.request")  # epochs in flight still land
     shown = int(page.get_attribute("#chart", "data-points"))
     page.wait_for_timeout(300)
     assert int(page.get_attribute("#chart", "data-points")) == shown  # it stopped
@@ -181,12 +140,22 @@ def test_the_target_of_an_uploaded_csv_can_be_picked(page, server):
     assert page.is_visible("#target-pick")
     assert page.locator("#target option").all_text_contents() == ["size", "rooms", "age", "price"]
     assert page.input_value("#target") == "price"  # the last column, until another is picked
-    page.select_option("#target", "age")
+    page.select_option("#target", "age")  # the old target is an input once ticked
+    page.wait_for_function("[...document.querySelectorAll('#network .input .name')]"
+                           ".map((e) => e.textContent).join() === 'size,rooms'")
+    page.check('#inputs-boxes input[value="price"]')
     page.wait_for_function("[...document.querySelectorAll('#network .input .name')]"
                            ".map((e) => e.textContent).join() === 'size,rooms,price'")
     assert api(server, "/api/state")["data"]["columns"][3] == "age"
     page.select_option("#dataset", "seed")  # another dataset: no target to pick
     page.wait_for_function("document.getElementById('target-pick').hidden")
+
+
+def boxes(page) -> dict[str, bool]:
+    """The input boxes: column → ticked."""
+    found = page.locator("#inputs-boxes input")
+    return {found.nth(n).get_attribute("value"): found.nth(n).is_checked()
+            for n in range(found.count())}
 
 
 def test_a_refused_upload_keeps_its_target_picker(page):
@@ -199,9 +168,49 @@ def test_a_refused_upload_keeps_its_target_picker(page):
     assert "only one value" in page.inner_text("#message")
     assert page.is_visible("#target-pick")  # a quoted name keeps its comma
     assert page.locator("#target option").all_text_contents() == ["size", "price, in k$", "note"]
-    page.select_option("#target", "price, in k$")  # 'note' is now an input, and not a number
+    page.select_option("#target", "price, in k$")  # the old target does not become an input
+    page.wait_for_function("document.getElementById('dataset').value === 'upload'")
+    assert page.locator("#network .input .name").all_text_contents() == ["size"]
+    assert boxes(page) == {"size": True, "price, in k$": False, "note": False}
+    page.click('#inputs-boxes input[value="note"]')  # text, not numbers: refused
     page.wait_for_function("document.getElementById('message').textContent.includes('not a number')")
+    message = page.inner_text("#message")
+    assert "untick note among the inputs, or pick it as the target" in message
+    assert "--" not in message  # the page has no command-line options
+    assert boxes(page) == {"size": True, "price, in k$": False, "note": False}  # not left ticked
     assert page.input_value("#target") == "price, in k$"
+
+
+def test_iris_can_predict_a_measurement_chosen_in_the_page(page, server):
+    from test_web_access import iris_csv
+
+    page.set_input_files("#upload", files=[{"name": "iris.csv", "mimeType": "text/csv",
+                                            "buffer": iris_csv()}])
+    page.wait_for_function("document.getElementById('dataset').value === 'upload'")
+    assert page.locator("#network .output, #network .target").count() == 3  # three classes
+    page.select_option("#target", "petal_width")  # species was the target: not an input now
+    page.wait_for_function("[...document.querySelectorAll('#network .input .name')]"
+                           ".map((e) => e.textContent).join() === "
+                           "'sepal_length,sepal_width,petal_length'")
+    state = api(server, "/api/state")
+    assert state["loss"]["name"] == "mse" and state["network"]["sizes"] == [3, 4, 1]
+    page.click('#inputs-boxes input[value="species"]')
+    page.wait_for_selector("#message.error:not([hidden])")
+    assert "untick species among the inputs, or pick it as the target" in page.inner_text("#message")
+    assert not page.is_checked('#inputs-boxes input[value="species"]')  # the refused tick is undone
+    assert page.input_value("#target") == "petal_width"
+    page.select_option("#target", "species")  # a refused target goes back too
+    page.wait_for_function("document.getElementById('dataset').value === 'upload' && "
+                           "document.querySelectorAll('#network .target').length === 3")
+    assert page.locator("#network .input").count() == 3  # petal_width was the target: unticked
+    for left, name in enumerate(("sepal_length", "sepal_width")):
+        page.uncheck(f'#inputs-boxes input[value="{name}"]')
+        page.wait_for_function(f"document.querySelectorAll('#network .input').length === {2 - left}")
+    assert page.locator("#network .input .name").all_text_contents() == ["petal_length"]
+    page.click('#inputs-boxes input[value="petal_length"]')  # none left: refused, ticked again
+    page.wait_for_selector("#message.error:not([hidden])")
+    assert "tick at least one column as an input" in page.inner_text("#message")
+    assert page.is_checked('#inputs-boxes input[value="petal_length"]')
 
 
 def test_after_a_refused_upload_the_target_list_is_the_learnt_tables_again(page):
@@ -228,6 +237,203 @@ def test_a_bad_setting_is_explained_and_the_page_keeps_working(page):
     assert page.input_value("#hidden") == "2"  # the controls show what the session runs
     one_row(page)
     assert page.locator('.wlabel[data-param="w^2_11"]').text_content().endswith("= 0.69904")
+
+
+# ---------------------------------------------------------------------------------------
+# Each stage its own numbers; the wave; the chain's paths; a weight typed in.
+
+
+def test_each_stage_shows_its_own_numbers_and_the_update_what_it_bought(page):
+    # The seed's row 1 through weights 1: ŷ = 176, L = 29241.  After the update (every
+    # weight moved by 1e-5 · its gradient, DESIGN.md) the same row gives, by hand,
+    # O_1j = 80 · 0.7264 + 8 · 0.97264 − 0.00342 = 65.88970, ŷ = 2 · 0.69904 · 65.88970 − 0.00342
+    # = 92.1157 and L = (5 − 92.1157)² = 7589.14.
+    one_row(page)
+    page.click('#stages li[data-stage="forward"]')
+    assert page.locator('#network [data-output="O_21"]').text_content() == "176"
+    assert page.locator("#data tbody tr").first.locator("td").last.text_content() == "176"
+    page.click('#stages li[data-stage="loss"]')
+    assert page.locator("#network .loss-badge").text_content() == "L = 29241"
+    assert page.locator("#data tbody tr").first.locator("td").last.text_content() == "176"
+    page.click('#stages li[data-stage="update"]')
+    assert page.locator("#network .after").text_content() == "ŷ: 176 → 92.1157"
+    assert page.locator("#network .loss-badge").text_content() == "L: 29241 → 7589.14"
+    assert page.locator('#network [data-output="O_21"]').text_content() == "92.12"
+    assert page.locator("#data tbody tr").first.locator("td").last.text_content() == "92.1157"
+    assert "ŷ = 92.1157 (was 176) and L = 7589.14 (was 29241)" in page.inner_text("#stage-text")
+
+
+def deltas_shown(page) -> dict[str, float]:
+    found = page.locator("#network .neuron[data-delta]")
+    return {found.nth(n).get_attribute("data-param").replace("b_", "δ"):
+            float(found.nth(n).get_attribute("data-delta")) for n in range(found.count())}
+
+
+def test_the_backward_stage_is_a_wave_from_the_output_back(page):
+    # The seed's first row: δ²₁ = ∂L/∂ŷ = −2(5 − 176) = 342; linear neurons pass it back
+    # through w²_j1 = 1, so δ¹₁ = δ¹₂ = 342 (DESIGN.md: ∂L/∂b_kj = δ^k_j).
+    one_row(page)
+    page.click('#stages li[data-stage="backward"]')
+    assert deltas_shown(page) == {"δ11": 342, "δ12": 342, "δ21": 342}
+    assert page.get_attribute("#network", "data-wave") == "2"
+    page.click("#btn-wave")  # again from the output: only layer 2 has its δ
+    assert page.get_attribute("#network", "data-wave") == "1"
+    assert deltas_shown(page) == {"δ21": 342}
+    assert page.locator("#network .wlabel").count() == 2  # ∂L/∂w² only: w¹ waits for δ¹
+    assert page.locator('#network .neuron[data-param="b_11"] .value').text_content() == "?"
+    page.click("#btn-wave")
+    assert deltas_shown(page) == {"δ11": 342, "δ12": 342, "δ21": 342}
+    # the arrows point back, from the neuron whose δ they carry
+    edge = page.locator('#network .weight[data-param="w^2_11"] .edge')
+    assert edge.get_attribute("marker-start") and not edge.get_attribute("marker-end")
+    page.click('#stages li[data-stage="forward"]')
+    assert edge.get_attribute("marker-end") and not edge.get_attribute("marker-start")
+
+
+def test_a_deeper_wave_fills_layer_by_layer_with_the_servers_deltas(page, server):
+    page.select_option("#dataset", "xor")  # 2-6-4-1 tanh
+    page.wait_for_selector("#data svg.scatter")
+    page.evaluate("document.getElementById('btn-row').click()")
+    page.wait_for_selector('#network[data-stage="update"]')
+    page.click('#stages li[data-stage="backward"]')
+    page.click("#btn-wave")
+    got = []
+    for wave in (1, 2, 3):
+        assert page.get_attribute("#network", "data-wave") == str(wave)
+        got.append(sorted({int(k[1]) for k in deltas_shown(page)}))
+        if wave < 3:
+            page.click("#btn-wave")
+    assert got == [[3], [2, 3], [1, 2, 3]]
+    # the server's δ of that row, one per neuron, shown to six digits
+    shown = deltas_shown(page)
+    explained = api(server, "/api/explain?param=b_11")["explanation"]["parameters"][0]
+    assert shown["δ11"] == pytest.approx(explained["gradient"], rel=1e-12)  # ∂L/∂b_11 = δ¹₁
+
+
+def test_a_chosen_weight_lights_every_path_of_its_chain_rule(page):
+    page.click('.wlabel[data-param="w^1_11"]')
+    page.wait_for_selector("#panel:not([hidden])")
+    lit = page.locator("#network .weight.path")
+    assert sorted(lit.nth(n).get_attribute("data-param") for n in range(lit.count())) == \
+        ["w^1_11", "w^2_11"]  # x_1 → O_11 → ŷ: the one path
+    page.keyboard.press("Escape")
+    page.select_option("#dataset", "xor")  # 2-6-4-1: from O_11 through all 4 of layer 2
+    page.wait_for_selector("#data svg.scatter")
+    page.click('#network .weight[data-param="w^1_11"] .hit', force=True)
+    page.wait_for_selector("#panel:not([hidden])")
+    lit = page.locator("#network .weight.path")
+    assert sorted(lit.nth(n).get_attribute("data-param") for n in range(lit.count())) == \
+        sorted(["w^1_11"] + [f"w^2_1{m}" for m in range(1, 5)] + [f"w^3_{m}1" for m in range(1, 5)])
+
+
+def test_typing_a_weight_works_the_step_again_as_the_engine_does(page, server):
+    from chainrule import Tensor, get_loss, seed_network
+
+    page.click('.wlabel[data-param="w^1_11"]')
+    page.wait_for_selector("#panel:not([hidden])")
+    page.fill("#edit-value", "0.5")
+    page.press("#edit-value", "Enter")
+    page.wait_for_selector('#network[data-stage="backward"][data-wave="2"]')
+    # the engine on the same weights: w^1_11 = 0.5, the rest 1, row 1 (80, 8 → 5)
+    model = seed_network()
+    model.layers[0].weight.data[0, 0] = 0.5
+    x, y = [[80.0, 8.0]], [[5.0]]
+    yhat = model(Tensor(x))
+    loss = get_loss("mse")(yhat, y)
+    assert float(yhat.data[0, 0]) == 136.0 and float(loss.data) == 17161.0  # 40 + 8 + 88
+    assert page.locator("#network .loss-badge").text_content() == "L = 17161"
+    assert deltas_shown(page)["δ21"] == -2 * (5 - 136)  # 262
+    page.click('#stages li[data-stage="forward"]')
+    assert page.locator('#network [data-output="O_21"]').text_content() == "136"
+    assert page.locator('#stages li[data-stage="update"] button').is_disabled()  # not taken yet
+    page.wait_for_function("document.getElementById('panel-body').innerText.includes('20960')")
+    assert "0.5" in page.locator('.wlabel[data-param="w^1_11"]').text_content()
+    state = api(server, "/api/state")
+    assert state["network"]["weights"][0][0][0] == 0.5 and state["step"] == 0
+    one_row(page)  # the step itself now goes from these weights
+    assert number(page.locator('.wlabel[data-param="w^1_11"]').text_content()) == \
+        pytest.approx(0.5 - 1e-5 * 262 * 80)
+
+
+def test_the_address_holds_the_settings_and_reproduces_the_run(page, server, browser):
+    page.select_option("#dataset", "xor")
+    page.wait_for_selector("#data svg.scatter")
+    page.fill("#seed", "3")
+    page.press("#seed", "Enter")
+    page.wait_for_function("location.search.includes('seed=3')")
+    page.check('#crosses input[value="x1x2"]')
+    page.wait_for_function("document.querySelectorAll('#network .input').length === 3")
+    address = page.url
+    assert "dataset=xor" in address and "crosses=x1x2" in address and "stage_ms=30" in address
+    for n in (1, 2, 3):
+        page.click("#btn-epoch")
+        page.wait_for_selector(f'#chart[data-points="{n}"]')
+    first = api(server, "/api/state")["network"]
+    again = browser.new_page()  # a reload, or the address shared: the same run from its seed
+    again.goto(address)
+    again.wait_for_selector("body[data-ready]")
+    assert again.input_value("#seed") == "3" and again.is_checked('#crosses input[value="x1x2"]')
+    for n in (1, 2, 3):
+        again.click("#btn-epoch")
+        again.wait_for_selector(f'#chart[data-points="{n}"]')
+    second = api(server, "/api/state")["network"]
+    again.close()
+    assert second["inputs"] == ["x_1", "x_2", "x₁x₂"]
+    assert second["weights"] == first["weights"] and second["biases"] == first["biases"]
+
+
+def test_every_neuron_of_a_2d_set_shows_its_heat_map(page):
+    assert page.locator("#network image.heat").count() == 0  # the seed: a table, not a plane
+    page.select_option("#dataset", "xor")
+    page.wait_for_selector("#data svg.scatter")
+    assert page.locator("#network image.heat").count() == 6 + 4 + 1
+
+
+def test_the_seeds_step_preset_sets_the_seed_up_and_takes_its_first_step(page, server):
+    page.select_option("#dataset", "xor")
+    page.wait_for_selector("#data svg.scatter")
+    page.select_option("#preset", "seed-step")
+    page.wait_for_selector('#network[data-stage="update"]')
+    assert page.input_value("#dataset") == "seed" and page.input_value("#preset") == ""
+    assert page.locator('.wlabel[data-param="w^2_11"]').text_content().endswith("= 0.69904")
+    page.click('#stages li[data-stage="backward"]')
+    assert number(page.locator('.wlabel[data-param="w^1_11"]').text_content()) == 27360
+    assert api(server, "/api/state")["step"] == 1
+
+
+def test_your_turn_checks_a_typed_gradient_and_points_at_the_factor_that_differs(page):
+    page.check("#practice")
+    one_row(page)
+    page.click('#stages li[data-stage="backward"]')
+    label = page.locator('.wlabel[data-param="w^2_11"]')
+    assert label.text_content() == "∂L/∂w²₁₁ = ?" and label.get_attribute("data-grad") is None
+    assert page.locator("#network .neuron[data-delta]").count() == 0  # δ = ∂L/∂b: hidden too
+    label.click()
+    page.wait_for_selector("#panel .practice")
+    assert "30096" not in page.inner_text("#panel")
+    # ∂L/∂w²₁₁ = ∂L/∂ŷ · ∂ŷ/∂w²₁₁ = 342 · O₁₁ = 342 · 88; a student who takes x₁ = 80 for O₁₁:
+    page.fill('#panel input[data-factor="∂L/∂ŷ"]', "342")
+    page.fill('#panel input[data-factor="∂ŷ/∂w^2_11"]', "80")
+    page.fill("#practice-answer", "27360")
+    page.click("#panel .practice button[type=submit]")
+    verdict = page.locator("#practice-verdict")
+    assert verdict.text_content() == "not yet: the first factor that differs is ∂ŷ/∂w²₁₁ = O₁₁"
+    assert page.evaluate("document.activeElement.dataset.factor") == "∂ŷ/∂w^2_11"
+    assert label.text_content().endswith("= ?")
+    page.fill("#practice-answer", "30300")  # 0.68 % off: still not right
+    page.press("#practice-answer", "Enter")
+    assert verdict.text_content().startswith("not yet")
+    page.fill('#panel input[data-factor="∂ŷ/∂w^2_11"]', "88")
+    page.fill("#practice-answer", "30200")  # 0.35 % off: right (0.5 % is close enough)
+    page.press("#practice-answer", "Enter")
+    page.wait_for_function("document.querySelector('#panel-body h2')?.textContent === '∂L/∂w²₁₁'")
+    assert page.locator('.wlabel[data-param="w^2_11"]').text_content() == "∂L/∂w²₁₁ = 30096"
+    assert page.locator('.wlabel[data-param="w^1_11"]').text_content().endswith("= ?")
+    page.click('#network .neuron[data-param="b_21"] circle.body')
+    page.wait_for_selector("#panel .practice")
+    page.click("#panel .practice button[type=button]")  # show me
+    page.wait_for_function("document.querySelector('#panel-body h2')?.dataset.param === 'b_21'")
+    assert deltas_shown(page) == {"δ21": 342}
 
 
 def test_a_long_epoch_shows_its_progress_and_stops_when_the_page_goes(page, server):

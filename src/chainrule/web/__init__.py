@@ -2,7 +2,8 @@
 
 ``chainrule serve`` starts it.  The pieces, from the bottom up:
 
-* ``toys`` — small 2-D classification sets drawn from a seed (blobs, XOR, circles, moons)
+* ``toys`` — small 2-D sets drawn from a seed (blobs, XOR, circles, moons, spiral; plane and
+  bumps for regression), with noise and feature crosses
 * ``catalog`` — the datasets a session can use and each one's default settings
 * ``settings`` — what the page may ask for, checked (layer sizes, η, batch size, …)
 * ``run`` — one model on one dataset: step a batch in four stages, run an epoch, explain

@@ -10,9 +10,13 @@ path                        method  does
 ``/api/progress``           GET     how far the epoch in progress is (row, rows)
 ``/api/reset``              POST    a new model from JSON settings (missing: the dataset's)
 ``/api/step``               POST    one step (a row, or a batch), its four stages + state
-``/api/epoch``              POST    the rest of the current epoch + state
+``/api/epoch``              POST    the rest of the current epoch (``{"epochs": n}``: n − 1
+                                    more) + state
+``/api/param``              POST    type a weight or bias: ``{"param", "value"}``; the
+                                    next step's forward, loss, backward again + state
 ``/api/explain?param=…``    GET     the explain JSON of one weight or bias, current step
 ``/api/upload?name=…``      POST    a CSV (``text/csv`` body, or a form's file); learn it
+                                    (``target``: a column; ``features``: a JSON list of them)
 ==========================  ======  ==================================================
 
 The page plays by calling ``/api/epoch`` in a loop, so a plain request–response API is
@@ -44,7 +48,7 @@ from starlette.staticfiles import StaticFiles
 from ..errors import ChainruleError, DivergenceError
 from .guard import Guard, content_type, size_text
 from .session import MAX_UPLOAD, Session, RequestError
-from .settings import limits
+from .settings import limits, parse_epochs
 
 STATIC = Path(__file__).parent / "static"
 MAX_DIGITS = 30  # of a whole number in a JSON body (Python refuses more than 4,300 with a crash)
@@ -176,12 +180,18 @@ def create_app(session: Session | None = None, allowed_hosts: list[str] | None =
 
     @api
     async def epoch(request: Request) -> Any:
-        await read_json(request)
-        with session.working() as (run, start):
-            while not await off(session.epoch_part, run, start):
-                if await request.is_disconnected():  # nobody waits for it: stop here
-                    return {}
+        for _ in range(parse_epochs(await read_json(request))):
+            with session.working() as (run, start):
+                while not await off(session.epoch_part, run, start):
+                    if await request.is_disconnected():  # nobody waits for it: stop here
+                        return {}
+            if session.run is not run:  # a reset or upload came meanwhile
+                break
         return await off(session.state)
+
+    @api
+    async def param(request: Request) -> Any:
+        return await off(session.set_param, await read_json(request))
 
     @api
     async def explain(request: Request) -> Any:
@@ -192,7 +202,15 @@ def create_app(session: Session | None = None, allowed_hosts: list[str] | None =
     async def upload(request: Request) -> Any:
         name, content = await read_upload(request, session.max_upload)
         target = request.query_params.get("target") or None
-        return await off(session.upload, name, content, target)
+        features = request.query_params.get("features")
+        try:
+            chosen = None if features is None else json.loads(features)
+        except ValueError:
+            chosen = "not JSON"
+        if chosen is not None and not (isinstance(chosen, list)
+                                       and all(isinstance(c, str) for c in chosen)):
+            raise RequestError('features must be a JSON list of column names, e.g. ["a", "b"]', 400)
+        return await off(session.upload, name, content, target, chosen)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 500)
@@ -211,6 +229,7 @@ def create_app(session: Session | None = None, allowed_hosts: list[str] | None =
         Route("/api/reset", reset, methods=["POST"]),
         Route("/api/step", step, methods=["POST"]),
         Route("/api/epoch", epoch, methods=["POST"]),
+        Route("/api/param", param, methods=["POST"]),
         Route("/api/explain", explain),
         Route("/api/upload", upload, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

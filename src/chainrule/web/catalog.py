@@ -3,15 +3,18 @@
 * ``seed`` — the seed document's three students (IQ, CGPA → Package), learnt exactly as
   the seed does: a 2-2-1 linear network, weights 1, biases 0, raw inputs, η = 1e-5, the
   rows in the table's order, one at a time, loss ``(y − ŷ)²``.
-* the toy sets of ``toys`` — two classes in the plane, 200 points drawn from the
-  session's seed, 20 % held out for validation, inputs standardised, loss ``bce``
-  (one output neuron: the logit of class 1).
+* the toy sets of ``toys`` — 200 points in the plane drawn from the session's seed (with
+  its noise and feature crosses), 20 % held out for validation unless the settings say
+  otherwise, inputs standardised; two classes learnt with ``bce`` (one output neuron: the
+  logit of class 1), the regression sets with ``mse``.
 * ``upload`` — the last CSV uploaded: regression (``mse``) or classification
-  (``bce`` for two classes, ``cross_entropy`` for more), as ``read_csv`` decides.
+  (``bce`` for two classes, ``cross_entropy`` for more), as ``read_csv`` decides; its
+  reader's messages are said in the page's words (``in_page_words``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,17 +22,21 @@ import numpy as np
 
 from ..data import Dataset
 from ..datasets import students
-from .settings import MAX_NEURONS, SettingsError
-from .toys import TOYS, toy
+from .settings import MAX_NEURONS, Settings, SettingsError
+from .toys import REGRESSION_TOYS, TOYS, toy
 
 SEED_DEFAULTS = {"dataset": "seed", "hidden": [2], "activation": "linear", "init": "ones",
-                 "lr": 1e-5, "batch_size": 1, "seed": 0, "shuffle": False}
+                 "lr": 1e-5, "batch_size": 1, "seed": 0, "shuffle": False, "noise": 0,
+                 "holdout": 0, "crosses": []}
 TOY_DEFAULTS = {"hidden": [6, 4], "activation": "tanh", "init": "xavier", "lr": 0.05,
-                "batch_size": 1, "seed": 0, "shuffle": True}
+                "batch_size": 1, "seed": 0, "shuffle": True, "noise": 0, "holdout": 20,
+                "crosses": []}
 CSV_DEFAULTS = {"hidden": [4], "activation": "tanh", "init": "xavier", "lr": 0.01,
-                "batch_size": 1, "seed": 0, "shuffle": True}
+                "batch_size": 1, "seed": 0, "shuffle": True, "noise": 0, "holdout": 20,
+                "crosses": []}
 TOY_POINTS = 200
 VALIDATION = 0.2
+MIN_HOLDOUT_ROWS = 10  # a table shorter than this is learnt whole
 MAX_CLASSES = MAX_NEURONS
 
 
@@ -58,12 +65,12 @@ class Entry:
 
 
 SEED_RECIPE = Recipe("mse", "none", 0.0)  # the seed's own way
-TOY_RECIPE = Recipe("bce", "standard", VALIDATION)
 
 
-def recipe_for(data: Dataset) -> Recipe:
-    """The loss, scaling and validation share that suit an uploaded table."""
-    validation = VALIDATION if len(data) >= 10 else 0.0
+def recipe_for(data: Dataset, holdout: float = VALIDATION) -> Recipe:
+    """The loss, scaling and validation share that suit a table (``holdout``: the share
+    asked for, kept only from ``MIN_HOLDOUT_ROWS`` rows up)."""
+    validation = holdout if len(data) >= MIN_HOLDOUT_ROWS else 0.0
     if data.task == "classification":
         classes = len(np.unique(data.y))
         return Recipe("bce" if classes == 2 else "cross_entropy", "standard", validation)
@@ -85,6 +92,24 @@ def check_upload(data: Dataset, name: str) -> None:
         raise SettingsError(f"{name} has {data.y.shape[1]} target columns; at most {MAX_NEURONS}")
 
 
+_COLUMN = re.compile(r"column (?:'([^']*)'|\"([^\"]*)\")")
+
+
+def in_page_words(message: str) -> str:
+    """A CSV reader's message said in the page's words: what to untick or pick in the page,
+    never a command-line option (the page has none)."""
+    column = _COLUMN.search(message)
+    name = (column.group(1) if column.group(1) is not None else column.group(2)) if column else None
+    if name is not None:
+        message = re.sub(r"[^;]*--features[^;]*", f" untick {name} among the inputs, or pick it as "
+                         "the target", message)
+    message = re.sub(r"name one with --target", "pick one in the target list", message)
+    message = re.sub(r"[;,]? *use --task \w+ to override", "", message)
+    # anything else that names an option: that clause goes, the rest stays
+    parts = [part for part in message.split(";") if not re.search(r"(^|\s)--\w", part)]
+    return ";".join(parts).strip() or "the table can't be learnt as chosen; pick other columns"
+
+
 @dataclass
 class Catalog:
     """The seed's table, the toy sets and (once there is one) the uploaded CSV."""
@@ -97,6 +122,9 @@ class Catalog:
                                       "regression", dict(SEED_DEFAULTS))}
         for name in TOYS:
             self.entries[name] = Entry(name, f"{name} (2-D, two classes)", "classification",
+                                       dict(TOY_DEFAULTS))
+        for name in REGRESSION_TOYS:
+            self.entries[name] = Entry(name, f"{name} (2-D, regression)", "regression",
                                        dict(TOY_DEFAULTS))
 
     def names(self) -> list[str]:
@@ -113,14 +141,23 @@ class Catalog:
         self.entries["upload"] = entry
         return entry
 
-    def load(self, name: str, seed: int) -> tuple[Dataset, Recipe]:
-        """The rows of dataset ``name`` (a toy set is drawn from ``seed``) and its recipe."""
+    def load(self, settings: Settings) -> tuple[Dataset, Recipe]:
+        """The rows of the settings' dataset (a toy set is drawn from their seed, with their
+        noise and feature crosses) and its recipe (with their holdout)."""
+        name = settings.dataset
         entry = self.entries[name]
+        toy_set = entry.data is None and name != "seed"
+        if settings.noise and not toy_set:
+            raise SettingsError("noise is for the toy sets; set it to 0 for this table")
+        if settings.crosses and not toy_set:
+            raise SettingsError("feature crosses are for the 2-D toy sets; choose none for "
+                                "this table")
         if entry.data is not None:
-            return entry.data, recipe_for(entry.data)
+            return entry.data, recipe_for(entry.data, settings.holdout / 100)
         if name == "seed":
             return students(), SEED_RECIPE
-        return toy(name, TOY_POINTS, seed), TOY_RECIPE
+        data = toy(name, TOY_POINTS, settings.seed, settings.noise / 100, settings.crosses)
+        return data, recipe_for(data, settings.holdout / 100)
 
     def to_list(self) -> list[dict[str, Any]]:
         return [entry.to_dict() for entry in self.entries.values()]

@@ -21,9 +21,10 @@ from typing import Any, Iterator
 from ..data import read_csv
 from ..errors import DataError
 from . import views
-from .catalog import Catalog
+from .catalog import Catalog, in_page_words
 from .run import Run
-from .settings import MAX_NEURONS, Settings, parse_settings
+from .settings import (MAX_NEURONS, Settings, parse_epochs, parse_param, parse_settings,
+                       parse_value)
 
 MAX_UPLOAD = 20_000_000  # bytes, unless ``chainrule serve --max-upload`` says otherwise
 MAX_COLUMNS = 1000  # of an uploaded table (the page draws at most MAX_NEURONS inputs; a
@@ -53,7 +54,7 @@ class Session:
         return parse_settings(body, self.catalog.defaults(dataset), self.catalog.names())
 
     def _build(self, settings: Settings) -> Run:
-        data, recipe = self.catalog.load(settings.dataset, settings.seed)
+        data, recipe = self.catalog.load(settings)
         return Run(settings, data, recipe)
 
     def state(self) -> dict[str, Any]:
@@ -80,11 +81,15 @@ class Session:
                                    "stages": views.stages(self.run, step),
                                    "state": views.state(self.run)})
 
-    def epoch(self) -> dict[str, Any]:
-        """The rest of the current epoch (a whole one when it has just begun)."""
-        with self.working() as (run, start):
-            while not self.epoch_part(run, start):
-                pass
+    def epoch(self, body: Any = None) -> dict[str, Any]:
+        """The rest of the current epoch (a whole one when it has just begun), and
+        ``{"epochs": n}`` − 1 more (the page plays several epochs a request)."""
+        for _ in range(parse_epochs(body)):
+            with self.working() as (run, start):
+                while not self.epoch_part(run, start):
+                    pass
+            if self.run is not run:  # a reset or upload came meanwhile
+                break
         return self.state()
 
     @contextmanager
@@ -116,12 +121,27 @@ class Session:
         return {"running": self.running > 0, "epoch": run.epochs + 1, "row": run.cursor,
                 "rows": len(run.X)}
 
+    def set_param(self, body: Any) -> dict[str, Any]:
+        """Type a weight or bias (``{"param": "w^1_11", "value": 0.5}``): the model takes it,
+        and the next step's forward, loss and backward are computed again on a copy."""
+        if not isinstance(body, dict):
+            raise RequestError('send {"param": "w^1_11", "value": 0.5}', 400)
+        with self.lock:
+            name, index = parse_param(body.get("param"), self.run.model.sizes)
+            value = parse_value(body.get("value"), str(body.get("param")))
+            dict(self.run.model.named_parameters())[name].data[index] = value
+            self.run.last = None  # explain: the next step, on these weights
+            return views.jsonable({"stages": views.trial(self.run),
+                                   "state": views.state(self.run)})
+
     def explain(self, param: str) -> dict[str, Any]:
         with self.lock:
             return views.jsonable(self.run.explain(param))
 
-    def upload(self, filename: str, content: bytes, target: str | None = None) -> dict[str, Any]:
-        """Read an uploaded CSV (``read_csv`` on a temporary file) and start learning it."""
+    def upload(self, filename: str, content: bytes, target: str | None = None,
+               features: list[str] | None = None) -> dict[str, Any]:
+        """Read an uploaded CSV (``read_csv`` on a temporary file) and start learning it:
+        ``target`` (default: the last column) from ``features`` (default: every other one)."""
         name = os.path.basename(filename or "upload.csv")
         if not name.lower().endswith(".csv"):
             raise RequestError(f"{name} is not a .csv file; upload a CSV table", 415)
@@ -130,6 +150,8 @@ class Session:
                                "bytes); upload a smaller table", 413)
         if b"\0" in content:
             raise RequestError(f"{name} is not a text file; upload a CSV table", 415)
+        if features is not None and not features:
+            raise RequestError("tick at least one column as an input", 400)
         columns = header_columns(content)
         if columns > MAX_COLUMNS:
             raise RequestError(f"{name} has {columns:,} columns; the playground takes tables of "
@@ -141,9 +163,9 @@ class Session:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(content)
             try:
-                data = read_csv(path, target=target or None, task="auto")
+                data = read_csv(path, target=target or None, features=features, task="auto")
             except DataError as exc:
-                raise DataError(str(exc).replace(path, name)) from None
+                raise DataError(in_page_words(str(exc).replace(path, name))) from None
         finally:
             os.unlink(path)
         notes = [re.sub(r";? *use --task \w+ to override", "", note) for note in data.notes]
@@ -161,7 +183,8 @@ class Session:
             self.run = run
             # the table's columns as read here, and the one predicted: the page's target list
             return {**views.state(self.run, notes=data.notes),
-                    "upload": {"columns": data.columns, "target": data.target_names[0]}}
+                    "upload": {"columns": data.columns, "target": data.target_names[0],
+                               "features": data.feature_names}}
 
 
 def header_columns(content: bytes) -> int:

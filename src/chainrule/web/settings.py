@@ -10,6 +10,7 @@ layers of at most ``MAX_NEURONS`` neurons each.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
@@ -23,6 +24,9 @@ MAX_LR = 10.0
 MAX_BATCH = 1024
 MAX_SEED = 2**32 - 1
 ACTIVATION_CHOICES = [name for name in ACTIVATIONS if name != "softmax"]
+MAX_NOISE = 50  # percent: extra Gaussian noise σ = noise/100 on a toy set's points
+MAX_HOLDOUT = 90  # percent of the rows held out for validation
+CROSS_CHOICES = ["x1^2", "x2^2", "x1x2", "sin(x1)", "sin(x2)"]  # extra inputs of a 2-D set
 INIT_CHOICES = ["ones", "zeros", "uniform", "normal", "xavier", "xavier_normal", "he",
                 "he_uniform", "lecun", "lecun_uniform"]
 
@@ -43,10 +47,14 @@ class Settings:
     batch_size: int = 1
     seed: int = 0
     shuffle: bool = False
+    noise: int = 0  # percent (toy sets)
+    holdout: int = 0  # percent of the rows held out for validation (tables of 10 rows or more)
+    crosses: tuple[str, ...] = ()  # feature crosses added as inputs (2-D sets)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["hidden"] = list(self.hidden)
+        d["crosses"] = list(self.crosses)
         return d
 
 
@@ -106,6 +114,16 @@ def _bool(value: Any) -> bool:
     raise SettingsError(f"shuffle must be true or false, got {value!r}")
 
 
+def _crosses(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        text = value.strip().lower()
+        value = [] if text in ("", "none") else [p.strip() for p in text.split(",")]
+    if not isinstance(value, (list, tuple)):
+        raise SettingsError(f"crosses must be a list of: {', '.join(CROSS_CHOICES)}; got {value!r}")
+    chosen = [_choice(v, "every feature cross", CROSS_CHOICES) for v in value]
+    return tuple(c for c in CROSS_CHOICES if c in chosen)  # in the table's order, once each
+
+
 def parse_settings(body: Any, defaults: Mapping[str, Any], datasets: list[str]) -> Settings:
     """``Settings`` from a JSON object; missing keys take ``defaults`` (the dataset's)."""
     if not isinstance(body, Mapping):
@@ -126,11 +144,65 @@ def parse_settings(body: Any, defaults: Mapping[str, Any], datasets: list[str]) 
         batch_size=_whole(merged["batch_size"], "batch_size", 1, MAX_BATCH),
         seed=_whole(merged["seed"], "seed", 0, MAX_SEED),
         shuffle=_bool(merged["shuffle"]),
+        noise=_whole(merged["noise"], "noise (percent)", 0, MAX_NOISE),
+        holdout=_whole(merged["holdout"], "holdout (percent held out for validation)", 0,
+                       MAX_HOLDOUT),
+        crosses=_crosses(merged["crosses"]),
     )
+
+
+MAX_EPOCHS = 100  # epochs one request may ask for
+
+
+def parse_epochs(body: Any) -> int:
+    """How many epochs one request asks for (``{"epochs": n}``, 1 to ``MAX_EPOCHS``; 1
+    without the key)."""
+    return _whole(body.get("epochs", 1) if isinstance(body, Mapping) else 1, "epochs", 1,
+                  MAX_EPOCHS)
+
+
+MAX_PARAM = 1e6  # a typed weight or bias: |value| ≤ this
+_PARAM = re.compile(r"^(?:w\^(\d+)_(\d+),?(\d+)|b_(\d+),?(\d+))$")
+
+
+def parse_param(symbol: Any, sizes: list[int]) -> tuple[str, tuple[int, ...]]:
+    """``w^k_ij`` → ``("layers.{k-1}.weight", (i-1, j-1))``; ``b_kj`` → the bias's name and
+    ``(j-1,)``; refused (naming the ones it has) when the network has no such parameter.
+    Indices of 10 and more are written with a comma, ``w^1_12,3`` (as the page writes them).
+    """
+    m = _PARAM.match(str(symbol).strip())
+    if m:
+        if m.group(1):
+            k, i, j = int(m.group(1)), int(m.group(2)), int(m.group(3))
+            if 1 <= k < len(sizes) and 1 <= i <= sizes[k - 1] and 1 <= j <= sizes[k]:
+                return f"layers.{k - 1}.weight", (i - 1, j - 1)
+        else:
+            k, j = int(m.group(4)), int(m.group(5))
+            if 1 <= k < len(sizes) and 1 <= j <= sizes[k]:
+                return f"layers.{k - 1}.bias", (j - 1,)
+    K = len(sizes) - 1
+    raise SettingsError(f"the network has no weight or bias {symbol!r}; it has w^1_11 … "
+                        f"w^{K}_{sizes[K - 1]}{sizes[K]} and b_11 … b_{K}{sizes[K]}")
+
+
+def parse_value(value: Any, symbol: str) -> float:
+    """A number typed for a weight or bias: finite, at most ``MAX_PARAM`` in size."""
+    if isinstance(value, str):
+        value = value.strip().replace("−", "-")
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or abs(number) > MAX_PARAM:
+        raise SettingsError(f"type a number from {-MAX_PARAM:g} to {MAX_PARAM:g} for {symbol}, "
+                            f"not {value!r}")
+    return number
 
 
 def limits() -> dict[str, Any]:
     """The choices and bounds, for the page's controls."""
     return {"activations": ACTIVATION_CHOICES, "initialisers": INIT_CHOICES,
             "max_neurons": MAX_NEURONS, "max_hidden_layers": MAX_HIDDEN_LAYERS,
-            "max_lr": MAX_LR, "max_batch": MAX_BATCH, "max_seed": MAX_SEED}
+            "max_lr": MAX_LR, "max_batch": MAX_BATCH, "max_seed": MAX_SEED,
+            "max_noise": MAX_NOISE, "max_epochs": MAX_EPOCHS, "max_holdout": MAX_HOLDOUT, "crosses": CROSS_CHOICES,
+            "settings": FIELDS}

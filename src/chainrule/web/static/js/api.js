@@ -11,6 +11,7 @@ async function call(method, path, body, headers = {}) {
 export const get = (path) => call('GET', path);
 export const post = (path, json) => call('POST', path, json === undefined ? undefined : JSON.stringify(json),
   { 'Content-Type': 'application/json' });
-export const upload = (file, target) => call('POST',
-  `/api/upload?name=${encodeURIComponent(file.name)}${target ? `&target=${encodeURIComponent(target)}` : ''}`,
+export const upload = (file, target, features) => call('POST',
+  `/api/upload?name=${encodeURIComponent(file.name)}${target ? `&target=${encodeURIComponent(target)}` : ''}` +
+  `${features ? `&features=${encodeURIComponent(JSON.stringify(features))}` : ''}`,
   file, { 'Content-Type': 'text/csv' });

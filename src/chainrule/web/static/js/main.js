@@ -6,14 +6,17 @@ import { drawChart } from './chart.js';
 import { drawData } from './data.js';
 import { el, fmt, pretty } from './format.js';
 import { drawNetwork } from './network.js';
-import { showDerivation } from './panel.js';
+import { showDerivation, showPractice } from './panel.js';
 import { watch } from './progress.js';
 
 const STAGES = ['forward', 'loss', 'backward', 'update'];
+const PLAY_MS = 250; // a request of epochs while playing
 const STAGE_MS = Number(new URLSearchParams(location.search).get('stage_ms') ?? 700);
 const $ = (id) => document.getElementById(id);
 
 const ui = {
+  wave: 0, zoom: 1, opener: null,
+  practice: false, revealed: new Set(), // your turn: the gradients the student has worked out
   state: null, step: null, stage: null, playing: false, busy: false, timer: null, datasets: [], param: null,
   upload: null, // the CSV the session learns: { file, columns, target } (as the server read it)
   trying: null, // a CSV chosen but refused so far: { file, columns } (as this page reads its header)
@@ -44,6 +47,8 @@ async function act(fn) {
 
 // -- what the network shows -------------------------------------------------------------------
 
+/** The numbers of the stage shown: each stage its own (the update: the new weights, and what
+ *  they give the same row); before any step, what the current weights give the next row. */
 function networkView() {
   const s = ui.state;
   if (ui.step && ui.stage) {
@@ -53,20 +58,35 @@ function networkView() {
       weights: st.forward.weights, biases: st.forward.biases,
     };
     if (ui.stage !== 'forward') { view.target = st.loss.target[0]; view.loss = st.loss.loss; }
-    if (ui.stage === 'backward') view.grads = st.backward;
+    if (ui.stage === 'backward') {
+      view.grads = st.backward;
+      if (ui.practice) view.hidden = (param) => !ui.revealed.has(param);
+      view.deltas = st.backward.deltas.map((d) => d[0]);
+      view.wave = ui.wave;
+    }
     if (ui.stage === 'update') {
-      Object.assign(view, { weights: st.update.weights, biases: st.update.biases, old: st.forward });
+      const outputs = st.update.outputs.map((o) => o[0]);
+      Object.assign(view, {
+        weights: st.update.weights, biases: st.update.biases, outputs,
+        old: { ...st.forward, outputs: view.outputs },
+        after: { outputs, loss: st.update.loss },
+      });
     }
     return view;
   }
   return {
     stage: null, x: s.preview.x[0], outputs: s.preview.outputs.map((o) => o[0]),
-    weights: s.network.weights, biases: s.network.biases,
+    weights: s.network.weights, biases: s.network.biases, maps: s.network.maps,
   };
 }
 
+const layers = () => ui.state.network.sizes.length - 1;
+
 function stageText() {
   const s = ui.state;
+  if (ui.step?.stages.pending && ui.stage === 'forward') {
+    return `1 · forward, with the weight you typed: row ${ui.step.stages.forward.rows[0] + 1} → ŷ = ${ui.step.stages.loss.prediction[0].map((v) => fmt(v)).join(', ')}. Nothing has moved yet: “one row” takes this step.`;
+  }
   if (!ui.step || !ui.stage) {
     const row = s.preview.rows[0] + 1;
     return `Next: row ${row}${s.preview.rows.length > 1 ? ` and ${s.preview.rows.length - 1} more` : ''}. ` +
@@ -81,8 +101,12 @@ function stageText() {
   switch (ui.stage) {
     case 'forward': return `1 · forward: row ${rows[0]}${batch}: ${x} → each neuron O = f(Σ w·O + b) → ŷ = ${yhat}`;
     case 'loss': return `2 · loss: ${pretty(s.loss.formula)} with ŷ = ${yhat} and y = ${y}: L = ${fmt(st.loss.loss)}`;
-    case 'backward': return '3 · backward: the arrows and biases now show ∂L/∂θ (purple: positive, the weight goes down; green: negative). Click one for its chain rule.';
-    default: return `4 · update: every weight and bias moved by θ ← θ − η · ∂L/∂θ with η = ${fmt(st.update.lr)}.`;
+    case 'backward': return `3 · backward: each neuron's δ = ∂L/∂z, from the output back; a layer's δ reuses the δs above it (δᵏⱼ = f′(zₖⱼ) · Σₘ wᵏ⁺¹ⱼₘ δᵏ⁺¹ₘ), and each arrow gets ∂L/∂wᵏᵢⱼ = δᵏⱼ · O₍ₖ₋₁₎ᵢ (purple: positive, the weight goes down; green: negative).${rows.length > 1 ? ' δ is the row shown; the arrows, the batch mean.' : ''}`;
+    default: {
+      const after = st.update.prediction[0].map((v) => fmt(v)).join(', ');
+      return `4 · update: every weight and bias moved by θ ← θ − η · ∂L/∂θ with η = ${fmt(st.update.lr)}. ` +
+        `The same row now gives ŷ = ${after} (was ${yhat}) and L = ${fmt(st.update.loss)} (was ${fmt(st.loss.loss)}).`;
+    }
   }
 }
 
@@ -101,19 +125,37 @@ function status() {
   return parts.join(' · ');
 }
 
+/** Draw everything for the current state and stage; the element that had the focus in the
+ *  diagram has it again after the redraw. */
 function render() {
   const s = ui.state;
-  drawNetwork($('network'), s.network, { ...networkView(), selected: ui.param });
+  const svg = $('network');
+  const focused = document.activeElement?.closest?.('#network g[data-param]')?.dataset.param;
+  const available = $('diagram').clientWidth || 760;
+  drawNetwork(svg, s.network, { ...networkView(), selected: ui.param }, available, ui.zoom);
+  if (focused) svg.querySelector(`g[data-param="${focused}"]`)?.focus({ preventScroll: true });
   for (const li of $('stages').children) {
     const n = STAGES.indexOf(li.dataset.stage);
+    const button = li.querySelector('button');
     li.classList.toggle('active', li.dataset.stage === ui.stage);
     li.classList.toggle('done', ui.stage !== null && n < STAGES.indexOf(ui.stage));
+    button.disabled = !ui.step || (ui.step.stages.pending && li.dataset.stage === 'update');
+    if (li.dataset.stage === ui.stage) button.setAttribute('aria-current', 'step'); else button.removeAttribute('aria-current');
   }
   $('stage-text').textContent = stageText();
+  const waving = ui.stage === 'backward' && ui.step;
+  $('wave').hidden = !waving;
+  if (waving) {
+    const K = layers();
+    const wave = Math.min(ui.wave, K);
+    $('btn-wave').textContent = wave < K ? `δ of layer ${K - wave} ←` : 'again from the output';
+    $('wave-text').textContent = `the wave has reached layer ${K - wave + 1} of ${K}`;
+  }
   $('status').textContent = status();
   drawChart($('chart'), s.history);
   const current = ui.step && ui.stage ? ui.step.stages.forward.rows : [];
-  drawData($('data'), s.data, current, current.length ? [] : s.preview.rows);
+  const data = ui.step && ui.stage && ui.stage !== 'update' ? ui.step.stages.data : s.data;
+  drawData($('data'), data, current, current.length ? [] : s.preview.rows);
   $('data-title').textContent = s.source;
 }
 
@@ -128,13 +170,27 @@ function fillControls(settings) {
   $('batch_size').value = settings.batch_size;
   $('seed').value = settings.seed;
   $('shuffle').checked = settings.shuffle;
+  $('noise').value = settings.noise;
+  $('holdout').value = settings.holdout;
+  showRanges();
+  for (const box of $('crosses').querySelectorAll('input')) box.checked = settings.crosses.includes(box.value);
+  const toy = !['seed', 'upload'].includes(settings.dataset);
+  for (const e of document.querySelectorAll('.toy-only')) e.hidden = !toy;
+  for (const e of document.querySelectorAll('.table-only')) e.hidden = settings.dataset === 'seed';
+}
+
+function showRanges() {
+  $('noise-out').textContent = `${$('noise').value} %`;
+  $('holdout-out').textContent = `${$('holdout').value} %`;
 }
 
 function readControls() {
   return {
     dataset: $('dataset').value, lr: $('lr').value, hidden: $('hidden').value,
     activation: $('activation').value, init: $('init').value, batch_size: $('batch_size').value,
-    seed: $('seed').value, shuffle: $('shuffle').checked,
+    seed: $('seed').value, shuffle: $('shuffle').checked, noise: $('noise').value,
+    holdout: $('holdout').value,
+    crosses: [...$('crosses').querySelectorAll('input:checked')].map((box) => box.value),
   };
 }
 
@@ -172,21 +228,43 @@ function csvHeader(text) {
   return [];
 }
 
-/** The target list: the columns of `entry` ({ columns, target }), shown when `visible`
- * and there is a choice to make. */
+/** The target list and the input boxes: the columns of `entry` ({ columns, target,
+ * features? }: without features, every column but the target), shown when `visible` and
+ * there is a choice to make. */
 function fillTargets(entry, visible) {
   const columns = entry?.columns ?? [];
+  const target = entry ? entry.target ?? columns[columns.length - 1] : null;
   $('target').replaceChildren(...columns.map((c) => el('option', { value: c }, c)));
-  if (entry) $('target').value = entry.target ?? columns[columns.length - 1];
+  if (entry) $('target').value = target;
+  $('inputs-boxes').replaceChildren(...columns.map((c) => el('label', {},
+    el('input', {
+      type: 'checkbox', value: c, checked: c !== target && (entry.features?.includes(c) ?? true),
+      disabled: c === target, 'aria-label': `${c} is an input`,
+    }), ` ${c}`)));
   $('target-pick').hidden = !visible || columns.length < 2;
+  $('inputs-pick').hidden = $('target-pick').hidden;
 }
 
-/** Send `entry`'s CSV (with `target`, or none: the server's default, the last column) and
- * show what the server made of it. A refused table keeps its target list up, to try another. */
-async function sendUpload(entry, target) {
-  ui.trying = entry;
-  fillTargets({ ...entry, target }, true);
-  const state = await api.upload(entry.file, target);
+/** The columns ticked as inputs, less `target`. */
+const ticked = (target) => [...$('inputs-boxes').querySelectorAll('input:checked')]
+  .map((box) => box.value).filter((c) => c !== target);
+
+/** Send `entry`'s CSV (with `target` and `features`, or none: the server's defaults, the last
+ * column from all the others) and show what the server made of it. A table never learnt keeps
+ * its choices up when refused, to fix the next one; a learnt table's lists go back to what the
+ * session learns (a refused choice is not left selected). */
+async function sendUpload(entry, target, features) {
+  const learnt = entry === ui.upload;
+  ui.trying = learnt ? null : entry;
+  fillTargets({ ...entry, target, features }, true);
+  let state;
+  try {
+    state = await api.upload(entry.file, target, features);
+  } catch (err) {
+    if (learnt) fillTargets(ui.upload, true);
+    else ui.trying = { ...entry, target, features };
+    throw err;
+  }
   ui.upload = { file: entry.file, ...state.upload };
   ui.datasets = await api.get('/api/datasets');
   fillDatasets();
@@ -199,10 +277,29 @@ function fillDatasets() {
   $('dataset').replaceChildren(...ui.datasets.map((d) => el('option', { value: d.name }, d.title)));
 }
 
+/** The settings in the page's address, so that reloading or sharing it gives the same run
+ *  (the same seed: the same data, weights and row order). An uploaded table is not in it. */
+function writeAddress(settings) {
+  const query = new URLSearchParams(location.search);
+  for (const [key, value] of Object.entries(settings)) {
+    if (settings.dataset === 'upload') query.delete(key);
+    else query.set(key, Array.isArray(value) ? (value.length ? value.join(',') : 'none') : value);
+  }
+  history.replaceState(null, '', `${location.pathname}?${query}`);
+}
+
+/** The settings the address asks for (null: none). */
+function readAddress(fields) {
+  const query = new URLSearchParams(location.search);
+  const asked = Object.fromEntries(fields.filter((f) => query.has(f)).map((f) => [f, query.get(f)]));
+  return Object.keys(asked).length ? asked : null;
+}
+
 /** Show a new state (after an epoch, a reset, an upload); `fill`: also set the controls from it. */
 function show(state, fill = false) {
   clearTimeout(ui.timer);
   ui.state = state;
+  if (fill) writeAddress(state.settings);
   ui.step = null;
   ui.stage = null;
   if (fill) fillControls(state.settings);
@@ -212,11 +309,15 @@ function show(state, fill = false) {
   if (ui.param) openPanel(ui.param); // the derivation of the new current step
 }
 
-/** Show the stages of the step just taken, one after the other. */
-function playStages(n = 0) {
+/** Show the stages of the step just taken, one after the other; the backward stage one
+ *  layer at a time, from the output (a typed weight's trial stops after the backward). */
+function playStages(n = 0, wave = 1) {
   ui.stage = STAGES[n];
+  ui.wave = ui.stage === 'backward' ? wave : layers();
   render();
-  if (n + 1 < STAGES.length) ui.timer = setTimeout(() => playStages(n + 1), STAGE_MS);
+  const last = ui.step.stages.pending ? 2 : STAGES.length - 1;
+  if (ui.stage === 'backward' && wave < layers()) ui.timer = setTimeout(() => playStages(n, wave + 1), STAGE_MS);
+  else if (n < last) ui.timer = setTimeout(() => playStages(n + 1), STAGE_MS);
 }
 
 async function reset(settings) {
@@ -245,13 +346,20 @@ async function play() {
   $('btn-play').textContent = 'pause';
   document.body.classList.add('playing');
   closePanel();
+  let epochs = 1; // per request: as many as take about PLAY_MS, so the page keeps up
   while (ui.playing) {
+    const started = performance.now();
+    document.body.dataset.request = 'epochs'; // in flight: it lands even after a pause
     try {
-      show(await watch(api.post('/api/epoch'), $('status')));
+      show(await watch(api.post('/api/epoch', { epochs }), $('status')));
     } catch (err) {
       say(err.message);
       break;
+    } finally {
+      delete document.body.dataset.request;
     }
+    const took = Math.max(1, performance.now() - started);
+    epochs = Math.max(1, Math.min(ui.maxEpochs, Math.round(epochs * PLAY_MS / took)));
     await new Promise((resolve) => setTimeout(resolve, 30));
   }
   stop();
@@ -259,58 +367,152 @@ async function play() {
 
 // -- the derivation panel -------------------------------------------------------------------
 
+/** The current number of `param` (w^k_ij or b_kj) in the state's network. */
+function currentValue(param) {
+  const m = /^(?:w\^(\d+)_(\d+),?(\d+)|b_(\d+),?(\d+))$/.exec(param);
+  const net = ui.state.network;
+  return m[1] ? net.weights[m[1] - 1][m[2] - 1][m[3] - 1] : net.biases[m[4] - 1][m[5] - 1];
+}
+
 async function openPanel(param) {
   try {
     const data = await api.get(`/api/explain?param=${encodeURIComponent(param)}`);
     const changed = ui.param !== param;
     ui.param = param;
-    showDerivation($('panel-body'), data);
+    if (ui.practice && ui.step && !ui.revealed.has(param)) {
+      showPractice($('panel-body'), data, () => {
+        ui.revealed.add(param);
+        render();
+        showDerivation($('panel-body'), data);
+      });
+    } else {
+      showDerivation($('panel-body'), data);
+    }
+    $('edit-name').textContent = `${pretty(param)} now`;
+    if (changed || document.activeElement !== $('edit-value')) $('edit-value').value = fmt(currentValue(param), 12);
     $('panel').hidden = false;
+    document.body.classList.add('panel-open');
     if (changed) render();
+    keepInSight(param);
   } catch (err) {
     say(err.message);
   }
 }
 
+/** On a phone the panel is a sheet over the bottom of the screen: scroll so the chosen
+ *  weight or neuron stays in sight above it. */
+function keepInSight(param) {
+  const node = $('network').querySelector(`g[data-param="${param}"]`);
+  const sheet = $('panel').getBoundingClientRect();
+  if (!node || sheet.top < 40) return; // the panel is beside the page, not under it
+  const box = node.getBoundingClientRect();
+  const diagram = $('diagram');
+  const d = diagram.getBoundingClientRect();
+  if (box.left < d.left || box.right > d.right) diagram.scrollLeft += (box.left + box.right) / 2 - (d.left + d.right) / 2;
+  const top = $('network').getBoundingClientRect().top;
+  const fits = $('network').getBoundingClientRect().height < sheet.top - 8;
+  const shift = fits ? top - 4 : (box.top + box.bottom) / 2 - sheet.top / 2;
+  if (Math.abs(shift) > 2) window.scrollBy({ top: shift, behavior: 'instant' });
+}
+
 function closePanel() {
   const open = ui.param !== null;
+  const param = ui.param;
   ui.param = null;
   $('panel').hidden = true;
-  if (open && ui.state) render();
+  document.body.classList.remove('panel-open');
+  if (open && ui.state) {
+    render();
+    if (ui.opener === param) $('network').querySelector(`g[data-param="${param}"]`)?.focus();
+  }
 }
 
 function picked(event) {
   const target = event.target.closest('[data-param]');
-  if (target && !ui.playing) openPanel(target.dataset.param);
+  if (target && !ui.playing) {
+    ui.opener = target.dataset.param;
+    openPanel(target.dataset.param);
+  }
+}
+
+/** Type a weight or bias: the server computes the next step's forward, loss and backward on
+ *  the new weights, and the page shows them stage by stage. */
+async function setParam(event) {
+  event.preventDefault();
+  const param = ui.param;
+  if (!param) return;
+  await act(async () => {
+    const r = await api.post('/api/param', { param, value: $('edit-value').value });
+    say('');
+    ui.revealed = new Set();
+    ui.state = r.state;
+    ui.step = r;
+    clearTimeout(ui.timer);
+    playStages(0);
+    await openPanel(param);
+  });
 }
 
 // -- start ----------------------------------------------------------------------------------
 
 async function start() {
   const options = await api.get('/api/options');
+  ui.maxEpochs = options.max_epochs;
   $('activation').replaceChildren(...options.activations.map((a) => el('option', { value: a }, a)));
   $('init').replaceChildren(...options.initialisers.map((a) => el('option', { value: a }, a)));
+  const crossNames = { 'x1^2': 'x₁²', 'x2^2': 'x₂²', x1x2: 'x₁x₂', 'sin(x1)': 'sin x₁', 'sin(x2)': 'sin x₂' };
+  $('crosses').append(...options.crosses.map((c) => el('label', {},
+    el('input', { type: 'checkbox', value: c }), ` ${crossNames[c] ?? c}`)));
   $('hidden').title = `neurons per hidden layer, comma-separated (1 to ${options.max_neurons} each, at most ${options.max_hidden_layers} layers); none for no hidden layer`;
   ui.datasets = await api.get('/api/datasets');
   fillDatasets();
-  show(await api.get('/api/state'), true);
+  const asked = readAddress(options.settings);
+  let first = await api.get('/api/state');
+  if (asked) {
+    try {
+      first = await api.post('/api/reset', asked);
+    } catch (err) {
+      say(`the address asks for settings the playground can't use: ${err.message}`);
+    }
+  }
+  show(first, true);
 
-  $('btn-row').addEventListener('click', () => act(async () => {
+  const oneRow = async () => {
     const r = await api.post('/api/step');
     say('');
+    ui.revealed = new Set();
     ui.state = r.state;
     ui.step = r;
     clearTimeout(ui.timer);
     playStages(0);
     if (ui.param) openPanel(ui.param);
+  };
+  $('btn-row').addEventListener('click', () => act(oneRow));
+  const PRESETS = { // a worked example: its settings, then its first step in four stages
+    'seed-step': { dataset: 'seed' },
+  };
+  $('preset').addEventListener('change', () => act(async () => {
+    const preset = PRESETS[$('preset').value];
+    $('preset').value = '';
+    if (!preset) return;
+    await reset(preset);
+    await oneRow();
   }));
   $('btn-epoch').addEventListener('click', () => act(async () => { show(await watch(api.post('/api/epoch'), $('status'))); say(''); }));
   $('btn-play').addEventListener('click', () => play());
+  const fold = (folded) => { // on a phone the settings fold away, leaving the diagram in sight
+    $('controls').classList.toggle('folded', folded);
+    $('settings-toggle').setAttribute('aria-expanded', String(!folded));
+  };
+  fold(matchMedia('(max-width: 700px)').matches);
+  $('settings-toggle').addEventListener('click', () => fold(!$('controls').classList.contains('folded')));
   $('btn-reset').addEventListener('click', () => act(() => reset(readControls())));
   $('dataset').addEventListener('change', () => act(() => reset({ dataset: $('dataset').value })));
-  for (const id of ['lr', 'hidden', 'activation', 'init', 'batch_size', 'seed', 'shuffle']) {
+  for (const id of ['lr', 'hidden', 'activation', 'init', 'batch_size', 'seed', 'shuffle', 'noise', 'holdout', 'crosses']) {
     $(id).addEventListener('change', () => act(() => reset(readControls())));
   }
+  $('noise').addEventListener('input', showRanges);
+  $('holdout').addEventListener('input', showRanges);
   $('upload').addEventListener('change', () => act(async () => {
     const file = $('upload').files[0];
     $('upload').value = ''; // the same file may be chosen again after a fix
@@ -320,15 +522,55 @@ async function start() {
   }));
   $('target').addEventListener('change', () => act(() => {
     stop();
-    return sendUpload(ui.trying ?? ui.upload, $('target').value);
+    const target = $('target').value;
+    return sendUpload(ui.trying ?? ui.upload, target, ticked(target));
+  }));
+  $('inputs-boxes').addEventListener('change', () => act(() => {
+    stop();
+    const target = $('target').value;
+    return sendUpload(ui.trying ?? ui.upload, target, ticked(target));
   }));
   $('stages').addEventListener('click', (event) => {
     const li = event.target.closest('li');
-    if (li && ui.step) { clearTimeout(ui.timer); ui.stage = li.dataset.stage; render(); }
+    if (!li || !ui.step || li.querySelector('button').disabled) return;
+    clearTimeout(ui.timer);
+    ui.stage = li.dataset.stage;
+    ui.wave = layers();
+    render();
+  });
+  $('btn-wave').addEventListener('click', () => {
+    clearTimeout(ui.timer);
+    ui.wave = ui.wave >= layers() ? 1 : ui.wave + 1;
+    render();
   });
   $('network').addEventListener('click', picked);
-  $('network').addEventListener('keydown', (event) => { if (event.key === 'Enter') picked(event); });
+  $('network').addEventListener('keydown', (event) => {
+    if ((event.key === 'Enter' || event.key === ' ') && event.target.matches('g[data-param]')) {
+      event.preventDefault(); // Space would scroll the page
+      picked(event);
+    }
+  });
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && ui.param) {
+      event.preventDefault();
+      closePanel();
+    }
+  });
   $('panel-close').addEventListener('click', closePanel);
+  $('practice').addEventListener('change', () => {
+    ui.practice = $('practice').checked;
+    render();
+    if (ui.param) openPanel(ui.param);
+  });
+  $('edit').addEventListener('submit', setParam);
+  const zoom = (factor) => { ui.zoom = Math.min(3, Math.max(0.5, ui.zoom * factor)); render(); };
+  $('zoom-in').addEventListener('click', () => zoom(1.25));
+  $('zoom-out').addEventListener('click', () => zoom(0.8));
+  let resized = null;
+  window.addEventListener('resize', () => {
+    clearTimeout(resized);
+    resized = setTimeout(() => ui.state && render(), 100);
+  });
   document.body.dataset.ready = 'true';
 }
 

@@ -57,3 +57,59 @@ export function showDerivation(box, data) {
   parts.push(el('details', { class: 'text' }, el('summary', {}, 'as text (chainrule explain)'), el('pre', {}, data.text)));
   box.replaceChildren(...parts.flat());
 }
+
+const TOLERANCE = 0.005; // a typed number within 0.5 % is right
+const close = (typed, value) => Math.abs(typed - value) <= TOLERANCE * Math.abs(value) + 1e-12;
+const typedNumber = (input) => (input.value.trim() === '' ? null : Number(input.value.trim().replace(/−/g, '-')));
+
+/**
+ * Your turn: the chain rule of the parameter in `data` with a box for each factor and one
+ * for the gradient; "check" says whether the gradient is right (to 0.5 %) and, when it is
+ * not, points at the first factor typed that differs; `reveal()` is called once it is
+ * right, or when the student asks to see it.
+ */
+export function showPractice(box, data, reveal) {
+  const p = data.explanation.parameters[0];
+  const row = p.rows[0];
+  const answer = row.value;
+  const factors = row.factors.map((f) => ({
+    ...f, input: el('input', { inputmode: 'decimal', size: 9, 'aria-label': `${pretty(f.symbol)} =`, 'data-factor': f.symbol }),
+  }));
+  const result = el('input', { inputmode: 'decimal', size: 11, id: 'practice-answer', 'aria-label': `∂L/∂${pretty(p.symbol)} =` });
+  const verdict = el('p', { id: 'practice-verdict', role: 'status' });
+  const check = () => {
+    for (const f of factors) f.input.classList.remove('differs');
+    const typed = typedNumber(result);
+    if (typed !== null && close(typed, answer)) {
+      verdict.textContent = `right: ∂L/∂${pretty(p.symbol)} = ${fmt(answer)}`;
+      verdict.className = 'right';
+      reveal();
+      return;
+    }
+    const wrong = factors.find((f) => typedNumber(f.input) !== null && !close(typedNumber(f.input), f.value));
+    verdict.className = 'wrong';
+    if (wrong) {
+      wrong.input.classList.add('differs');
+      wrong.input.focus();
+      verdict.textContent = `not yet: the first factor that differs is ${pretty(wrong.symbol)} = ${pretty(wrong.formula)}`;
+    } else if (factors.length && factors.every((f) => typedNumber(f.input) !== null)) {
+      verdict.textContent = 'the factors are right: multiply them again';
+    } else {
+      verdict.textContent = factors.length
+        ? 'not yet: type each factor of the chain rule to find the one that differs'
+        : 'not yet';
+    }
+  };
+  const form = el('form', { class: 'practice', onsubmit: (event) => { event.preventDefault(); check(); } },
+    el('h2', { 'data-param': p.symbol }, `your turn: ∂L/∂${pretty(p.symbol)}`),
+    el('p', { class: 'where' }, `step ${data.step}, row ${row.row + 1}: work out each factor of the chain rule, then the gradient (0.5 % is close enough)`),
+    el('div', { class: 'eq chain' }, el('span', { class: 'lhs' }, `∂L/∂${pretty(p.symbol)}`),
+      el('span', { class: 'rhs' }, `= ${pretty(row.chain.forms[0])}`)),
+    el('table', { class: 'factors' }, el('tbody', {}, factors.map((f) => el('tr', {},
+      el('td', {}, pretty(f.symbol)), el('td', {}, '='), el('td', {}, f.input))),
+    el('tr', {}, el('td', { class: 'num' }, `∂L/∂${pretty(p.symbol)}`), el('td', {}, '='), el('td', {}, result)))),
+    el('button', { type: 'submit' }, 'check'), ' ',
+    el('button', { type: 'button', onclick: reveal }, 'show me'),
+    verdict);
+  box.replaceChildren(form);
+}
