@@ -404,14 +404,16 @@ def test_a_toy_session_with_validation_is_fits_run_step_for_step(client):
     with a 20 % validation split, scaled inputs, bce, mini-batches, a step then epochs,
     gives the weights, losses and validation scores fit gives for the same settings."""
     from chainrule import mlp
-    from chainrule.web.catalog import TOY_DEFAULTS, TOY_RECIPE
+    from chainrule.web.catalog import TOY_DEFAULTS, TOY_POINTS, recipe_for
     from chainrule.web.toys import toy
     r = client.post("/api/reset", json={"dataset": "xor", "batch_size": 4, "seed": 5})
     assert r.status_code == 200, r.text
     client.post("/api/step")
     for _ in range(2):
         state = client.post("/api/epoch").json()
-    data = toy("xor", seed=5)
+    data = toy("xor", TOY_POINTS, 5)
+    TOY_RECIPE = recipe_for(data, state["settings"]["holdout"] / 100)
+    assert TOY_RECIPE.validation > 0 and TOY_RECIPE.scale == "standard"
     model = mlp([2, *TOY_DEFAULTS["hidden"], 1], activation=TOY_DEFAULTS["activation"],
                    seed=5)
     history = fit(model, data.X, data.y, loss=TOY_RECIPE.loss, lr=TOY_DEFAULTS["lr"],
