@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -130,6 +130,17 @@ class Summary:
     y: Moments = field(default_factory=Moments)
     classes: np.ndarray | None = None
     chunk_rows: list[int] = field(default_factory=list)
+
+
+def given_option(value: Any) -> bool:
+    """Whether an optional argument was given: not None, False, 0 or empty."""
+    if value is None or value is False:
+        return False
+    if isinstance(value, (int, float)) and value == 0:
+        return False
+    if isinstance(value, (list, tuple, dict, str)) and len(value) == 0:
+        return False
+    return True
 
 
 def _two_d(a: Any, what: str) -> np.ndarray:
@@ -283,6 +294,10 @@ class TableStream:
                 raise DataError(f"{paths[0]} has no column named {name!r}; its columns are: "
                                 f"{', '.join(header[:50])}")
         return cls(paths, targets, feats, header, **blocks)
+
+    def parts(self) -> list["TableStream"]:
+        """One stream per file, in the files' order (a random chunk order permutes these)."""
+        return [replace(self, paths=[path]) for path in self.paths]
 
     def __iter__(self) -> Iterator[Chunk]:
         for path in self.paths:
