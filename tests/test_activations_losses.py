@@ -156,13 +156,15 @@ def hand_terms(name):
     if name == "bce":  # −[y ln σ + (1 − y) ln(1 − σ)]
         s = SIG(P)
         return -(Y * np.log(s) + (1 - Y) * np.log(1 - s)), s - Y
+    if name == "sse_half":  # Σ_k ½(y_k − ŷ_k)², per row: ∂/∂ŷ_k = ŷ_k − y_k
+        return 0.5 * (r ** 2).sum(axis=1), r
     if name == "cross_entropy":  # −Σ_k y_k ln p_k, per row
         p = np.exp(P) / np.exp(P).sum(axis=1, keepdims=True)
         return -(Y * np.log(p)).sum(axis=1), p - Y
     raise AssertionError(name)
 
 
-LOSS_NAMES = ["mse", "mae", "huber", "bce", "cross_entropy"]
+LOSS_NAMES = ["mse", "mae", "huber", "bce", "cross_entropy", "sse_half"]
 
 
 @pytest.mark.parametrize("name", LOSS_NAMES)
@@ -177,7 +179,7 @@ def test_loss_value_and_gradient_match_the_hand_formulas(name):
     np.testing.assert_allclose(pred.grad, dterms / count, rtol=1e-13, atol=1e-16)
     # the per-element derivative the fused loop uses is the same number, before averaging
     np.testing.assert_allclose(loss.grad(P, Y), dterms, rtol=1e-13, atol=1e-16)
-    assert loss.per_row == (name == "cross_entropy")
+    assert loss.per_row == (name in ("cross_entropy", "sse_half"))
     value, grad = loss.value_and_grad(P, Y)  # both at once (cross-entropy: one softmax)
     np.testing.assert_allclose(value, terms, rtol=1e-14)
     np.testing.assert_allclose(grad, dterms, rtol=1e-13, atol=1e-16)

@@ -1,7 +1,8 @@
 """Losses: a number that says how wrong the predictions are, composed of primitives.
 
 Each loss is a term ``ℓ`` per element (MSE, MAE, Huber, binary cross-entropy: one per
-output of each row) or per row (cross-entropy: summed over the row's classes), and
+output of each row) or per row (cross-entropy and the textbook's ``sse_half``, summed
+over the row's outputs), and
 
     L = mean of the terms                      (no sample_weight)
     L = Σ_n w_n ℓ_n / Σ_n w_n                  (sample_weight w_n ≥ 0, one per row)
@@ -124,6 +125,22 @@ MAE = Loss(
 )
 
 
+def _sse_half(pred: Tensor, target: Any) -> Tensor:
+    """The textbook's ``E = Σ_k ½ (y_k − ŷ_k)²``, one number per row (summed over its
+    outputs), so ``∂E/∂ŷ_k = −(y_k − ŷ_k)`` with no ``2/K``; a batch takes the mean."""
+    return (0.5 * (target - pred) ** 2).sum(axis=-1)
+
+
+SSE_HALF = Loss(
+    "sse_half", _sse_half,
+    formula="L = Σ_k ½(y_k − ŷ_k)²",
+    derivative="∂L/∂ŷ_k = −(y_k − ŷ_k)",
+    grad=lambda pred, y: pred - y,
+    per_row=True,
+    value=lambda pred, y: (0.5 * (y - pred) ** 2).sum(axis=-1),
+)
+
+
 def huber_loss_grad(pred: np.ndarray, y: np.ndarray, delta: float = 1.0) -> np.ndarray:
     """∂ℓ/∂ŷ of the Huber loss: clip(ŷ − y, −δ, δ)."""
     return ops.huber_grad(pred - y, delta)
@@ -211,18 +228,19 @@ CLASSIFICATION_LOSSES = ("cross_entropy", "bce")  # on logits, trained on labels
 
 LOSSES: dict[str, Loss] = {
     "mse": MSE, "mae": MAE, "huber": huber(), "bce": BCE, "cross_entropy": CROSS_ENTROPY,
+    "sse_half": SSE_HALF,
 }
 _ALIASES = {
     "mean_squared_error": "mse", "squared_error": "mse", "l2": "mse",
     "mean_absolute_error": "mae", "absolute_error": "mae", "l1": "mae",
     "binary_cross_entropy": "bce", "binary_crossentropy": "bce",
     "ce": "cross_entropy", "cce": "cross_entropy", "categorical_cross_entropy": "cross_entropy",
-    "categorical_crossentropy": "cross_entropy",
+    "categorical_crossentropy": "cross_entropy", "sse": "sse_half", "half_sse": "sse_half",
 }
 
 
 def get_loss(spec: str | Loss) -> Loss:
-    """A loss by name (``mse``, ``mae``, ``huber``, ``bce``, ``cross_entropy``), or the loss
+    """A loss by name (``mse``, ``mae``, ``huber``, ``bce``, ``cross_entropy``, ``sse_half``), or the loss
     itself; ``huber:0.5`` sets Huber's δ (default 1)."""
     if isinstance(spec, Loss):
         return spec

@@ -17,7 +17,7 @@ from typing import Sequence
 import click
 
 from ..errors import ChainruleError
-from . import explain_cmd, model_cmds, train_cmd  # noqa: F401 - they register their commands
+from . import explain_cmd, model_cmds, quiz_cmd, train_cmd  # noqa: F401 - they register their commands
 from . import serve_cmd  # noqa: F401 - registers `chainrule serve`
 from .app import cli
 

@@ -100,17 +100,18 @@ class Tracer(Callback):
     def on_batch_end(self, step: int, loss: float) -> None:
         if self.pending is None:
             return
-        from ..explain.pieces import num, par
+        from ..explain.pieces import num, num_change, par
 
         layers = self.model.layers
         for p in self.pending.params:
             tensor = layers[p.ref.layer - 1].weight if p.ref.kind == "w" else layers[p.ref.layer - 1].bias
             new = float(tensor.data[p.ref.index])
             product = p.rows[0].chain.forms[-2] if len(p.rows) == 1 else p.mean.forms[-2]
+            old, shown = num_change(p.old, new)  # enough digits to show a small change
             if self.optimizer == "sgd" and np.isclose(new, p.new, rtol=1e-9, atol=1e-12):
-                update = f"{p.symbol} ← {num(p.old)} − {self.lr:g}·{par(p.gradient)} = {num(new)}"
+                update = f"{p.symbol} ← {old} − {self.lr:g}·{par(p.gradient)} = {shown}"
             else:
-                update = f"{p.symbol}: {num(p.old)} → {num(new)} ({self.optimizer})"
+                update = f"{p.symbol}: {old} → {shown} ({self.optimizer})"
             self.out.print(f"  {p.symbol:>8}: ∂L/∂{p.symbol} = {product} = {num(p.gradient)}   {update}")
         self.pending = None
         if step == self.steps:

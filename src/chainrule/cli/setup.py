@@ -74,8 +74,10 @@ def network_options(fn: Callable) -> Callable:
                      "hidden layer."),
         click.option("--activation", "-a", default="linear", show_default=True,
                      help=f"Hidden-layer activation ({', '.join(a for a in ACTIVATIONS if a != 'softmax')}; "
-                     "leaky_relu:0.2 sets the slope), or one per hidden layer, comma-separated. "
-                     "The output layer is linear."),
+                     "leaky_relu:0.2 sets the slope), or one per hidden layer, comma-separated."),
+        click.option("--output-activation", default="linear", show_default=True,
+                     help="The output layer's activation (any of the above, e.g. sigmoid for a "
+                     "textbook example). Classification losses work on a linear output (logits)."),
         click.option("--init", default=None,
                      help="Weight initialiser: ones, zeros, uniform, normal, xavier, he, lecun "
                      "(and _uniform/_normal variants, constant:VALUE), or one per layer, "
@@ -118,7 +120,8 @@ class Setup:
 
 def build(csv: str | None, target: str | None, features: str | None, task: str,
           hidden: list[int], activation: str, init: str | None, scale: str | None,
-          loss: str | None, lr: float | None, seed: int, **_: Any) -> Setup:
+          loss: str | None, lr: float | None, seed: int, output_activation: str = "linear",
+          **_: Any) -> Setup:
     """Read the data and build the network the options describe."""
     builtin = csv is None
     if builtin:
@@ -132,7 +135,7 @@ def build(csv: str | None, target: str | None, features: str | None, task: str,
     classify = data.task == "classification"
     loss_fn = get_loss(loss or ("cross_entropy" if classify else "mse"))
     if classify != (loss_fn.name in CLASSIFICATION_LOSSES):
-        wanted = "cross_entropy or bce" if classify else "mse, mae or huber"
+        wanted = "cross_entropy or bce" if classify else "mse, mae, huber or sse_half"
         raise ConfigError(f"the loss {loss_fn.name} does not fit a {data.task} target; use {wanted} "
                           f"(or --task {'regression' if classify else 'classification'})")
     if classify:  # encode_labels refuses a single class; fit refuses bce for more than two
@@ -152,8 +155,16 @@ def build(csv: str | None, target: str | None, features: str | None, task: str,
         if not get_activation(name).elementwise:
             raise ConfigError(f"{name} couples a layer's neurons and can't be a hidden activation; "
                               "for classes, the cross_entropy loss applies softmax to the outputs")
+    output = get_activation(output_activation)
+    if not output.elementwise:
+        raise ConfigError(f"--output-activation {output.name} couples the outputs; for classes, "
+                          "the cross_entropy loss applies softmax itself (keep the output linear)")
+    if classify and output.name != "linear":
+        raise ConfigError(f"the loss {loss_fn.name} works on logits and applies "
+                          f"{'σ' if loss_fn.name == 'bce' else 'softmax'} itself; drop "
+                          f"--output-activation {output.spec} (keep the output linear)")
     inits = [i.strip() for i in init.split(",")] if "," in init else init
-    model = mlp(sizes, activation=acts, init=inits, seed=seed)
+    model = mlp(sizes, activation=acts, output_activation=output.spec, init=inits, seed=seed)
     return Setup(data, model, loss_fn.spec, lr or (SEED_LR if builtin else CSV_LR), init,
                  scale or ("none" if builtin else "standard"), builtin, seed)
 
@@ -167,6 +178,9 @@ def describe(setup: Setup) -> list[str]:
     lines += [f"         {note}" for note in d.notes]
     acts = ", ".join(layer.activation.spec for layer in setup.model.layers[:-1]) or "none"
     scaled = "" if setup.scale == "none" else f"; inputs scaled ({setup.scale})"
+    output = setup.model.layers[-1].activation.spec
+    start = (f"initial weights and biases {setup.init}" if setup.init.startswith("from ")
+             else f"initial weights: {setup.init}, biases: 0")
     lines.append(f"network  {'-'.join(map(str, setup.model.sizes))} (hidden activation: {acts}; "
-                 f"output: linear), initial weights: {setup.init}, biases: 0{scaled}")
+                 f"output: {output}), {start}{scaled}")
     return lines

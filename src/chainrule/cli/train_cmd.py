@@ -51,14 +51,16 @@ def parse_schedule(text: str | None, lr: float, epochs: int) -> Any:
 
 
 def describe_training(setup: Any, optimizer: str, options: dict[str, Any], schedule: str | None,
-                      epochs: int, batch: Any, validation: float, patience: int | None) -> str:
+                      epochs: int, batch: Any, validation: float, patience: int | None,
+                      shuffle: bool = True) -> str:
     rows = len(setup.data)
     per = "one row at a time" if batch == 1 or rows == 1 else (
         "all rows per step" if batch == "full" or batch >= rows else f"{batch} rows per step")
     extras = "".join(f", {k} {v}" for k, v in options.items())
     rate = f"η = {setup.lr:g}" + (f" ({schedule} schedule)" if schedule else "")
     rule = "w ← w − η ∂L/∂w" if optimizer == "sgd" and not options else f"{optimizer}{extras}"
-    text = (f"training loss {get_loss(setup.loss).formula} (mean over a batch), {rule} with {rate}, {per}, shuffled, "
+    order = "shuffled" if shuffle else "in the table's order"
+    text = (f"training loss {get_loss(setup.loss).formula} (mean over a batch), {rule} with {rate}, {per}, {order}, "
             f"{epochs} epochs, seed {setup.seed}")
     if validation:
         text += f"; {validation:g} of the rows held out for validation"
@@ -93,6 +95,12 @@ def describe_training(setup: Any, optimizer: str, options: dict[str, Any], sched
               help="How each epoch runs: 'fused' needs no graph per step (a compiled loop for "
               "small steps, BLAS products for big ones; the same numbers, much faster), "
               "'graph' the autograd engine, 'auto' picks.")
+@click.option("--no-shuffle", is_flag=True,
+              help="Take the rows in the table's order every epoch (as the seed does, so --trace "
+              "starts at row 1) instead of a shuffled order.")
+@click.option("--init-from", type=click.Path(dir_okay=False), default=None,
+              help="Start from the weights and biases of an example file (FILE.toml, as for "
+              "explain --example; or a shipped one: seed, sigmoid-2-2-2); its network must match.")
 @click.option("--trace", type=click.IntRange(min=0), default=0, show_default=True,
               help="Narrate the first N steps: the row picked, the prediction, the loss, and "
               "every parameter's gradient and update.")
@@ -114,10 +122,10 @@ def describe_training(setup: Any, optimizer: str, options: dict[str, Any], sched
 @click.pass_context
 def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: str | None,
           plot_boundary: str | None, checkpoint: str | None, checkpoint_every: int,
-          resume: str | None, **options: Any) -> None:
+          resume: str | None, init_from: str | None, **options: Any) -> None:
     """Train a network on CSV (default: the seed's table of students).
 
-    Each step picks the next row of a shuffled order, predicts ŷ, measures the loss
+    Each step picks the next row of a shuffled order (--no-shuffle: the table's order), predicts ŷ, measures the loss
     (L = (y − ŷ)² by default), back-propagates ∂L/∂w to every weight and bias, and
     updates them (w ← w − η ∂L/∂w for sgd). One pass over the rows is an epoch.
     """
@@ -129,6 +137,14 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     if network.get("csv"):
         network["csv"] = os.path.abspath(network["csv"])
     setup = build(**network)
+    if init_from is not None:
+        if resume is not None:
+            raise ConfigError("--init-from starts a new run; a resumed run continues from its "
+                              "checkpoint's weights (drop --init-from)")
+        from ..explain.example import init_from as set_weights
+
+        set_weights(init_from, setup.model)
+        setup.init = f"from {init_from}"
     for path in (save, plot, plot_boundary):  # fail before training, not after
         folder = os.path.dirname(os.path.abspath(path)) if path else None
         if folder and not os.path.isdir(folder):
@@ -151,7 +167,8 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
         for line in describe(setup):
             out.print(line)
         out.print(describe_training(setup, run["optimizer"], opt_options, run["schedule"], epochs,
-                                    run["batch_size"], run["validation_split"], run["early_stopping"]))
+                                    run["batch_size"], run["validation_split"], run["early_stopping"],
+                                    shuffle=not run["no_shuffle"]))
         if resume:
             out.print(f"resuming the run checkpointed in {resume}")
             note = lengthened_cosine(ctx.meta.get("cosine"), epochs)
@@ -168,7 +185,7 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     start = time.perf_counter()
     history = fit(setup.model, setup.data.X, setup.data.y, loss=setup.loss,
                   optimizer=run["optimizer"], lr=lr, epochs=epochs, batch_size=run["batch_size"],
-                  shuffle=True, seed=setup.seed, callbacks=callbacks,
+                  shuffle=not run["no_shuffle"], seed=setup.seed, callbacks=callbacks,
                   validation_split=run["validation_split"], scale=setup.scale,
                   early_stopping=run["early_stopping"], optimizer_options=opt_options,
                   metrics=[] if setup.builtin else None,  # the seed's run shows its loss alone
@@ -192,7 +209,7 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
 
 
 TRAINING = ("epochs", "batch_size", "optimizer", "momentum", "nesterov", "weight_decay",
-            "schedule", "validation_split", "early_stopping", "engine")
+            "schedule", "validation_split", "early_stopping", "engine", "no_shuffle")
 
 
 def resumed_options(ctx: click.Context, folder: str, given: dict[str, Any]) -> dict[str, Any]:

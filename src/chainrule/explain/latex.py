@@ -10,10 +10,16 @@ from __future__ import annotations
 import re
 
 # A symbol: a letter (or ŷ, δ, p) with an optional ^superscript and _subscript.
-_SUB = r"(?:\{[^}]*\}|[\d,]+[a-z]?|[a-z])"
-_SYMBOL = rf"(?:ŷ|[A-Za-zδ])(?:\^(?:\{{[^}}]*\}}|\d+))?(?:_{_SUB})?"
+_SUB = r"(?:\{[^}]*\}|[\d,]+[a-z]?|[a-z]{1,2}(?![A-Za-z]))"
+_SUP = r"(?:\{[^}]*\}|\d+|[a-z](?![A-Za-z]))"
+_SYMBOL = rf"(?:ŷ|[A-Za-zδ])(?:\^{_SUP})?(?:_{_SUB})?"
 _FRACTION = re.compile(rf"∂({_SYMBOL})/∂({_SYMBOL})")
-_PARTS = re.compile(rf"^(ŷ|[A-Za-zδ])(?:\^(\{{[^}}]*\}}|\d+))?(?:_({_SUB}))?$")
+_PARTS = re.compile(rf"^(ŷ|[A-Za-zδ])(?:\^({_SUP}))?(?:_({_SUB}))?$")
+# index expressions in parentheses: O_(k−1)i → O_{(k−1)i}, w^(k+1)_jm → w^{(k+1)}_jm
+_PAREN_SUB = re.compile(r"_\(([^()]*)\)([a-z]?)")
+_PAREN_SUP = re.compile(r"\^\(([^()]*)\)(?=_)")
+# a number in e-notation, as Python writes it: 1e-05, −5.36e-06, 2.5e+20
+_E_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)e([+-])(\d+)(?![\w.])")
 _TOKEN = re.compile(rf"(?<![A-Za-z\\])({_SYMBOL})(?![A-Za-z(])")
 
 _WORDS = {"tanh": r"\tanh", "ln": r"\ln", "exp": r"\exp", "max": r"\max", "sign": r"\mathrm{sign}",
@@ -22,7 +28,16 @@ _WORDS = {"tanh": r"\tanh", "ln": r"\ln", "exp": r"\exp", "max": r"\max", "sign"
 _CHARS = {"−": "-", "·": r"\cdot ", "←": r"\leftarrow ", "σ": r"\sigma ", "η": r"\eta ",
           "Σ": r"\sum ", "²": "^{2}", "³": "^{3}", "≈": r"\approx ", "…": r"\ldots ",
           "ᵀ": "^{T}", "|": "|", "∈": r"\in ", "≤": r"\leq ", "≥": r"\geq ", "φ": r"\phi ",
-          "α": r"\alpha ", "λ": r"\lambda ", "Φ": r"\Phi ", "π": r"\pi "}
+          "α": r"\alpha ", "λ": r"\lambda ", "Φ": r"\Phi ", "π": r"\pi ", "½": r"\frac{1}{2}",
+          "δ": r"\delta ", "θ": r"\theta ", "μ": r"\mu ", "β": r"\beta ", "γ": r"\gamma ",
+          "ε": r"\epsilon ", "√": r"\sqrt", "∂": r"\partial ", "→": r"\to ", "×": r"\times ",
+          "′": "'"}
+
+
+def number(match: re.Match) -> str:
+    """``1e-05`` → ``1 \\times 10^{-5}`` (the mantissa 1 kept, as a person writes it)."""
+    mantissa, sign, exponent = match.groups()
+    return rf"{mantissa} \times 10^{{{'-' if sign == '-' else ''}{int(exponent)}}}"
 
 
 def symbol(text: str) -> str:
@@ -42,6 +57,15 @@ def symbol(text: str) -> str:
 
 def to_latex(text: str) -> str:
     """Translate one line of explain's text math into LaTeX math (no ``$``)."""
+    numbers: list[str] = []
+
+    def hold(m: re.Match) -> str:  # numbers wait outside the symbol rules, restored at the end
+        numbers.append(number(m))
+        return f"\x01{len(numbers) - 1}\x01"
+
+    text = _E_NUMBER.sub(hold, text)
+    text = _PAREN_SUB.sub(lambda m: "_{(" + m[1] + ")" + m[2] + "}", text)
+    text = _PAREN_SUP.sub(lambda m: "^{(" + m[1] + ")}", text)
     out = _FRACTION.sub(lambda m: rf"\frac{{\partial {symbol(m[1])}}}{{\partial {symbol(m[2])}}}",
                         text)
     # symbols outside the fractions (the fractions' insides start with a backslash now)
@@ -62,4 +86,5 @@ def to_latex(text: str) -> str:
     out = "".join(pieces)
     for char, tex in _CHARS.items():
         out = out.replace(char, tex)
+    out = re.sub("\x01(\\d+)\x01", lambda m: numbers[int(m[1])], out)
     return re.sub(r" +", " ", out).strip()

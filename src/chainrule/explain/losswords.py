@@ -2,7 +2,10 @@
 
 The values come from the engine (so any loss is right); this table only says how a
 person writes them.  Per-element losses (MSE, MAE, Huber) average over the row's m
-outputs, so their derivative carries ``/m`` when m > 1.  The losses on logits work on
+outputs, so with m > 1 the loss is written ``(1/m) Σ_j …`` from the header to the body
+and its derivative carries the factor once: ``−(2/m)(y_j − ŷ_j)``, ``−(y_j − ŷ_j)`` for
+m = 2.  ``sse_half`` (``Σ_k ½(y_k − ŷ_k)²``) sums instead, so its derivative is
+``−(y_k − ŷ_k)`` whatever m.  The losses on logits work on
 the output layer's ``z``: binary cross-entropy with ``p = σ(z)`` gives ``∂L/∂z = p − y``,
 and softmax with cross-entropy gives ``∂L/∂z_j = p_j − y_j`` — the fused form.
 """
@@ -16,17 +19,48 @@ from ..losses import Loss
 from .pieces import Equation, Factor, Names, d, num, par
 
 
+def _scale(factor: int, m: int) -> str:
+    """``factor/m`` as a coefficient in front of a term: ``""``, ``"2"``, ``"(2/3)"``, ``"(1/2)"``."""
+    if factor % m == 0:
+        whole = factor // m
+        return "" if whole == 1 else str(whole)
+    return f"({factor}/{m})"
 
-def _per_element(loss: Loss, y: str, p: str, yv: float, pv: float) -> tuple[str, str] | None:
-    """(∂ℓ/∂ŷ as symbols, the same with numbers) for one output of a per-element loss."""
+
+def _per_element(loss: Loss, y: str, p: str, yv: float, pv: float, m: int) -> tuple[str, str] | None:
+    """(∂L/∂ŷ as symbols, the same with numbers) for one of m outputs of a per-element loss,
+    the mean's 1/m included."""
     if loss.name == "mse":
-        return f"−2({y} − {p})", f"−2({num(yv)} − {par(pv)})"
+        c = _scale(2, m)
+        return f"−{c}({y} − {p})", f"−{c}({num(yv)} − {par(pv)})"
+    if loss.name == "sse_half":
+        return f"−({y} − {p})", f"−({num(yv)} − {par(pv)})"
+    c = _scale(1, m)
+    c = f"{c} " if c else ""
     if loss.name == "mae":
-        return f"−sign({y} − {p})", f"−sign({num(yv)} − {par(pv)})"
+        return f"−{c}sign({y} − {p})", f"−{c}sign({num(yv)} − {par(pv)})"
     if loss.name == "huber":
         delta = num(loss.params.get("delta", 1.0))
-        return f"clip({p} − {y}, −{delta}, {delta})", f"clip({num(pv)} − {par(yv)}, −{delta}, {delta})"
+        return (f"{c}clip({p} − {y}, −{delta}, {delta})",
+                f"{c}clip({num(pv)} − {par(yv)}, −{delta}, {delta})")
     return None
+
+
+def loss_formula(loss: Loss, m: int) -> str:
+    """``L = …`` for a row of m outputs, as the header and the body both write it."""
+    if m > 1 and loss.name == "mse":
+        return f"L = (1/{m}) Σ_j (y_j − ŷ_j)²"
+    if m > 1 and loss.name == "mae":
+        return f"L = (1/{m}) Σ_j |y_j − ŷ_j|"
+    if m > 1 and loss.name == "huber":
+        return f"L = (1/{m}) Σ_j h(y_j − ŷ_j),  {_huber_h(loss)}"
+    if loss.name == "sse_half":
+        return "L = ½(y − ŷ)²" if m == 1 else "L = Σ_k ½(y_k − ŷ_k)²"
+    return loss.formula
+
+
+def _huber_h(loss: Loss) -> str:
+    return "h(r) = ½r² if |r| ≤ δ else δ(|r| − ½δ)".replace("δ", num(loss.params.get("delta", 1.0)))
 
 
 def loss_equations(loss: Loss, y: np.ndarray, out: np.ndarray, value: float,
@@ -52,17 +86,20 @@ def loss_equations(loss: Loss, y: np.ndarray, out: np.ndarray, value: float,
                 Equation("L", ["−[y ln p + (1 − y) ln(1 − p)]",
                                f"−[{num(y[0])}·ln {par(p)} + {num(1 - y[0])}·ln {par(1 - p)}]",
                                num(value)], value)]
+    rhs = loss_formula(loss, m).split("=", 1)[-1].strip()
     if loss.name == "mse":
         if m == 1:
-            return [Equation("L", ["(y − ŷ)²", f"({num(y[0])} − {par(out[0])})²", num(value)], value)]
+            return [Equation("L", [rhs, f"({num(y[0])} − {par(out[0])})²", num(value)], value)]
         terms = " + ".join(f"({num(a)} − {par(b)})²" for a, b in zip(y, out))
-        return [Equation("L", [f"(1/{m}) Σ_j (y_j − ŷ_j)²", f"({terms})/{m}", num(value)], value)]
+        return [Equation("L", [rhs, f"(1/{m})({terms})", num(value)], value)]
     if loss.name == "mae":
         if m == 1:
-            return [Equation("L", ["|y − ŷ|", f"|{num(y[0])} − {par(out[0])}|", num(value)], value)]
+            return [Equation("L", [rhs, f"|{num(y[0])} − {par(out[0])}|", num(value)], value)]
         terms = " + ".join(f"|{num(a)} − {par(b)}|" for a, b in zip(y, out))
-        return [Equation("L", [f"(1/{m}) Σ_j |y_j − ŷ_j|", f"({terms})/{m}", num(value)], value)]
-    rhs = loss.formula.split("=", 1)[-1].strip()
+        return [Equation("L", [rhs, f"(1/{m})({terms})", num(value)], value)]
+    if loss.name == "sse_half":
+        terms = " + ".join(f"½({num(a)} − {par(b)})²" for a, b in zip(y, out))
+        return [Equation("L", [rhs, terms, num(value)], value)]
     return [Equation("L", [rhs, num(value)], value)]
 
 
@@ -78,11 +115,9 @@ def loss_factor(loss: Loss, y: np.ndarray, out: np.ndarray, j: int, value: float
     if loss.name == "bce":
         p = float(ops.sigmoid(oj))
         return Factor(symbol, "p − y", f"{num(p)} − {par(yj)}", value)
-    words = _per_element(loss, names.y(j), names.O(names.K, j), yj, oj)
+    words = _per_element(loss, names.y(j), names.O(names.K, j), yj, oj, m)
     if words is None:
         rhs = loss.derivative.split("=", 1)[-1].strip()
         return Factor(symbol, rhs, num(value), value)
     formula, numbers = words
-    if m > 1:
-        formula, numbers = f"{formula}/{m}", f"{numbers}/{m}"
     return Factor(symbol, formula, numbers, value)

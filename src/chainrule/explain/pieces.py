@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,20 @@ def num(v: float) -> str:
         return "0"
     text = str(int(round(v))) if abs(v) < 1e15 and v == round(v) else f"{v:.6g}"
     return "−" + text[1:] if text.startswith("-") else text
+
+
+def num_change(old: float, new: float) -> tuple[str, str]:
+    """``old`` and ``new`` written so that their difference shows: 6 significant digits,
+    or, when a small update leaves those alike, enough more (up to 17) that the change
+    itself is written to about 3 digits."""
+    old, new = float(old), float(new)
+    a, b = num(old), num(new)
+    if a != b or old == new or not (math.isfinite(old) and math.isfinite(new)):
+        return a, b
+    top = math.floor(math.log10(max(abs(old), abs(new))))
+    digits = min(17, max(7, top - math.floor(math.log10(abs(new - old))) + 3))
+    a, b = (f"{v:.{digits}g}" for v in (old, new))
+    return tuple("−" + t[1:] if t.startswith("-") else t for t in (a, b))  # type: ignore[return-value]
 
 
 def par(v: float) -> str:
@@ -123,18 +138,31 @@ class ParamExplanation:
 
 @dataclass
 class RowData:
+    """One row: its numbers, the forward pass, its loss and (δ form) its δ table.
+
+    ``x`` and ``y`` are what the network sees; ``raw_x`` and ``raw_y`` the row as the
+    data have it when the model scales them, and ``label`` the class of a one-hot target.
+    """
+
     index: int
     x: np.ndarray
     y: np.ndarray
     forward: list[Equation]
     loss: Equation
+    deltas: list[Equation] = field(default_factory=list)
+    raw_x: np.ndarray | None = None
+    raw_y: np.ndarray | None = None
+    label: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "x": self.x.tolist(), "y": self.y.tolist(),
-                "forward": [e.to_dict() for e in self.forward], "loss": self.loss.to_dict()}
+                "raw_x": None if self.raw_x is None else self.raw_x.tolist(),
+                "raw_y": None if self.raw_y is None else self.raw_y.tolist(), "label": self.label,
+                "forward": [e.to_dict() for e in self.forward], "loss": self.loss.to_dict(),
+                "deltas": [e.to_dict() for e in self.deltas]}
 
 
-JSON_VERSION = 1
+JSON_VERSION = 2
 
 
 @dataclass
@@ -149,6 +177,10 @@ class Explanation:
     rows: list[RowData]
     loss: Equation
     params: list[ParamExplanation]
+    form: str = "paths"  # "paths": each parameter's chain; "delta": the δ table first
+    notes: list[str] = field(default_factory=list)  # about neurons (δ form): dead ReLUs, …
+    step: int | None = None  # its number in a sequence of steps
+    scaling: str | None = None  # how the model scales its inputs ("standard"), if it does
 
     def __getitem__(self, symbol: str) -> ParamExplanation:
         ref = parse_param(symbol, self.sizes)
@@ -159,17 +191,18 @@ class Explanation:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "version": JSON_VERSION,
+            "version": JSON_VERSION, "form": self.form, "step": self.step,
             "network": {"sizes": self.sizes, "activations": self.activations},
+            "scaling": self.scaling, "notes": self.notes,
             "loss": {"name": self.loss_name, "formula": self.loss_formula},
             "lr": self.lr, "rows": [r.to_dict() for r in self.rows],
             "loss_value": self.loss.to_dict(), "parameters": [p.to_dict() for p in self.params],
         }
 
-    def render(self, fmt: str = "text") -> str:
+    def render(self, fmt: str = "text", standalone: bool = False) -> str:
         from .render import render
 
-        return render(self, fmt)
+        return render(self, fmt, standalone)
 
     def __str__(self) -> str:
         return self.render("text")
@@ -228,13 +261,15 @@ PARAM_SYMBOLS = {"alpha": "α", "slope": "slope", "delta": "δ"}
 
 def fill_numbers(text: str, arg: str, value: float, params: dict[str, float]) -> str:
     """``text`` with its argument and its parameters (``slope``, ``α``) as numbers; a negative
-    number gets parentheses unless it already stands alone in them, as in ``tanh(−0.5)``."""
+    number gets parentheses unless it already stands alone as a function's argument, as in
+    ``tanh(−0.5)`` or ``max(−0.5, 0)``."""
     for name, number in params.items():
         text = fill(text, PARAM_SYMBOLS.get(name, name), num(number))
     pattern = re.compile(rf"(?<![A-Za-z_]){re.escape(arg)}(?![A-Za-z_\d])")
 
     def one(m: re.Match) -> str:
-        alone = m.start() > 0 and text[m.start() - 1] == "(" and text[m.end():m.end() + 1] == ")"
+        before, after = text[:m.start()], text[m.end():]
+        alone = before.endswith(("(", ", ")) and after.startswith((")", ","))
         return num(value) if alone else par(value)
 
     return pattern.sub(one, text)
