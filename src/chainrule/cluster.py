@@ -82,9 +82,12 @@ def fit_on_cluster(model: Module, X: Any, y: Any, client: Any, *, loss: str = "m
                    shuffle: bool = True, seed: int | np.random.Generator | None = None,
                    lr: Any = None, scale: str | None = None, sync_every: int = 1,
                    workers: int | None = None, engine: str = "auto",
+                   callbacks: Sequence[train.Callback] = (),
                    **unsupported: Any) -> train.History:
     """``fit`` on a Dask cluster (see the module docstring); ``workers``: use the first N
-    of the cluster's workers (default: all); ``lr``: a constant rate (default 0.01)."""
+    of the cluster's workers (default: all); ``lr``: a constant rate (default 0.01);
+    ``callbacks`` hear of the run and its epochs (not of single steps, which run on the
+    workers); one returning True from ``on_epoch_end`` stops the run."""
     given = sorted(k for k, v in unsupported.items() if given_option(v))
     if given:
         raise ConfigError(f"{', '.join(given)} can't be used when training on a Dask cluster yet")
@@ -115,7 +118,11 @@ def fit_on_cluster(model: Module, X: Any, y: Any, client: Any, *, loss: str = "m
     Y_on = {w: client.scatter(Ys, workers=[w], broadcast=False) for w in names}
     history = train.History()
     params = model.parameters()
+    for cb in callbacks:
+        cb.on_train_begin(model)
     for epoch in range(1, epochs + 1):
+        for cb in callbacks:
+            cb.on_epoch_begin(epoch)
         order = rng.permutation(n) if shuffle else np.arange(n)
         total, seen = 0.0, 0
         for start in range(0, n, sync_every * count):
@@ -140,6 +147,11 @@ def fit_on_cluster(model: Module, X: Any, y: Any, client: Any, *, loss: str = "m
         history.logs["loss"].append(mean)
         history.epoch.append(epoch)
         history.steps += -(-n // batch)
+        if any([cb.on_epoch_end(epoch, history) for cb in callbacks]):
+            history.stopped_early = True
+            break
+    for cb in callbacks:
+        cb.on_train_end(history)
     return history
 
 
