@@ -14,10 +14,17 @@ the output says where.  Peers that aren't installed are skipped, with a note.
 
 S1  the seed: 2-2-1 linear, MSE, SGD η = 0.01, batch 1, 100,000 standardized rows
     made like the seed's table (IQ, CGPA → package), taken in order as the seed does
-    (every peer); one more row shows chainrule with the rows shuffled
+    (every peer); one more row shows chainrule with the rows shuffled, and two what a
+    user gets with the defaults (rows shuffled, R² each epoch, engine "auto"): ``fit``,
+    and ``chainrule.sklearn.MLPRegressor`` (alpha, shuffling, its loss curve: defaults)
 S2  digits: load_digits standardized, 64-32-10 tanh, softmax cross-entropy, SGD η = 0.01,
-    batch 1, one epoch; also the same loop written by hand in numba (and without its
+    batch 1, one epoch; also ``fit`` with its defaults for 5 epochs (shuffled, accuracy
+    each epoch, "auto"), and the same loop written by hand in numba (and without its
     tanh), the floor for a compiled loop on this network
+
+The compile times (``--no-cold`` skips them): numba compiling the fused loop for a few
+network shapes in a fresh interpreter with an empty cache, and loading it from the disk
+cache afterwards.
 S3  mini-batch: 784-256-128-10 ReLU, cross-entropy, SGD momentum 0.9, batch 128, 60,000
     synthetic rows, float32, whole epochs; also the time of the epoch's matrix products
     alone (NumPy's BLAS on this machine; the issue's bound is 1.3 × that) and a loop
@@ -56,7 +63,10 @@ except ImportError:  # pragma: no cover - optional peer
 RUNS = 5  # timed calls at least, each peer
 WARM_S, TIMED_S = 0.25, 0.5  # seconds of warm-up calls, and of timed calls at least
 TARGETS = {("S1", "chainrule fused"): 5000, ("S1", "chainrule graph"): 5,
-           ("S2", "chainrule fused"): 100, ("S3", "chainrule (auto)"): 1.2}
+           ("S1", "chainrule fit, defaults"): 5000,
+           ("S1", "chainrule MLPRegressor, defaults"): 3000,
+           ("S2", "chainrule fused"): 100, ("S2", "chainrule fit, defaults, 5 epochs"): 100,
+           ("S3", "chainrule (auto)"): 1.2}
 
 
 def _warm(fn: Callable[[], object]) -> None:
@@ -179,6 +189,33 @@ def chainrule_epoch(sizes, act, loss, X, y, bs, engine, momentum=0.0, dtype=np.f
         cr.fit(model, X, y, loss=loss, lr=0.01, epochs=1, batch_size=bs, seed=0, metrics=[],
                shuffle=shuffle,
                optimizer_options={"momentum": momentum} if momentum else None, engine=engine)
+    return run
+
+
+def chainrule_defaults(sizes, act, loss, X, y, epochs=1):
+    """``fit`` as a user calls it: rows shuffled, the default metric each epoch, "auto"
+    (the loop compiled earlier: one call with engine="fused" first)."""
+    cr.fit(cr.mlp(sizes, activation=act, seed=0), X[:10], y[:10], loss=loss, epochs=1,
+           engine="fused")
+
+    def run():
+        model = cr.mlp(sizes, activation=act, seed=0)
+        cr.fit(model, X, y, loss=loss, lr=0.01, epochs=epochs, batch_size=1, seed=0)
+    return run
+
+
+def chainrule_regressor(sizes, X, y):
+    """``chainrule.sklearn.MLPRegressor`` with S1's network and step, all else its defaults."""
+    from chainrule.sklearn import MLPRegressor as Ours
+
+    def run(engine=None):
+        model = Ours(hidden_layer_sizes=tuple(sizes[1:-1]), activation="identity",
+                     solver="sgd", batch_size=1, learning_rate_init=0.01, momentum=0.0,
+                     max_iter=1, random_state=0, engine=engine)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, y.ravel())
+    run("fused")  # the loop compiled earlier (as for fit's rows): then "auto" takes it
     return run
 
 
@@ -387,6 +424,11 @@ def s1() -> list[dict]:
     # The seed's algorithm takes the rows in order ("repeat for every row"): every peer
     # does so here; a row for chainrule with shuffling shows what NumPy's permutation adds.
     peers(table, [2, 2, 1], "linear", "mse", X, y, 1, 100_000, 10_000, shuffle=False)
+    table.time("chainrule fit, defaults", chainrule_defaults([2, 2, 1], "linear", "mse", X, y),
+               100_000, "rows shuffled, R² each epoch, engine auto (loop compiled earlier)")
+    if sklearn is not None:
+        table.time("chainrule MLPRegressor, defaults", chainrule_regressor([2, 2, 1], X, y),
+                   100_000, "alpha 1e-4 (its penalty in the loop), shuffled, loss curve; auto")
     return table.show()
 
 
@@ -400,6 +442,9 @@ def s2() -> list[dict]:
     table = Table("S2", "step")
     n = len(X)
     peers(table, [64, 32, 10], "tanh", "cross_entropy", X, digits.target, 1, n, n)
+    table.time("chainrule fit, defaults, 5 epochs",
+               chainrule_defaults([64, 32, 10], "tanh", "cross_entropy", X, digits.target, 5),
+               5 * n, "rows shuffled, accuracy each epoch, engine auto (loop compiled earlier)")
     table.time("numba by hand (floor)", numba_by_hand_epoch(X, digits.target), n,
               "scalar softmax, no checks, nothing allocated: the floor for a numba loop")
     table.time("… the same without tanh", numba_by_hand_epoch(X, digits.target, False), n,
@@ -465,21 +510,40 @@ def import_times() -> None:
         print(f"  import {module:24s} {fmt(statistics.median(times))}")
 
 
+COMPILE_SHAPES = [  # (what, sizes, activation, loss, optimiser, batch size)
+    ("the seed 2-2-1 linear/sgd", [2, 2, 1], "linear", "mse", "sgd", 1),
+    ("iris 4-8-3 tanh/adam, cross-entropy", [4, 8, 3], "tanh", "cross_entropy", "adam", 1),
+    ("4-16-8-1 tanh/sgd", [4, 16, 8, 1], "tanh", "mse", "sgd", 1),
+    ("digits 64-32-10 tanh/sgd, cross-entropy", [64, 32, 10], "tanh", "cross_entropy", "sgd",
+     1),
+    ("4-8-3 tanh/adam, batch 16", [4, 8, 3], "tanh", "cross_entropy", "adam", 16),
+]
+
+
 def compile_times(cold: bool) -> None:
-    """The fused loop's first call: from numba's disk cache, and (``cold``) compiling."""
-    code = ("import time, numpy as np, chainrule as cr; m = cr.seed_network(); "
-            "t = time.perf_counter(); cr.fit(m, np.ones((4, 2)), np.ones((4, 1)), epochs=1, "
-            "engine='fused'); print(time.perf_counter() - t)")
+    """The fused loop's first call for a few shapes, in a fresh interpreter: compiling with
+    an empty cache (``cold``), then loaded from the disk cache."""
     print("\nfirst call of the fused loop (float64), in a fresh interpreter:")
-    warm = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if cold:
-        with tempfile.TemporaryDirectory() as cache:
-            env = dict(os.environ, CHAINRULE_CACHE_DIR=cache)
-            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                 env=env)
-            print(f"  cold (empty cache: numba compiles) {fmt(float(out.stdout))}")
-    warm = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    print(f"  from the disk cache                 {fmt(float(warm.stdout))}")
+    print(f"  {'network':42s} {'cold (compiles)':>16s} {'from disk cache':>16s}")
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, CHAINRULE_CACHE_DIR=cache)
+        env.pop("NUMBA_CACHE_DIR", None)
+        for what, sizes, act, loss, opt, bs in COMPILE_SHAPES:
+            code = ("import time, numpy as np, chainrule as cr; "
+                    f"m = cr.mlp({sizes}, activation={act!r}, seed=0); "
+                    f"X = np.zeros((32, {sizes[0]})); "
+                    f"y = np.arange(32) % {sizes[-1]} if {loss!r} == 'cross_entropy' "
+                    f"else np.zeros((32, {sizes[-1]})); t = time.perf_counter(); "
+                    f"cr.fit(m, X, y, loss={loss!r}, optimizer={opt!r}, epochs=1, "
+                    f"batch_size={bs}, metrics=[], engine='fused'); "
+                    "print(time.perf_counter() - t)")
+            times = []
+            for _ in range(2 if cold else 1):
+                out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                     text=True, env=env if cold else None)
+                times.append(float(out.stdout) if out.returncode == 0 else float("nan"))
+            first = fmt(times[0]) if cold else "(skipped)"
+            print(f"  {what:42s} {first:>16s} {fmt(times[-1]):>16s}")
 
 
 def machine() -> None:

@@ -230,3 +230,22 @@ def test_unknown_activation_and_initialiser():
 
 def test_target_without_a_csv():
     assert_one_clear_error(run("train", "--target", "y"), "CSV")
+
+
+def test_a_compile_is_announced_before_it_starts_and_only_once(tmp_path):
+    """No silent waits: with an empty kernel cache the fused loop's compile is said first,
+    in one line; the second run loads it from the disk cache and says nothing of it."""
+    env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200",
+           "CHAINRULE_CACHE_DIR": str(tmp_path)}
+    env.pop("NUMBA_CACHE_DIR", None)
+    outs = [subprocess.run([sys.executable, "-m", "chainrule", "train", "--engine", "fused",
+                            "--epochs", "2"], capture_output=True, text=True, timeout=600,
+                           env=env) for _ in range(2)]
+    assert all(out.returncode == 0 for out in outs), outs[0].stderr
+    first = outs[0].stdout.splitlines()
+    line = next(i for i, text in enumerate(first) if "compiling" in text)
+    assert re.fullmatch(r"compiling the fast loop for 2-2-1 linear/sgd \(once per machine, "
+                        r"~\d+ s\)…", first[line])
+    assert line < min(i for i, text in enumerate(first) if EPOCH_LINE.match(text))
+    assert "compiling" not in outs[1].stdout + outs[1].stderr
+    assert epoch_losses(outs[0].stdout) == epoch_losses(outs[1].stdout)

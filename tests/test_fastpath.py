@@ -1,10 +1,16 @@
 """The fused training loop (``fastpath``) against the graph engine.
 
-The graph engine is the reference: every supported activation, loss, optimiser and
-batch size (1, 7, all rows) is trained both ways from the same seed and row order,
-and the weights must agree to 1e-12 relative in float64 and 1e-5 in float32 (the
-two differ only in the order of additions inside a matrix product).  The first run
-on a machine compiles the loop (numba caches it on disk for later runs).
+The graph engine is the reference.  The cases are generated from the tables: every
+activation, loss and optimiser whose entry carries a fused form is trained both ways
+from the same seed and row order, and the weights must agree to 1e-12 relative in
+float64 and 1e-5 in float32 (the two differ only in the order of additions inside a
+matrix product).  A new table entry is in these tests the moment it exists.  To keep
+the compiled kernels few and small (each compiles once per machine, in seconds a
+layer), each loss trains one network of three hidden layers whose activations take
+turns through the table (every activation at least once, each in some network with
+another loss and optimiser), and the optimisers take turns over the losses; an
+optimiser's numbers are run-time arguments of a kernel, so the variants of ``OPTIONS``
+reuse the kernels compiled for the cases.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import fastcode, fastpath, losses, ops
+from chainrule import fastcode, fastpath, losses, ops, optim
+from chainrule.nn.activations import ACTIVATIONS, get_activation
 from chainrule.schedules import StepDecay
 from chainrule.tensor import Tensor
 
@@ -27,23 +34,37 @@ from chainrule import fastkernel  # noqa: E402  (needs numba)
 
 ROWS = 23  # not a multiple of 7: the last batch is short
 
+
+def _fusable(table: dict) -> list[str]:
+    return [name for name, entry in table.items() if entry.fused is not None]
+
+
+def _spec(name: str) -> str:
+    """The activation with a number other than its default where it takes one."""
+    entry = ACTIVATIONS[name]
+    return f"{name}:{next(iter(entry.params.values())) + 0.25}" if entry.params else name
+
+
+HIDDEN = [_spec(name) for name in _fusable(ACTIVATIONS)]  # every one
+LOSS_NAMES = _fusable(losses.LOSSES)
+OPTIMIZER_NAMES = list(optim.OPTIMIZERS)
+BATCHES = (1, 7, "full")
+DEPTH = 3  # hidden layers a case: the activations take turns
 # (hidden activations, output activation, loss, optimiser, options, batch size, weighted)
-# Together they use every activation, loss, update rule and option at least once.
-CASES = [
-    ("linear", "linear", "mse", "sgd", {}, 1, False),
-    ("sigmoid", "linear", "mae", "sgd", {"momentum": 0.9, "nesterov": True,
-                                         "weight_decay": 0.01}, 7, False),
-    ("tanh", "linear", "huber:0.5", "adam", {"weight_decay": 0.01}, "full", False),
-    ("relu", "linear", "bce", "adamw", {}, 1, False),
-    ("leaky_relu:0.2", "linear", "cross_entropy", "rmsprop",
-     {"centered": True, "momentum": 0.5, "weight_decay": 0.01}, 7, False),
-    ("elu:0.5", "linear", "mse", "adagrad", {"lr_decay": 0.1, "weight_decay": 0.01}, "full", False),
-    ("softplus", "linear", "cross_entropy", "sgd", {"momentum": 0.5}, 1, True),
-    ("gelu", "linear", "bce", "rmsprop", {}, 7, True),
-    (["tanh", "relu"], "sigmoid", "mse", "sgd", {}, 7, True),
-    ("gelu", "tanh", "huber", "adagrad", {}, 1, False),
-]
-FLOAT32_CASES = [CASES[0], CASES[1], CASES[4], CASES[7], CASES[9]]  # batch 1: all-locals form
+CASES = [([HIDDEN[(DEPTH * i + k) % len(HIDDEN)] for k in range(DEPTH)], "linear",
+          LOSS_NAMES[i % len(LOSS_NAMES)], OPTIMIZER_NAMES[i % len(OPTIMIZER_NAMES)],
+          {"weight_decay": 0.01}, BATCHES[i % len(BATCHES)], i % 2 == 1)
+         for i in range(max(len(LOSS_NAMES), -(-len(HIDDEN) // DEPTH)))]
+# every optimiser in the table with its other numbers: the same kernels as above
+OPTIONS = {"sgd": {"momentum": 0.9, "nesterov": True}, "adamw": {"weight_decay": 0.1},
+           "adam": {"betas": (0.8, 0.99)}, "rmsprop": {"centered": True, "momentum": 0.5},
+           "adagrad": {"lr_decay": 0.1, "initial_accumulator_value": 0.1}}
+VARIANTS = [case[:4] + ({**case[4], **OPTIONS.get(case[3], {})},) + case[5:] for case in CASES]
+FLOAT32_CASES = [case for case in CASES if case[5] == 1]  # batch 1: all-locals where small
+
+
+def _ids(case) -> str:
+    return f"{case[2]}-{case[3]}-bs{case[5]}" + ("-weighted" if case[6] else "")
 
 
 def _data(loss: str, rng: np.random.Generator):
@@ -60,7 +81,8 @@ def _train(engine: str, case, dtype=np.float64, epochs: int = 4, lr=None):
     rng = np.random.default_rng(1)
     X, y, outputs = _data(loss, rng)
     weights = rng.uniform(0.0, 2.0, ROWS) if weighted else None
-    model = cr.mlp([3, 4, 5, outputs], activation=hidden, output_activation=out_act,
+    widths = [3] * len(hidden) if isinstance(hidden, list) else [4, 5]
+    model = cr.mlp([3, *widths, outputs], activation=hidden, output_activation=out_act,
                    seed=3, dtype=dtype)
     history = cr.fit(model, X, y, loss=loss, optimizer=opt, optimizer_options=dict(options),
                      epochs=epochs, batch_size=bs, seed=7, lr=lr, sample_weight=weights,
@@ -77,19 +99,27 @@ def _assert_same(fused, graph, rtol):
     assert h1.steps == h2.steps
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[2]}-{c[3]}-bs{c[5]}")
+def test_the_cases_cover_every_fusable_entry_of_the_tables():
+    assert {a.split(":")[0] for a in HIDDEN} == {n for n, a in ACTIVATIONS.items() if a.fused}
+    assert {a for case in CASES for a in case[0]} == set(HIDDEN)
+    assert {c[2] for c in CASES} == {n for n, l in losses.LOSSES.items() if l.fused}
+    assert {c[3] for c in CASES} == set(optim.OPTIMIZERS)
+    assert "softmax" not in HIDDEN and {c[5] for c in CASES} == set(BATCHES)
+
+
+@pytest.mark.parametrize("case", CASES + VARIANTS, ids=_ids)
 def test_fused_training_gives_the_graph_engines_weights_float64(case):
     _assert_same(_train("fused", case), _train("graph", case), rtol=1e-12)
 
 
-@pytest.mark.parametrize("case", FLOAT32_CASES, ids=lambda c: f"{c[0]}-{c[2]}-{c[3]}-bs{c[5]}")
+@pytest.mark.parametrize("case", FLOAT32_CASES, ids=_ids)
 def test_fused_training_gives_the_graph_engines_weights_float32(case):
     fused, graph = _train("fused", case, np.float32), _train("graph", case, np.float32)
     assert fused[0].dtype == np.float32
     _assert_same(fused, graph, rtol=1e-5)
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[2]}-{c[3]}-bs{c[5]}")
+@pytest.mark.parametrize("case", CASES, ids=_ids)
 def test_big_steps_run_as_blas_products_with_the_graph_engines_weights(case, monkeypatch):
     """Steps over ``AUTO_MAX_WORK`` multiply-adds run as NumPy products on arrays allocated
     once (here: every step, the bound set to 0), with the optimiser's own step."""
@@ -373,29 +403,131 @@ def test_an_unknown_engine_is_a_config_error():
         cr.fit(cr.mlp([2, 1]), np.ones((3, 2)), np.ones((3, 1)), engine="gpu")
 
 
-def test_auto_uses_the_fused_loop_for_long_runs(monkeypatch):
-    monkeypatch.setattr(fastpath, "AUTO_MIN_STEPS", 10)
+def test_auto_compiles_only_when_the_graph_would_take_longer_and_says_so(monkeypatch):
+    """Not compiled yet: ``auto`` weighs the compile (``compile_seconds``) against the graph
+    engine's time for the run (``graph_seconds``): a short run trains on the graph, a long
+    one announces the compile in one line (``on_compile``), compiles, and runs fused."""
+    monkeypatch.setattr(fastpath, "compiled", lambda plan, bs: False)
+    model = cr.mlp([2, 3, 1], seed=0)
+    plan = fastpath.Plan(model, losses.MSE, cr.SGD(model.parameters()))
+    cost = fastpath.compile_seconds(plan.shape(1))
+    per_step = fastpath.graph_seconds(plan.widths, 1, 1)
+    assert cost == fastpath.COMPILE_SECONDS[0] + 2 * fastpath.COMPILE_SECONDS[1]
+    # the graph engine's step: a part per layer and the products' multiply-adds
+    assert per_step == pytest.approx(2 * 25e-6 + 3 * 9 * 1e-9)
+    lines = []
+    short = int(cost / per_step * 0.9)
+    assert fastpath.choose("auto", model, losses.MSE, cr.SGD(model.parameters()), steps=short,
+                           on_compile=lines.append) is None and lines == []
+    chosen = fastpath.choose("auto", model, losses.MSE, cr.SGD(model.parameters()),
+                             steps=int(cost / per_step * 1.1), on_compile=lines.append)
+    assert chosen is not None and lines == [
+        f"compiling the fast loop for 2-3-1 linear/sgd (once per machine, ~{cost:.0f} s)…"]
+    assert fastkernel.cached(chosen.shape(1), np.float64)  # compiled then, not in the epoch
+
+
+def test_auto_runs_fused_whenever_the_loop_is_at_hand(monkeypatch):
     calls = []
     real = fastpath.Plan.run
     monkeypatch.setattr(fastpath.Plan, "run",
                         lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
-    cr.fit(cr.mlp([2, 1]), np.ones((5, 2)), np.ones((5, 1)), epochs=3, engine="auto")
-    assert len(calls) == 3
+    cr.fit(cr.mlp([2, 1]), np.ones((5, 2)), np.ones((5, 1)), epochs=1, engine="fused")
+    calls.clear()
+    lines = []
+    cr.fit(cr.mlp([2, 1]), np.ones((5, 2)), np.ones((5, 1)), epochs=3, engine="auto",
+           on_compile=lines.append)  # 15 steps: the graph would be quicker than a compile
+    assert len(calls) == 3 and lines == []
+
+
+def test_networks_that_differ_only_in_widths_share_one_compiled_epoch(monkeypatch):
+    """The loops form reads the widths from ``dims`` at run time: one source, one compile."""
+    shapes = [fastcode.Shape(widths, ("tanh", "linear"), "cross_entropy", "adam", True)
+              for widths in ((4, 8, 3), (4, 16, 3), (64, 32, 10))]
+    assert len({fastcode.source_file(shape)[0] for shape in shapes}) == 1
+    small = fastcode.Shape((2, 2, 1), ("tanh", "linear"), "mse", "sgd", True)
+    other = fastcode.Shape((2, 3, 1), ("tanh", "linear"), "mse", "sgd", True)
+    assert fastcode.scalar(small) and fastcode.source_file(small)[0] != \
+        fastcode.source_file(other)[0]  # the all-locals form is written per shape
+
+
+@pytest.mark.parametrize("name", _fusable(ACTIVATIONS))
+def test_each_activations_fused_form_is_its_function_and_derivative_compiled(name, rng):
+    """The compiled loop's f and f' (the entry's fused form, compiled) give the graph
+    engine's f(z) and f'(z) (from the output, or from z) number by number."""
+    entry = get_activation(_spec(name))
+    forward, slope = fastkernel.activation(name)
+    p = next(iter(entry.params.values()), 0.0)
+    z = np.concatenate([rng.standard_normal(40) * 3, [0.0, -0.0, 1e-8, -30.0, 30.0]])
+    out = entry.fn(z)
+    grad = entry.grad(z if entry.grad_from == "z" else out)
+    # to a few units in the last place: numba's exp and tanh of one number are the C
+    # library's, NumPy's its own vector loops (1e-15 near a zero of f or f')
+    np.testing.assert_allclose([forward(v, p) for v in z], out, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose([slope(a, v, p) for a, v in zip(out, z)], grad, rtol=1e-14,
+                               atol=1e-15)
+
+
+@pytest.mark.parametrize("name", _fusable(losses.LOSSES) + _fusable(losses.SKLEARN_LOSSES))
+def test_each_losses_fused_form_is_its_value_and_gradient_compiled(name, rng):
+    loss = losses.fused_entry(name)
+    pred = rng.standard_normal((4, 3))
+    y = np.eye(3)[rng.integers(0, 3, 4)] if name.replace("sklearn_", "") in \
+        losses.CLASSIFICATION_LOSSES \
+        else rng.standard_normal((4, 3))
+    form = fastkernel.loss(name)
+    if loss.per_row:
+        got = [form(p, t) for p, t in zip(pred, y)]
+        np.testing.assert_allclose([g[0] for g in got], loss.value(pred, y), rtol=1e-14)
+        np.testing.assert_allclose([g[1] for g in got], loss.grad(pred, y), rtol=1e-14)
+    else:
+        p = next(iter(loss.params.values()), 0.0)
+        got = np.array([form(a, b, p) for a, b in zip(pred.ravel(), y.ravel())])
+        np.testing.assert_allclose(got[:, 0], loss.value(pred, y).ravel(), rtol=1e-14)
+        np.testing.assert_allclose(got[:, 1], loss.grad(pred, y).ravel(), rtol=1e-14)
 
 
 def test_the_compiled_loop_runs_the_engines_own_functions():
-    from chainrule import fastkernel, optim
-    from chainrule.nn.activations import ACTIVATIONS
-    assert fastkernel.sigmoid.py_func is ops.sigmoid
-    assert fastkernel.gelu_grad.py_func is ACTIVATIONS["gelu"].grad is ops.gelu_grad
-    assert fastkernel.ce_grad.py_func is losses.CROSS_ENTROPY.grad
-    assert fastkernel.ce_value_and_grad.py_func is losses.CROSS_ENTROPY.both  # what it runs
-    z, y = np.array([0.5, -1.0, 2.0]), np.array([0.0, 1.0, 0.0])  # and each compiles
-    value, grad = losses.CROSS_ENTROPY.value_and_grad(z, y)
-    assert fastkernel.ce_value(z, y) == value
-    np.testing.assert_array_equal(fastkernel.ce_grad(z, y), grad)
-    assert fastkernel.adam_step.py_func is optim.adam_step  # the rule optim.adam_ applies
+    assert ACTIVATIONS["tanh"].fused.forward(0.5, 0.0) == ops.tanh_number(0.5)
+    assert fastkernel.tanh.py_func is ops.tanh_number
+    assert fastkernel.rule("adam")[0].py_func is optim.adam_update
+    assert losses.CROSS_ENTROPY.fused.row is losses.CROSS_ENTROPY.both  # one softmax
     assert ops.softmax in fastkernel.shared_functions()
+    with pytest.raises(KeyError, match="softmax couples"):  # declined, never run as another
+        fastkernel.activation("softmax")
+    with pytest.raises(KeyError, match="no fused form"):
+        fastkernel.loss("no such loss")
+
+
+def test_an_activation_without_a_fused_form_is_declined_and_trained_on_the_graph(monkeypatch):
+    """A new table entry without a fused form: ``fused`` says why, ``auto`` trains it on the
+    graph engine (the graph's weights), never as another activation."""
+    import dataclasses
+    from chainrule.nn import activations
+    entry = dataclasses.replace(ACTIVATIONS["tanh"], name="tanh2", fused=None,
+                                declined="it is new and nobody wrote its fused form")
+    monkeypatch.setitem(activations.ACTIVATIONS, "tanh2", entry)
+    X, y = np.random.default_rng(0).standard_normal((12, 2)), np.linspace(0, 1, 12)
+    with pytest.raises(cr.ConfigError, match="tanh2.*no fused form: it is new"):
+        cr.fit(cr.mlp([2, 3, 1], activation="tanh2", seed=0), X, y, engine="fused")
+    weights = []
+    for engine in ("auto", "graph"):
+        model = cr.mlp([2, 3, 1], activation="tanh2", seed=0)
+        cr.fit(model, X, y, epochs=2, seed=0, engine=engine, metrics=[])
+        weights.append(np.concatenate([p.data.ravel() for p in model.parameters()]))
+    np.testing.assert_array_equal(weights[0], weights[1])
+
+
+def test_a_loss_or_optimiser_outside_the_tables_is_declined_with_the_reason():
+    import dataclasses
+    model = cr.mlp([3, 2])
+    bare = dataclasses.replace(losses.MSE, fused=None, declined="written by hand")
+    assert "no fused form" in fastpath.reason(model, bare, cr.SGD(model.parameters())) or \
+        "not the one" in fastpath.reason(model, bare, cr.SGD(model.parameters()))
+
+    class MySGD(cr.SGD):
+        pass
+    assert "not one of chainrule's table" in fastpath.reason(
+        model, losses.MSE, MySGD(model.parameters()))
 
 
 def test_numbas_forms_of_the_last_axis_reductions_are_numpys():
@@ -570,31 +702,33 @@ def test_a_small_linear_network_trains_to_the_graph_engines_weights_bit_for_bit(
 
 _RULES_ROUND_AS_NUMPY = """
 import numba, numpy as np
-from chainrule import fastcode, fastkernel
+from chainrule import fastcode, fastkernel, optim
 
-@numba.njit(**fastcode.LOOPS_JIT_OPTIONS)  # a loops-form caller compiles update first
-def run(code, hyper, theta, grad, s1, s2, s3, steps):
-    for t in range(1, steps + 1):
-        fastkernel.update(code, hyper, theta, grad, s1, s2, s3, t, 0.01)
-
-rules = {"SGD": [0.01, 0, 0, 0, 0], "SGD_MOMENTUM": [0.01, 0.9, 1.0, 0, 0],
-         "ADAM": [0.01, 0.9, 0.999, 1e-8, 1.0], "RMSPROP": [0.0, 0.9, 1e-8, 0.5, 1.0],
-         "ADAGRAD": [0.01, 0.1, 1e-10, 0, 0]}
+numbers = {"sgd": [0.01], "sgd_momentum": [0.01, 0.9, 1.0], "adam": [0.01, 0.9, 0.999, 1e-8, 1.0],
+           "rmsprop": [0.0, 0.9, 1e-8, 0.5, 1.0], "adagrad": [0.01, 0.1, 1e-10]}
+assert set(numbers) == set(optim.RULES)  # every rule of the table
 with np.errstate(all="ignore"):
-    for rule, hyper in rules.items():
-        code, hyper = getattr(fastkernel, rule), np.array(hyper)
-        runs = []
+    for name, hyper in numbers.items():
+        update = fastkernel.rule(name)[0]
+
+        @numba.njit(**fastcode.LOOPS_JIT_OPTIONS)  # a loops-form caller compiles it first
+        def run(hyper, theta, grad, s1, s2, s3, steps):
+            for t in range(1, steps + 1):
+                update(hyper, theta, grad, s1, s2, s3, t, 0.01)
+
+        alone = numba.njit(error_model="numpy", fastmath=False)(optim.RULES[name].update)
+        hyper, runs = np.array(hyper), []
         for compiled in (True, False):
             theta, grad = np.zeros(20), np.random.default_rng(0).uniform(-2, 2, 20)
             state = [np.zeros(20) for _ in range(3)]
             if compiled:
-                run(code, hyper, theta, grad, *state, 100)
-            else:  # the same rule as plain Python on NumPy's numbers
+                run(hyper, theta, grad, *state, 100)
+            else:  # the same rule compiled by itself, called from Python: nothing fused
                 for t in range(1, 101):
-                    fastkernel.update.py_func(code, hyper, theta, grad, *state, t, 0.01)
+                    alone(hyper, theta, grad, *state, t, 0.01)
             runs.append(theta)
-        assert np.array_equal(runs[0], runs[1]), rule
-assert not any(" contract " in ir for ir in fastkernel.update.inspect_llvm().values())
+        assert np.array_equal(runs[0], runs[1]), name
+        assert not any(" contract " in ir for ir in update.inspect_llvm().values()), name
 print("ok")
 """
 
@@ -824,9 +958,11 @@ def test_the_epochs_are_kept_where_chainrule_cache_dir_says(tmp_path, monkeypatc
     other = fastcode.Shape((2, 5, 1), ("relu", "linear"), "mse", "sgd", True)
     name, text, path = fastcode.source_file(other)
     fastcode.write(path, text)
-    (path.parent / "__pycache__" / f"{name}.epoch-14.py27.nbi").write_bytes(b"")
+    numbas = fastcode._numba_folder(path.parent)  # __pycache__, or under $NUMBA_CACHE_DIR
+    numbas.mkdir(parents=True, exist_ok=True)
+    (numbas / f"{name}.epoch-14.py27.nbi").write_bytes(b"")
     assert not fastcode.cached_on_disk(other)
-    (path.parent / "__pycache__" / f"{name}.epoch-14.py{sys.version_info[0]}"
+    (numbas / f"{name}.epoch-14.py{sys.version_info[0]}"
      f"{sys.version_info[1]}.nbi").write_bytes(b"")
     assert fastcode.cached_on_disk(other)
 

@@ -78,7 +78,7 @@ def test_dense_is_x_at_w_plus_b(name, rng):
     z = np.einsum("ri,ij->rj", x, layer.weight.data) + layer.bias.data
     np.testing.assert_allclose(layer(x).data, REFERENCE_ACTIVATIONS[name](z), rtol=1e-13,
                                atol=1e-15)
-    np.testing.assert_allclose(layer.predict(x), REFERENCE_ACTIVATIONS[name](z), rtol=1e-13,
+    np.testing.assert_allclose(layer.forward_array(x), REFERENCE_ACTIVATIONS[name](z), rtol=1e-13,
                                atol=1e-15)
 
 
@@ -273,3 +273,33 @@ def test_mlp_takes_one_initialiser_per_layer():
     assert np.array_equal(model.layers[1].weight.data, np.zeros((3, 1)))
     with pytest.raises(ConfigError, match="one per layer"):
         mlp([2, 3, 1], init=["ones"] * 3)
+
+
+def test_prediction_on_raw_data_belongs_to_the_model_not_to_every_layer(rng):
+    """Scalers, classes and predict_proba live on ``Predictor`` (a Sequential has it), not
+    on ``Module``: a layer has none of them; a trained Sequential predicts through them."""
+    from chainrule.nn.predictor import Predictor
+    layer = Dense(2, 3)
+    assert not any(hasattr(layer, name) for name in
+                   ("predict", "predict_proba", "x_scaler", "classes_", "probabilities"))
+    model = mlp([2, 2], seed=0)
+    assert isinstance(model, Predictor) and model.classes_ is None
+    X = rng.standard_normal((30, 2)) * 10 + 5
+    labels = np.where(X[:, 0] > 5, "big", "small")
+    chainrule.fit(model, X, labels, loss="cross_entropy", scale="standard", epochs=1, seed=0)
+    z = ((X - X.mean(0)) / X.std(0)) @ model.layers[0].weight.data + model.layers[0].bias.data
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)  # softmax by hand
+    np.testing.assert_allclose(model.predict_proba(X), p, rtol=1e-12)
+    assert list(model.predict(X)) == list(np.array(["big", "small"])[p.argmax(1)])
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu", "leaky_relu:0.2", "gelu"])
+def test_a_sequentials_outputs_without_a_graph_are_the_graphs(act, rng):
+    """``forward_array`` (the per-epoch scores' forward: NumPy's products, no graph) gives
+    the numbers the graph engine's forward gives, bit for bit."""
+    model = mlp([3, 5, 4, 2], activation=act, output_activation="sigmoid", seed=1)
+    X = rng.standard_normal((17, 3))
+    np.testing.assert_array_equal(model.forward_array(X), model(Tensor(X)).data)
+    with pytest.raises(ShapeError):
+        model.forward_array(np.ones((2, 4)))

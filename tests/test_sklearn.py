@@ -20,7 +20,6 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import chainrule as cr  # noqa: E402
-from chainrule.losses import CROSS_ENTROPY  # noqa: E402
 from chainrule.sklearn import MLPClassifier, MLPRegressor, Objective  # noqa: E402
 from chainrule.tensor import Tensor  # noqa: E402
 
@@ -55,7 +54,7 @@ SOLVERS = {
 }
 
 
-def _pair(task: str, **params):
+def _pair(task: str, engine: str | None = None, **params):
     """scikit-learn's estimator and ours, both set up from scikit-learn's initial weights."""
     params = dict(hidden_layer_sizes=(4,), activation="tanh", alpha=0.3, batch_size=4,
                   shuffle=False, learning_rate_init=0.05, max_iter=15, tol=0.0,
@@ -63,7 +62,7 @@ def _pair(task: str, **params):
     y = TARGETS[task]
     theirs, ours = ((sk.MLPRegressor, MLPRegressor) if task == "regression"
                     else (sk.MLPClassifier, MLPClassifier))
-    theirs, ours = theirs(**params), ours(**params)
+    theirs, ours = theirs(**params), ours(**params, engine=engine)
     extra = {} if task == "regression" else {"classes": np.unique(y)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -121,7 +120,8 @@ def test_adam_agrees_with_scikit_learn_up_to_where_epsilon_goes():
 def test_the_objective_by_hand():
     """½·mean (y − ŷ)² + α/(2B)·Σ‖W‖² for a batch of B = 2 rows, weights of the seed network."""
     model = cr.seed_network()  # W¹ = 1 (2×2), W² = 1 (2×1): Σ‖W‖² = 6
-    J = Objective.of(cr.MSE, model, alpha=0.4, scale=0.5)
+    J = Objective.of("mse", model, alpha=0.4)
+    assert J.name == "sklearn_mse" and J.params == {"alpha": 0.4}
     pred, y = Tensor(np.array([[3.0], [5.0]])), np.array([[1.0], [2.0]])
     # ½·(2² + 3²)/2 = 3.25 ; 0.4/(2·2)·6 = 0.6
     assert float(J(pred, y).data) == pytest.approx(3.25 + 0.6, abs=1e-15)
@@ -129,15 +129,58 @@ def test_the_objective_by_hand():
     assert float(J(pred, y, sample_weight=[1.0, 3.0]).data) == pytest.approx(4.175, abs=1e-15)
 
 
-def test_a_scaled_objective_scales_its_value_and_gradient_together():
-    """A cross-entropy scaled by ½ gives ½ of the value and ½ of the gradient from
-    ``value_and_grad`` too (it drops the loss's own one-pass form, which isn't scaled)."""
+def test_the_objectives_are_table_losses_with_a_fused_form():
+    """scikit-learn's objectives are entries of chainrule's tables (losses.SKLEARN_LOSSES),
+    each with its fused form (the penalty included), so the fused path runs them."""
+    from chainrule import fastpath
+    from chainrule.losses import SKLEARN_LOSSES
+    assert sorted(SKLEARN_LOSSES) == ["sklearn_bce", "sklearn_cross_entropy", "sklearn_mse"]
+    assert all(e.fused is not None and e.fused.penalty for e in SKLEARN_LOSSES.values())
+    model = cr.mlp([2, 3])
+    opt = cr.SGD(model.parameters())
+    for name in ("mse", "cross_entropy"):
+        assert fastpath.reason(model, Objective.of(name, model, 0.1), opt) is None
+    assert "another model" in fastpath.reason(model, Objective.of("mse", cr.mlp([2, 3]), 0.1),
+                                              opt)
     z, y = np.array([[2.0, 0.0, -1.0]]), np.array([[0.0, 1.0, 0.0]])
-    J = Objective.of(CROSS_ENTROPY, cr.mlp([2, 3]), alpha=0.0, scale=0.5)
-    value, grad = J.value_and_grad(z, y)
+    value, grad = Objective.of("cross_entropy", model, 0.0).value_and_grad(z, y)
     p = np.exp(z) / np.exp(z).sum()
-    np.testing.assert_allclose(value, -0.5 * np.log(p[0, 1]), rtol=1e-14)
-    np.testing.assert_allclose(grad, 0.5 * (p - y), rtol=1e-14)
+    np.testing.assert_allclose(value, -np.log(p[0, 1]), rtol=1e-14)
+    np.testing.assert_allclose(grad, p - y, rtol=1e-14)
+
+
+@pytest.mark.parametrize("task, solver", [("regression", "nesterov"), ("binary", "sgd"),
+                                          ("three classes", "momentum")])
+def test_the_fused_path_trains_the_estimators_to_the_graph_engines_weights(task, solver):
+    """The same estimator fitted on both engines from the same weights (sample weights
+    too, and batches of 4, 4, 2, so α/Σs changes): equal weights and loss curves."""
+    runs = []
+    for engine in ("fused", "graph"):
+        _, ours, y = _pair(task, warm_start=True, engine=engine, **SOLVERS[solver])
+        weights = np.linspace(0.5, 2.0, len(y))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            ours.fit(X, y, sample_weight=weights)
+        runs.append(ours)
+    fused, graph = runs
+    for a, b in zip(graph.coefs_ + graph.intercepts_, fused.coefs_ + fused.intercepts_):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(fused.loss_curve_, graph.loss_curve_, rtol=1e-12)
+
+
+def test_auto_takes_the_fused_path_for_the_estimators(monkeypatch):
+    """engine=None (fit's "auto") runs the fused plan when its loop is at hand."""
+    from chainrule import fastpath
+    calls = []
+    real = fastpath.Plan.run
+    monkeypatch.setattr(fastpath.Plan, "run",
+                        lambda self, *a, **k: calls.append(self.loss.name) or real(self, *a, **k))
+    monkeypatch.setattr(fastpath, "compiled", lambda plan, bs: True)  # as if cached
+    _, ours, y = _pair("regression", warm_start=True, **SOLVERS["nesterov"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours.set_params(max_iter=3).fit(X, y)
+    assert calls.count("sklearn_mse") >= 3
 
 
 # ------------------------------------------------------------------------------------

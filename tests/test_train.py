@@ -174,3 +174,20 @@ def test_callbacks_see_every_step_and_can_stop(students):
     assert history.stopped_early and len(history) == 2 and history.steps == 6
     assert seen[0] == (1, 29241.0)  # the seed's first step
     assert history.loss[0] == pytest.approx(np.mean([l for _, l in seen[:3]]), rel=1e-15)
+
+
+@pytest.mark.parametrize("name", ["mse", "mae", "huber", "bce", "cross_entropy"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_per_epoch_loss_without_a_graph_is_the_graphs(name, weighted, rng):
+    """The epoch's scores use the loss's ``value`` on arrays (no graph), reduced as the
+    loss's own call reduces its terms: the same number."""
+    from chainrule.losses import LOSSES
+    from chainrule.tensor import Tensor
+    from chainrule.train import _loss_value
+    loss = LOSSES[name]
+    out = rng.standard_normal((9, 3))
+    Y = np.eye(3)[rng.integers(0, 3, 9)] if name in ("bce", "cross_entropy") \
+        else rng.standard_normal((9, 3))
+    W = rng.uniform(0, 2, 9) if weighted else None
+    want = float(loss(Tensor(out), Y, sample_weight=W).data)
+    assert _loss_value(loss, out, Y, W) == pytest.approx(want, rel=1e-15)

@@ -397,6 +397,33 @@ def test_importing_chainrule_does_not_import_the_web_server():
     assert out.stdout.strip() == "[]", out.stderr
 
 
+def test_a_toy_session_with_validation_is_fits_run_step_for_step(client):
+    """The playground steps through fit's own stepper (``train.Trainer``): a toy dataset
+    with a 20 % validation split, scaled inputs, bce, mini-batches, a step then epochs,
+    gives the weights, losses and validation scores fit gives for the same settings."""
+    from chainrule import mlp
+    from chainrule.web.catalog import TOY_DEFAULTS, TOY_RECIPE
+    from chainrule.web.toys import toy
+    r = client.post("/api/reset", json={"dataset": "xor", "batch_size": 4, "seed": 5})
+    assert r.status_code == 200, r.text
+    client.post("/api/step")
+    for _ in range(2):
+        state = client.post("/api/epoch").json()
+    data = toy("xor", seed=5)
+    model = mlp([2, *TOY_DEFAULTS["hidden"], 1], activation=TOY_DEFAULTS["activation"],
+                   seed=5)
+    history = fit(model, data.X, data.y, loss=TOY_RECIPE.loss, lr=TOY_DEFAULTS["lr"],
+                  epochs=2, batch_size=4, seed=5, validation_split=TOY_RECIPE.validation,
+                  scale=TOY_RECIPE.scale)
+    W, b = weights(state)
+    for k, layer in enumerate(model.layers):
+        np.testing.assert_allclose(W[k], layer.weight.data, rtol=1e-12)
+        np.testing.assert_allclose(b[k], layer.bias.data, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(state["history"]["loss"], history.loss, rtol=1e-12)
+    np.testing.assert_allclose(state["history"]["val_loss"], history.val_loss, rtol=1e-12)
+    assert state["history"]["val_accuracy"] == history["val_accuracy"]
+
+
 def test_an_unexpected_error_is_a_json_500_not_plain_text(monkeypatch):
     from chainrule.web.session import Session
 

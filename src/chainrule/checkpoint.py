@@ -12,6 +12,8 @@ same folder, flushed to disk, then renamed over the old one), holding
   whatever settings the caller adds (the command line keeps its options there, so
   ``chainrule train --resume DIR`` needs nothing else).
 
+This module owns the format: ``save_run`` writes a training run's state and
+``restore_run`` puts it back (``fit`` calls both; ``Place`` is where training stands).
 Resuming restores all of it, so a run that was stopped (Ctrl-C, SIGTERM, or killed
 after its last checkpoint) ends with weights bit-identical to an uninterrupted run.
 Loading never runs code: arrays and JSON only.
@@ -19,6 +21,7 @@ Loading never runs code: arrays and JSON only.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import os
@@ -28,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataError
+from .data import Scaler
+from .errors import ChainruleError, DataError
 
 FORMAT = "chainrule-checkpoint"
 VERSION = 1
@@ -159,3 +163,102 @@ def rng_state(rng: np.random.Generator) -> dict[str, Any]:
 
 def restore_rng(rng: np.random.Generator, state: dict[str, Any]) -> None:
     rng.bit_generator.state = state
+
+
+# -- a training run's checkpoint (what ``fit`` writes and resumes from) ---------------
+
+
+@dataclass
+class Place:
+    """Where training stands: the next epoch, and inside it the row order and progress."""
+
+    first_epoch: int
+    order: np.ndarray | None = None
+    next_row: int = 0
+    total: float = 0.0
+    seen: int = 0
+
+
+def fingerprint(X: np.ndarray, Y: np.ndarray, W: np.ndarray | None) -> str:
+    """A hash of the rows training sees (inputs, targets, sample weights), to refuse
+    resuming on other data."""
+    digest = hashlib.sha256()
+    for arr in (X, Y) + (() if W is None else (W,)):
+        digest.update(str(arr.shape).encode())
+        digest.update(np.ascontiguousarray(arr).tobytes())
+    return digest.hexdigest()
+
+
+def save_run(folder: str, model: Any, opt: Any, rng: np.random.Generator, history: Any,
+             stopper: Any, place: Place, run_info: dict[str, Any] | None,
+             fingerprint: str) -> None:
+    """Write everything a run needs to continue from ``place`` (``fit``'s model, optimiser,
+    generator, history, early stopping) into ``folder``."""
+    arrays = {f"model/{name}": p.data for name, p in model.named_parameters()}
+    x_scaler, y_scaler = getattr(model, "x_scaler", None), getattr(model, "y_scaler", None)
+    classes = getattr(model, "classes_", None)
+    opt_arrays, opt_numbers = object_state(opt, "optim")
+    arrays.update(opt_arrays)
+    state: dict[str, Any] = {
+        "optimizer": {"type": type(opt).__name__, "state": opt_numbers},
+        "rng": rng_state(rng),
+        "place": {"first_epoch": place.first_epoch, "next_row": place.next_row,
+                  "total": place.total, "seen": place.seen},
+        "history": {"logs": history.logs, "epoch": history.epoch, "steps": history.steps,
+                    "best_epoch": history.best_epoch},
+        "model": {"x_scaler": x_scaler.to_dict() if x_scaler else None,
+                  "y_scaler": y_scaler.to_dict() if y_scaler else None,
+                  "classes": None if classes is None else np.asarray(classes).tolist(),
+                  "head": getattr(model, "head", None)},
+        "run": run_info or {},
+        "data": fingerprint,
+    }
+    if place.order is not None:
+        arrays["place/order"] = place.order.astype(np.int64)
+    if stopper is not None:
+        state["early_stopping"] = {"best": stopper.best, "best_epoch": stopper.best_epoch,
+                                   "wait": stopper.wait, "monitor": stopper.monitor}
+        for name, value in (stopper.best_state or {}).items():
+            arrays[f"early/{name}"] = value
+    write(folder, arrays, state)
+
+
+def restore_run(folder: str, model: Any, opt: Any, rng: np.random.Generator, history: Any,
+                stopper: Any, n: int, fingerprint: str) -> Place:
+    """Put back what ``save_run`` wrote into these objects; where training stands."""
+    saved = read(folder)
+    state, arrays = saved.state, saved.arrays
+    weights = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
+    try:
+        model.load_state_dict(weights)
+    except ChainruleError as exc:
+        raise DataError(f"the checkpoint in {folder} is for another network ({exc}); resume with "
+                        "the same network") from None
+    if state["optimizer"]["type"] != type(opt).__name__:
+        raise DataError(f"the checkpoint in {folder} was made with {state['optimizer']['type']}, "
+                        f"not {type(opt).__name__}; resume with the same optimiser")
+    if state.get("data") != fingerprint:
+        raise DataError(f"the checkpoint in {folder} was made on other training data (or another "
+                        "validation split or scaling); resume with the same data and settings")
+    restore_object(opt, "optim", arrays, state["optimizer"]["state"])
+    restore_rng(rng, state["rng"])
+    kept = state["model"]
+    model.x_scaler = Scaler.from_dict(kept["x_scaler"]) if kept["x_scaler"] else None
+    model.y_scaler = Scaler.from_dict(kept["y_scaler"]) if kept["y_scaler"] else None
+    if kept["classes"] is not None:
+        model.classes_, model.head = np.asarray(kept["classes"]), kept["head"]
+    h = state["history"]
+    history.logs = {k: list(v) for k, v in h["logs"].items()}
+    history.epoch, history.steps, history.best_epoch = list(h["epoch"]), h["steps"], h["best_epoch"]
+    if stopper is not None and "early_stopping" in state:
+        es = state["early_stopping"]
+        stopper.best, stopper.best_epoch, stopper.wait = es["best"], es["best_epoch"], es["wait"]
+        stopper.monitor = es["monitor"]
+        best = {k[len("early/"):]: v for k, v in arrays.items() if k.startswith("early/")}
+        stopper.best_state = best or None
+    p = state["place"]
+    order = arrays.get("place/order")
+    if order is not None and len(order) != n:
+        raise DataError(f"the checkpoint in {folder} was made on {len(order)} training rows, not "
+                        f"{n}; resume with the same data")
+    return Place(p["first_epoch"], order, p["next_row"], p["total"], p["seen"])

@@ -1,9 +1,10 @@
 """The source of the fused loop's epoch, written for one network shape.
 
-``fastkernel`` compiles, for each network, the source that ``source`` writes here: the
-activations, loss and update rule as literals (each choice made when it compiles) and
-nothing but calls of ``fastkernel``'s helpers (which run the shared functions of
-``ops``, ``losses`` and ``optim``) and the chain rule for a stack of dense layers:
+``fastkernel`` compiles, for each network, the source that ``source`` writes here: at its
+top the fused forms of its activations, loss and update rule, bound by name from the
+tables' entries (``f_tanh, df_tanh = _fk.activation("tanh")``, ``loss_term``,
+``rule_update``: no codes, no branch on a name), then the chain rule for a stack of
+dense layers calling them:
 
     forward    Z_k = A_{k−1} W_k + b_k,   A_k = f_k(Z_k),   A_0 = the batch's rows
     loss       L = Σ_n s_n r_n,  r_n = ℓ_n (cross-entropy: one per row) or the mean of
@@ -16,15 +17,20 @@ nothing but calls of ``fastkernel``'s helpers (which run the shared functions of
 Two forms, by what is fastest where (measured; benchmarks/README.md):
 
 * **all locals** (``scalar``): one row a batch and at most ``SCALAR_WEIGHTS`` weights (the
-  seed's network).  Every number of a step is a local variable named as the seed names it
+  seed's network; its source grows with the weights, and numba's compile time with it:
+  a 4-16-8-1 network took 87 s this way, which is why the bound is small).  Every number of a step is a local variable named as the seed names it
   (``a1_0`` is O_11, ``e2_0`` is ∂L/∂O_21, ``g6`` the gradient of ``theta[6]``), every
   sum written out in the order of its inputs: nothing goes through memory but the
   weights, and a step of the seed's network takes about ten nanoseconds.
 * **loops**: everything else.  Row n, neuron j of layer k sits at ``st{k} + n·width + j``
-  in ``act`` (A), ``z`` (Z) and ``d`` (D, then Δ); ``W_k[i, j]`` at ``theta[wo + i·fan_out
-  + j]``, ``b_k[j]`` at ``theta[bo + j]`` (``grad`` alike).  The layers' widths come in at
-  run time (``dims``): LLVM then vectorises the loops over a layer's neurons (with
-  literal widths it unrolls them first and vectorises nothing).  With plain SGD and one
+  in ``act`` (A), ``z`` (Z) and ``d`` (D, then Δ); ``W_k[i, j]`` at ``theta[wo{k} + i·fan_out
+  + j]``, ``b_k[j]`` at ``theta[bo{k} + j]`` (``grad`` alike).  The layers' widths come in
+  at run time (``dims``), and every offset is computed from them at the epoch's top: LLVM
+  then vectorises the loops over a layer's neurons (with literal widths it unrolls them
+  first and vectorises nothing), and the source names no width, so networks that differ
+  only in their widths (4-8-3 and 64-32-10, same activations, loss and rule) share one
+  source file and one compile.  Optimisers whose rules differ only in their numbers
+  share one too (``optim.RULES``: the numbers are the run-time ``hyper``).  With plain SGD and one
   row a batch each weight moves as its gradient forms (``_sgd_in_place``).
 
 Sums run in the order of their inputs, bias last; the loops form adds a layer's inputs
@@ -46,7 +52,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-SCALAR_WEIGHTS = 256  # networks up to this many weights keep a row's every number local
+SCALAR_WEIGHTS = 16  # networks up to this many weights keep a row's every number local
 KEEP_DAYS = 30  # an epoch unused this long leaves the cache (``prune``), numba's files too
 FORWARD_GROUP = 8  # the loops form adds a layer's inputs into Z this many at a time
 # How numba compiles an epoch: x/0 is ±inf or NaN, as in NumPy.  In the loops form a·b + c
@@ -55,7 +61,7 @@ FORWARD_GROUP = 8  # the loops form adds a layer's inputs into Z this many at a 
 # moves as its gradient forms, ``_sgd_in_place``: ~4 % faster; BLAS's products fuse them
 # too): the same numbers to rounding, NaN and ∞ kept, except that a sum can stay finite
 # where one of its products alone would overflow (numbers near 1e308).  Every other
-# update runs the optimiser's rule compiled apart and never fused (``fastkernel.update``),
+# update runs the optimiser's rule compiled apart and never fused (``fastkernel.rule``),
 # rounded as NumPy's is; so does the all-locals form of a small network (the seed's linear network
 # trains to the graph engine's weights bit for bit, a teacher's printed numbers agree to
 # the last digit).  Nothing else of fastmath: no reordering; the finiteness checks
@@ -69,8 +75,9 @@ class Shape:
     """What a compiled epoch is written for.
 
     ``widths``: neurons per layer, inputs first; ``activations``: each layer's name in
-    ``fastkernel``'s table (``"linear"``, ``"tanh"``, …); ``loss`` and ``rule``: the loss
-    and update rule names; ``single``: every batch is one row (the seed's algorithm).
+    the activations' table (``"linear"``, ``"tanh"``, …); ``loss`` and ``rule``: the loss's
+    and the update rule's names in theirs (``losses``, ``optim.RULES``); ``single``: every
+    batch is one row (the seed's algorithm).
     """
 
     widths: tuple[int, ...]
@@ -107,6 +114,13 @@ class _Writer:
         self.lines.extend("    " * depth + line for line in text.splitlines())
 
 
+def _names(k: int) -> tuple[str, str]:
+    """The loops form's names for where layer k's weights and biases start in theta (set at
+    the epoch's top from ``dims``: the source holds no width, so networks that differ only
+    in their widths share one source, one compiled epoch)."""
+    return f"wo{k}", f"bo{k}"
+
+
 def _rows(w: _Writer, shape: Shape, depth: int = 2) -> int:
     """Start a loop over the batch's rows (or name its one row); the body's depth."""
     if shape.single:
@@ -118,7 +132,7 @@ def _rows(w: _Writer, shape: Shape, depth: int = 2) -> int:
 
 def _forward(w: _Writer, shape: Shape, k: int) -> None:
     """Z_k and A_k for the batch's rows."""
-    wo, bo = shape.offsets[k]
+    wo, bo = _names(k)
     name = shape.activations[k]
     w(2, f"# layer {k + 1}: Z = A_prev W + b (bias after the product), A = {name}(Z)")
     w(2, f"ni, no, p = dims[{k}], dims[{k + 1}], act_params[{k}]")
@@ -147,13 +161,13 @@ while i < ni:  # the inputs left over
     i += 1
 for j in range(no):
     z[_u(zo + j)] += theta[_u({bo} + j)]
-    act[_u(zo + j)] = activate({name.upper()}, z[_u(zo + j)], p)""")
+    act[_u(zo + j)] = f_{name}(z[_u(zo + j)], p)""")
 
 
 def _backward(w: _Writer, shape: Shape, k: int, part: str = "all", depth: int = 2) -> None:
     """Δ_k, the gradients of W_k and b_k and (except for the first layer) D_{k−1}; ``part``
     ``"deltas"``: Δ_k and D_{k−1} only, ``"grads"``: the gradients only."""
-    wo, bo = shape.offsets[k]
+    wo, bo = _names(k)
     name = shape.activations[k]
     if part != "grads":
         w(depth, f"# layer {k + 1}: Δ = D ⊙ f'" + ("" if k == 0 else ", D_prev = Δ Wᵀ")
@@ -162,8 +176,9 @@ def _backward(w: _Writer, shape: Shape, k: int, part: str = "all", depth: int = 
         w(depth, f"# layer {k + 1}: ∂L/∂W = A_prevᵀ Δ, ∂L/∂b = Σ_n Δ")
     w(depth, f"ni, no = dims[{k}], dims[{k + 1}]")
     if part != "grads" and name != "linear":
-        w(depth, f"derive({name.upper()}, d, act, z, st{k + 1}, st{k + 1} + nb * no, "
-                 f"act_params[{k}])")
+        w(depth, f"""p = act_params[{k}]
+for i in range(st{k + 1}, st{k + 1} + nb * no):  # Δ = D ⊙ f'(A) (gelu: f'(Z))
+    d[_u(i)] *= df_{name}(act[_u(i)], z[_u(i)], p)""")
     if part != "deltas" and not shape.single:
         w(depth, f"for i in range({wo}, {bo} + no):\n    grad[_u(i)] = zero")
     set_or_add = "=" if shape.single else "+="
@@ -186,10 +201,54 @@ for j in range(no):
     d[_u(xo + i)] = t""")
 
 
+def _per_row(shape: Shape) -> bool:
+    """Whether the loss has one term per row (cross-entropy: its fused form is a ``row``)."""
+    from .losses import fused_entry
+    entry = fused_entry(shape.loss)
+    return entry is not None and entry.fused is not None and entry.fused.row is not None
+
+
+def penalised(shape: Shape) -> bool:
+    """Whether the loss adds scikit-learn's penalty α/(2 Σ s) Σ‖W‖² (α: its number)."""
+    from .losses import fused_entry
+    entry = fused_entry(shape.loss)
+    return entry is not None and entry.fused is not None and entry.fused.penalty
+
+
+def _penalty(w: _Writer, shape: Shape, part: str) -> None:
+    """scikit-learn's penalty: ``"loss"`` adds Σ_k (λ/2) Σ W_k² to L (λ = α / Σ s, Σ s the
+    batch's rows or weight); ``"grads"`` adds λ W to the weights' gradients."""
+    if part == "loss":
+        w(2, """# the penalty α/(2 Σ s) Σ‖W‖² (α: the loss's number; biases not penalised)
+lam = 0.0
+rows_ = weights if W.size else nb
+if loss_param != 0.0 and rows_ > 0:
+    lam = loss_param / rows_
+    half = 0.5 * lam
+    extra = 0.0""")
+        for wo, bo in map(_names, range(len(shape.widths) - 1)):
+            w(3, f"""sq = zero
+for i in range({wo}, {bo}):
+    sq += theta[_u(i)] * theta[_u(i)]
+extra += half * sq""")
+        w(3, "loss += extra")
+    else:
+        w(2, "if lam != 0.0:  # the penalty's gradient λW on each weight")
+        for wo, bo in map(_names, range(len(shape.widths) - 1)):
+            w(3, f"""for i in range({wo}, {bo}):
+    grad[_u(i)] += lam * theta[_u(i)]""")
+
+
+def _each(shape: Shape) -> bool:
+    """Whether the rule has no state and a form for one weight (plain SGD: ``each``)."""
+    from .optim import RULES
+    return shape.rule in RULES and RULES[shape.rule].each is not None
+
+
 def fused_update(shape: Shape) -> bool:
-    """Whether the epoch moves each weight as it forms its gradient (``_sgd_in_place``): plain
-    SGD, one row a batch, not every number local."""
-    return shape.single and shape.rule == "sgd" and not scalar(shape)
+    """Whether the epoch moves each weight as it forms its gradient (``_sgd_in_place``): a
+    rule without state (plain SGD), one row a batch, not every number local."""
+    return shape.single and _each(shape) and not scalar(shape) and not penalised(shape)
 
 
 def _sgd_in_place(w: _Writer, shape: Shape) -> None:
@@ -205,18 +264,18 @@ def _sgd_in_place(w: _Writer, shape: Shape) -> None:
         w(2, f"""big = abs_sum(act, st{k}, st{k + 1}, zero) * abs_sum(d, st{k + 1}, st{k + 2}, zero)
 ok &= abs(big) < np.inf  # False for ∞ and NaN""")
     w(2, "if ok:")
-    w(3, "# the update: the optimiser's rule (sgd), weight by weight, as each gradient forms")
-    w(3, "wd = hyper[0]")
+    w(3, f"# the update: the optimiser's rule ({shape.rule}), weight by weight, as each "
+         "gradient forms")
     for k in range(nl):
-        wo, bo = shape.offsets[k]
+        wo, bo = _names(k)
         w(3, f"""ni, no = dims[{k}], dims[{k + 1}]
 for i in range(ni):
     x = act[_u(st{k} + i)]
     wi = {wo} + i * no
     for j in range(no):
-        theta[_u(wi + j)] = sgd_step(theta[_u(wi + j)], x * d[_u(st{k + 1} + j)], lr, wd)
+        theta[_u(wi + j)] = rule_each(theta[_u(wi + j)], x * d[_u(st{k + 1} + j)], lr, hyper)
 for j in range(no):
-    theta[_u({bo} + j)] = sgd_step(theta[_u({bo} + j)], d[_u(st{k + 1} + j)], lr, wd)""")
+    theta[_u({bo} + j)] = rule_each(theta[_u({bo} + j)], d[_u(st{k + 1} + j)], lr, hyper)""")
     w(2, "else:")
     for k in range(nl - 1, -1, -1):
         _backward(w, shape, k, "grads", 3)
@@ -225,15 +284,25 @@ for j in range(no):
 
 def _loss(w: _Writer, shape: Shape) -> None:
     """The rows' terms r_n, D_L = ∂ℓ/∂ŷ and the shares s_n; returns if L is not finite."""
-    nl, k = len(shape.widths) - 1, shape.widths[-1]
+    nl = len(shape.widths) - 1
+    k = f"dims[{nl}]"  # the outputs
     w(2, f"# the loss ({shape.loss}): r_n and D_L = ∂ℓ/∂ŷ, then the rows' shares s_n")
-    if shape.loss == "cross_entropy":
-        w(2, f"cross_entropy_terms(act, d, st{nl}, {k}, nb, Y, order, start, r)")
+    if _per_row(shape):  # one term a row: the row's arrays (views; a row's sums are numbers)
+        w(2, f"""for n in range(nb):
+    lo = st{nl} + n * {k}
+    r[_u(n)], g = loss_row(act[lo:lo + {k}], Y[order[_u(start + n)]])
+    for j in range({k}):
+        d[_u(lo + j)] = g[_u(j)]""")
         per_element = "1.0"
-    else:
-        w(2, "for n in range(nb):")
-        w(3, f"r[n] = loss_terms({shape.loss.upper()}, loss_param, act, d, st{nl} + n * {k}, "
-             f"{k}, Y, order[start + n]) / {k}")
+    else:  # one term an output: r_n = the mean of the row's terms
+        w(2, f"""for n in range(nb):
+    row = order[start + n]
+    lo = st{nl} + n * {k}
+    terms = 0.0
+    for j in range({k}):
+        value, d[_u(lo + j)] = loss_term(act[_u(lo + j)], Y[row, j], loss_param)
+        terms += value
+    r[n] = terms / {k}""")
         per_element = f"1.0 / {k}"
     w(2, f"""weights = 0.0
 if W.size:
@@ -248,8 +317,10 @@ for n in range(nb):
     loss += share * r[n]
     scale = share * {per_element}
     for j in range({k}):
-        d[_u(st{nl} + n * {k} + j)] *= scale
-if not np.isfinite(loss):
+        d[_u(st{nl} + n * {k} + j)] *= scale""")
+    if penalised(shape):
+        _penalty(w, shape, "loss")
+    w(2, """if not np.isfinite(loss):
     return total, seen, batches, 1, loss""")
 
 
@@ -259,26 +330,28 @@ def _update(w: _Writer, shape: Shape, depth: int = 2) -> None:
     w(depth, "# a gradient that is not finite stops the epoch before any weight moves")
     if scalar(shape):
         w(depth, "bad = False\n" + "\n".join(f"bad |= not abs(g{i}) < np.inf" for i in range(n)))
-        if shape.rule != "sgd":
+        if not _each(shape):
             w(depth, "\n".join(f"grad[{i}] = g{i}" for i in range(n)))
     else:
-        w(depth, f"bad = False\nfor i in range({n}):\n    g = grad[i]\n    bad |= not abs(g) < np.inf")
+        w(depth, "bad = False\nfor i in range(theta.size):\n    g = grad[i]\n    bad |= not abs(g) < np.inf")
     w(depth, "if bad:")
-    if scalar(shape) and shape.rule == "sgd":
+    if scalar(shape) and _each(shape):
         w(depth + 1, "\n".join(f"grad[{i}] = g{i}" for i in range(n)))
     w(depth + 1, "failed, value = first_bad(grad, bounds)\nreturn total, seen, batches, 2 + failed, value")
     w(depth, f"# the update: the optimiser's rule ({shape.rule}), weight by weight")
-    if shape.rule == "sgd" and scalar(shape):
-        w(depth, "wd = hyper[0]\n" + "\n".join(f"theta[{i}] = sgd_step(theta[{i}], g{i}, lr, wd)"
-                                            for i in range(n)))
+    if _each(shape) and scalar(shape):
+        w(depth, "\n".join(f"theta[{i}] = rule_each(theta[{i}], g{i}, lr, hyper)"
+                            for i in range(n)))
     else:
-        w(depth, f"update({shape.rule.upper()}, hyper, theta, grad, s1, s2, s3, step0 + batches + 1, lr)")
+        w(depth, "rule_update(hyper, theta, grad, s1, s2, s3, step0 + batches + 1, lr)")
 
 
 def scalar(shape: Shape) -> bool:
     """Whether the epoch keeps every number of a step in a local (``_scalar_step``): one row
-    a batch, a network of at most ``SCALAR_WEIGHTS`` weights, and not cross-entropy."""
-    return shape.single and shape.weights <= SCALAR_WEIGHTS and shape.loss != "cross_entropy"
+    a batch, a network of at most ``SCALAR_WEIGHTS`` weights, and a loss with a term per
+    output (not one per row, as cross-entropy)."""
+    return shape.single and shape.weights <= SCALAR_WEIGHTS and not _per_row(shape) and \
+        not penalised(shape)
 
 
 def _scalar_step(w: _Writer, shape: Shape) -> None:
@@ -300,12 +373,12 @@ def _scalar_step(w: _Writer, shape: Shape) -> None:
             terms = " + ".join(f"a{k - 1}_{i} * theta[{wo + i * widths[k] + j}]"
                                for i in range(widths[k - 1]))
             w(2, f"z{k}_{j} = {terms} + theta[{bo + j}]")
-            w(2, f"a{k}_{j} = _cast(activate({name.upper()}, z{k}_{j}, act_params[{k - 1}]), zero)")
+            w(2, f"a{k}_{j} = _cast(f_{name}(z{k}_{j}, act_params[{k - 1}]), zero)")
     K = widths[-1]
     w(2, f"# the loss ({shape.loss}): the mean of the row's {K} terms, then ∂ℓ/∂ŷ × its share")
     w(2, "terms = 0.0")
     for j in range(K):
-        w(2, f"value, slope_ = term({shape.loss.upper()}, loss_param, a{nl}_{j}, Y[row, {j}])")
+        w(2, f"value, slope_ = loss_term(a{nl}_{j}, Y[row, {j}], loss_param)")
         w(2, f"e{nl}_{j} = _cast(slope_, zero)\nterms += value")
     w(2, f"""terms /= {K}
 share = 1.0
@@ -325,7 +398,7 @@ scale = share * (1.0 / {K})""")
              + (f", ∂L/∂O_{k - 1}i = Σ_j w^{k}_ij Δ_j" if k > 1 else ""))
         for j in range(widths[k]):
             if name != "linear":
-                w(2, f"e{k}_{j} = _cast(e{k}_{j} * slope({name.upper()}, a{k}_{j}, z{k}_{j}, "
+                w(2, f"e{k}_{j} = _cast(e{k}_{j} * df_{name}(a{k}_{j}, z{k}_{j}, "
                      f"act_params[{k - 1}]), zero)")
         for i in range(widths[k - 1]):
             for j in range(widths[k]):
@@ -339,6 +412,16 @@ scale = share * (1.0 / {K})""")
                 w(2, f"e{k - 1}_{i} = {terms}")
 
 
+def _bindings(shape: Shape) -> str:
+    """The epoch module's names for the fused forms it calls."""
+    lines = [f"f_{name}, df_{name} = _fk.activation({name!r})"
+             for name in dict.fromkeys(shape.activations)]
+    form = "loss_row" if _per_row(shape) else "loss_term"
+    lines.append(f"{form} = _fk.loss({shape.loss!r})")
+    lines.append(f"rule_update, rule_each = _fk.rule({shape.rule!r})")
+    return "\n".join(lines)
+
+
 def jit_options(shape: Shape) -> dict:
     """How numba compiles the epoch for ``shape`` (``JIT_OPTIONS``)."""
     return JIT_OPTIONS if scalar(shape) else LOOPS_JIT_OPTIONS
@@ -348,7 +431,9 @@ def source(shape: Shape, stamp: str = "") -> str:
     """The module that defines ``epoch`` for ``shape``; ``stamp`` goes in its docstring."""
     nl = len(shape.widths) - 1
     w = _Writer()
-    w(0, f'''"""The fused epoch for a {"-".join(map(str, shape.widths))} network \
+    what = f"{'-'.join(map(str, shape.widths))} network" if scalar(shape) else \
+        f"network of {nl} layers, any widths"
+    w(0, f'''"""The fused epoch for a {what} \
 ({", ".join(shape.activations)}; {shape.loss}; {shape.rule}{"; one row a batch" if shape.single else ""}).
 
 Written by chainrule.fastcode (read it there); compiled by numba.  {stamp}
@@ -357,9 +442,12 @@ Written by chainrule.fastcode (read it there); compiled by numba.  {stamp}
 import numba
 import numpy as np
 
-from chainrule.fastkernel import *  # noqa: F401,F403  its helpers and codes (``__all__``)
-from chainrule.fastkernel import _u
+from chainrule import fastkernel as _fk
+from chainrule.fastkernel import _u, abs_sum, first_bad  # noqa: F401
 from chainrule.ops import _cast
+
+# the tables' fused forms, by name (``fastkernel.activation``, ``loss``, ``rule``)
+{_bindings(shape)}
 
 
 @numba.njit(cache=True, {", ".join(f"{k}={v!r}" for k, v in jit_options(shape).items())})
@@ -369,28 +457,34 @@ def epoch(X, Y, W, order, bs, theta, grad, dims, act_params, loss_param, hyper, 
     if shape.single:
         w(1, "bs = 1")
     if not scalar(shape):
-        w(1, "st0 = 0")
+        w(1, "st0 = 0  # where layer k's rows start in act, z and d")
         for k in range(1, nl + 2):
-            w(1, f"st{k} = st{k - 1} + {shape.widths[k - 1]} * bs")
-    ends = [0]
-    for (ni, no), (wo, bo) in zip(zip(shape.widths[:-1], shape.widths[1:]), shape.offsets):
-        ends += [wo + ni * no, bo + no]
+            w(1, f"st{k} = st{k - 1} + dims[{k - 1}] * bs")
+        w(1, "wo0 = 0  # where layer k's weights (wo) and biases (bo) start in theta")
+        for k in range(nl):
+            w(1, f"bo{k} = wo{k} + dims[{k}] * dims[{k + 1}]\nwo{k + 1} = bo{k} + dims[{k + 1}]")
+        ends = ", ".join(f"{name}{k}" for k in range(nl) for name in ("wo", "bo")) + f", wo{nl}"
+    else:
+        ends = [0]
+        for (ni, no), (wo, bo) in zip(zip(shape.widths[:-1], shape.widths[1:]), shape.offsets):
+            ends += [wo + ni * no, bo + no]
+        ends = ", ".join(map(str, ends))
     w(1, "zero = _cast(0.0, theta[0])  # 0 in the weights' type")
     if not scalar(shape):
         w(1, f"""act = np.empty(st{nl + 1}, dtype=theta.dtype)  # A_k, k = 0 … {nl}
 z = np.empty_like(act)  # Z_k
 d = np.empty_like(act)  # D_k, then Δ_k
 r = np.empty(bs)""")
-    w(1, f"""bounds = np.array({ends})  # where each parameter ends in theta
+    w(1, f"""bounds = np.array([{ends}])  # where each parameter ends in theta
 seen, batches = 0, 0
 for start in range(0, order.size, bs):""")
     w(2, "nb = 1" if shape.single else "nb = min(bs, order.size - start)")
     if scalar(shape):
         _scalar_step(w, shape)
     else:
-        w(2, f"for n in range(nb):\n    row = order[start + n]\n"
-             f"    for i in range({shape.widths[0]}):\n"
-             f"        act[_u(n * {shape.widths[0]} + i)] = X[row, i]")
+        w(2, "for n in range(nb):\n    row = order[start + n]\n"
+             "    for i in range(dims[0]):\n"
+             "        act[_u(n * dims[0] + i)] = X[row, i]")
         for k in range(nl):
             _forward(w, shape, k)
         _loss(w, shape)
@@ -401,6 +495,8 @@ for start in range(0, order.size, bs):""")
         else:
             for k in range(nl - 1, -1, -1):
                 _backward(w, shape, k)
+            if penalised(shape):
+                _penalty(w, shape, "grads")
     if not fused_update(shape):
         _update(w, shape)
     w(2, "total += loss * nb\nseen += nb\nbatches += 1")

@@ -11,18 +11,22 @@ both in one pass) and ``optim`` (the update rules), compiled by numba.  It is an
 optimisation, never a second implementation: ``tests/test_fastpath.py`` trains every
 supported combination both ways and requires equal weights.
 
-What it runs:
+What it runs is what the tables say: each entry of the activation, loss and optimiser
+tables (``nn.activations.ACTIVATIONS``, ``losses.LOSSES``, ``optim.OPTIMIZERS``) carries
+its fused form, and the compiled loop calls those by name (``fastkernel``, ``fastcode``):
 
-* a ``Sequential`` of ``Dense`` layers, all float64 or all float32, whose activations are
-  linear, sigmoid, tanh, relu, leaky_relu, elu, softplus or gelu;
-* the losses mse, mae, huber, bce and cross_entropy, with or without sample weights;
-* the optimisers SGD (momentum, Nesterov, weight decay), Adam, AdamW, RMSprop and
-  Adagrad, at the rate ``opt.lr`` of the epoch (so schedules work);
+* a ``Sequential`` of ``Dense`` layers, all float64 or all float32, whose activations have
+  a fused form (every one but softmax);
+* a loss with a fused form (mse, mae, huber, bce, cross_entropy), with or without sample
+  weights;
+* an optimiser of the table (SGD with momentum, Nesterov, weight decay; Adam, AdamW,
+  RMSprop, Adagrad) at the rate ``opt.lr`` of the epoch (so schedules work);
 * any batch size.
 
 What it declines (``reason`` says why, and ``fit`` uses the graph engine, or raises
-``ConfigError`` for ``engine="fused"``): any other model, layer, activation (softmax),
-loss or optimiser, including subclasses and hand-made ones; an optimiser over other
+``ConfigError`` for ``engine="fused"``): an entry without a fused form (its
+``declined`` says why: softmax), any other model, layer, activation, loss or optimiser,
+including subclasses and hand-made ones; an optimiser over other
 parameters than the model's; callbacks that override ``on_batch_begin`` or
 ``on_batch_end`` (the fused loop has no Python between steps; per-epoch callbacks,
 validation and early stopping work as on the graph engine); data whose columns don't
@@ -32,9 +36,11 @@ without numba (big steps compile nothing and need only NumPy).
 A plan runs small steps (batch size × weights ≤ ``AUTO_MAX_WORK``) in the compiled loop,
 whose products are plain loops, and big ones as NumPy's BLAS products on arrays it
 allocates once per epoch, with the optimiser's own ``step`` (``Plan._run_blas``).
-``engine="auto"`` takes a plan where it pays (see ``choose``): always for big steps, and
-for small ones when the run is long enough to pay for compiling the loop once per
-machine.  Ctrl-C stops it between chunks of ``CHUNK_ROWS``
+``engine="auto"`` takes a plan where it pays (see ``choose``): always for big steps and
+whenever the loop is compiled already (in memory or in the disk cache), and otherwise
+when the graph engine would take longer for the run than compiling the loop (both
+measured: ``COMPILE_SECONDS``, ``GRAPH_STEP_SECONDS``); a compile is announced first
+(``on_compile``).  Ctrl-C stops it between chunks of ``CHUNK_ROWS``
 rows rather than after the step.  numba is imported when a ``Plan`` first runs its
 compiled loop, never by ``import chainrule`` (nor by the BLAS form).
 """
@@ -51,20 +57,20 @@ import numpy as np
 
 from .data import all_finite
 from .errors import ConfigError
-from .losses import LOSSES, Loss
+from .losses import Loss, fused_entry
 from .nn.activations import ACTIVATIONS
 from .nn.layers import Dense, Sequential
 from .nn.module import Module
-from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from .optim import OPTIMIZERS, Optimizer
 
-ACTIVATION_NAMES = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "gelu")
-LOSS_NAMES = ("mse", "mae", "huber", "bce", "cross_entropy")
-OPTIMIZERS = (SGD, Adam, AdamW, RMSprop, Adagrad)
-RULE_NAMES = ("sgd", "sgd_momentum", "adam", "rmsprop", "adagrad")  # optim's update rules
 BATCH_HOOKS = ("on_batch_begin", "on_batch_end")
 CHUNK_ROWS = 1 << 16  # rows per compiled call: Ctrl-C is noticed between calls
 ENGINES = ("auto", "fused", "graph")
-AUTO_MIN_STEPS = 20_000  # "auto" compiles the fused loop for runs of at least this many steps
+# Measured here (benchmarks/README.md): numba compiles an epoch in about BASE + PER_LAYER
+# seconds a layer; the graph engine takes about PER_STEP seconds a layer and step, plus
+# PER_MADD a multiply-add (forward and backward: three products).
+COMPILE_SECONDS = (4.0, 3.0)
+GRAPH_STEP_SECONDS = (25e-6, 1e-9)
 AUTO_MAX_WORK = 250_000  # steps of more multiply-adds (batch × weights) run as BLAS products
 
 
@@ -85,11 +91,12 @@ def _model_reason(model: Module, params: list) -> str | None:
         if type(layer) is not Dense:
             return f"layer {k} is a {type(layer).__name__}, not a Dense layer"
         act = layer.activation
-        if act.name not in ACTIVATION_NAMES:
-            return f"layer {k}'s activation {act.name!r} is not elementwise or not known to it"
-        table = ACTIVATIONS[act.name]
-        if not _same(act, table, ("fn", "grad")) or act.grad_from != table.grad_from:
+        table = ACTIVATIONS.get(act.name)
+        if table is None or not _same(act, table, ("fn", "grad")) or \
+                act.grad_from != table.grad_from or act.fused is not table.fused:
             return f"layer {k}'s activation {act.name!r} is not the one in chainrule's table"
+        if table.fused is None:
+            return f"layer {k}'s activation {act.name!r} has no fused form: {table.declined}"
         dtypes |= {layer.weight.dtype, layer.bias.dtype}
     if len(dtypes) != 1 or not dtypes <= {np.dtype(np.float64), np.dtype(np.float32)}:
         return f"the layers mix number types ({', '.join(sorted(map(str, dtypes)))})"
@@ -101,20 +108,28 @@ def _model_reason(model: Module, params: list) -> str | None:
     return None
 
 
-def _loss_reason(loss: Loss, outputs: int) -> str | None:
-    if loss.name not in LOSS_NAMES or loss.value is None:
-        return f"the loss {loss.name!r} is not one it knows"
-    if not _same(loss, LOSSES[loss.name], ("grad", "value", "both")) or \
-            set(loss.params) - {"delta"}:
+def _loss_reason(loss: Loss, outputs: int, model: Module) -> str | None:
+    table = fused_entry(loss.name)
+    if table is None:
+        return f"the loss {loss.name!r} is not in chainrule's table"
+    if not _same(loss, table, ("grad", "value", "both")) or loss.fused is not table.fused or \
+            set(loss.params) != set(table.params):
         return f"the loss {loss.name!r} is not the one in chainrule's table"
-    if loss.name == "cross_entropy" and outputs < 2:
-        return "cross_entropy needs 2 or more outputs"
+    if table.fused is None:
+        return f"the loss {loss.name!r} has no fused form: {table.declined}"
+    if loss.per_row and outputs < 2:
+        return f"{loss.name} needs 2 or more outputs"
+    if table.fused.penalty and getattr(loss, "model", None) is not model:
+        return f"the loss {loss.name!r} penalises another model's weights"
     return None
 
 
 def _optimizer_reason(opt: Optimizer, params: list) -> str | None:
-    if type(opt) not in OPTIMIZERS:
-        return f"the optimiser {type(opt).__name__} is not one it knows"
+    if type(opt) not in OPTIMIZERS.values():
+        return (f"the optimiser {type(opt).__name__} is not one of chainrule's table (a "
+                "subclass may step otherwise)")
+    if opt.fused_rule() is None:
+        return f"the optimiser {type(opt).__name__} has no fused form"
     if len(opt.params) != len(params) or any(p is not q for p, q in zip(opt.params, params)):
         return "the optimiser updates other parameters than the model's, or in another order"
     if len(set(getattr(opt, "t", [0]))) > 1:
@@ -153,7 +168,7 @@ def reason(model: Module, loss: Loss, optimizer: Optimizer, callbacks: Sequence[
     params = model.parameters()
     why = _model_reason(model, params) or _optimizer_reason(optimizer, params)
     if why is None:
-        why = _loss_reason(loss, model.layers[-1].fan_out)
+        why = _loss_reason(loss, model.layers[-1].fan_out, model)
     if why is None and columns is not None and tuple(columns) != (model.layers[0].fan_in,
                                                                  model.layers[-1].fan_out):
         why = (f"the data have {columns[0]} input and {columns[1]} target columns, the model "
@@ -183,21 +198,6 @@ class EpochResult:
     value: float = 0.0
 
 
-def _hyper(opt: Optimizer) -> tuple[str, list[float], list[list[np.ndarray]]]:
-    """(rule, its numbers, the optimiser's state lists in the rule's argument order)."""
-    wd = opt.weight_decay
-    if isinstance(opt, SGD):
-        if not opt.momentum:
-            return "sgd", [wd], []
-        return "sgd_momentum", [wd, opt.momentum, opt.nesterov], [opt.momentum_buffer]
-    if isinstance(opt, Adam):
-        return "adam", [wd, opt.beta1, opt.beta2, opt.eps, opt.decoupled], [opt.m, opt.v]
-    if isinstance(opt, RMSprop):
-        return ("rmsprop", [wd, opt.alpha, opt.eps, opt.momentum, opt.centered],
-                [opt.square_avg, opt.grad_avg, opt.momentum_buffer])
-    return "adagrad", [wd, opt.lr_decay, opt.eps], [opt.sum]
-
-
 class Plan:
     """The fused loop for one model, loss and optimiser (check ``reason`` first).
 
@@ -212,14 +212,18 @@ class Plan:
         self.dtype = self.params[0].dtype
         bounds = np.cumsum([0] + [p.size for p in self.params])
         self._slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-        self.rule, numbers, self._state = _hyper(optimizer)
+        fused = optimizer.fused_rule()  # its rule's name, numbers and state (``optim.RULES``)
+        self.rule, numbers, self._state = fused.name, fused.numbers(optimizer), \
+            fused.state(optimizer)
         self.widths = widths(model)
         self.activations = tuple(layer.activation.name for layer in model.layers)
         self.dims = np.array(self.widths, dtype=np.int64)  # neurons per layer, inputs first
         self.act_params = np.array([next(iter(layer.activation.params.values()), 0.0)
                                     for layer in model.layers], dtype=np.float64)
-        self.loss_param = float(loss.params.get("delta", 0.0))
-        self.hyper = np.zeros(5, dtype=self.dtype)  # in the weights' type, as NumPy rounds them
+        self.loss_param = float(next(iter(loss.params.values()), 0.0))
+        self.penalty = loss.fused.penalty  # scikit-learn's, α = loss_param
+        # in the weights' type, as NumPy rounds them
+        self.hyper = np.zeros(max(5, len(numbers)), dtype=self.dtype)
         self.hyper[:len(numbers)] = numbers
 
     def shape(self, batch_size: int) -> Any:
@@ -262,7 +266,7 @@ class Plan:
         X = np.ascontiguousarray(X, dtype=self.dtype)
         Y = np.ascontiguousarray(Y, dtype=self.dtype)
         order = np.ascontiguousarray(order, dtype=np.int64)
-        bs = int(min(batch_size, max(len(order), 1)))
+        bs = int(min(batch_size, len(order))) if len(order) else int(batch_size)
         if self.uses_blas(batch_size):  # as ``choose`` decided, even for a short rest of rows
             return self._run_blas(X, Y, W, order, bs, should_stop, total)
         W = np.zeros(0) if W is None else np.ascontiguousarray(W, dtype=np.float64)
@@ -275,7 +279,7 @@ class Plan:
         chunk = max(bs, CHUNK_ROWS // bs * bs)
         kernel = self.kernel(bs)
         try:
-            for start in range(0, len(order), chunk):
+            for start in range(0, max(len(order), 1), chunk):  # no rows: compiles, no step
                 result.total, seen, steps, failed, value = kernel(
                     X, Y, W, order[start:start + chunk], bs, theta, grad, self.dims,
                     self.act_params, self.loss_param, self.hyper, *state, t0 + result.steps,
@@ -298,6 +302,13 @@ class Plan:
         return result
 
 
+    def warm(self, batch_size: int) -> None:
+        """Load or compile the epoch for this batch size now (for the weights' number type)."""
+        if not self.uses_blas(batch_size):
+            empty = np.zeros((0, self.widths[0]), self.dtype)
+            self.run(empty, np.zeros((0, self.widths[-1]), self.dtype), None,
+                     np.zeros(0, np.int64), max(batch_size, 1))
+
     def uses_blas(self, batch_size: int) -> bool:
         """Whether a step of this many rows runs as NumPy's BLAS products (``_run_blas``)
         rather than in the compiled loop, whose products are plain loops."""
@@ -314,7 +325,7 @@ class Plan:
         grads = [np.empty_like(p.data) for p in self.params]
         ds = [np.empty((bs, w), dtype) for w in self.widths]  # D_k
         targets = np.empty((bs, self.widths[-1]), dtype)
-        per_element = 1.0 if loss.name == "cross_entropy" else 1.0 / self.widths[-1]
+        per_element = 1.0 if loss.per_row else 1.0 / self.widths[-1]
         if len(order) and not (-len(X) <= order.min() and order.max() < len(X)):
             raise IndexError(f"the row order has rows outside 0..{len(X) - 1}")
         scales: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # unweighted: rows → shares
@@ -344,6 +355,13 @@ class Plan:
                 shares = w / w.sum() if w.sum() > 0 else np.zeros(nb)
                 scale = (shares * per_element)[:, None]
             value = float(np.dot(shares, r))
+            lam = 0.0
+            if self.penalty:  # scikit-learn's α/(2 Σ s) Σ‖W‖²
+                rows_total = nb if W is None else float(W[rows].sum())
+                if self.loss_param and rows_total > 0:
+                    lam = self.loss_param / rows_total
+                    value += sum(0.5 * lam * float(np.sum(layer.weight.data ** 2))
+                                 for layer in layers)
             if not np.isfinite(value):
                 result.failed, result.value = "loss", value
                 break
@@ -357,6 +375,8 @@ class Plan:
                     else:
                         d = d * slope
                 np.matmul(outs[k].T, d, out=grads[2 * k])
+                if lam:
+                    grads[2 * k] += lam * layers[k].weight.data
                 np.sum(d, axis=0, out=grads[2 * k + 1])
                 if k:
                     d = np.matmul(d, layers[k].weight.data.T, out=ds[k][:nb])
@@ -385,21 +405,48 @@ def compiled(plan: Plan, batch_size: int) -> bool:
     return kernels.cached(plan.shape(batch_size), plan.dtype)
 
 
+def compile_seconds(shape: Any) -> float:
+    """About how long numba takes to compile the epoch for ``shape`` on a machine like the
+    one benchmarks/README.md reports (``COMPILE_SECONDS``: a base and a part per layer)."""
+    base, per_layer = COMPILE_SECONDS
+    return base + per_layer * (len(shape.widths) - 1)
+
+
+def graph_seconds(sizes: Sequence[int], steps: int, batch_size: int) -> float:
+    """About how long the graph engine takes for ``steps`` steps of ``batch_size`` rows through
+    a network of these widths (``GRAPH_STEP_SECONDS``: a part per layer and step, plus the
+    products)."""
+    per_step, per_madd = GRAPH_STEP_SECONDS
+    weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return steps * ((len(sizes) - 1) * per_step + 3 * batch_size * weights * per_madd)
+
+
+def describe(plan: Plan) -> str:
+    """The network in a line: ``4-8-3 tanh/adam``."""
+    acts = dict.fromkeys(plan.activations[:-1] or plan.activations)
+    return f"{'-'.join(map(str, plan.widths))} {'+'.join(acts)}/{plan.rule}"
+
+
 def choose(engine: str, model: Module, loss: Loss, optimizer: Optimizer,
            callbacks: Sequence[Any] = (), columns: tuple[int, int] | None = None,
-           steps: int = 0, batch_size: int = 1) -> Plan | None:
+           steps: int = 0, batch_size: int = 1, rows: int | None = None,
+           on_compile: Callable[[str], None] | None = None) -> Plan | None:
     """The plan ``fit(engine=...)`` trains with, or None for the graph engine.
 
     ``"graph"``: None.  ``"fused"``: a plan, or ``ConfigError`` saying why there is none.
-    ``"auto"``: a plan whenever the fused path can run this, except for a short run of
-    small steps whose loop isn't compiled yet:
+    ``"auto"``: a plan whenever the fused path can run this, except when compiling its loop
+    would cost more than it saves:
 
     * big steps (batch size × weights > ``AUTO_MAX_WORK`` multiply-adds) run as BLAS
       products on preallocated arrays (``Plan.uses_blas``): nothing to compile;
-    * small steps run in the compiled loop when the run has at least ``AUTO_MIN_STEPS``
-      steps, or the loop for this network shape is compiled already (in this process, or
-      in numba's cache on disk): the first use of a shape on a machine compiles it (a few
-      seconds; from the disk cache it then loads in well under a second).
+    * small steps run in the compiled loop whenever it is at hand (in this process, or in
+      numba's cache on disk, which loads in well under a second), and otherwise only when
+      the graph engine would take longer for the run's ``steps`` than compiling the loop
+      (``graph_seconds`` against ``compile_seconds``, both measured), so ``auto`` is never
+      much slower than the graph engine would have been (by the estimates' error).
+
+    Before compiling, ``on_compile`` gets one line saying so (what, and about how long); the
+    loop is compiled here (for ``rows`` rows of data), not in the first epoch.
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
@@ -412,7 +459,14 @@ def choose(engine: str, model: Module, loss: Loss, optimizer: Optimizer,
                               "(or 'graph') to train on the graph engine")
         return None
     fused = Plan(model, loss, optimizer)  # type: ignore[arg-type]
-    if engine == "auto" and not fused.uses_blas(batch_size) and steps < AUTO_MIN_STEPS \
-            and not compiled(fused, batch_size):
+    if fused.uses_blas(batch_size) or compiled(fused, batch_size):
+        return fused
+    bs = min(batch_size, rows) if rows else batch_size
+    cost = compile_seconds(fused.shape(bs))
+    if engine == "auto" and graph_seconds(fused.widths, steps, bs) < cost:
         return None
+    if on_compile is not None:
+        on_compile(f"compiling the fast loop for {describe(fused)} (once per machine, "
+                   f"~{cost:.0f} s)…")
+    fused.warm(bs)
     return fused

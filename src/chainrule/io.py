@@ -143,11 +143,12 @@ def metadata(model: Module, *, loss: str | None = None, features: list[str] | No
     from . import __version__
 
     before = getattr(model, "metadata", None) or {}
+    architecture = _architecture(model)  # first: only a Sequential (a Predictor) is saved
     if loss is None:
         loss = before.get("loss") or {"softmax": "cross_entropy", "sigmoid": "bce"}.get(model.head)
     return {
         "format": FORMAT, "format_version": FORMAT_VERSION, "chainrule_version": __version__,
-        "architecture": _architecture(model),
+        "architecture": architecture,
         "task": "regression" if model.classes_ is None else "classification",
         "head": model.head,
         "classes": _classes_json(model.classes_),

@@ -18,6 +18,16 @@ Both cross-entropies take logits ``z`` (the output layer's ``z``: give the outpu
 layer a linear activation), never probabilities, which keeps them finite for any ``z``:
 binary ``ℓ = softplus(z) − y z`` and categorical ``ℓ_n = −Σ_k y_nk log softmax(z_n)_k``
 with one-hot targets.  ``penalty`` adds L2 and L1 terms on the weights.
+
+**Fused forms.**  Each entry carries what the fast path's compiled loop calls
+(``FusedLoss``): for a loss with one term per output, ``term(ŷ, y, p)`` = (ℓ, ∂ℓ/∂ŷ) on
+one number and its target (p: the loss's number, Huber's δ; 0 when it takes none); for a
+loss with one term per row (cross-entropy), ``row(ŷ_n, y_n)`` = (ℓ_n, ∂ℓ_n/∂ŷ_n) on one
+row's arrays.  Both call the entry's own ``value`` and ``grad`` (numba compiles them as
+written).  An entry whose ``fused`` is None is declined with its ``declined`` reason and
+trained on the graph engine.  Adding a loss: its terms from primitives, its ``value`` and
+``grad`` on arrays, its line in ``LOSSES`` with the fused form beside it; the parity tests
+run over the table.
 """
 
 from __future__ import annotations
@@ -32,6 +42,17 @@ from . import ops
 from .errors import ConfigError, ShapeError
 from .spec import format_spec, parse_spec
 from .tensor import Tensor, apply
+
+
+@dataclass(frozen=True)
+class FusedLoss:
+    """A loss's fused form: ``term(ŷ, y, p)`` → (ℓ, ∂ℓ/∂ŷ) for one output and its target
+    (losses with a term per element), or ``row(ŷ_n, y_n)`` → (ℓ_n, ∂ℓ_n/∂ŷ_n) on one row's
+    arrays (``per_row`` losses); p is the loss's number (0 when it takes none)."""
+
+    term: Callable[[float, float, float], tuple[float, float]] | None = None
+    row: Callable[[np.ndarray, np.ndarray], tuple[Any, np.ndarray]] | None = None
+    penalty: bool = False  # J = L + α/(2 Σ s) Σ‖W‖² over the weight matrices, α = p
 
 
 @dataclass(frozen=True)
@@ -56,6 +77,8 @@ class Loss:
                                                                           compare=False)
     both: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = field(
         default=None, compare=False)  # (value, grad) in one pass, where they share work
+    fused: FusedLoss | None = field(default=None, compare=False)  # None: graph engine only
+    declined: str = field(default="", compare=False)  # why it has no fused form
 
     def value_and_grad(self, pred: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(value(ŷ, y), grad(ŷ, y))`` on arrays (one pass for cross-entropy)."""
@@ -108,20 +131,43 @@ def _mse(pred: Tensor, target: Any) -> Tensor:
     return (target - pred) ** 2
 
 
+def mse_value(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """ℓ of MSE on arrays: (y − ŷ)²."""
+    return (y - pred) ** 2
+
+
+def mse_grad(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """∂ℓ/∂ŷ of MSE: −2(y − ŷ)."""
+    return -2.0 * (y - pred)
+
+
 MSE = Loss(
     "mse", _mse,
     formula="L = (y − ŷ)²",
     derivative="∂L/∂ŷ = −2(y − ŷ)",
-    grad=lambda pred, y: -2.0 * (y - pred),
-    value=lambda pred, y: (y - pred) ** 2,
+    grad=mse_grad,
+    value=mse_value,
+    fused=FusedLoss(term=lambda pred, y, p: (mse_value(pred, y), mse_grad(pred, y))),
 )
+
+
+def mae_value(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """ℓ of MAE on arrays: |ŷ − y|."""
+    return np.abs(pred - y)
+
+
+def mae_grad(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """∂ℓ/∂ŷ of MAE: sign(ŷ − y)."""
+    return np.sign(pred - y)
+
 
 MAE = Loss(
     "mae", lambda pred, target: (pred - target).abs(),
     formula="L = |y − ŷ|",
     derivative="∂L/∂ŷ = sign(ŷ − y)",
-    grad=lambda pred, y: np.sign(pred - y),
-    value=lambda pred, y: np.abs(pred - y),
+    grad=mae_grad,
+    value=mae_value,
+    fused=FusedLoss(term=lambda pred, y, p: (mae_value(pred, y), mae_grad(pred, y))),
 )
 
 
@@ -131,13 +177,24 @@ def _sse_half(pred: Tensor, target: Any) -> Tensor:
     return (0.5 * (target - pred) ** 2).sum(axis=-1)
 
 
+def sse_half_value(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """E_n = Σ_k ½(y_nk − ŷ_nk)² on arrays, one number per row."""
+    return ops._last_axis_total(0.5 * (y - pred) ** 2)
+
+
+def sse_half_grad(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """∂E_n/∂ŷ_nk = ŷ_nk − y_nk."""
+    return pred - y
+
+
 SSE_HALF = Loss(
     "sse_half", _sse_half,
     formula="L = Σ_k ½(y_k − ŷ_k)²",
     derivative="∂L/∂ŷ_k = −(y_k − ŷ_k)",
-    grad=lambda pred, y: pred - y,
+    grad=sse_half_grad,
     per_row=True,
-    value=lambda pred, y: (0.5 * (y - pred) ** 2).sum(axis=-1),
+    value=sse_half_value,
+    fused=FusedLoss(row=lambda pred, y: (sse_half_value(pred, y), sse_half_grad(pred, y))),
 )
 
 
@@ -163,19 +220,35 @@ def huber(delta: float = 1.0) -> Loss:
         grad=partial(huber_loss_grad, delta=delta),
         params={"delta": delta},
         value=partial(huber_loss_value, delta=delta),
+        fused=_HUBER_FUSED,
     )
+
+
+_HUBER_FUSED = FusedLoss(term=lambda pred, y, p: (huber_loss_value(pred, y, p),
+                                                  huber_loss_grad(pred, y, p)))
 
 
 def _bce(pred: Tensor, target: Any) -> Tensor:
     return apply(ops.SOFTPLUS, pred) - target * pred
 
 
+def bce_value(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """ℓ of binary cross-entropy on logits: softplus(z) − y z."""
+    return ops.softplus(pred) - y * pred
+
+
+def bce_grad(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """∂ℓ/∂z of binary cross-entropy: σ(z) − y."""
+    return ops.sigmoid(pred) - y
+
+
 BCE = Loss(
     "bce", _bce,
     formula="L = −[y ln σ(z) + (1 − y) ln(1 − σ(z))] = softplus(z) − y·z",
     derivative="∂L/∂z = σ(z) − y",
-    grad=lambda pred, y: ops.sigmoid(pred) - y,
-    value=lambda pred, y: ops.softplus(pred) - y * pred,
+    grad=bce_grad,
+    value=bce_value,
+    fused=FusedLoss(term=lambda pred, y, p: (bce_value(pred, y), bce_grad(pred, y))),
 )
 
 
@@ -222,6 +295,7 @@ CROSS_ENTROPY = Loss(
     per_row=True,
     value=cross_entropy_value,
     both=cross_entropy_value_and_grad,
+    fused=FusedLoss(row=cross_entropy_value_and_grad),  # one softmax for both
 )
 
 CLASSIFICATION_LOSSES = ("cross_entropy", "bce")  # on logits, trained on labels
@@ -237,6 +311,51 @@ _ALIASES = {
     "ce": "cross_entropy", "cce": "cross_entropy", "categorical_cross_entropy": "cross_entropy",
     "categorical_crossentropy": "cross_entropy", "sse": "sse_half", "half_sse": "sse_half",
 }
+
+
+def half_mse_value(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """ℓ of scikit-learn's squared error: ½(y − ŷ)²."""
+    return 0.5 * (y - pred) ** 2
+
+
+def half_mse_grad(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """∂ℓ/∂ŷ of ½(y − ŷ)²: ŷ − y."""
+    return pred - y
+
+
+def _sklearn(name: str, base: Loss, value: Callable, grad: Callable, half: bool) -> Loss:
+    fused = FusedLoss(row=base.fused.row, penalty=True) if base.per_row else \
+        FusedLoss(term=_TERMS[name], penalty=True)
+    return Loss(
+        f"sklearn_{name}",
+        (lambda pred, target: base.terms(pred, target) * 0.5) if half else base.terms,
+        formula=("½·" if half else "") + base.formula + " + α/(2B)·Σ‖W‖²",
+        derivative=("½·" if half else "") + base.derivative + " (+ αW/B on each weight)",
+        grad=grad, per_row=base.per_row, params={"alpha": 0.0}, value=value,
+        both=None if half else base.both, fused=fused)
+
+
+_TERMS = {  # the per-output terms of scikit-learn's objectives (the penalty: the loop's)
+    "mse": lambda pred, y, p: (half_mse_value(pred, y), half_mse_grad(pred, y)),
+    "bce": lambda pred, y, p: (bce_value(pred, y), bce_grad(pred, y)),
+}
+
+# scikit-learn's MLP objectives: its squared error (with the ½) and cross-entropies, plus
+# the L2 penalty α/(2 Σ s) Σ‖W‖² of each batch (Σ s: the batch's rows, or total sample
+# weight; biases not penalised).  ``chainrule.sklearn.Objective`` gives one its model and
+# α; the fused loop adds the penalty and its gradient αW/Σs (``FusedLoss.penalty``).
+SKLEARN_LOSSES: dict[str, Loss] = {
+    "sklearn_mse": _sklearn("mse", MSE, half_mse_value, half_mse_grad, half=True),
+    "sklearn_bce": _sklearn("bce", BCE, bce_value, bce_grad, half=False),
+    "sklearn_cross_entropy": _sklearn("cross_entropy", CROSS_ENTROPY, cross_entropy_value,
+                                      cross_entropy_grad, half=False),
+}
+
+
+def fused_entry(name: str) -> Loss | None:
+    """The table entry the fused loop runs for the loss ``name`` (None if there is none):
+    chainrule's losses and scikit-learn's objectives."""
+    return LOSSES.get(name) or SKLEARN_LOSSES.get(name)
 
 
 def get_loss(spec: str | Loss) -> Loss:

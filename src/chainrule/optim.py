@@ -25,11 +25,20 @@ parameter's step number from 1), so the same gradients give the same weights:
 The learning rate η is a number or a schedule (``chainrule.schedules``): ``opt.lr`` is
 the current rate; ``start_epoch(e)`` sets it for epoch e (from 0) and
 ``end_epoch(e, loss)`` reports the epoch's training loss (``fit`` calls both).
+
+**Fused forms.**  Each optimiser of the table (``OPTIMIZERS``) names its rule's fused form
+(``fused_rule()``, a ``FusedRule`` of ``RULES``): the pure rule lifted over all
+parameters laid end to end (``sgd_update``, …: a loop over weights that numba compiles),
+the numbers it reads (``numbers(opt)``: λ first, then the rule's own) and its state
+layout (``state(opt)``: the optimiser's state lists for s1, s2, s3).  Optimisers whose
+rules differ only in numbers share one (Adam and AdamW; RMSprop centred or with
+momentum; SGD with any momentum > 0, Nesterov or not), and so one compiled loop.
 """
 
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -175,6 +184,93 @@ def adagrad_(w: np.ndarray, g: np.ndarray, s: np.ndarray, t: int, lr: float,
     w[...] = w_new
 
 
+# The rules lifted over all parameters laid end to end (flat arrays ``theta``, ``grad``
+# and the state ``s1``..``s3``, empty where unused): what the fused loop calls once a step,
+# compiled by numba (in plain Python they would be slow; ``Optimizer.step`` runs the
+# in-place forms above).  ``hyper`` holds ``FusedRule.numbers``; t is the step number.
+
+def sgd_update(hyper: Any, theta: Any, grad: Any, s1: Any, s2: Any, s3: Any, t: int,
+               lr: float) -> None:
+    """theta[i] ← ``sgd_step`` for every i (hyper = (λ,))."""
+    wd = hyper[0]
+    for i in range(theta.size):
+        theta[i] = sgd_step(theta[i], grad[i], lr, wd)
+
+
+def sgd_momentum_update(hyper: Any, theta: Any, grad: Any, s1: Any, s2: Any, s3: Any,
+                        t: int, lr: float) -> None:
+    """(theta[i], b[i]) ← ``sgd_momentum_step`` (hyper = (λ, μ, nesterov); s1 = b)."""
+    wd, mu, nesterov = hyper[0], hyper[1], hyper[2] != 0.0
+    for i in range(theta.size):
+        theta[i], s1[i] = sgd_momentum_step(theta[i], grad[i], s1[i], lr, mu, nesterov, wd)
+
+
+def adam_update(hyper: Any, theta: Any, grad: Any, s1: Any, s2: Any, s3: Any, t: int,
+                lr: float) -> None:
+    """``adam_step`` for every weight (hyper = (λ, β₁, β₂, ε, decoupled); s1 = m, s2 = v)."""
+    wd, b1, b2, eps, decoupled = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4] != 0.0
+    step, root = adam_scales(t, lr, b1, b2)
+    for i in range(theta.size):
+        theta[i], s1[i], s2[i] = adam_step(theta[i], grad[i], s1[i], s2[i], step, root, lr,
+                                           b1, b2, eps, wd, decoupled)
+
+
+def rmsprop_update(hyper: Any, theta: Any, grad: Any, s1: Any, s2: Any, s3: Any, t: int,
+                   lr: float) -> None:
+    """``rmsprop_step`` for every weight (hyper = (λ, α, ε, μ, centred); s1 = s, s2 = ḡ,
+    s3 = b: ḡ and b are empty when unused, and enter the rule as 0)."""
+    wd, alpha, eps, mu, centered = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4] != 0.0
+    for i in range(theta.size):
+        gavg = s2[i] if centered else 0.0
+        buf = s3[i] if mu > 0.0 else 0.0
+        theta[i], s1[i], gavg, buf = rmsprop_step(theta[i], grad[i], s1[i], gavg, buf, lr,
+                                                  alpha, eps, wd, mu, centered)
+        if centered:
+            s2[i] = gavg
+        if mu > 0.0:
+            s3[i] = buf
+
+
+def adagrad_update(hyper: Any, theta: Any, grad: Any, s1: Any, s2: Any, s3: Any, t: int,
+                   lr: float) -> None:
+    """``adagrad_step`` for every weight (hyper = (λ, lr_decay, ε); s1 = the sums)."""
+    rate = adagrad_rate(t, lr, hyper[1])
+    for i in range(theta.size):
+        theta[i], s1[i] = adagrad_step(theta[i], grad[i], s1[i], rate, hyper[2], hyper[0])
+
+
+@dataclass(frozen=True)
+class FusedRule:
+    """An update rule's fused form: ``update(hyper, theta, grad, s1, s2, s3, t, lr)`` moves
+    every weight by the rule; ``numbers(opt)`` gives ``hyper`` (λ first) and ``state(opt)``
+    the optimiser's state lists for s1, s2, s3 in that order.  ``each(w, g, lr, hyper)``,
+    where given, is the rule for one weight of a rule with no state: the loop may then move
+    each weight as its gradient forms."""
+
+    name: str
+    update: Callable[..., None]
+    numbers: Callable[[Any], list[float]]
+    state: Callable[[Any], list[list[np.ndarray]]]
+    each: Callable[..., Any] | None = None
+
+
+RULES: dict[str, FusedRule] = {rule.name: rule for rule in (
+    FusedRule("sgd", sgd_update, lambda o: [o.weight_decay], lambda o: [],
+              each=lambda w, g, lr, hyper: sgd_step(w, g, lr, hyper[0])),
+    FusedRule("sgd_momentum", sgd_momentum_update,
+              lambda o: [o.weight_decay, o.momentum, o.nesterov],
+              lambda o: [o.momentum_buffer]),
+    FusedRule("adam", adam_update,
+              lambda o: [o.weight_decay, o.beta1, o.beta2, o.eps, o.decoupled],
+              lambda o: [o.m, o.v]),
+    FusedRule("rmsprop", rmsprop_update,
+              lambda o: [o.weight_decay, o.alpha, o.eps, o.momentum, o.centered],
+              lambda o: [o.square_avg, o.grad_avg, o.momentum_buffer]),
+    FusedRule("adagrad", adagrad_update, lambda o: [o.weight_decay, o.lr_decay, o.eps],
+              lambda o: [o.sum]),
+)}
+
+
 def _check_rate(lr: Any, allow_zero: bool = False) -> float:
     try:
         lr = float(lr)
@@ -251,6 +347,10 @@ class Optimizer:
     def _update(self, i: int, w: np.ndarray, g: np.ndarray) -> None:  # pragma: no cover
         raise NotImplementedError
 
+    def fused_rule(self) -> FusedRule | None:
+        """The fused form of this optimiser's rule (``RULES``), None if it has none."""
+        return None
+
 
 class SGD(Optimizer):
     """Stochastic gradient descent: ``w ← w − η (∂L/∂w + λw)``, with optional momentum μ
@@ -272,6 +372,10 @@ class SGD(Optimizer):
                           self.weight_decay)
         else:
             sgd_(w, g, self.lr, self.weight_decay)
+
+    def fused_rule(self) -> FusedRule:
+        """``sgd``, or ``sgd_momentum`` (which keeps a buffer) when μ > 0."""
+        return RULES["sgd_momentum" if self.momentum else "sgd"]
 
 
 class Adam(Optimizer):
@@ -296,6 +400,10 @@ class Adam(Optimizer):
         self.t[i] += 1
         adam_(w, g, self.m[i], self.v[i], self.t[i], self.lr, self.beta1, self.beta2,
               self.eps, self.weight_decay, self.decoupled)
+
+    def fused_rule(self) -> FusedRule:
+        """``adam`` (AdamW too: ``decoupled`` is one of its numbers)."""
+        return RULES["adam"]
 
 
 class AdamW(Adam):
@@ -334,6 +442,9 @@ class RMSprop(Optimizer):
         rmsprop_(w, g, self.square_avg[i], self.grad_avg[i], self.momentum_buffer[i], self.lr,
                  self.alpha, self.eps, self.weight_decay, self.momentum, self.centered)
 
+    def fused_rule(self) -> FusedRule:
+        return RULES["rmsprop"]
+
 
 class Adagrad(Optimizer):
     """Adagrad: divide the step by the root of the sum of all past g² (see ``adagrad_``)."""
@@ -353,6 +464,9 @@ class Adagrad(Optimizer):
         self.t[i] += 1
         adagrad_(w, g, self.sum[i], self.t[i], self.lr, self.eps, self.weight_decay,
                  self.lr_decay)
+
+    def fused_rule(self) -> FusedRule:
+        return RULES["adagrad"]
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {

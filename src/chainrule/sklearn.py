@@ -38,7 +38,6 @@ from __future__ import annotations
 import inspect
 import warnings
 from dataclasses import dataclass, fields
-from functools import partial
 from numbers import Integral
 from typing import Any
 
@@ -59,7 +58,7 @@ except ImportError:  # pragma: no cover - depends on the installation
         from None
 
 from .data import encode_labels
-from .losses import BCE, CROSS_ENTROPY, MSE, Loss, penalty
+from .losses import SKLEARN_LOSSES, Loss, penalty
 from .nn import Sequential, mlp
 from .optim import Optimizer, make_optimizer
 from .tensor import Tensor
@@ -70,35 +69,28 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 
 
-def _times(scale: float, fn: Any, *args: Any) -> Any:
-    return fn(*args) * scale
-
-
 @dataclass(frozen=True)
 class Objective(Loss):
     """scikit-learn's MLP objective for one batch: its data loss ``L`` plus ``α/(2 Σ s) Σ ‖W‖²``.
 
-    ``Σ s`` is the batch's total sample weight (its row count without weights); the
-    penalty's gradient ``α W / Σ s`` is the one scikit-learn adds to each weight matrix.
-    The per-element functions (``terms``, ``grad``) are the data loss's; the penalty is
-    added when the loss is called.  Its name is not in chainrule's table of losses, so
-    ``fit`` runs it on the graph engine.
+    One of chainrule's table entries (``losses.SKLEARN_LOSSES``: ``sklearn_mse``,
+    ``sklearn_bce``, ``sklearn_cross_entropy``) given the model whose weights it
+    penalises and α.  ``Σ s`` is the batch's total sample weight (its row count without
+    weights); the penalty's gradient ``α W / Σ s`` is the one scikit-learn adds to each
+    weight matrix.  The per-element functions (``terms``, ``grad``) are the data loss's;
+    the penalty is added when the loss is called, and by the fused loop, which runs the
+    entry's fused form (``FusedLoss.penalty``) with α as its number.
     """
 
     model: Sequential | None = None
     alpha: float = 0.0
 
     @classmethod
-    def of(cls, base: Loss, model: Sequential, alpha: float, scale: float = 1.0) -> "Objective":
-        """``scale · base`` (½ for scikit-learn's squared error) plus the penalty."""
+    def of(cls, name: str, model: Sequential, alpha: float) -> "Objective":
+        """The table's objective ``name`` (``"mse"``, ``"bce"``, ``"cross_entropy"``)."""
+        base = SKLEARN_LOSSES[f"sklearn_{name}"]
         own = {f.name: getattr(base, f.name) for f in fields(Loss)}
-        if scale != 1.0:
-            for key in ("terms", "grad", "value"):
-                if own.get(key) is not None:
-                    own[key] = partial(_times, float(scale), own[key])
-            own["both"] = None  # value_and_grad: the scaled value and grad
-        half = "½·" if scale == 0.5 else f"{scale:g}·" if scale != 1.0 else ""
-        own.update(name=f"sklearn_{base.name}", formula=f"{half}{base.formula} + α/(2B)·Σ‖W‖²")
+        own["params"] = {"alpha": float(alpha)}
         return cls(**own, model=model, alpha=float(alpha))
 
     def __call__(self, pred: Tensor, target: Any, sample_weight: Any = None) -> Tensor:
@@ -164,8 +156,8 @@ class _MLP(BaseEstimator):
         """``y`` as the float columns the loss compares the outputs with."""
         raise NotImplementedError  # pragma: no cover
 
-    def _loss(self) -> tuple[Loss, float]:
-        """The data loss and its scale (½ for squared error, as scikit-learn's)."""
+    def _loss(self) -> str:
+        """The name of scikit-learn's objective (``losses.SKLEARN_LOSSES``, less ``sklearn_``)."""
         raise NotImplementedError  # pragma: no cover
 
     def _finish_model(self, model: Sequential) -> None:
@@ -240,13 +232,12 @@ class _MLP(BaseEstimator):
                 self.solver, self.model_.parameters(), lr=self.learning_rate_init,
                 **self._optimizer_options())
         X_train, Y_train, sw_train, validation = self._split(X, y, sample_weight, rng)
-        loss, scale = self._loss()
         options: dict[str, Any] = {}
         if self.engine is not None and "engine" in inspect.signature(fit).parameters:
             options["engine"] = self.engine
         self.n_iter_ = 0
         history = fit(self.model_, X_train, Y_train,
-                      loss=Objective.of(loss, self.model_, self.alpha, scale),
+                      loss=Objective.of(self._loss(), self.model_, self.alpha),
                       optimizer=self._optimizer, epochs=1 if incremental else self.max_iter,
                       batch_size=self._batch(len(X_train)), shuffle=self.shuffle, seed=rng,
                       callbacks=[_EveryEpoch(self, len(X_train), validation)],
@@ -363,8 +354,8 @@ class MLPRegressor(RegressorMixin, _MLP):
     def _targets(self, y: np.ndarray) -> np.ndarray:
         return y.reshape(len(y), -1).astype(np.float64)
 
-    def _loss(self) -> tuple[Loss, float]:
-        return MSE, 0.5
+    def _loss(self) -> str:
+        return "mse"  # ½ (y − ŷ)², as scikit-learn's squared error
 
     def _finish_model(self, model: Sequential) -> None:
         self.out_activation_ = "identity"
@@ -433,8 +424,8 @@ class MLPClassifier(ClassifierMixin, _MLP):
         onehot = encode_labels(y, self.classes_)[1]
         return onehot[:, 1:] if len(self.classes_) == 2 else onehot
 
-    def _loss(self) -> tuple[Loss, float]:
-        return (BCE if len(self.classes_) == 2 else CROSS_ENTROPY), 1.0
+    def _loss(self) -> str:
+        return "bce" if len(self.classes_) == 2 else "cross_entropy"
 
     def _finish_model(self, model: Sequential) -> None:
         model.classes_ = self.classes_

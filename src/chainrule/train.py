@@ -6,6 +6,13 @@ back-propagate, and move every parameter by its update rule (``w ← w − η �
 SGD).  After the epoch: its mean training loss, the validation loss and the metrics
 go into the ``History``, and the callbacks (early stopping among them) may stop.
 
+``Trainer`` is the loop, a step or an epoch at a time; ``fit`` drives it, and so do the
+web playground (``web.run``) and the scikit-learn estimators (through ``fit``), so they
+draw the same rows and reach the same weights by construction.  Each epoch runs on the
+engine ``fastpath.choose`` picks (the fused loop or the graph); the per-epoch scores
+need no graph (``forward_array``, the losses' ``value``).  The checkpoint format is
+``checkpoint``'s (``save_run``, ``restore_run``).
+
 A loss or gradient that stops being finite ends training with a ``DivergenceError``
 *before* it can reach the weights.  Ctrl-C ends training cleanly after the current
 step, with the weights kept.
@@ -18,23 +25,22 @@ training inputs (and to regression targets) and keeps it in the model, so
 
 from __future__ import annotations
 
-import hashlib
 import math
 import signal
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from . import fastpath
-from . import metrics as metric_fns
 from . import checkpoint as ckpt
+from . import fastpath, ops
+from . import metrics as metric_fns
 from .data import Scaler, all_finite, as_inputs, as_targets, encode_labels, same_rows
-from .errors import ChainruleError, ConfigError, DataError, DivergenceError
+from .errors import ConfigError, DataError, DivergenceError
 from .init import make_rng
-from .losses import CLASSIFICATION_LOSSES, Loss, get_loss
+from .losses import CLASSIFICATION_LOSSES, Loss, _weight_shares, get_loss
 from .nn.module import Module
 from .optim import Optimizer, make_optimizer
 from .tensor import Tensor
@@ -174,11 +180,14 @@ def _batch_size(batch_size: int | str | None, n: int) -> int:
 
 
 def _diverged(epoch: int, step: int, what: str, value: float, optimizer: Optimizer) -> DivergenceError:
-    return DivergenceError(
+    """The error, with ``step``, ``what`` (loss or gradient) and ``value`` kept on it."""
+    error = DivergenceError(
         f"training diverged in epoch {epoch} (step {step}): the {what} became {value}. "
         f"The learning rate {optimizer.lr:g} is too large for this data; try a smaller one "
         f"(e.g. {optimizer.lr / 10:g}) or scale the inputs. The weights are those before that step."
     )
+    error.step, error.what, error.value = step, what, value
+    return error
 
 
 # ------------------------------------------------------------------------------------
@@ -202,7 +211,7 @@ def _targets(model: Module, y: Any, loss: Loss, fitting: bool,
     """
     if loss.name not in CLASSIFICATION_LOSSES:
         return as_targets(y, dtype=model.dtype)
-    classes, onehot = encode_labels(y, classes if fitting else model.classes_)
+    classes, onehot = encode_labels(y, classes if fitting else getattr(model, "classes_", None))
     if fitting:
         model.classes_ = classes
         model.head = "sigmoid" if loss.name == "bce" else "softmax"
@@ -223,10 +232,11 @@ def _prepare(model: Module, X: Any, y: Any, loss: Loss, sample_weight: Any, fitt
         model.x_scaler = Scaler.fit(scale, X)
         regression = loss.name not in CLASSIFICATION_LOSSES
         model.y_scaler = Scaler.fit(scale, Y) if regression else None
-    if model.x_scaler is not None:
-        X = model.x_scaler.transform(X)
-    if model.y_scaler is not None:
-        Y = model.y_scaler.transform(Y)
+    x_scaler, y_scaler = getattr(model, "x_scaler", None), getattr(model, "y_scaler", None)
+    if x_scaler is not None:  # (a Predictor keeps them: ``nn.predictor``)
+        X = x_scaler.transform(X)
+    if y_scaler is not None:
+        Y = y_scaler.transform(Y)
     W = None
     if sample_weight is not None:
         W = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
@@ -258,160 +268,302 @@ def _split(n: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarra
 
 
 # ------------------------------------------------------------------------------------
-# The loop.
+# The loop: one stepper, ``Trainer``, that ``fit``, the web playground and the
+# scikit-learn estimators all run.
 
 
-def _graph_epoch(model: Module, params: list[Tensor], loss_fn: Loss, opt: Optimizer, data: _Prepared,
-                 order: np.ndarray, bs: int, epoch: int, history: History,
-                 callbacks: Sequence[Callback], stop: _StopFlag,
-                 total: float = 0.0) -> tuple[float, int]:
-    """One epoch (or its rest) on the graph engine: the batches of ``order`` in turn.
+@dataclass
+class StepRecord:
+    """What one step on the graph engine did: its rows (numbers of training rows), its
+    loss, the rate it used and, when asked, each layer's outputs for those rows."""
 
-    Returns ``(total + Σ batch loss × rows, rows seen)``; ``total`` carries the sum of an
-    epoch begun before a resume, so the sum is added up in the same order either way.
-    """
-    seen = 0
-    for start in range(0, len(order), bs):
-        rows = order[start:start + bs]
-        xb, yb = data.X[rows], data.Y[rows]
-        step = history.steps + 1
-        for cb in callbacks:  # callbacks see each row's number in the data fit was given
-            cb.on_batch_begin(step, rows if data.rows is None else data.rows[rows], xb, yb)
-        wb = None if data.W is None else data.W[rows]
-        L = loss_fn(model(Tensor._wrap(xb)), yb, sample_weight=wb)
-        value = float(L.data)
-        if not math.isfinite(value):
-            raise _diverged(epoch, step, "loss", value, opt)
-        opt.zero_grad()
-        L.backward()
-        for p in params:
-            if p.grad is not None and not all_finite(p.grad):
-                raise _diverged(epoch, step, "gradient", float(np.abs(p.grad).max()), opt)
-        opt.step()
-        history.steps = step
-        total += value * len(rows)
-        seen += len(rows)
-        for cb in callbacks:
-            cb.on_batch_end(step, value)
-        if stop.requested:
-            break
-    return total, seen
+    rows: np.ndarray
+    loss: float
+    lr: float
+    outputs: list[np.ndarray] | None = None
 
 
-def _fused_epoch(plan: fastpath.Plan, data: _Prepared, order: np.ndarray, bs: int, epoch: int,
-                 history: History, stop: _StopFlag, total: float = 0.0) -> tuple[float, int]:
-    """``_graph_epoch`` on the fused loop (``fastpath``): the same batches, numbers and errors."""
-    done = plan.run(data.X, data.Y, data.W, order, bs, lambda: stop.requested, total)
-    history.steps += done.steps
-    if done.failed:
-        raise _diverged(epoch, history.steps + 1, done.failed, done.value, plan.opt)
-    return done.total, done.seen
+def _loss_value(loss_fn: Loss, out: np.ndarray, Y: np.ndarray, W: np.ndarray | None) -> float:
+    """L over all rows, as the loss computes it, without a graph for a loss of the tables (its
+    ``value`` on arrays, reduced as ``Loss.__call__`` reduces the terms); a loss of another
+    kind (a subclass: scikit-learn's objective adds a penalty) is called as it is."""
+    if type(loss_fn) is not Loss or loss_fn.value is None or Y.shape != out.shape:
+        return float(loss_fn(Tensor._wrap(out), Y, sample_weight=W).data)
+    terms = loss_fn.value(out, Y)
+    if W is None:
+        return float(ops._mean(terms))
+    share = _weight_shares(W, out, loss_fn.name)
+    if terms.ndim > 1:  # ℓ_n = the mean of row n's terms
+        terms = ops._mean(terms, axis=tuple(range(1, terms.ndim)))
+    return float(np.add.reduce(terms * share))
 
 
 def _scores(model: Module, loss_fn: Loss, data: _Prepared, y_raw: Any, names: Sequence[str],
             prefix: str) -> dict[str, float]:
-    """Loss (in the scaled space training sees) and metrics (in the data's own units)."""
+    """Loss (in the scaled space training sees) and metrics (in the data's own units); the
+    model's outputs without a graph (``forward_array``: BLAS products for a Sequential)."""
     out = model.forward_array(data.X)
-    scores = {prefix + "loss": float(loss_fn(Tensor._wrap(out), data.Y, sample_weight=data.W).data)}
+    scores = {prefix + "loss": _loss_value(loss_fn, out, data.Y, data.W)}
     if names:
-        if model.classes_ is not None:
-            truth, guess = encode_labels(y_raw, model.classes_)[1], model.probabilities(out)
+        classes = getattr(model, "classes_", None)
+        y_scaler = getattr(model, "y_scaler", None)
+        if classes is not None:
+            truth, guess = encode_labels(y_raw, classes)[1], model.probabilities(out)
         else:
-            truth = data.Y if model.y_scaler is None else model.y_scaler.inverse(data.Y)
-            guess = out if model.y_scaler is None else model.y_scaler.inverse(out)
+            truth = data.Y if y_scaler is None else y_scaler.inverse(data.Y)
+            guess = out if y_scaler is None else y_scaler.inverse(out)
         for name in names:
             scores[prefix + name] = metric_fns.get_metric(name)(truth, guess)
     return scores
 
 
-@dataclass
-class _Place:
-    """Where training stands: the next epoch, and inside it the row order and progress."""
-
-    first_epoch: int
-    order: np.ndarray | None = None
-    next_row: int = 0
-    total: float = 0.0
-    seen: int = 0
-
-
-def _fingerprint(data: _Prepared) -> str:
-    """A hash of the rows training sees, to refuse resuming on other data."""
-    digest = hashlib.sha256()
-    for arr in (data.X, data.Y) + (() if data.W is None else (data.W,)):
-        digest.update(str(arr.shape).encode())
-        digest.update(np.ascontiguousarray(arr).tobytes())
-    return digest.hexdigest()
+def _metric_names(metrics: Sequence[str] | None, classification: bool) -> list[str]:
+    names = list(metrics) if metrics is not None else (["accuracy"] if classification else ["r2"])
+    fitting_metrics = metric_fns.CLASSIFICATION if classification else metric_fns.REGRESSION
+    for name in names:
+        metric_fns.get_metric(name)
+        if name not in fitting_metrics:
+            raise ConfigError(f"the metric {name} is for {'regression' if classification else 'classification'}; "
+                              f"this {'classification' if classification else 'regression'} can report "
+                              f"{', '.join(fitting_metrics)}")
+    return names
 
 
-def _save(folder: str, model: Module, opt: Optimizer, rng: np.random.Generator, history: History,
-          stopper: EarlyStopping | None, place: _Place, run_info: dict[str, Any] | None,
-          fingerprint: str) -> None:
-    arrays = {f"model/{name}": p.data for name, p in model.named_parameters()}
-    opt_arrays, opt_numbers = ckpt.object_state(opt, "optim")
-    arrays.update(opt_arrays)
-    state: dict[str, Any] = {
-        "optimizer": {"type": type(opt).__name__, "state": opt_numbers},
-        "rng": ckpt.rng_state(rng),
-        "place": {"first_epoch": place.first_epoch, "next_row": place.next_row,
-                  "total": place.total, "seen": place.seen},
-        "history": {"logs": history.logs, "epoch": history.epoch, "steps": history.steps,
-                    "best_epoch": history.best_epoch},
-        "model": {"x_scaler": model.x_scaler.to_dict() if model.x_scaler else None,
-                  "y_scaler": model.y_scaler.to_dict() if model.y_scaler else None,
-                  "classes": None if model.classes_ is None else np.asarray(model.classes_).tolist(),
-                  "head": model.head},
-        "run": run_info or {},
-        "data": fingerprint,
-    }
-    if place.order is not None:
-        arrays["place/order"] = place.order.astype(np.int64)
-    if stopper is not None:
-        state["early_stopping"] = {"best": stopper.best, "best_epoch": stopper.best_epoch,
-                                   "wait": stopper.wait, "monitor": stopper.monitor}
-        for name, value in (stopper.best_state or {}).items():
-            arrays[f"early/{name}"] = value
-    ckpt.write(folder, arrays, state)
+GATHER_BYTES = 1 << 28  # a shuffled epoch's rows are gathered into one copy up to this size
 
 
-def _restore(folder: str, model: Module, opt: Optimizer, rng: np.random.Generator,
-             history: History, stopper: EarlyStopping | None, n: int, fingerprint: str) -> _Place:
-    saved = ckpt.read(folder)
-    state, arrays = saved.state, saved.arrays
-    weights = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
-    try:
-        model.load_state_dict(weights)
-    except ChainruleError as exc:
-        raise DataError(f"the checkpoint in {folder} is for another network ({exc}); resume with "
-                        "the same network") from None
-    if state["optimizer"]["type"] != type(opt).__name__:
-        raise DataError(f"the checkpoint in {folder} was made with {state['optimizer']['type']}, "
-                        f"not {type(opt).__name__}; resume with the same optimiser")
-    if state.get("data") != fingerprint:
-        raise DataError(f"the checkpoint in {folder} was made on other training data (or another "
-                        "validation split or scaling); resume with the same data and settings")
-    ckpt.restore_object(opt, "optim", arrays, state["optimizer"]["state"])
-    ckpt.restore_rng(rng, state["rng"])
-    kept = state["model"]
-    model.x_scaler = Scaler.from_dict(kept["x_scaler"]) if kept["x_scaler"] else None
-    model.y_scaler = Scaler.from_dict(kept["y_scaler"]) if kept["y_scaler"] else None
-    if kept["classes"] is not None:
-        model.classes_, model.head = np.asarray(kept["classes"]), kept["head"]
-    h = state["history"]
-    history.logs = {k: list(v) for k, v in h["logs"].items()}
-    history.epoch, history.steps, history.best_epoch = list(h["epoch"]), h["steps"], h["best_epoch"]
-    if stopper is not None and "early_stopping" in state:
-        es = state["early_stopping"]
-        stopper.best, stopper.best_epoch, stopper.wait = es["best"], es["best_epoch"], es["wait"]
-        stopper.monitor = es["monitor"]
-        best = {k[len("early/"):]: v for k, v in arrays.items() if k.startswith("early/")}
-        stopper.best_state = best or None
-    p = state["place"]
-    order = arrays.get("place/order")
-    if order is not None and len(order) != n:
-        raise DataError(f"the checkpoint in {folder} was made on {len(order)} training rows, not "
-                        f"{n}; resume with the same data")
-    return _Place(p["first_epoch"], order, p["next_row"], p["total"], p["seen"])
+class Trainer:
+    """One training run, a step or an epoch at a time: the seed's algorithm, with its
+    random draws (the validation split first, then one row order per epoch) made here,
+    so everything that trains through it — ``fit``, the web playground, the
+    scikit-learn estimators — gets the same rows and the same weights.
+
+    Its state: ``epoch_number`` (the epoch under way, from 1), the epoch's row ``order``
+    (None until it begins), ``cursor`` (rows of it done), ``total`` (Σ batch loss × rows so
+    far) and ``history``; ``data`` (the prepared training rows) and ``val`` (validation).
+
+    ``step()`` takes the next batch on the graph engine (the playground's step, with
+    each layer's outputs when asked); ``epoch()`` runs the rest of the epoch on the engine
+    ``choose`` picked (the fused loop or the graph) and ends it: its mean loss, the
+    scores, the schedule, the callbacks.  ``fit`` is ``choose`` and ``epoch()`` until
+    done.  The arguments are ``fit``'s (see there).
+    """
+
+    def __init__(self, model: Module, X: Any, y: Any, loss: str | Loss = "mse",
+                 optimizer: str | Optimizer = "sgd", batch_size: int | str | None = 1,
+                 shuffle: bool = True, seed: int | np.random.Generator | None = None,
+                 lr: Any = None, callbacks: Sequence[Callback] = (), *,
+                 validation_split: float = 0.0, validation_data: tuple[Any, Any] | None = None,
+                 sample_weight: Any = None, scale: str | None = None,
+                 metrics: Sequence[str] | None = None,
+                 early_stopping: int | EarlyStopping | None = None,
+                 optimizer_options: dict[str, Any] | None = None) -> None:
+        self.model, self.loss_fn, self.shuffle = model, get_loss(loss), shuffle
+        self.rng = make_rng(seed)
+        classification = self.loss_fn.name in CLASSIFICATION_LOSSES
+        self.names = _metric_names(metrics, classification)
+        y_arr = np.asarray(y) if not hasattr(y, "to_numpy") else y.to_numpy()
+        X_arr = X.to_numpy() if hasattr(X, "to_numpy") else np.asarray(X)
+        if np.ndim(X_arr) == 0 or np.ndim(y_arr) == 0 or len(X_arr) != len(y_arr):
+            raise DataError(f"X has {len(np.atleast_1d(X_arr))} rows but y has "
+                            f"{len(np.atleast_1d(y_arr))}; give one target per row")
+        if sample_weight is not None and np.size(sample_weight) != len(X_arr):
+            raise ConfigError(f"sample_weight needs {len(X_arr)} numbers, one per row; got "
+                              f"{np.size(sample_weight)}")
+        self.val_raw = validation_data
+        rows = None  # every row, in order
+        classes = None  # _targets finds them in y: every row, unless a split takes some away
+        if validation_split and validation_data is None:
+            classes = encode_labels(y_arr)[0] if classification else None  # so: before the split
+            rows, va = _split(len(X_arr), validation_split, self.rng)
+            self.val_raw = (X_arr[va], y_arr[va])
+            X_arr, y_arr = X_arr[rows], y_arr[rows]
+            if sample_weight is not None:
+                sample_weight = np.asarray(sample_weight).reshape(-1)[rows]
+        self.X_raw, self.y_raw = X_arr, y_arr  # the training rows as given
+        self.data = _prepare(model, X_arr, y_arr, self.loss_fn, sample_weight, fitting=True,
+                             scale=scale, classes=classes)
+        self.data.rows = rows
+        self.val = _prepare(model, self.val_raw[0], self.val_raw[1], self.loss_fn, None,
+                            fitting=False) if self.val_raw else None
+        self.params = model.parameters()
+        self.opt = make_optimizer(optimizer, self.params, lr=lr, **(optimizer_options or {}))
+        self.n = len(self.data.X)
+        self.batch_size = _batch_size(batch_size, self.n)
+        self.callbacks = list(callbacks)
+        if early_stopping is not None:
+            self.callbacks.append(early_stopping if isinstance(early_stopping, EarlyStopping)
+                                  else EarlyStopping(patience=early_stopping))
+        self.stopper = next((cb for cb in self.callbacks if isinstance(cb, EarlyStopping)), None)
+        self.history = History()
+        self.epoch_number = 1
+        self.order: np.ndarray | None = None
+        self.cursor, self.total = 0, 0.0
+        self._begun = False
+        self.plan: fastpath.Plan | None = None
+        for cb in self.callbacks:
+            cb.on_train_begin(model)
+
+    # -- the engine -----------------------------------------------------------------------
+
+    def choose(self, engine: str = "auto", epochs: int | None = None,
+               on_compile: Callable[[str], None] | None = None) -> fastpath.Plan | None:
+        """Pick the engine for the epochs to come (``fastpath.choose``; ``epochs``: the last
+        epoch planned, for ``auto`` to weigh a compile against the run's length) and, for the
+        compiled loop, load or compile it now (``on_compile`` gets a line first when it
+        compiles)."""
+        left = 0 if epochs is None else max(epochs - self.epoch_number + 1, 0)
+        self.plan = fastpath.choose(engine, self.model, self.loss_fn, self.opt, self.callbacks,
+                                    (self.data.X.shape[1], self.data.Y.shape[1]),
+                                    steps=left * -(-self.n // self.batch_size),
+                                    batch_size=self.batch_size, rows=self.n,
+                                    on_compile=on_compile)
+        return self.plan
+
+    # -- where training stands (what a checkpoint keeps) ---------------------------------
+
+    def place(self) -> ckpt.Place:
+        """Where training stands: the next epoch, or inside one its order and progress."""
+        if self.order is None or self.cursor == 0 and not self._begun:
+            return ckpt.Place(self.epoch_number)
+        return ckpt.Place(self.epoch_number, self.order, self.cursor, self.total, self.cursor)
+
+    def resume_at(self, place: ckpt.Place) -> None:
+        """Continue from ``place`` (a checkpoint's): its epoch and, inside it, its order."""
+        self.epoch_number, self.order = place.first_epoch, place.order
+        self.cursor, self.total = (place.next_row, place.total) if place.order is not None \
+            else (0, 0.0)
+
+    # -- stepping ---------------------------------------------------------------------------
+
+    def _begin(self) -> None:
+        """Open the epoch: the schedule's rate and the callbacks, then (unless a resume gave
+        it) its row order."""
+        if self._begun:
+            return
+        self.opt.start_epoch(self.epoch_number - 1)  # a schedule's epoch index counts from 0
+        for cb in self.callbacks:
+            cb.on_epoch_begin(self.epoch_number)
+        if self.order is None:
+            self.order = self.rng.permutation(self.n) if self.shuffle else np.arange(self.n)
+            self.cursor, self.total = 0, 0.0
+        self._begun = True
+
+    def next_rows(self) -> np.ndarray:
+        """The training rows the next step will take."""
+        self._begin()
+        return self.order[self.cursor:self.cursor + self.batch_size]
+
+    def _graph_step(self, rows: np.ndarray, keep: bool = False) -> StepRecord:
+        """One batch on the graph engine: forward, loss, backward, update (or
+        ``DivergenceError`` before the update)."""
+        data, opt = self.data, self.opt
+        xb, yb = data.X[rows], data.Y[rows]
+        step = self.history.steps + 1
+        for cb in self.callbacks:  # callbacks see each row's number in the data fit was given
+            cb.on_batch_begin(step, rows if data.rows is None else data.rows[rows], xb, yb)
+        wb = None if data.W is None else data.W[rows]
+        outputs = None
+        if keep and hasattr(self.model, "layers"):  # each layer's outputs, for the page
+            h, outputs = Tensor._wrap(xb), []
+            for layer in self.model.layers:
+                h = layer(h)
+                outputs.append(h.data.copy())
+        else:
+            h = self.model(Tensor._wrap(xb))
+        L = self.loss_fn(h, yb, sample_weight=wb)
+        value = float(L.data)
+        if not math.isfinite(value):
+            raise _diverged(self.epoch_number, step, "loss", value, opt)
+        opt.zero_grad()
+        L.backward()
+        for p in self.params:
+            if p.grad is not None and not all_finite(p.grad):
+                raise _diverged(self.epoch_number, step, "gradient",
+                                float(np.abs(p.grad).max()), opt)
+        lr = opt.lr
+        opt.step()
+        self.history.steps = step
+        self.total += value * len(rows)
+        self.cursor += len(rows)
+        for cb in self.callbacks:
+            cb.on_batch_end(step, value)
+        return StepRecord(rows, value, lr, outputs)
+
+    def step(self, keep: bool = False) -> StepRecord:
+        """The next batch on the graph engine (``keep``: with each layer's outputs); after
+        the epoch's last batch, the epoch ends (``end_epoch``)."""
+        self._begin()
+        with np.errstate(over="ignore", invalid="ignore"):
+            record = self._graph_step(self.order[self.cursor:self.cursor + self.batch_size],
+                                      keep)
+            if self.cursor >= self.n:
+                self.end_epoch()
+        return record
+
+    def _fused_rows(self, rest: np.ndarray, should_stop: Callable[[], bool] | None) -> None:
+        """The rows ``rest`` of the epoch on the plan.  Shuffled rows in the compiled loop
+        read one copy of the data gathered in the epoch's order (a gather, ~a nanosecond a
+        number), not each row through the permutation (a cache miss a step), unless the
+        copy would be big (``GATHER_BYTES``)."""
+        data, plan, order = self.data, self.plan, rest
+        X, Y, W = data.X, data.Y, data.W
+        if self.shuffle and len(rest) > 1 and not plan.uses_blas(self.batch_size) and \
+                X.nbytes + Y.nbytes <= GATHER_BYTES:
+            X, Y = np.take(X, rest, axis=0), np.take(Y, rest, axis=0)
+            W = None if W is None else W[rest]
+            order = np.arange(len(rest))
+        done = plan.run(X, Y, W, order, self.batch_size, should_stop, self.total)
+        self.history.steps += done.steps
+        self.total = done.total
+        self.cursor += done.seen
+        if done.failed:
+            raise _diverged(self.epoch_number, self.history.steps + 1, done.failed, done.value,
+                            plan.opt)
+
+    def epoch(self, should_stop: Callable[[], bool] | None = None) -> bool:
+        """The rest of the current epoch (fused or graph, as ``choose`` picked), then its end.
+        Returns True when training should stop: a callback (early stopping) says so, or
+        ``should_stop()`` stopped it inside the epoch (then the epoch stays open: ``place``)."""
+        self._begin()
+        rest = self.order[self.cursor:]
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.plan is not None:
+                self._fused_rows(rest, should_stop)
+            else:
+                for start in range(0, len(rest), self.batch_size):
+                    self._graph_step(rest[start:start + self.batch_size])
+                    if should_stop is not None and should_stop():
+                        break
+            if self.cursor < self.n:  # stopped inside the epoch
+                return True
+            return self.end_epoch()
+
+    def end_epoch(self) -> bool:
+        """Close the epoch: its mean training loss, the metrics and validation scores, the
+        schedule, the callbacks (True when one says stop); the next epoch follows."""
+        epoch, history, mean = self.epoch_number, self.history, self.total / self.cursor
+        history.logs["loss"].append(mean)
+        history.epoch.append(epoch)
+        scores = _scores(self.model, self.loss_fn, self.data, self.y_raw, self.names, "") \
+            if self.names else {}
+        scores.pop("loss", None)
+        if self.val is not None:
+            scores.update(_scores(self.model, self.loss_fn, self.val, self.val_raw[1],
+                                  self.names, "val_"))
+        for key, value in scores.items():
+            history.logs.setdefault(key, []).append(value)
+        self.opt.end_epoch(epoch - 1, mean)
+        self.epoch_number, self.order, self.cursor, self.total = epoch + 1, None, 0, 0.0
+        self._begun = False
+        return any([cb.on_epoch_end(epoch, history) for cb in self.callbacks])
+
+    def finish(self) -> History:
+        """The end of training: the callbacks' ``on_train_end`` (early stopping puts the
+        best weights back); returns the history."""
+        for cb in self.callbacks:
+            cb.on_train_end(self.history)
+        return self.history
 
 
 def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
@@ -423,7 +575,8 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
         metrics: Sequence[str] | None = None, early_stopping: int | EarlyStopping | None = None,
         optimizer_options: dict[str, Any] | None = None, checkpoint: str | None = None,
         checkpoint_every: int = 1, resume: str | None = None,
-        run_info: dict[str, Any] | None = None, engine: str = "auto") -> History:
+        run_info: dict[str, Any] | None = None, engine: str = "auto",
+        on_compile: Callable[[str], None] | None = None) -> History:
     """Train ``model`` on rows ``X`` with targets ``y``; returns the ``History``.
 
     ``batch_size=1`` is the seed's algorithm (update after every row); a number N
@@ -446,110 +599,49 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
     ``"fused"`` (``fastpath``'s plan, no graph per step: the compiled loop for small
     steps, BLAS products on preallocated arrays for big ones; the same numbers to
     rounding; ``ConfigError`` saying why when it can't run this model, loss, optimiser or
-    callbacks) or ``"auto"``
-    (fused when it can and it pays, see ``fastpath.choose``; graph otherwise).
+    callbacks) or ``"auto"`` (fused when it can and it pays, see ``fastpath.choose``;
+    graph otherwise).  ``on_compile`` gets one line before the compiled loop is compiled
+    (the first use of a network shape on a machine takes seconds; the command line prints
+    it).  ``fit`` is ``Trainer``'s ``epoch()`` until done.
     """
-    loss_fn = get_loss(loss)
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ConfigError(f"epochs must be a whole number ≥ 0, got {epochs!r}")
-    rng = make_rng(seed)
-    classification = loss_fn.name in CLASSIFICATION_LOSSES
-    names = list(metrics) if metrics is not None else (["accuracy"] if classification else ["r2"])
-    fitting_metrics = metric_fns.CLASSIFICATION if classification else metric_fns.REGRESSION
-    for name in names:
-        metric_fns.get_metric(name)
-        if name not in fitting_metrics:
-            raise ConfigError(f"the metric {name} is for {'regression' if classification else 'classification'}; "
-                              f"this {'classification' if classification else 'regression'} can report "
-                              f"{', '.join(fitting_metrics)}")
-    y_arr = np.asarray(y) if not hasattr(y, "to_numpy") else y.to_numpy()
-    X_arr = X.to_numpy() if hasattr(X, "to_numpy") else np.asarray(X)
-    if np.ndim(X_arr) == 0 or np.ndim(y_arr) == 0 or len(X_arr) != len(y_arr):
-        raise DataError(f"X has {len(np.atleast_1d(X_arr))} rows but y has "
-                        f"{len(np.atleast_1d(y_arr))}; give one target per row")
-    if sample_weight is not None and np.size(sample_weight) != len(X_arr):
-        raise ConfigError(f"sample_weight needs {len(X_arr)} numbers, one per row; got "
-                          f"{np.size(sample_weight)}")
-    val_raw = validation_data
-    rows = None  # every row, in order
-    classes = None  # _targets finds them in y: every row, unless a split takes some away
-    if validation_split and validation_data is None:
-        classes = encode_labels(y_arr)[0] if classification else None  # so: before the split
-        rows, va = _split(len(X_arr), validation_split, rng)
-        val_raw = (X_arr[va], y_arr[va])
-        X_arr, y_arr = X_arr[rows], y_arr[rows]
-        if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight).reshape(-1)[rows]
-    data = _prepare(model, X_arr, y_arr, loss_fn, sample_weight, fitting=True, scale=scale,
-                    classes=classes)
-    data.rows = rows
-    val = _prepare(model, val_raw[0], val_raw[1], loss_fn, None, fitting=False) if val_raw else None
-    params = model.parameters()
-    opt = make_optimizer(optimizer, params, lr=lr, **(optimizer_options or {}))
-    n = len(data.X)
-    bs = _batch_size(batch_size, n)
-    callbacks = list(callbacks)
-    if early_stopping is not None:
-        callbacks.append(early_stopping if isinstance(early_stopping, EarlyStopping)
-                         else EarlyStopping(patience=early_stopping))
-    history = History()
-    for cb in callbacks:
-        cb.on_train_begin(model)
-    stopper = next((cb for cb in callbacks if isinstance(cb, EarlyStopping)), None)
-    place = _Place(first_epoch=1)
-    fingerprint = _fingerprint(data) if checkpoint is not None or resume is not None else ""
+    trainer = Trainer(model, X, y, loss, optimizer, batch_size, shuffle, seed, lr, callbacks,
+                      validation_split=validation_split, validation_data=validation_data,
+                      sample_weight=sample_weight, scale=scale, metrics=metrics,
+                      early_stopping=early_stopping, optimizer_options=optimizer_options)
+    data, history = trainer.data, trainer.history
+    fingerprint = ckpt.fingerprint(data.X, data.Y, data.W) \
+        if checkpoint is not None or resume is not None else ""
     if resume is not None:
-        place = _restore(resume, model, opt, rng, history, stopper, n, fingerprint)
+        trainer.resume_at(ckpt.restore_run(resume, model, trainer.opt, trainer.rng, history,
+                                           trainer.stopper, trainer.n, fingerprint))
     if checkpoint_every < 1:
         raise ConfigError(f"checkpoint_every must be ≥ 1, got {checkpoint_every!r}")
-    save = (lambda where: _save(checkpoint, model, opt, rng, history, stopper, where, run_info,
-                                fingerprint)) \
-        if checkpoint is not None else (lambda where: None)
-    plan = fastpath.choose(engine, model, loss_fn, opt, callbacks, (data.X.shape[1], data.Y.shape[1]),
-                           steps=(epochs - place.first_epoch + 1) * -(-n // bs), batch_size=bs)
 
-    with _ctrl_c_after_step() as stop, np.errstate(over="ignore", invalid="ignore"):
-        for epoch in range(place.first_epoch, epochs + 1):
-            opt.start_epoch(epoch - 1)  # a schedule's epoch index counts from 0
-            for cb in callbacks:
-                cb.on_epoch_begin(epoch)
-            if place.order is not None and epoch == place.first_epoch:  # resume inside an epoch
-                order, start, total, seen = place.order, place.next_row, place.total, place.seen
-            else:
-                order = rng.permutation(n) if shuffle else np.arange(n)
-                start, total, seen = 0, 0.0, 0
-            if plan is not None:
-                total, part_seen = _fused_epoch(plan, data, order[start:], bs, epoch, history,
-                                                stop, total)
-            else:
-                total, part_seen = _graph_epoch(model, params, loss_fn, opt, data, order[start:],
-                                                bs, epoch, history, callbacks, stop, total)
-            seen += part_seen
-            if seen < n:  # stopped inside the epoch: keep the place, not a partial epoch loss
+    def save(place: ckpt.Place) -> None:
+        if checkpoint is not None:
+            ckpt.save_run(checkpoint, model, trainer.opt, trainer.rng, history, trainer.stopper,
+                          place, run_info, fingerprint)
+
+    trainer.choose(engine, epochs, on_compile)
+    with _ctrl_c_after_step() as stop:
+        while trainer.epoch_number <= epochs:
+            epoch = trainer.epoch_number
+            stopping = trainer.epoch(lambda: stop.requested)
+            if trainer.epoch_number == epoch:  # stopped inside the epoch: keep the place
                 history.interrupted = True
-                save(_Place(epoch, order, seen, total, seen))
+                save(trainer.place())
                 break
-            history.logs["loss"].append(total / seen)
-            history.epoch.append(epoch)
-            scores = _scores(model, loss_fn, data, y_arr, names, "") if names else {}
-            scores.pop("loss", None)
-            if val is not None:
-                scores.update(_scores(model, loss_fn, val, val_raw[1], names, "val_"))
-            for key, value in scores.items():
-                history.logs.setdefault(key, []).append(value)
-            opt.end_epoch(epoch - 1, total / seen)
-            stopping = any([cb.on_epoch_end(epoch, history) for cb in callbacks])
             if stop.requested or stopping or epoch == epochs or epoch % checkpoint_every == 0:
-                save(_Place(epoch + 1))
+                save(trainer.place())
             if stop.requested:
                 history.interrupted = True
                 break
             if stopping:
                 history.stopped_early = True
                 break
-    for cb in callbacks:
-        cb.on_train_end(history)
-    return history
+    return trainer.finish()
 
 
 def evaluate(model: Module, X: Any, y: Any, loss: str | Loss = "mse",

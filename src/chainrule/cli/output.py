@@ -46,18 +46,27 @@ class EpochPrinter(Callback):
         if self.out.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self.progress = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("epochs"), TimeElapsedColumn(),
-                                     TextColumn("{task.fields[loss]}"), console=self.out,
-                                     transient=True)
-            self.task = self.progress.add_task("train", total=self.epochs, loss="")
+            self.progress = Progress(TextColumn("{task.fields[phase]}"), BarColumn(),
+                                     MofNCompleteColumn(), TextColumn("epochs"),
+                                     TimeElapsedColumn(), TextColumn("{task.fields[loss]}"),
+                                     console=self.out, transient=True)
+            self.task = self.progress.add_task("train", total=self.epochs, loss="",
+                                               phase="training")
             self.progress.start()
+
+    def compiling(self, line: str) -> None:
+        """Say that the fast loop compiles now (``fit``'s ``on_compile``): the line, and the
+        bar's phase until the first epoch ends."""
+        self.out.print(line)
+        if self.progress is not None:
+            self.progress.update(self.task, phase="compiling")
 
     def on_epoch_end(self, epoch: int, history: History) -> None:
         if epoch == 1 or epoch % self.every == 0:
             self.out.print("  " + epoch_line(epoch, history))
         if self.progress is not None:
-            self.progress.update(self.task, completed=epoch, loss=f"loss {fmt(history.loss[-1])}")
+            self.progress.update(self.task, completed=epoch, loss=f"loss {fmt(history.loss[-1])}",
+                                 phase="training")
 
     def on_train_end(self, history: History) -> None:
         if self.progress is not None:

@@ -94,7 +94,8 @@ def describe_training(setup: Any, optimizer: str, options: dict[str, Any], sched
               show_default=True,
               help="How each epoch runs: 'fused' needs no graph per step (a compiled loop for "
               "small steps, BLAS products for big ones; the same numbers, much faster), "
-              "'graph' the autograd engine, 'auto' picks.")
+              "'graph' the autograd engine, 'auto' picks: fused when its loop is compiled "
+              "already or compiling it pays for this run, saying so before it compiles.")
 @click.option("--no-shuffle", is_flag=True,
               help="Take the rows in the table's order every epoch (as the seed does, so --trace "
               "starts at row 1) instead of a shuffled order.")
@@ -163,6 +164,7 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     lr = parse_schedule(run["schedule"], setup.lr, epochs)
     out = console()
     callbacks: list[Callback] = []
+    on_compile = lambda line: click.echo(line, err=True)  # noqa: E731  (quiet: stderr)
     if not quiet:
         for line in describe(setup):
             out.print(line)
@@ -178,7 +180,9 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
         shown = "every epoch" if every == 1 else f"every {every} epochs"
         out.print(f"\nper epoch ({shown}): loss = mean training loss over the epoch's steps"
                   + ("; the loss is on scaled targets" if setup.scale != "none" and not setup.classification else ""))
-        callbacks.append(EpochPrinter(out, epochs, every))
+        printer = EpochPrinter(out, epochs, every)
+        callbacks.append(printer)
+        on_compile = printer.compiling
     if trace:
         callbacks.insert(0, Tracer(out, setup.model, setup.data, setup.loss, run["optimizer"],
                                    setup.lr, trace))
@@ -190,7 +194,8 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
                   early_stopping=run["early_stopping"], optimizer_options=opt_options,
                   metrics=[] if setup.builtin else None,  # the seed's run shows its loss alone
                   checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
-                  run_info={"options": {**network, **run}}, engine=run["engine"])
+                  run_info={"options": {**network, **run}}, engine=run["engine"],
+                  on_compile=on_compile)
     seconds = time.perf_counter() - start
     if history.interrupted:
         where = f"; resume with: chainrule train --resume {checkpoint}" if checkpoint else ""

@@ -16,6 +16,7 @@ from ..init import initialize, make_rng
 from ..tensor import Tensor
 from .activations import Activation, get_activation
 from .module import Module
+from .predictor import Predictor
 
 
 def _positive_int(value: Any, what: str) -> int:
@@ -53,8 +54,10 @@ class Dense(Module):
         return f"Dense({self.fan_in}, {self.fan_out}, activation={self.activation.name!r})"
 
 
-class Sequential(Module):
-    """Layers applied one after the other: ``O_k = layer_k(O_{k−1})``, ``O_0 = x``."""
+class Sequential(Predictor, Module):
+    """Layers applied one after the other: ``O_k = layer_k(O_{k−1})``, ``O_0 = x``; it keeps
+    what ``fit`` learnt about the data (``Predictor``: scalers, classes) and predicts on
+    raw inputs."""
 
     def __init__(self, layers: Iterable[Module]) -> None:
         self.layers = list(layers)
@@ -73,6 +76,19 @@ class Sequential(Module):
         for layer in self.layers:
             x = layer(x)
         return x
+
+    def forward_array(self, X: Any) -> np.ndarray:
+        """The raw outputs for already-scaled inputs, with NumPy alone (no graph): each Dense
+        layer's ``f(x W + b)``, the products BLAS's, the same numbers as the graph's."""
+        a = np.asarray(X, dtype=self.dtype)
+        if a.ndim != 2 or any(type(layer) is not Dense for layer in self.layers) or \
+                a.shape[1] != self.layers[0].fan_in:
+            return super().forward_array(a)  # (which explains a shape that doesn't fit)
+        for layer in self.layers:
+            z = a @ layer.weight.data
+            z += layer.bias.data
+            a = layer.activation.fn(z)
+        return a
 
     def __len__(self) -> int:
         return len(self.layers)

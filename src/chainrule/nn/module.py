@@ -12,9 +12,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .. import ops
-from ..data import Scaler
-from ..errors import ConfigError, DataError, ShapeError
+from ..errors import ShapeError
 from ..tensor import Tensor, no_grad
 
 
@@ -64,46 +62,10 @@ class Module:
                 raise ShapeError(f"{name}: the model has shape {p.shape}, the state {value.shape}")
             p.data[...] = value
 
-    # -- prediction on raw data: the scalers and classes ``fit`` kept ---------------
-    x_scaler: Scaler | None = None  # applied to inputs before the first layer
-    y_scaler: Scaler | None = None  # undone on regression outputs
-    classes_: np.ndarray | None = None  # labels of a classifier's outputs
-    head: str | None = None  # "softmax" or "sigmoid": how outputs become probabilities
-
     def forward_array(self, X: Any) -> np.ndarray:
         """The raw outputs (logits for a classifier) for already-scaled inputs, no graph."""
         with no_grad():
             return self(X).data
-
-    def probabilities(self, out: np.ndarray) -> np.ndarray:
-        """Class probabilities (rows × classes) from raw outputs: softmax, or σ for one output."""
-        if self.head == "sigmoid":
-            p = ops.sigmoid(out[..., 0])
-            return np.stack([1.0 - p, p], axis=-1)
-        return ops.softmax(out)
-
-    def _raw(self, X: Any) -> np.ndarray:
-        arr = np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X, dtype=self.dtype)
-        if not np.all(np.isfinite(arr)):
-            raise DataError("the inputs contain NaN or infinite values; fill or remove those rows")
-        if self.x_scaler is not None:
-            arr = self.x_scaler.transform(arr)
-        return self.forward_array(arr)
-
-    def predict(self, X: Any) -> np.ndarray:
-        """The model's answer for raw inputs ``X``: labels for a classifier, else outputs
-        in the targets' own units (the scalers ``fit`` kept are applied and undone)."""
-        out = self._raw(X)
-        if self.classes_ is not None:
-            return self.classes_[np.argmax(self.probabilities(out), axis=-1)]
-        return out if self.y_scaler is None else self.y_scaler.inverse(out)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities (rows × classes, in the order of ``classes_``) for raw ``X``."""
-        if self.classes_ is None:
-            raise ConfigError("predict_proba needs a classifier: train with loss='cross_entropy' "
-                              "or 'bce' on labels")
-        return self.probabilities(self._raw(X))
 
 
 def _walk(value: Any, name: str) -> Iterator[tuple[str, Tensor]]:

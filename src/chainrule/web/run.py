@@ -8,18 +8,17 @@ stages, keeping each stage's numbers for the page:
 3. **backward** — ``∂L/∂θ`` for every weight and bias, by the engine's back-propagation
 4. **update** — the optimiser's rule, ``θ ← θ − η ∂L/∂θ`` for SGD
 
-An epoch ends when every training row has had its step; then its mean training loss
-(as ``fit`` records it), the validation loss and the accuracy or R² go into the
-history.  The row orders come from one generator made from the seed, drawn as ``fit``
-draws them (validation split first, then one permutation per epoch), so the same
-settings give the weights ``fit`` gives.  A step whose loss or gradient is not finite
-raises ``DivergenceError`` before it touches the weights.
+An epoch ends when every training row has had its step; then its mean training loss,
+the validation loss and the accuracy or R² go into the history.  The stepping is
+``train.Trainer``'s, the one ``fit`` runs: the validation split, the row orders, the
+steps and the epoch's end are the same code, so the same settings give ``fit``'s
+weights by construction.  A step whose loss or gradient is not finite raises
+``DivergenceError`` before it touches the weights.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,12 +27,8 @@ import numpy as np
 from ..data import Dataset
 from ..errors import DivergenceError
 from ..explain import explain
-from ..init import make_rng
-from ..losses import get_loss
 from ..nn import mlp
-from ..optim import make_optimizer
-from ..tensor import Tensor
-from ..train import CLASSIFICATION_LOSSES, evaluate, prepare
+from ..train import CLASSIFICATION_LOSSES, Trainer
 from .catalog import Recipe
 from .settings import Settings
 
@@ -53,118 +48,85 @@ class Step:
 
 
 class Run:
-    """A model, its data and its optimiser; ``step()``, ``epoch()`` and ``explain()``."""
+    """A model, its data and its ``Trainer``; ``step()``, ``epoch()`` and ``explain()``."""
 
     def __init__(self, settings: Settings, data: Dataset, recipe: Recipe) -> None:
         self.settings, self.data, self.recipe = settings, data, recipe
-        self.loss_fn = get_loss(recipe.loss)
-        self.classification = self.loss_fn.name in CLASSIFICATION_LOSSES
-        self.metric = "accuracy" if self.classification else "r2"
-        self.rng = make_rng(settings.seed)
-        X, y = data.X, data.y
-        self.val: tuple[np.ndarray, np.ndarray] | None = None
-        if recipe.validation:
-            order = self.rng.permutation(len(X))
-            n_val = int(round(len(X) * recipe.validation))
-            train, val = np.sort(order[n_val:]), np.sort(order[:n_val])
-            self.val = (X[val], y[val])
-            X, y = X[train], y[train]
-        self.X_raw, self.y_raw = X, y
-        outputs = self._outputs(y)
-        sizes = [X.shape[1], *settings.hidden, outputs]
-        self.model = mlp(sizes, activation=settings.activation, init=settings.init,
-                         seed=settings.seed)
-        self.X, self.Y = prepare(self.model, X, y, self.loss_fn, scale=recipe.scale)
-        self.opt = make_optimizer("sgd", self.model.parameters(), lr=settings.lr)
-        self.batch_size = min(settings.batch_size, len(self.X))
-        self.steps, self.epochs = 0, 0
-        self.history: dict[str, list[float]] = {"epoch": [], "loss": []}
-        if self.val is not None:
-            self.history["val_loss"] = []
+        classification = recipe.loss in CLASSIFICATION_LOSSES
+        outputs = (1 if recipe.loss == "bce" else len(np.unique(data.y)) if classification
+                   else data.y.shape[1])
+        self.model = mlp([data.X.shape[1], *settings.hidden, outputs],
+                         activation=settings.activation, init=settings.init, seed=settings.seed)
+        self.classification = classification
+        self.metric = "accuracy" if classification else "r2"
+        self.trainer = Trainer(self.model, data.X, data.y, recipe.loss, "sgd",
+                               settings.batch_size, settings.shuffle, settings.seed,
+                               settings.lr, validation_split=recipe.validation or 0.0,
+                               scale=recipe.scale, metrics=[self.metric])
+        self.trainer.choose("auto")  # the compiled loop for epochs, if it is at hand
+        self.loss_fn, self.opt = self.trainer.loss_fn, self.trainer.opt
+        self.X, self.Y = self.trainer.data.X, self.trainer.data.Y
+        self.X_raw, self.y_raw = self.trainer.X_raw, self.trainer.y_raw
+        self.val = self.trainer.val_raw
+        self.batch_size = self.trainer.batch_size
         self.last: Step | None = None
-        self._begin_epoch()
 
-    def _outputs(self, y: np.ndarray) -> int:
-        if self.loss_fn.name == "bce":
-            return 1
-        if self.loss_fn.name == "cross_entropy":
-            return len(np.unique(y))
-        return y.shape[1]
+    # -- where it stands ----------------------------------------------------------------
 
-    # -- the epoch's row order --------------------------------------------------------
+    @property
+    def steps(self) -> int:
+        return self.trainer.history.steps
 
-    def _begin_epoch(self) -> None:
-        n = len(self.X)
-        self.order = self.rng.permutation(n) if self.settings.shuffle else np.arange(n)
-        self.cursor, self.total, self.seen = 0, 0.0, 0
-        self.opt.start_epoch(self.epochs)
+    @property
+    def epochs(self) -> int:
+        return len(self.trainer.history)
+
+    @property
+    def cursor(self) -> int:
+        return self.trainer.cursor
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """Per epoch: ``epoch``, ``loss``, the metric, and with validation ``val_loss`` and
+        ``val_<metric>``."""
+        h = self.trainer.history
+        return {"epoch": list(h.epoch), **{k: list(v) for k, v in h.logs.items()}}
 
     def next_rows(self) -> np.ndarray:
         """The training rows the next step will take."""
-        return self.order[self.cursor:self.cursor + self.batch_size]
-
-    def _end_epoch(self) -> None:
-        self.epochs += 1
-        mean = self.total / self.seen
-        record = {"epoch": self.epochs, "loss": mean,
-                  self.metric: self._score(self.X_raw, self.y_raw)[self.metric]}
-        if self.val is not None:
-            scores = self._score(*self.val)
-            record["val_loss"], record["val_" + self.metric] = scores["loss"], scores[self.metric]
-        for key, value in record.items():
-            self.history.setdefault(key, []).append(value)
-        self.opt.end_epoch(self.epochs - 1, mean)
-        self._begin_epoch()
-
-    def _score(self, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
-        with np.errstate(over="ignore", invalid="ignore"):
-            return evaluate(self.model, X, y, self.loss_fn, metrics=[self.metric])
+        return self.trainer.next_rows()
 
     # -- stepping -----------------------------------------------------------------------
 
-    def _diverged(self, what: str, value: float) -> DivergenceError:
+    def _diverged(self, exc: DivergenceError) -> DivergenceError:
         lr = self.opt.lr
         return DivergenceError(
-            f"training diverged at step {self.steps + 1}: the {what} became {value}. The learning "
-            f"rate {lr:g} is too large for this data; lower it (e.g. to {lr / 10:g}) and press "
-            "reset. The weights are those before that step.")
+            f"training diverged at step {getattr(exc, 'step', self.steps + 1)}: the "
+            f"{getattr(exc, 'what', 'loss')} became {getattr(exc, 'value', float('nan'))}. The "
+            f"learning rate {lr:g} is too large for this data; lower it (e.g. to {lr / 10:g}) "
+            "and press reset. The weights are those before that step.")
 
     def step(self) -> Step:
         """One step on the next batch of rows: forward, loss, backward, update."""
-        rows = self.next_rows()
-        layers = self.model.layers
-        before = self.model.state_dict()
-        with np.errstate(over="ignore", invalid="ignore"):
-            h, outputs = Tensor(self.X[rows]), []
-            for layer in layers:
-                h = layer(h)
-                outputs.append(h.data.copy())
-            L = self.loss_fn(h, self.Y[rows])
-            value = float(L.data)
-            if not math.isfinite(value):
-                raise self._diverged("loss", value)
-            self.opt.zero_grad()
-            L.backward()
-            grads = [(layer.weight.grad.copy(), layer.bias.grad.copy()) for layer in layers]
-            for gw, gb in grads:
-                if not (np.isfinite(gw).all() and np.isfinite(gb).all()):
-                    raise self._diverged("gradient", float(max(np.abs(gw).max(), np.abs(gb).max())))
-            lr = self.opt.lr
-            self.opt.step()
-        self.steps += 1
-        self.cursor += len(rows)
-        self.total += value * len(rows)
-        self.seen += len(rows)
-        self.last = Step(self.steps, self.epochs + 1, rows, before, outputs, value, grads, lr)
-        if self.cursor >= len(self.X):
-            self._end_epoch()
+        before, epoch = self.model.state_dict(), self.epochs + 1
+        try:
+            record = self.trainer.step(keep=True)
+        except DivergenceError as exc:
+            raise self._diverged(exc) from None
+        grads = [(layer.weight.grad.copy(), layer.bias.grad.copy())
+                 for layer in self.model.layers]
+        self.last = Step(self.steps, epoch, record.rows, before, record.outputs, record.loss,
+                         grads, record.lr)
         return self.last
 
     def epoch(self) -> int:
-        """Steps until the current epoch ends (a whole epoch when it has just begun)."""
-        start = self.epochs
-        while self.epochs == start:
-            self.step()
+        """The rest of the current epoch (a whole epoch when it has just begun), as ``fit``
+        runs it; returns the epochs done."""
+        try:
+            self.trainer.epoch()
+        except DivergenceError as exc:
+            raise self._diverged(exc) from None
+        self.last = None
         return self.epochs
 
     # -- explaining -----------------------------------------------------------------------
