@@ -37,7 +37,11 @@ DEFAULT_BUFFER = 1_000_000  # rows
 
 
 def is_stream(X: Any, y: Any) -> bool:
-    """Whether ``fit``'s ``X`` is a stream: a path, or (with no ``y``) an iterable of chunks."""
+    """Whether ``fit``'s ``X`` is a stream: a path, or (with no ``y``) an iterable of chunks
+    (a Dask collection is refused, for now, with a ``ConfigError``)."""
+    if type(X).__module__.split(".")[0] == "dask":
+        raise ConfigError("a Dask collection can't be given to fit yet; give the path of its "
+                          "CSV or Parquet files, or compute it to arrays")
     if isinstance(X, (str, os.PathLike)):
         return True
     return y is None and not hasattr(X, "shape") and not hasattr(X, "to_numpy") \
