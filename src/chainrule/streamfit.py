@@ -173,6 +173,7 @@ def _streamed(model: Module, training: _Rows, held: _Rows | None, summary: Any,
     if classification:  # every class of the stream, not only the first chunk's
         model.classes_ = summary.classes
     trainer.n = summary.rows
+    trainer.batch_size = train._batch_size(options["batch_size"], summary.rows)  # (not the block's)
     trainer.choose(engine, epochs, on_compile)
     history = trainer.history
     with train._ctrl_c_after_step() as stop:
