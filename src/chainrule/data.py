@@ -11,11 +11,14 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
+from decimal import Decimal
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from . import files
 from .errors import DataError
 
 
@@ -141,6 +144,7 @@ def read_csv(path: str | os.PathLike, target: str | Sequence[str] | None = None,
     numbers that repeat; the decision is added to ``notes``).
     """
     path = os.fspath(path)
+    files.regular(path, "file")  # a FIFO, a device or a folder: one line, no wait
     if task not in TASKS:
         raise DataError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
     rows, header = _read_rows(path)
@@ -187,6 +191,7 @@ def read_columns(path: str | os.PathLike, columns: Sequence[str],
     A missing column is a ``DataError`` naming it and the columns the file has.
     """
     path = os.fspath(path)
+    files.regular(path, "file")
     rows, header = _read_rows(path)
     missing = [c for c in columns if c not in header]
     if missing:
@@ -205,11 +210,15 @@ def read_columns(path: str | os.PathLike, columns: Sequence[str],
 TASKS = ("regression", "classification", "auto")
 
 
+#: What a number cell may hold: ASCII digits, one point, an exponent, NaN or infinity
+#: (refused later with their own message).  Python's float() also takes "1_000" and
+#: digits of other scripts ("١٢", "１２"); a CSV cell with those is text, not a number.
+NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+                    r"|[+-]?(?:nan|inf|infinity)", re.IGNORECASE | re.ASCII)
+
+
 def _is_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
+    return NUMBER.fullmatch(text.strip()) is not None and math.isfinite(float(text))
 
 
 def _guess_task(cells: list[list[str]], targets: list[str]) -> tuple[str, str]:
@@ -238,9 +247,23 @@ def _labels(values: list[str], lines: list[int], path: str, column: str) -> np.n
         if not value:
             raise DataError(f"{path}, line {line}, column {column!r} is empty; fill it in or remove the row")
     if all(_is_number(v) for v in values):
-        numbers = np.array([float(v) for v in values])
-        return numbers.astype(np.int64) if np.all(numbers == np.round(numbers)) else numbers
+        numbers = _exact_numbers(values)
+        if numbers is not None:
+            return numbers
     return np.array(values, dtype=object)
+
+
+def _exact_numbers(values: list[str]) -> np.ndarray | None:
+    """Number labels as int64 (whole numbers up to 2**53, where float64 is exact) or
+    float64, or None when float64 would merge labels that differ ("1e400000000000000001"
+    and "…0": then they stay text)."""
+    distinct = set(values)
+    if len({float(v) for v in distinct}) != len({Decimal(v.strip()) for v in distinct}):
+        return None
+    numbers = np.array([float(v) for v in values])
+    if np.all(numbers == np.round(numbers)) and np.abs(numbers).max() <= 2.0 ** 53:
+        return numbers.astype(np.int64)
+    return numbers
 
 
 def _read_rows(path: str) -> tuple[list[tuple[int, list[str]]], list[str]]:
@@ -286,6 +309,8 @@ def _number(cell: str, path: str, line: int, column: str) -> float:
     if not text:
         raise DataError(f"{path}, line {line}, column {column!r} is empty; fill it in or remove the row")
     try:
+        if not NUMBER.fullmatch(text):
+            raise ValueError(text)
         value = float(text)
     except ValueError:
         raise DataError(
@@ -421,6 +446,23 @@ def encode_labels(y: Any, classes: np.ndarray | None = None) -> tuple[np.ndarray
     else:
         found = np.asarray(classes)
         codes = _codes(arr, found)
+    check_classes(len(found), len(arr))
     onehot = np.zeros((len(arr), len(found)))
     onehot[np.arange(len(arr)), codes] = 1.0
     return found, onehot
+
+
+MAX_CLASSES = 1_000  # output neurons of a classifier: more is surely the wrong column
+MAX_ONEHOT = 100_000_000  # rows × classes of one-hot targets (800 MB of float64)
+
+
+def check_classes(count: int, rows: int) -> None:
+    """A ``DataError`` before any one-hot array is allocated when ``count`` classes over
+    ``rows`` rows are more than a classifier sensibly holds (``MAX_CLASSES``) or than
+    memory does (``MAX_ONEHOT`` cells)."""
+    if count > MAX_CLASSES or count * rows > MAX_ONEHOT:
+        raise DataError(
+            f"the target has {count:,} distinct labels in {rows:,} rows: too many classes to "
+            f"train a classifier on (at most {MAX_CLASSES:,}, and {MAX_ONEHOT:,} rows × classes); "
+            "is it the right --target column? A number to predict wants --task regression"
+        )

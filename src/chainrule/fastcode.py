@@ -529,11 +529,22 @@ def fingerprint() -> str:
 def cache_dir() -> Path:
     """Where the epochs' sources are kept (numba keeps its compiled code next to them, in
     ``__pycache__``, unless ``$NUMBA_CACHE_DIR`` says otherwise): ``$CHAINRULE_CACHE_DIR``,
-    else ``$XDG_CACHE_HOME/chainrule`` (``~/.cache/chainrule``)."""
+    else ``$XDG_CACHE_HOME/chainrule`` (``~/.cache/chainrule``; a relative XDG_CACHE_HOME
+    is ignored, as the XDG rule says, and an empty or relative HOME too)."""
     base = os.environ.get("CHAINRULE_CACHE_DIR")
     if not base:
-        base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
-                            "chainrule")
+        xdg = os.environ.get("XDG_CACHE_HOME", "")
+        if not os.path.isabs(xdg):  # the XDG rule: a relative (or empty) one is ignored
+            home = os.environ.get("HOME", "")
+            if not os.path.isabs(home):  # HOME="" would give /.cache: ask the user database
+                try:
+                    import pwd
+                    home = pwd.getpwuid(os.getuid()).pw_dir
+                except (ImportError, KeyError, AttributeError):
+                    home = ""
+            xdg = os.path.join(home, ".cache") if os.path.isabs(home) else \
+                os.path.join(tempfile.gettempdir(), f"chainrule-cache-{getattr(os, 'getuid', lambda: 0)()}")
+        base = os.path.join(xdg, "chainrule")
     return Path(base) / "kernels"
 
 

@@ -141,6 +141,7 @@ for _fn in _RULES:  # … and the rules lifted over the weights call the pure on
 _jit = numba.njit(inline="always", error_model="numpy")  # x/0 is ±inf or nan, as in NumPy
 
 
+# Unchecked indexing (rows too): a checkpoint's row order is proven a permutation first (checkpoint.check_progress).
 @_jit
 def _u(i):
     """An index as unsigned: numba then skips its negative-index wraparound, which keeps

@@ -24,6 +24,8 @@ lecun_uniform        w ~ U(−a, a),  a = √(3 / fan_in)
 
 from __future__ import annotations
 
+import math
+import re
 from functools import partial
 from typing import Any, Callable
 
@@ -35,9 +37,14 @@ Init = Callable[[tuple[int, ...], np.random.Generator], np.ndarray]
 
 
 def make_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
-    """A generator from a seed (the same seed gives the same numbers, bit for bit)."""
+    """A generator from a seed: a whole number ≥ 0, a ``Generator`` (used as it is) or None
+    (fresh randomness).  The same seed gives the same numbers, bit for bit."""
     if isinstance(seed, np.random.Generator):
         return seed
+    if seed is not None and (isinstance(seed, (bool, np.bool_))
+                             or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ConfigError(f"the seed must be a whole number ≥ 0 (or a numpy Generator, or None), "
+                          f"got {seed!r:.40}")
     return np.random.default_rng(seed)
 
 
@@ -82,18 +89,28 @@ def get_initializer(spec: str | float | Init) -> Init:
     if callable(spec):
         return spec
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
-        return partial(constant, value=float(spec))
+        return partial(constant, value=_finite(spec, spec))
     key = str(spec).strip().lower()
     key = ALIASES.get(key, key)
-    if key.startswith("constant"):  # "constant:0.5" or "constant(0.5)"
-        try:
-            return partial(constant, value=float(key.strip("constant:() ") or 0.0))
-        except ValueError:
-            pass
+    match = re.fullmatch(r"constant\s*(?::(.*)|\((.*)\))", key)  # "constant:0.5", "constant(0.5)"
+    if match:
+        return partial(constant, value=_finite((match[1] if match[1] is not None else match[2]).strip(),
+                                               spec))
     if key not in INITIALIZERS:
         names = ", ".join([*INITIALIZERS, "constant:VALUE", *ALIASES])
         raise ConfigError(f"unknown initialiser {spec!r}; choose one of: {names}")
     return INITIALIZERS[key]
+
+
+def _finite(value: Any, spec: Any) -> float:
+    """The constant of ``constant:VALUE``: a finite number (no NaN, no ∞)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise ConfigError(f"the initialiser {spec!r:.60} needs a finite number, e.g. constant:0.5")
+    return number
 
 
 def initialize(spec: Any, shape: tuple[int, ...], rng: np.random.Generator,

@@ -16,9 +16,11 @@ dtype, and one metadata entry, ``"chainrule"``, holding this JSON (format versio
      "training": {...}}                  # whatever the caller passed (training_summary)
 
 ``load(path)`` reads it back without running any code (no pickle: safetensors holds
-only numbers, JSON only data), bit for bit.  Before it allocates anything it checks
-the header's declared tensors against the file's real size, so a damaged or hostile
-file gives a ``DataError`` that says what is wrong, never a crash or a huge allocation.
+only numbers, JSON only data), bit for bit.  It reads only a regular file
+(``files.read``); before it allocates anything it checks the header's declared tensors
+against the file's real size, and the metadata against ``schema.MODEL`` (types,
+ranges, lengths that agree with the architecture), so a damaged or hostile file gives
+a ``DataError`` that names the field, never a crash or a huge allocation.
 Saving is atomic: the bytes go to a temporary file in the same folder, which is
 flushed to disk and then renamed over the target.
 """
@@ -28,14 +30,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import files, schema
 from .data import Scaler
 from .errors import ConfigError, DataError
+from .files import write_atomic
 from .nn import Dense, Module, Sequential, get_activation
 
 if TYPE_CHECKING:
@@ -61,40 +64,6 @@ def _safetensors() -> Any:
 
 # ------------------------------------------------------------------------------------
 # Writing.
-
-
-def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never
-    half of either: a temporary file in the same folder, fsync, then ``os.replace``."""
-    path = Path(path)
-    folder = path.parent
-    if not folder.is_dir():
-        raise DataError(f"cannot write {path}: the folder {folder} does not exist; create it first")
-    if path.is_dir():
-        raise DataError(f"cannot write {path}: it is a folder; give a file name")
-    tmp = folder / f".{path.name}.{secrets.token_hex(4)}.tmp"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
-        try:
-            dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        except OSError:
-            pass
-    return path
 
 
 def _architecture(model: Module) -> dict[str, Any]:
@@ -169,6 +138,7 @@ def to_bytes(model: Module, **info: Any) -> bytes:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"the training information cannot be saved: {exc}; pass numbers, "
                           "text, lists and dicts") from None
+    check_metadata(json.loads(text), "the model", error=ConfigError)  # what we write loads again
     tensors = {name: np.ascontiguousarray(value) for name, value in model.state_dict().items()}
     return _safetensors().save(tensors, metadata={METADATA_KEY: text})
 
@@ -205,33 +175,34 @@ def training_summary(history: History, **settings: Any) -> dict[str, Any]:
 # Reading: check everything the header claims before believing any of it.
 
 
-def _damaged(path: str, what: str) -> DataError:
-    return DataError(f"{path} is not a usable model file: {what}")
+def _damaged(path: str, what: str, kind: str = "model file") -> DataError:
+    return DataError(f"{path} is not a readable {kind}: {what}")
 
 
-def _read_header(data: bytes, size: int, path: str) -> tuple[dict[str, Any], int]:
-    """The safetensors header (parsed JSON) and its length, from the file's first bytes."""
+def read_header(data: bytes, size: int, path: str, kind: str = "model file"
+                ) -> tuple[dict[str, Any], int]:
+    """The safetensors header (parsed JSON, its size and nesting bounded first) and its
+    length, from the first bytes of a ``kind`` ("model file", "checkpoint")."""
     if size < 9:
         raise _damaged(path, f"it has only {size} bytes; it is empty or truncated "
-                             "(save the model again)")
+                             "(save it again)", kind)
     n = int.from_bytes(data[:8], "little")
     looks_like_json = data[8:9] == b"{"
     if n > MAX_HEADER_BYTES or not looks_like_json:
         raise _damaged(path, "it is not a safetensors file (the first bytes are not a "
-                             "safetensors header); give a .safetensors file saved by chainrule")
+                             "safetensors header); give a .safetensors file saved by chainrule", kind)
     if 8 + n > size:
         raise _damaged(path, f"it is truncated: its header is {n} bytes but the file has "
-                             f"{size - 8} after the length; save the model again")
-    try:
-        header = json.loads(data[8:8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise _damaged(path, "its header is not valid JSON; the file is damaged") from None
+                             f"{size - 8} after the length; save it again", kind)
+    header = schema.loads(data[8:8 + n], f"{path} is not a readable {kind}", "header",
+                          MAX_HEADER_BYTES)
     if not isinstance(header, dict):
-        raise _damaged(path, "its header is not a JSON object; the file is damaged")
+        raise _damaged(path, "its header is not a JSON object; the file is damaged", kind)
     return header, n
 
 
-def _tensor_table(header: dict[str, Any], data_bytes: int, path: str) -> dict[str, tuple]:
+def tensor_table(header: dict[str, Any], data_bytes: int, path: str, kind: str = "model file"
+                 ) -> dict[str, tuple]:
     """name → (dtype, shape) for every tensor, after checking the sizes add up to the file."""
     table, spans = {}, []
     for name, entry in header.items():
@@ -244,56 +215,65 @@ def _tensor_table(header: dict[str, Any], data_bytes: int, path: str) -> dict[st
         except (KeyError, TypeError, ValueError):
             ok = False
         if not ok:
-            raise _damaged(path, f"the header's entry for {name!r} is malformed")
+            raise _damaged(path, f"the header's entry for {name[:60]!r} is malformed", kind)
         if math.prod(shape) * _ITEMSIZE[dtype] != end - begin:
-            raise _damaged(path, f"{name!r} declares shape {shape} but {end - begin} bytes")
+            raise _damaged(path, f"{name[:60]!r} declares shape {shape} but {end - begin} bytes", kind)
         table[name] = (dtype, tuple(shape))
         spans.append((begin, end))
     covered = max((end for _, end in spans), default=0)
     if covered > data_bytes:
         raise _damaged(path, f"it is truncated: the header declares {covered} bytes of weights "
-                             f"but only {data_bytes} follow; save the model again")
+                             f"but only {data_bytes} follow; save it again", kind)
     if covered < data_bytes:
         raise _damaged(path, f"{data_bytes - covered} bytes follow the weights; the file is "
-                             "damaged")
+                             "damaged", kind)
     return table
 
 
 def _model_json(header: dict[str, Any], path: str) -> dict[str, Any]:
+    """The ``chainrule`` metadata, checked against ``schema.MODEL``: its types, ranges, and
+    lengths that agree with the architecture (``schema.model_context``)."""
     raw = header.get("__metadata__")
     text = raw.get(METADATA_KEY) if isinstance(raw, dict) else None
     if text is None:
         raise DataError(f"{path} is a safetensors file but not a chainrule model (it has no "
                         "chainrule metadata); train and save one with chainrule")
-    try:
-        meta = json.loads(text)
-    except (TypeError, json.JSONDecodeError):
-        raise _damaged(path, "its chainrule metadata is not valid JSON") from None
+    if not isinstance(text, str):
+        raise _damaged(path, "its chainrule metadata is not text")
+    meta = schema.loads(text, f"{path} is not a readable model file", "chainrule metadata",
+                        MAX_HEADER_BYTES)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise DataError(f"{path} is not a chainrule model (its metadata names another format)")
     version = meta.get("format_version")
-    if not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise _damaged(path, f"its format version {version!r} is not a version number")
     if version > FORMAT_VERSION:
         raise DataError(
-            f"{path} was written by a newer chainrule ({meta.get('chainrule_version', '?')}, "
+            f"{path} was written by a newer chainrule ({str(meta.get('chainrule_version', '?'))[:40]}, "
             f"model format {version}); this chainrule reads format {FORMAT_VERSION} and older. "
             "Upgrade chainrule: pip install --upgrade chainrule"
         )
+    return check_metadata(meta, path)
+
+
+def check_metadata(meta: dict[str, Any], path: str, error: type[Exception] = DataError
+                   ) -> dict[str, Any]:
+    """``meta`` once it fits ``schema.MODEL`` and its lengths fit its architecture."""
+    schema.validate(meta, schema.MODEL, path, "model metadata", error=error)  # types, ranges
+    problem = schema.model_consistency(meta)
+    if problem:
+        field, what = problem
+        message = f"the model metadata field {field} {what}"
+        raise error(f"{path}: {message}; the file is damaged or was edited"
+                    if error is DataError else f"cannot save {path}: {message}")
+    schema.validate(meta, schema.MODEL, path, "model metadata", schema.model_context(meta),
+                    error=error)  # lengths, now that the architecture is known to be sound
     return meta
 
 
-def _expected_shapes(arch: Any, path: str) -> tuple[list[int], list[str], str]:
-    """Sizes, activations and dtype from the architecture, checked to be well formed."""
-    try:
-        sizes, acts, dtype = list(arch["sizes"]), list(arch["activations"]), arch["dtype"]
-    except (KeyError, TypeError):
-        raise _damaged(path, "its architecture is incomplete (sizes, activations, dtype)") from None
-    if (arch.get("kind", "mlp") != "mlp" or len(sizes) < 2 or len(acts) != len(sizes) - 1
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes)
-            or dtype not in _DTYPES):
-        raise _damaged(path, f"its architecture {arch!r} is not one chainrule can build")
-    return sizes, acts, dtype
+def _expected_shapes(arch: dict[str, Any]) -> tuple[list[int], list[str], str]:
+    """Sizes, activations and dtype of a checked architecture."""
+    return list(arch["sizes"]), list(arch["activations"]), arch["dtype"]
 
 
 def _check_weights(table: dict[str, tuple], sizes: list[int], dtype: str, path: str) -> None:
@@ -325,10 +305,11 @@ def _classes(spec: Any, path: str) -> np.ndarray | None:
             arr = np.empty(len(values), dtype=object)
             arr[:] = values
             return arr
-        if np.dtype(dtype).kind not in "biufU":
+        kind = np.dtype(dtype)
+        if kind.kind not in "biufU" or kind.itemsize > 40_000:  # no 4 GB text labels
             raise TypeError(dtype)
-        return np.array(values, dtype=np.dtype(dtype))
-    except (KeyError, TypeError, ValueError):
+        return np.array(values, dtype=kind)
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise _damaged(path, f"its classes {spec!r} cannot be read") from None
 
 
@@ -337,20 +318,20 @@ def _scaler(spec: Any, path: str) -> Scaler | None:
         return None
     try:
         return Scaler.from_dict(spec)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise _damaged(path, f"its scaler {spec!r} cannot be read") from None
 
 
 def from_bytes(data: bytes, path: str = "the model") -> Sequential:
     """A model from the bytes of a model file (``path`` names it in error messages)."""
-    header, n = _read_header(data, len(data), path)
-    return _build(header, _tensor_table(header, len(data) - 8 - n, path), data, path)
+    header, n = read_header(data, len(data), path)
+    return _build(header, tensor_table(header, len(data) - 8 - n, path), data, path)
 
 
 def _build(header: dict[str, Any], table: dict[str, tuple], data: bytes, path: str) -> Sequential:
     """The model, once the header's tensor table is known to fit inside ``data``."""
     meta = _model_json(header, path)
-    sizes, acts, dtype = _expected_shapes(meta.get("architecture"), path)
+    sizes, acts, dtype = _expected_shapes(meta["architecture"])
     _check_weights(table, sizes, dtype, path)
     try:
         activations = [get_activation(a) for a in acts]
@@ -367,8 +348,6 @@ def _build(header: dict[str, Any], table: dict[str, tuple], data: bytes, path: s
     model.y_scaler = _scaler(meta.get("y_scaler"), path)
     model.classes_ = _classes(meta.get("classes"), path)
     model.head = meta.get("head")
-    if model.head not in (None, "softmax", "sigmoid"):
-        raise _damaged(path, f"its head {model.head!r} is not softmax or sigmoid")
     model.metadata = meta
     return model
 
@@ -381,22 +360,9 @@ def load(path: str | os.PathLike) -> Sequential:
     damaged or foreign file, or one written by a newer chainrule.
     """
     path_s = os.fspath(path)
-    if not os.path.exists(path_s):
-        raise DataError(f"no such model file: {path_s}; check the path (save one with "
-                        "chainrule train ... --save model.safetensors)")
-    if os.path.isdir(path_s):
-        raise DataError(f"{path_s} is a folder, not a model file")
-    with open(path_s, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        head = fh.read(min(size, 9))
-        if size >= 8:
-            n = int.from_bytes(head[:8], "little")
-            if n <= MAX_HEADER_BYTES and head[8:9] == b"{" and 8 + n <= size:
-                head += fh.read(n - 1)
-        header, n = _read_header(head, size, path_s)
-        table = _tensor_table(header, size - 8 - n, path_s)  # checked before reading weights
-        fh.seek(0)
-        data = fh.read()
+    data = files.read(path_s, "model file")
+    header, n = read_header(data, len(data), path_s)
+    table = tensor_table(header, len(data) - 8 - n, path_s)  # checked before any allocation
     return _build(header, table, data, path_s)
 
 

@@ -179,15 +179,32 @@ def _batch_size(batch_size: int | str | None, n: int) -> int:
     return min(int(batch_size), n)
 
 
-def _diverged(epoch: int, step: int, what: str, value: float, optimizer: Optimizer) -> DivergenceError:
+def _diverged(epoch: int, step: int, what: str, value: float, optimizer: Optimizer,
+              weights: str = "The weights are those before that step.") -> DivergenceError:
     """The error, with ``step``, ``what`` (loss or gradient) and ``value`` kept on it."""
     error = DivergenceError(
         f"training diverged in epoch {epoch} (step {step}): the {what} became {value}. "
         f"The learning rate {optimizer.lr:g} is too large for this data; try a smaller one "
-        f"(e.g. {optimizer.lr / 10:g}) or scale the inputs. The weights are those before that step."
+        f"(e.g. {optimizer.lr / 10:g}) or scale the inputs. {weights}"
     )
     error.step, error.what, error.value = step, what, value
     return error
+
+
+GROWTH, GROWTH_EPOCHS = 1e6, 3  # a loss this many times its first, rising this many epochs
+
+
+def _check_growth(history: History, epoch: int, optimizer: Optimizer) -> None:
+    """Divergence that stays finite: the epoch loss above ``GROWTH`` × the first epoch's,
+    and rising, for ``GROWTH_EPOCHS`` epochs in a row (``-b full --lr 1e6`` reaches
+    1e106 long before ∞)."""
+    losses = history.loss[-GROWTH_EPOCHS - 1:]
+    first = history.loss[0] if history.loss else 0.0
+    if len(losses) > GROWTH_EPOCHS and first > 0 \
+            and all(b > a and b > GROWTH * first for a, b in zip(losses, losses[1:])):
+        raise _diverged(epoch, history.steps, "epoch loss", float(f"{losses[-1]:.6g}"), optimizer,
+                        f"It has grown past {GROWTH:g} times its first value "
+                        f"({first:.6g}) for {GROWTH_EPOCHS} epochs.")
 
 
 # ------------------------------------------------------------------------------------
@@ -545,6 +562,7 @@ class Trainer:
         epoch, history, mean = self.epoch_number, self.history, self.total / self.cursor
         history.logs["loss"].append(mean)
         history.epoch.append(epoch)
+        _check_growth(history, epoch, self.opt)
         scores = _scores(self.model, self.loss_fn, self.data, self.y_raw, self.names, "") \
             if self.names else {}
         scores.pop("loss", None)
@@ -641,15 +659,21 @@ def fit(model: Module, X: Any, y: Any = None, loss: str | Loss = "mse",
     fingerprint = ckpt.fingerprint(data.X, data.Y, data.W) \
         if checkpoint is not None or resume is not None else ""
     if resume is not None:
-        trainer.resume_at(ckpt.restore_run(resume, model, trainer.opt, trainer.rng, history,
-                                           trainer.stopper, trainer.n, fingerprint))
+        place = ckpt.restore_run(resume, model, trainer.opt, trainer.rng, history,
+                                 trainer.stopper, trainer.n, fingerprint, trainer.batch_size)
+        if epochs < place.first_epoch - (place.order is None):
+            raise ConfigError(f"the checkpoint in {resume} has done {place.first_epoch - 1} "
+                              f"epoch(s){' and part of the next' if place.order is not None else ''}"
+                              f"; epochs={epochs} would undo them: give at least "
+                              f"{place.first_epoch - (place.order is None)}")
+        trainer.resume_at(place)
     if checkpoint_every < 1:
         raise ConfigError(f"checkpoint_every must be ≥ 1, got {checkpoint_every!r}")
 
     def save(place: ckpt.Place) -> None:
         if checkpoint is not None:
             ckpt.save_run(checkpoint, model, trainer.opt, trainer.rng, history, trainer.stopper,
-                          place, run_info, fingerprint)
+                          place, run_info, fingerprint, trainer.batch_size)
 
     trainer.choose(engine, epochs, on_compile)
     with _ctrl_c_after_step() as stop:

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
+from ..files import writable_target
 from ..losses import get_loss
 from ..optim import OPTIMIZERS
 from ..schedules import SCHEDULES, make_schedule
@@ -136,6 +137,10 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     (L = (y − ŷ)² by default), back-propagates ∂L/∂w to every weight and bias, and
     updates them (w ← w − η ∂L/∂w for sgd). One pass over the rows is an epoch.
     """
+    for name, value in (("--save", save), ("--plot", plot), ("--plot-boundary", plot_boundary),
+                        ("--checkpoint", checkpoint), ("--resume", resume)):
+        if value is not None and not value.strip():
+            raise ConfigError(f"{name} needs a name, got an empty one")
     dask_address, sync_every = options.pop("dask_address"), options.pop("sync_every")
     if sync_every is not None and dask_address is None:
         raise ConfigError("--sync-every is for --dask (how often the workers' weights are "
@@ -157,9 +162,8 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
         set_weights(init_from, setup.model)
         setup.init = f"from {init_from}"
     for path in (save, plot, plot_boundary):  # fail before training, not after
-        folder = os.path.dirname(os.path.abspath(path)) if path else None
-        if folder and not os.path.isdir(folder):
-            raise ConfigError(f"cannot write {path}: the folder {folder} does not exist; create it first")
+        if path:
+            writable_target(path)  # a folder that exists; never a FIFO, a device or a folder
     if plot_boundary and not (setup.classification and setup.data.X.shape[1] == 2):
         raise ConfigError("--plot-boundary draws a classifier with two input columns; this run "
                           f"is {setup.data.task} with {setup.data.X.shape[1]} input(s)")
@@ -238,13 +242,28 @@ TRAINING = ("epochs", "batch_size", "optimizer", "momentum", "nesterov", "weight
 
 def resumed_options(ctx: click.Context, folder: str, given: dict[str, Any]) -> dict[str, Any]:
     """The options the checkpointed run was started with (``--epochs`` may be raised)."""
-    from ..checkpoint import read
+    from .. import schema
+    from ..checkpoint import checkpoint_path, read
 
     state = read(folder).state
     saved = state.get("run", {}).get("options")
     if not isinstance(saved, dict) or "epochs" not in saved:
         raise ConfigError(f"the checkpoint in {folder} was not made by chainrule train; resume it "
                           "from Python with fit(..., resume=...)")
+    source = str(checkpoint_path(folder))
+    schema.validate(saved, schema.TRAIN_OPTIONS, source, "checkpoint's run.options")
+    params = {param.name: param for param in ctx.command.params}
+    for name, value in saved.items():  # options without an entry in the table: their click type
+        if name in schema.TRAIN_OPTIONS.fields or value is None:
+            continue
+        problem = "is not an option of chainrule train" if name not in params else None
+        try:
+            problem or params[name].type.convert(value, params[name], ctx)
+        except click.BadParameter:
+            problem = "does not fit its option"
+        if problem:
+            raise DataError(f"{source}: the checkpoint's run.options field {name[:40]} {problem}; "
+                            "the file is damaged or was edited")
     changed = [name for name in given if name != "epochs"
                and ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
     if changed:
