@@ -599,7 +599,7 @@ class Trainer:
         return self.history
 
 
-def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
+def fit(model: Module, X: Any, y: Any = None, loss: str | Loss = "mse",
         optimizer: str | Optimizer = "sgd", epochs: int = 10, batch_size: int | str | None = 1,
         shuffle: bool = True, seed: int | np.random.Generator | None = None,
         lr: Any = None, callbacks: Sequence[Callback] = (), *,
@@ -609,7 +609,9 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
         optimizer_options: dict[str, Any] | None = None, checkpoint: str | None = None,
         checkpoint_every: int = 1, resume: str | None = None,
         run_info: dict[str, Any] | None = None, engine: str = "auto",
-        on_compile: Callable[[str], None] | None = None) -> History:
+        on_compile: Callable[[str], None] | None = None, shuffle_buffer: int | None = None,
+        features: str | Sequence[str] | None = None, cluster: Any = None,
+        sync_every: int = 1, workers: int | None = None) -> History:
     """Train ``model`` on rows ``X`` with targets ``y``; returns the ``History``.
 
     ``batch_size=1`` is the seed's algorithm (update after every row); a number N
@@ -636,7 +638,32 @@ def fit(model: Module, X: Any, y: Any, loss: str | Loss = "mse",
     graph otherwise).  ``on_compile`` gets one line before the compiled loop is compiled
     (the first use of a network shape on a machine takes seconds; the command line prints
     it).  ``fit`` is ``Trainer``'s ``epoch()`` until done.
+
+    Data bigger than memory (``streamfit``): ``X`` may be a path to CSV or Parquet (a
+    file, a folder or a glob; ``y`` then names the target column(s), default the last,
+    ``features`` the inputs) or, with ``y=None``, an iterable of ``(X, y)`` chunks;
+    ``shuffle_buffer`` rows are shuffled at a time.  ``cluster=client`` (a Dask
+    ``distributed.Client``) trains data-parallel on its workers, averaging the weights
+    every ``sync_every`` rows per worker (``cluster``; ``workers``: use the first N).
     """
+    stream_args = dict(loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
+                       shuffle=shuffle, seed=seed, lr=lr, scale=scale, engine=engine)
+    unsupported = dict(sample_weight=sample_weight, checkpoint=checkpoint, resume=resume,
+                       validation_data=validation_data, metrics=metrics)
+    if cluster is not None:
+        from .cluster import fit_on_cluster
+
+        return fit_on_cluster(model, X, y, cluster, sync_every=sync_every, workers=workers,
+                              callbacks=callbacks, validation_split=validation_split,
+                              early_stopping=early_stopping, optimizer_options=optimizer_options,
+                              **stream_args, **unsupported)
+    from .streamfit import fit_stream, is_stream
+
+    if is_stream(X, y):
+        return fit_stream(model, X, target=y, features=features, shuffle_buffer=shuffle_buffer,
+                          callbacks=callbacks, validation_split=validation_split,
+                          early_stopping=early_stopping, optimizer_options=optimizer_options,
+                          on_compile=on_compile, **stream_args, **unsupported)
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ConfigError(f"epochs must be a whole number ≥ 0, got {epochs!r}")
     if has_text(X) and resume is None:  # text columns become one-hot inputs, kept in the model

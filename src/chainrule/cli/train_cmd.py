@@ -122,6 +122,12 @@ def describe_training(setup: Any, optimizer: str, options: dict[str, Any], sched
 @click.option("--resume", type=click.Path(file_okay=False), default=None,
               help="Continue the run checkpointed in this folder, with its own data and settings "
               "(--epochs may raise the number of epochs); it ends as if never stopped.")
+@click.option("--dask", "dask_address", default=None, metavar="tcp://HOST:PORT|local:N",
+              help="Train on a Dask cluster (needs chainrule[scale]): a running 'dask scheduler' "
+              "address, or local:N for N worker processes on 127.0.0.1; data-parallel SGD whose "
+              "weights are averaged every --sync-every rows per worker.")
+@click.option("--sync-every", type=click.IntRange(min=1), default=None,
+              help="With --dask: the rows each worker trains between averages  [default: 64].")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final loss.")
 @click.pass_context
 def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: str | None,
@@ -137,6 +143,10 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
                         ("--checkpoint", checkpoint), ("--resume", resume)):
         if value is not None and not value.strip():
             raise ConfigError(f"{name} needs a name, got an empty one")
+    dask_address, sync_every = options.pop("dask_address"), options.pop("sync_every")
+    if sync_every is not None and dask_address is None:
+        raise ConfigError("--sync-every is for --dask (how often the workers' weights are "
+                          "averaged); add --dask ADDRESS or drop it")
     if resume is not None:
         options = resumed_options(ctx, resume, options)
         checkpoint = checkpoint or resume
@@ -192,6 +202,14 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     if trace:
         callbacks.insert(0, Tracer(out, setup.model, setup.data, setup.loss, run["optimizer"],
                                    setup.lr, trace))
+    client = None
+    if dask_address is not None:
+        from ..cluster import connect
+
+        client = connect(dask_address)
+        ctx.call_on_close(client.close)
+        if getattr(client, "cluster", None) is not None:
+            ctx.call_on_close(client.cluster.close)
     start = time.perf_counter()
     history = fit(setup.model, setup.data.X, setup.data.y, loss=setup.loss,
                   optimizer=run["optimizer"], lr=lr, epochs=epochs, batch_size=run["batch_size"],
@@ -200,6 +218,7 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
                   early_stopping=run["early_stopping"], optimizer_options=opt_options,
                   metrics=[] if setup.builtin else None,  # the seed's run shows its loss alone
                   checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
+                  cluster=client, sync_every=sync_every or 64,
                   run_info={"options": {**network, **run}}, engine=run["engine"],
                   on_compile=on_compile)
     seconds = time.perf_counter() - start

@@ -1,0 +1,419 @@
+"""Data that arrives in chunks: tables bigger than memory, read a block at a time.
+
+A *stream* is anything that yields ``(X, y)`` chunks of rows, in order: an iterable of
+array pairs, or ``chunks(path)`` over a CSV or Parquet file, a folder of them or a glob
+(read with pyarrow's streaming readers, one block at a time).  What training needs from
+a stream, computed here without ever holding the whole table:
+
+- ``scan``: one pass for the row count, the exact mean and standard deviation of every
+  column (``Moments``: each chunk's own mean and sum of squared deviations, merged by
+  Chan, Golub & LeVeque's pairwise update, which loses no precision to cancellation as
+  ``Σx² − n·mean²`` would), the minimum, the maximum and the set of class labels;
+- ``validation_rows``: whether each row is held out for validation, by a hash of the
+  row's index in the whole stream (so the same rows every epoch and after a resume,
+  whatever the chunk sizes);
+- ``shuffled``: the rows in an approximately random order, as tf.data's shuffle buffer
+  gives it: chunks in a random order, rows drawn at random from a buffer of
+  ``buffer`` rows.  When the buffer holds every row the order is an exact random
+  permutation (the one ``rng.permutation(n)`` draws for the whole table).
+
+pyarrow is imported when a file is read; nothing here imports Dask.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .data import Scaler
+from .errors import ConfigError, DataError
+
+Chunk = tuple[np.ndarray, np.ndarray]
+SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+# ------------------------------------------------------------------------------------
+# Statistics by merging chunks.
+
+
+@dataclass
+class Moments:
+    """Per-column count ``n``, ``mean``, ``m2`` (Σ (x − mean)²), ``low`` and ``high``.
+
+    ``add(X)`` takes a chunk of rows; ``merge`` combines two: with δ = mean_b − mean_a
+    and n = n_a + n_b, ``mean = mean_a + δ·n_b/n`` and ``m2 = m2_a + m2_b + δ²·n_a·n_b/n``
+    (Chan et al., 1979).  The sums run on ``x − shift`` (``shift``: the first row seen),
+    so a column of large numbers that vary little (1e6 ± 0.001) keeps its digits: its
+    chunk means are of numbers near zero.  ``std`` is the population standard deviation
+    √(m2/n), as ``np.std`` (ddof 0) and ``Scaler`` use.
+    """
+
+    n: int = 0
+    center: np.ndarray | None = None  # the mean of x − shift
+    m2: np.ndarray | None = None
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
+    shift: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, X: np.ndarray, shift: np.ndarray | None = None) -> "Moments":
+        """The moments of one chunk, computed directly (two passes over it)."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim == 1:
+            X = X[:, None]
+        if len(X) == 0:
+            return cls()
+        if shift is None or len(shift) != X.shape[1]:  # (a width that differs: ``merge`` says so)
+            shift = X[0].copy()
+        D = X - shift
+        center = D.mean(axis=0)
+        return cls(len(X), center, ((D - center) ** 2).sum(axis=0), X.min(axis=0),
+                   X.max(axis=0), shift)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.shift + self.center
+
+    def merge(self, other: "Moments") -> "Moments":
+        """The moments of both sets of rows together."""
+        if other.n == 0:
+            return self
+        if self.n == 0:
+            return other
+        if len(self.center) != len(other.center):
+            raise DataError(f"a chunk has {len(other.center)} columns, the chunks before it "
+                            f"{len(self.center)}; every chunk needs the same columns")
+        other_center = other.center + (other.shift - self.shift)  # exact when shifts agree
+        n = self.n + other.n
+        delta = other_center - self.center
+        center = self.center + delta * (other.n / n)
+        m2 = self.m2 + other.m2 + delta * delta * (self.n * other.n / n)
+        return Moments(n, center, m2, np.minimum(self.low, other.low),
+                       np.maximum(self.high, other.high), self.shift)
+
+    def add(self, X: np.ndarray) -> "Moments":
+        """These moments and those of the rows ``X`` (taken about the same shift)."""
+        return self.merge(Moments.of(X, self.shift))
+
+    @property
+    def std(self) -> np.ndarray:
+        return np.sqrt(self.m2 / self.n)
+
+    def scaler(self, kind: str) -> Scaler | None:
+        """The ``Scaler`` that ``Scaler.fit(kind, X)`` would give for all the rows seen."""
+        kind = str(kind).strip().lower()
+        if kind not in Scaler.KINDS:
+            raise DataError(f"unknown scaling {kind!r}; choose one of: {', '.join(Scaler.KINDS)}")
+        if kind == "none":
+            return None
+        if self.n == 0:
+            raise DataError("the data have no rows to fit a scaler to")
+        if kind == "standard":
+            offset, scale = self.mean, self.std
+        else:
+            offset, scale = self.low, self.high - self.low
+        return Scaler(kind, offset, np.where(scale > 0, scale, 1.0))
+
+
+@dataclass
+class Summary:
+    """What one pass over a stream found: ``rows``, the inputs' ``x`` moments, the
+    targets' ``y`` moments (numbers) and their ``classes`` (sorted distinct labels, when
+    asked for), and ``chunk_rows`` (the rows of each chunk, in order)."""
+
+    rows: int = 0
+    x: Moments = field(default_factory=Moments)
+    y: Moments = field(default_factory=Moments)
+    classes: np.ndarray | None = None
+    chunk_rows: list[int] = field(default_factory=list)
+
+
+def given_option(value: Any) -> bool:
+    """Whether an optional argument was given: not None, False, 0 or empty."""
+    if value is None or value is False:
+        return False
+    if isinstance(value, (int, float)) and value == 0:
+        return False
+    if isinstance(value, (list, tuple, dict, str)) and len(value) == 0:
+        return False
+    return True
+
+
+def _two_d(a: Any, what: str) -> np.ndarray:
+    a = a.to_numpy() if hasattr(a, "to_numpy") else np.asarray(a)
+    return a[:, None] if a.ndim == 1 else a
+
+
+def scan(stream: Iterable[Chunk], labels: bool = False,
+         keep: Callable[[int, int], np.ndarray] | None = None) -> Summary:
+    """One pass over ``stream``: row count, moments of X and y, and (``labels``) the class
+    set instead of y's moments.  ``keep(start, n)``, when given, picks the rows of the
+    chunk starting at global row ``start`` that count (the training rows)."""
+    summary, start, found = Summary(), 0, []
+    for k, (X, y) in enumerate(stream):
+        X = _two_d(X, "X")
+        if X.dtype.kind not in "biuf":
+            raise DataError(f"chunk {k + 1}'s inputs hold {X.dtype} values, not numbers; "
+                            "inputs must be numbers")
+        y_arr = y.to_numpy() if hasattr(y, "to_numpy") else np.asarray(y)
+        if len(X) != len(y_arr):
+            raise DataError(f"a chunk has {len(X)} rows of inputs but {len(y_arr)} targets; "
+                            "give one target per row")
+        summary.chunk_rows.append(len(X))
+        if keep is not None:
+            mask = keep(start, len(X))
+            X, y_arr = X[mask], y_arr[mask]
+        start += summary.chunk_rows[-1]
+        summary.rows += len(X)
+        summary.x = summary.x.add(X)
+        if labels:
+            if len(y_arr):
+                found.append(np.unique(y_arr.reshape(-1)))
+        else:
+            summary.y = summary.y.add(_two_d(y_arr, "y"))
+    if labels:
+        summary.classes = np.unique(np.concatenate(found)) if found else np.array([])
+    return summary
+
+
+# ------------------------------------------------------------------------------------
+# Validation rows by hash, and the shuffle buffer.
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: a bijection of 64-bit words that scatters nearby inputs."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def validation_rows(start: int, n: int, fraction: float, seed: int = 0) -> np.ndarray:
+    """Which of the rows ``start … start+n−1`` (indices in the whole stream) are held out:
+    row i is when ``u(i) < fraction``, u(i) ∈ [0, 1) the top 53 bits of a hash of
+    (seed, i).  The same rows for the same seed, however the stream is cut into chunks."""
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError(f"validation_split must be between 0 and 1, got {fraction!r}")
+    with np.errstate(over="ignore"):
+        index = np.arange(start, start + n, dtype=np.uint64)
+        key = _mix(np.uint64(seed & 0xFFFFFFFFFFFFFFFF) + np.uint64(0x9E3779B97F4A7C15))
+        u = (_mix(index ^ key) >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+    return u < fraction
+
+
+def shuffled(stream: Iterable[Chunk], buffer: int, rng: np.random.Generator) -> Iterator[Chunk]:
+    """The rows of ``stream`` in an approximately random order, in blocks.
+
+    Rows go into a buffer of up to ``buffer`` rows; each time a chunk overfills it, the
+    buffer is put in a random order and the rows beyond ``buffer`` leave, as one block
+    (each leaving row is a uniform draw from the buffer).  At the end the rest leave in
+    a random order.  With ``buffer`` ≥ the stream's rows nothing leaves early and the
+    one block is the whole stream in the order ``rng.permutation(rows)`` gives.
+    """
+    if isinstance(buffer, bool) or not isinstance(buffer, (int, np.integer)) or buffer < 1:
+        raise ConfigError(f"shuffle_buffer must be a whole number of rows ≥ 1, got {buffer!r}")
+    held_X: list[np.ndarray] = []
+    held_y: list[np.ndarray] = []
+    size = 0
+    for X, y in stream:
+        held_X.append(np.asarray(X))
+        held_y.append(np.asarray(y))
+        size += len(X)
+        if size > buffer:
+            X_all, y_all = np.concatenate(held_X), np.concatenate(held_y)
+            order = rng.permutation(size)
+            out, stay = order[:size - buffer], order[size - buffer:]
+            yield X_all[out], y_all[out]
+            held_X, held_y, size = [X_all[stay]], [y_all[stay]], buffer
+    if size:
+        X_all = held_X[0] if len(held_X) == 1 else np.concatenate(held_X)
+        y_all = held_y[0] if len(held_y) == 1 else np.concatenate(held_y)
+        order = rng.permutation(size)
+        yield X_all[order], y_all[order]
+
+
+# ------------------------------------------------------------------------------------
+# Files: CSV or Parquet, one file, a folder or a glob.
+
+
+def files(path: str | os.PathLike) -> list[str]:
+    """The files a path names: itself, a folder's CSV/Parquet files, or a glob's matches
+    (sorted by name, so the order is the same on every machine)."""
+    text = os.fspath(path)
+    if any(c in text for c in "*?["):
+        found = sorted(p for p in glob.glob(text) if os.path.isfile(p))
+        if not found:
+            raise DataError(f"no files match {text}; check the pattern and the current directory")
+    elif os.path.isdir(text):
+        found = sorted(os.path.join(text, name) for name in os.listdir(text)
+                       if name.lower().endswith(SUFFIXES)
+                       and os.path.isfile(os.path.join(text, name)))
+        if not found:
+            raise DataError(f"the folder {text} holds no .csv or .parquet files")
+    elif not os.path.exists(text):
+        raise DataError(f"no such file: {text}; check the path and the current directory")
+    else:
+        found = [text]
+    kinds = {_kind(p) for p in found}
+    if len(kinds) > 1:
+        raise DataError(f"{text} mixes CSV and Parquet files; keep one kind per folder or glob")
+    return found
+
+
+def _kind(path: str) -> str:
+    return "parquet" if path.lower().endswith((".parquet", ".pq")) else "csv"
+
+
+@dataclass
+class TableStream:
+    """The ``(X, y)`` chunks of one or more CSV/Parquet files, re-readable (one pass per
+    ``iter``).  ``target``: the column(s) to predict (default: the last); ``features``:
+    the inputs (default: the other columns).  Every column must hold numbers; a cell that
+    is not one is a ``DataError`` naming the file, the line (CSV) or row, and the column.
+    ``block_rows``: rows per Parquet batch; CSV blocks are ``block_bytes`` of text."""
+
+    paths: list[str]
+    target: list[str]
+    features: list[str]
+    header: list[str]
+    block_rows: int = 65_536
+    block_bytes: int = 1 << 22
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, target: str | Sequence[str] | None = None,
+             features: str | Sequence[str] | None = None, **blocks: int) -> "TableStream":
+        paths = files(path)
+        header = _header(paths[0])
+        targets = _names(target) or [header[-1]]
+        feats = _names(features) or [c for c in header if c not in targets]
+        for name in targets + feats:
+            if name not in header:
+                raise DataError(f"{paths[0]} has no column named {name!r}; its columns are: "
+                                f"{', '.join(header[:50])}")
+        return cls(paths, targets, feats, header, **blocks)
+
+    def parts(self) -> list["TableStream"]:
+        """One stream per file, in the files' order (a random chunk order permutes these)."""
+        return [replace(self, paths=[path]) for path in self.paths]
+
+    def __iter__(self) -> Iterator[Chunk]:
+        for path in self.paths:
+            if not os.path.isfile(path):
+                raise DataError(f"{path} is gone (it was listed when training began); put it "
+                                "back or start again without it")
+            header = _header(path)
+            if header != self.header:
+                raise DataError(f"{path} has the columns {', '.join(header[:20])}, but "
+                                f"{self.paths[0]} has {', '.join(self.header[:20])}; every file "
+                                "needs the same header")
+            reader = _parquet_blocks if _kind(path) == "parquet" else _csv_blocks
+            yield from reader(self, path)
+
+
+def _names(spec: str | Sequence[str] | None) -> list[str]:
+    if spec is None:
+        return []
+    if isinstance(spec, str):
+        return [s.strip() for s in spec.split(",") if s.strip()]
+    return list(spec)
+
+
+def _header(path: str) -> list[str]:
+    if _kind(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.ParquetFile(path).schema_arrow.names)
+        except Exception as exc:  # pyarrow's errors for a file that is not Parquet
+            raise DataError(f"{path} is not a readable Parquet file: "
+                            f"{str(exc).strip().splitlines()[0]}") from None
+    from .csvfile import CsvFile
+
+    return CsvFile(path).header
+
+
+def _split(stream: TableStream, columns: dict[str, np.ndarray]) -> Chunk:
+    X = np.column_stack([columns[name] for name in stream.features])
+    y = np.column_stack([columns[name] for name in stream.target])
+    return X, y
+
+
+def _csv_blocks(stream: TableStream, path: str) -> Iterator[Chunk]:
+    """A CSV file's rows, a block of ``block_bytes`` at a time, through the one CSV reader
+    (``csvfile.CsvFile``); a cell that is not a number is found and named."""
+    import pyarrow as pa
+
+    from .csvfile import CsvFile
+
+    source = CsvFile(path)
+    wanted = stream.features + stream.target
+    index = {name: k for k, name in enumerate(source.header)}
+    types = {index[name]: pa.float64() for name in wanted}
+    seen = 0
+    try:
+        for columns in source.batches(types, stream.block_bytes):
+            arrays = {name: _numbers(columns[index[name]], path, name) for name in wanted}
+            n = len(columns[0])
+            if n:
+                yield _split(stream, arrays)
+            seen += n
+    except DataError as exc:
+        if "conversion error" not in str(exc):
+            raise
+        column, value = _conversion(str(exc), source.header)
+        for k, (line, cells) in enumerate(source._records()):
+            if k >= seen and column is not None and cells[index[column]].strip() == value:
+                raise DataError(f"{path}, line {line}, column {column!r}: {value!r} is not a "
+                                f"number (the {k:,} rows before it are); use numbers only, or "
+                                "leave the column out") from None
+        raise
+
+
+def _conversion(message: str, header: list[str]) -> tuple[str | None, str]:
+    """(column name, bad cell) from pyarrow's 'In CSV column #k: … invalid value 'v''."""
+    import re
+
+    col = re.search(r"In CSV column #(\d+)", message)
+    value = re.search(r"invalid value '(.*)'", message)
+    name = header[int(col.group(1))] if col and int(col.group(1)) < len(header) else None
+    return name, value.group(1) if value else ""
+
+
+def _numbers(array: Any, path: str, name: str) -> np.ndarray:
+    if array.null_count:
+        raise DataError(f"{path}, column {name!r} has a blank cell; streamed data must have "
+                        "every cell filled (clean the file, or read it whole with --missing)")
+    return array.to_numpy(zero_copy_only=False)
+
+
+def _parquet_blocks(stream: TableStream, path: str) -> Iterator[Chunk]:
+    """A Parquet file's rows, ``block_rows`` at a time (pyarrow's ``iter_batches``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    wanted = stream.features + stream.target
+    handle = pq.ParquetFile(path)
+    schema = handle.schema_arrow
+    for name in wanted:
+        kind = schema.field(name).type
+        if not (pa.types.is_floating(kind) or pa.types.is_integer(kind)):
+            raise DataError(f"{path}, column {name!r} holds {kind}, not numbers; streamed "
+                            "columns must be numbers")
+    for batch in handle.iter_batches(batch_size=stream.block_rows, columns=wanted):
+        arrays = {name: _numbers(batch.column(name), path, name).astype(np.float64, copy=False)
+                  for name in wanted}
+        if batch.num_rows:
+            yield _split(stream, arrays)
+
+
+def chunks(source: Any, target: str | Sequence[str] | None = None,
+           features: str | Sequence[str] | None = None, **blocks: int) -> Iterable[Chunk]:
+    """A re-readable stream of ``(X, y)`` chunks: a path (CSV/Parquet file, folder, glob)
+    becomes a ``TableStream``; a list of pairs is itself; anything else iterable is
+    taken as it is (then it can be read once only)."""
+    if isinstance(source, (str, os.PathLike)):
+        return TableStream.open(source, target, features, **blocks)
+    return source

@@ -1,0 +1,155 @@
+"""Streams of chunks: statistics by merging, validation rows by hash, the shuffle buffer,
+files read a block at a time, and ``import chainrule`` staying free of Dask."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from chainrule.data import Scaler
+from chainrule.errors import ConfigError, DataError
+from chainrule.stream import Moments, TableStream, chunks, files, scan, shuffled, validation_rows
+
+
+def cut(X: np.ndarray, y: np.ndarray, sizes: list[int]):
+    """X and y cut into chunks of the given sizes (the last takes the rest)."""
+    edges = np.cumsum([0] + sizes)
+    parts = [(X[a:b], y[a:b]) for a, b in zip(edges[:-1], edges[1:])]
+    if edges[-1] < len(X):
+        parts.append((X[edges[-1]:], y[edges[-1]:]))
+    return parts
+
+
+def test_import_chainrule_leaves_dask_and_pyarrow_alone():
+    code = ("import sys, chainrule, chainrule.stream; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('dask', 'distributed', 'pyarrow')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=dict(os.environ))
+    assert out.stdout.strip() == "[]"
+
+
+def test_merged_moments_equal_numpy_to_1e_12():
+    # offset data (mean 1e6, spread ~1): where Σx² − n·mean² would lose ~12 digits
+    rng = np.random.default_rng(3)
+    X = 1e6 + rng.normal(size=(10_007, 3)) * np.array([1.0, 1e-3, 50.0])
+    y = rng.normal(size=10_007)
+    summary = scan(cut(X, y, [1, 2, 997, 4096, 13]))
+    assert summary.rows == 10_007 and summary.chunk_rows == [1, 2, 997, 4096, 13, 4898]
+    np.testing.assert_allclose(summary.x.mean, X.mean(axis=0), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(summary.x.std, X.std(axis=0), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(summary.y.std, [y.std()], rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(summary.x.low, X.min(axis=0))
+    np.testing.assert_array_equal(summary.x.high, X.max(axis=0))
+    for kind in ("standard", "minmax"):
+        streamed, whole = summary.x.scaler(kind), Scaler.fit(kind, X)
+        np.testing.assert_allclose(streamed.offset, whole.offset, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(streamed.scale, whole.scale, rtol=1e-12, atol=0)
+    assert summary.x.scaler("none") is None
+
+
+def test_merge_by_hand():
+    # {1, 2} and {4}: mean 7/3; m2 = ½ + 0 + (3 − 1.5)²·2·1/3 = 0.5 + 1.5 = 14/3 − … check:
+    # Σ(x − 7/3)² = 16/9 + 1/9 + 25/9 = 42/9 = 14/3
+    m = Moments.of(np.array([[1.0], [2.0]])).merge(Moments.of(np.array([[4.0]])))
+    assert m.n == 3 and m.mean[0] == pytest.approx(7 / 3, abs=1e-15)
+    assert m.m2[0] == pytest.approx(14 / 3, abs=1e-14)
+    constant = Moments.of(np.full((5, 1), 2.0)).scaler("standard")
+    assert constant.scale[0] == 1.0  # a constant column keeps scale 1, as Scaler.fit
+
+
+def test_class_set_and_chunk_width_check():
+    y = np.array(["b", "a", "c", "a", "b"])
+    X = np.arange(10.0).reshape(5, 2)
+    summary = scan(cut(X, y, [2, 2]), labels=True)
+    assert list(summary.classes) == ["a", "b", "c"]
+    with pytest.raises(DataError, match="3 columns, the chunks before it 2"):
+        scan([(X, y), (np.ones((2, 3)), y[:2])], labels=True)
+    with pytest.raises(DataError, match="3 rows of inputs but 2 targets"):
+        scan([(X[:3], y[:2])], labels=True)
+    with pytest.raises(DataError, match="chunk 2.s inputs hold .* not numbers"):
+        scan([(X, y), (y[:, None], y)], labels=True)
+
+
+def test_validation_rows_do_not_depend_on_chunking():
+    whole = validation_rows(0, 100_000, 0.2, seed=7)
+    pieces = np.concatenate([validation_rows(s, 1000, 0.2, seed=7) for s in range(0, 100_000, 1000)])
+    np.testing.assert_array_equal(whole, pieces)
+    # a fair share: binomial(100000, 0.2) has sd ≈ 126, so ± 800 is over 6 sd
+    assert abs(int(whole.sum()) - 20_000) < 800
+    assert not np.array_equal(whole, validation_rows(0, 100_000, 0.2, seed=8))
+    with pytest.raises(ConfigError, match="between 0 and 1"):
+        validation_rows(0, 10, 1.5)
+
+
+def test_shuffle_buffer_exact_when_the_data_fit():
+    X = np.arange(40.0).reshape(20, 2)
+    y = np.arange(20.0)
+    blocks = list(shuffled(cut(X, y, [3, 5, 7]), 20, np.random.default_rng(1)))
+    order = np.random.default_rng(1).permutation(20)
+    assert len(blocks) == 1
+    np.testing.assert_array_equal(blocks[0][0], X[order])
+    np.testing.assert_array_equal(blocks[0][1], y[order])
+
+
+def test_shuffle_buffer_smaller_than_the_data_keeps_every_row_once():
+    X = np.arange(1000.0)[:, None]
+    blocks = list(shuffled(cut(X, X[:, 0], [100] * 9), 150, np.random.default_rng(2)))
+    rows = np.concatenate([b[1] for b in blocks])
+    np.testing.assert_array_equal(np.sort(rows), np.arange(1000.0))  # each row exactly once
+    assert len(blocks) > 1 and not np.array_equal(rows, np.arange(1000.0))
+    # a row can leave no earlier than the buffer lets it: the first block comes after 200
+    # rows were read, with 150 kept, so it holds 50 rows, all from the first 200
+    assert len(blocks[0][1]) == 50 and blocks[0][1].max() < 200
+    with pytest.raises(ConfigError, match="shuffle_buffer"):
+        list(shuffled([(X, X)], 0, np.random.default_rng(0)))
+
+
+@pytest.fixture
+def parquet_parts(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(500, 2))
+    y = X @ [1.5, -2.0] + 0.25
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for k, (a, b) in enumerate([(0, 200), (200, 350), (350, 500)]):
+        table = pa.table({"a": X[a:b, 0], "b": X[a:b, 1], "target": y[a:b]})
+        pq.write_table(table, folder / f"part-{k}.parquet")
+    return folder, X, y
+
+
+def test_parquet_folder_and_glob_stream_every_row_in_order(parquet_parts):
+    folder, X, y = parquet_parts
+    for source in (folder, str(folder / "part-*.parquet")):
+        stream = chunks(source, block_rows=64)
+        assert stream.features == ["a", "b"] and stream.target == ["target"]
+        parts = list(stream)
+        assert max(len(p[0]) for p in parts) == 64
+        np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), X)
+        np.testing.assert_array_equal(np.concatenate([p[1] for p in parts])[:, 0], y)
+        assert len(list(stream)) == len(parts)  # re-readable: one pass per epoch
+
+
+def test_parquet_bad_input_one_line_each(parquet_parts, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    folder, X, y = parquet_parts
+    with pytest.raises(DataError, match="no files match"):
+        files(str(tmp_path / "nothing-*.parquet"))
+    stream = TableStream.open(str(folder / "*.parquet"))
+    os.remove(folder / "part-1.parquet")  # gone between listing and reading
+    with pytest.raises(DataError, match=r"part-1.parquet is gone") as err:
+        list(stream)
+    assert "\n" not in str(err.value)
+    pq.write_table(pa.table({"a": ["x"] * 3, "b": [1.0] * 3, "target": [1.0] * 3}),
+                   folder / "part-1.parquet")  # a column that turns to text
+    with pytest.raises(DataError, match=r"part-1.parquet, column 'a' holds string, not numbers"):
+        list(TableStream.open(folder))
+    with pytest.raises(DataError, match="no column named 'z'"):
+        TableStream.open(folder, target="z")
