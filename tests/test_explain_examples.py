@@ -228,6 +228,17 @@ def test_the_cli_says_a_bad_example_in_one_line(tmp_path):
     assert res.returncode == 1 and "shipped example: seed, sigmoid-2-2-2" in res.stderr
 
 
+def test_an_example_that_is_a_fifo_is_one_line_at_once(tmp_path):
+    """A FIFO would block a plain read until something writes to it: refused unopened."""
+    import os
+
+    pipe = tmp_path / "pipe.toml"
+    os.mkfifo(pipe)
+    res = run("explain", "--example", str(pipe))
+    assert res.returncode == 1 and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+    assert "is a FIFO (named pipe), not an example file" in res.stderr
+
+
 # -- the options ---------------------------------------------------------------------------
 
 def test_steps_continue_from_the_last_update_on_the_rows_in_order():

@@ -51,6 +51,13 @@ def test_the_seed_quiz_with_right_and_wrong_answers():
     assert "the derivation:\n  ∂L/∂w^2_21 = ∂L/∂ŷ · ∂ŷ/∂w^2_21\n" in out
 
 
+def test_answers_alone_set_how_many_questions():
+    """Without --questions, one question per answer given (18 here: the whole step)."""
+    code, out = invoke("quiz", "--answers", ",".join(SEED_ANSWERS))
+    assert code == 0, out
+    assert out.rstrip().endswith("score: 13 of 18 right (72 %)")
+
+
 def test_a_delta_form_quiz_names_the_forgotten_input():
     ex_file = load_example("sigmoid-2-2-2")
     ex = explain(ex_file.model, ex_file.X, ex_file.Y, ex_file.loss, lr=ex_file.lr)

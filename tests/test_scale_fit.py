@@ -254,3 +254,8 @@ def test_cli_dask_local_one_worker_equals_a_plain_run(tmp_path, table):
     assert "--dask takes tcp://HOST:PORT" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     lone = cli(*common, "--sync-every", "4", cwd=tmp_path)
     assert lone.returncode != 0 and "--sync-every is for --dask" in lone.stderr
+    traced = cli(*common, "--dask", "local:1", "--trace", "1", "--early-stopping", "2",
+                 "--validation-split", "0.25", cwd=tmp_path)  # refused before any cluster starts
+    assert traced.returncode == 1 and len(traced.stderr.strip().splitlines()) == 1
+    assert ("--trace, --validation-split, --early-stopping can't be used with --dask yet"
+            in traced.stderr)

@@ -153,3 +153,12 @@ def test_parquet_bad_input_one_line_each(parquet_parts, tmp_path):
         list(TableStream.open(folder))
     with pytest.raises(DataError, match="no column named 'z'"):
         TableStream.open(folder, target="z")
+
+
+@pytest.mark.parametrize("name", ["pipe.parquet", "pipe.csv"])
+def test_a_fifo_named_as_data_is_refused_at_once(tmp_path, name):
+    """A FIFO would block pyarrow's reader until killed: one line instead, before opening."""
+    path = tmp_path / name
+    os.mkfifo(path)
+    with pytest.raises(DataError, match="not a data file"):
+        files(path)

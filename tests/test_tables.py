@@ -248,8 +248,27 @@ def test_fit_on_a_dataframe_with_text_is_fit_on_its_one_hot_columns(tmp_path):
     path = tmp_path / "m.safetensors"
     cr.save(a, path)
     np.testing.assert_array_equal(cr.load(path).predict(df), a.predict(df))
+    with pytest.raises(DataError, match="a DataFrame with the columns age, city"):
+        a.predict(df.to_numpy())  # text in an array: the model can't tell which column is which
     with pytest.raises(DataError, match="4 columns .*city → 3.* the network takes 2"):
         cr.fit(cr.mlp([2, 1]), df, y, epochs=1)
+
+
+def test_a_fit_on_a_text_dataframe_resumes_into_a_fresh_model(tmp_path):
+    """The checkpoint holds weights, not the encoding: a fresh model finds the same one-hot
+    columns in the same data, and the resumed run ends where an unbroken run ends."""
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"age": [20.0, 30, 40, 50, 25, 35],
+                       "city": ["Lyon", "Paris", "Lyon", "Nice", "Paris", "Lyon"]})
+    y = np.array([1.0, 2, 3, 4, 1.5, 2.5])
+    whole = cr.mlp([4, 3, 1], activation="tanh", seed=0)
+    cr.fit(whole, df, y, epochs=4, lr=0.01, seed=0, engine="graph")
+    first = cr.mlp([4, 3, 1], activation="tanh", seed=0)
+    cr.fit(first, df, y, epochs=2, lr=0.01, seed=0, engine="graph", checkpoint=str(tmp_path / "c"))
+    fresh = cr.mlp([4, 3, 1], activation="tanh", seed=0)
+    cr.fit(fresh, df, y, epochs=4, lr=0.01, seed=0, engine="graph", resume=str(tmp_path / "c"))
+    for (name, wa), wb in zip(whole.state_dict().items(), fresh.state_dict().values()):
+        np.testing.assert_array_equal(wa, wb, err_msg=name)
 
 
 # -- the command line, on a messy file -------------------------------------------------

@@ -39,6 +39,11 @@ _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
           (stat.S_ISSOCK, "a socket"))
 
 
+def _a(what: str) -> str:
+    """``what`` with its indefinite article: "a CSV file", "an example file"."""
+    return f"{'an' if what[:1].lower() in 'aeio' else 'a'} {what}"
+
+
 def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
@@ -54,7 +59,7 @@ def regular(path: str | os.PathLike, what: str = "file") -> int:
     except OSError as exc:
         raise DataError(f"cannot read {name}: {exc.strerror or exc}") from None
     if not stat.S_ISREG(info.st_mode):
-        raise DataError(f"{name} is {_kind(info.st_mode)}, not a {what}; give a regular file")
+        raise DataError(f"{name} is {_kind(info.st_mode)}, not {_a(what)}; give a regular file")
     return info.st_size
 
 
@@ -69,7 +74,7 @@ def read(path: str | os.PathLike, what: str = "file") -> bytes:
     with os.fdopen(fd, "rb") as fh:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise DataError(f"{name} is {_kind(info.st_mode)}, not a {what}; give a regular file")
+            raise DataError(f"{name} is {_kind(info.st_mode)}, not {_a(what)}; give a regular file")
         try:
             return fh.read(info.st_size)
         except OSError as exc:

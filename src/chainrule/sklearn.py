@@ -35,7 +35,6 @@ put a ``StandardScaler`` before the estimator in a ``Pipeline``, as with scikit-
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from dataclasses import dataclass, fields
 from numbers import Integral
@@ -233,7 +232,7 @@ class _MLP(BaseEstimator):
                 **self._optimizer_options())
         X_train, Y_train, sw_train, validation = self._split(X, y, sample_weight, rng)
         options: dict[str, Any] = {}
-        if self.engine is not None and "engine" in inspect.signature(fit).parameters:
+        if self.engine is not None:
             options["engine"] = self.engine
         self.n_iter_ = 0
         history = fit(self.model_, X_train, Y_train,

@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from . import files as _files
 from .data import Scaler
 from .errors import ConfigError, DataError
 
@@ -253,9 +254,8 @@ def files(path: str | os.PathLike) -> list[str]:
                        and os.path.isfile(os.path.join(text, name)))
         if not found:
             raise DataError(f"the folder {text} holds no .csv or .parquet files")
-    elif not os.path.exists(text):
-        raise DataError(f"no such file: {text}; check the path and the current directory")
-    else:
+    else:  # one file: a regular one (a FIFO or a device would block the reader)
+        _files.regular(text, "data file")
         found = [text]
     kinds = {_kind(p) for p in found}
     if len(kinds) > 1:

@@ -666,8 +666,8 @@ def fit(model: Module, X: Any, y: Any = None, loss: str | Loss = "mse",
                           on_compile=on_compile, **stream_args, **unsupported)
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ConfigError(f"epochs must be a whole number ≥ 0, got {epochs!r}")
-    if has_text(X) and resume is None:  # text columns become one-hot inputs, kept in the model
-        X, model.encoding = _one_hot(model, X)
+    if getattr(model, "encoding", None) is None and has_text(X):  # text → one-hot inputs, kept
+        X, model.encoding = _one_hot(model, X)  # in the model (a resumed run finds the same)
     elif getattr(model, "encoding", None) is not None and hasattr(X, "columns"):
         X = encode_frame(X, model.encoding, model.dtype)[0]
     trainer = Trainer(model, X, y, loss, optimizer, batch_size, shuffle, seed, lr, callbacks,

@@ -22,14 +22,15 @@ from .setup import network_options
               help="With --model: the CSV whose row to use.")
 @click.option("--row", "-r", type=click.IntRange(min=1), default=1, show_default=True,
               help="The row of the data whose step to practise, counted from 1.")
-@click.option("--questions", "-n", "count", type=click.IntRange(min=1), default=5, show_default=True,
-              help="How many questions (drawn by --seed from every gradient and update).")
+@click.option("--questions", "-n", "count", type=click.IntRange(min=1), default=None,
+              help="How many questions (drawn by --seed from every gradient and update); "
+              "default 5, or as many as --answers gives.")
 @click.option("--answers", default=None,
               help="Answer without being asked: the answers in order, comma-separated (a number, "
               "or a product such as 342*80), for scripts and tests.")
 @click.pass_context
 def quiz(ctx: click.Context, example: str | None, model_file: str | None, data_file: str | None,
-         row: int, count: int, answers: str | None, **network: Any) -> None:
+         row: int, count: int | None, answers: str | None, **network: Any) -> None:
     """Practise back-propagation: the forward pass of one step, then questions.
 
     Each question asks for one ∂L/∂θ or one θ after the update, in the seed's notation;
@@ -45,6 +46,8 @@ def quiz(ctx: click.Context, example: str | None, model_file: str | None, data_f
     if row > len(X):
         raise ConfigError(f"--row {row} is past the end of the data, which has {len(X)} rows")
     ex = explain(model, X[row - 1:row], Y[row - 1:row], loss, lr=lr, rows=[row - 1])
+    if count is None:
+        count = len(answers.split(",")) if answers is not None else 5
     asked = questions(ex, count, network["seed"])
     given = None
     if answers is not None:
@@ -56,8 +59,8 @@ def quiz(ctx: click.Context, example: str | None, model_file: str | None, data_f
             parse_answer(text)  # every answer readable before the first question
     for line in forward_text(ex):
         click.echo(line)
-    click.echo("Work out each quantity from the forward pass above (the loss's gradient first, "
-               "then back through the layers).")
+    click.echo("Work out each quantity from the forward pass above (it helps to start from the "
+               "loss's gradient and go back through the layers).")
     right = 0
     for n, q in enumerate(asked, start=1):
         prompt = f"question {n} of {len(asked)}: {q.prompt} = ?"

@@ -25,15 +25,16 @@ line that names the file and the symbol.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import files
 from ..errors import ChainruleError, ConfigError
 from ..losses import CLASSIFICATION_LOSSES, get_loss
 from ..nn import Sequential, get_activation, mlp, parameter_refs, parse_param
@@ -71,13 +72,13 @@ def read_text(spec: str) -> tuple[str, str]:
     """(name, text) of an example file, or of a shipped example named without ``.toml``."""
     if spec in shipped():
         return spec, (resources.files(__package__) / "examples" / f"{spec}.toml").read_text("utf-8")
-    path = Path(spec)
-    if not path.is_file():
+    if not os.path.lexists(spec):
         raise ConfigError(f"no example file {spec!r}; give a .toml file or a shipped example: "
                           f"{', '.join(shipped())}")
+    data = files.read(spec, "example file")  # a regular file only, read to its size
     try:
-        return spec, path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+        return spec, data.decode("utf-8")
+    except UnicodeDecodeError as e:
         raise ConfigError(f"{spec}: cannot read it ({e}); give a UTF-8 text file") from None
 
 

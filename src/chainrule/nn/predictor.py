@@ -39,7 +39,13 @@ class Predictor:
             from ..tables import encode_frame
 
             X = encode_frame(X, self.encoding, self.dtype)[0]
-        arr = np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X, dtype=self.dtype)
+        try:
+            arr = np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X, dtype=self.dtype)
+        except (TypeError, ValueError):
+            raw = f"a DataFrame with the columns {', '.join(self.encoding.inputs)}" \
+                if self.encoding is not None else "numbers"
+            raise DataError(f"the inputs must be {raw} (text columns are one-hot encoded only "
+                            "when given by name in a DataFrame)") from None
         if not np.all(np.isfinite(arr)):
             raise DataError("the inputs contain NaN or infinite values; fill or remove those rows")
         if self.x_scaler is not None:
