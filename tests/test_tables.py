@@ -271,6 +271,56 @@ def test_a_fit_on_a_text_dataframe_resumes_into_a_fresh_model(tmp_path):
         np.testing.assert_array_equal(wa, wb, err_msg=name)
 
 
+def test_a_dataframe_in_fit_leaves_its_ids_out_as_read_csv_does():
+    """An ``id`` column and a text that differs on every row are ids: left out with a
+    warning, so the model learns from age and city alone (one-hot) and predicts on frames
+    that still carry them."""
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"id": [1, 2, 3, 4, 5, 6], "name": list("abcdef"),
+                       "age": [20.0, 30, 40, 50, 25, 35],
+                       "city": ["Lyon", "Paris", "Lyon", "Nice", "Paris", "Lyon"]})
+    y = np.array([1.0, 2, 3, 4, 1.5, 2.5])
+    by_hand = np.column_stack([df["age"], df["city"] == "Lyon", df["city"] == "Nice",
+                               df["city"] == "Paris"]).astype(float)
+    a, b = cr.mlp([4, 3, 1], activation="tanh", seed=0), cr.mlp([4, 3, 1], activation="tanh", seed=0)
+    with pytest.warns(UserWarning, match="left out 'id', an id \\(named id\\), 'name', an id"):
+        cr.fit(a, df, y, epochs=3, lr=0.01, seed=0, scale="standard", engine="graph")
+    cr.fit(b, by_hand, y, epochs=3, lr=0.01, seed=0, scale="standard", engine="graph")
+    for (name, wa), wb in zip(a.state_dict().items(), b.state_dict().values()):
+        np.testing.assert_array_equal(wa, wb, err_msg=name)
+    assert a.encoding.inputs == ["age", "city"]
+    np.testing.assert_array_equal(a.predict(df), b.predict(by_hand))
+    numbers = pd.DataFrame({"id": [7, 8, 9], "age": [20.0, 30, 40]})  # no text: ids still go
+    c, d = cr.mlp([1, 1], seed=0), cr.mlp([1, 1], seed=0)
+    with pytest.warns(UserWarning, match="left out 'id'"):
+        cr.fit(c, numbers, y[:3], epochs=2, lr=0.01, seed=0, scale="standard", engine="graph")
+    cr.fit(d, numbers[["age"]].to_numpy(), y[:3], epochs=2, lr=0.01, seed=0, scale="standard",
+           engine="graph")
+    np.testing.assert_array_equal(c.layers[0].weight.data, d.layers[0].weight.data)
+
+
+def test_explain_of_a_one_hot_model_reads_its_data_with_missing_and_its_categories(tmp_path):
+    """explain --model on a model with text inputs: the CSV is read once, with the
+    command's --missing, through the model's own categories; the row's inputs are the
+    model's scaled one-hot inputs (city Lyon → 1, 0, 0 before scaling)."""
+    model = tmp_path / "m.safetensors"
+    trained = cli("train", str(MESSY), "--missing", "drop", "--hidden", "2", "--epochs", "1",
+                  "--engine", "graph", "--save", str(model))
+    assert trained.returncode == 0, trained.stderr
+    stopped = cli("explain", "--model", str(model), "--data", str(MESSY), "--row", "1")
+    assert stopped.returncode == 1 and "--missing" in stopped.stderr
+    assert len(stopped.stderr.strip().splitlines()) == 1
+    shown = cli("explain", "--model", str(model), "--data", str(MESSY), "--missing", "drop",
+                "--row", "1", "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    row = json.loads(shown.stdout)["rows"][0]
+    m = cr.load(model)
+    names = m.metadata["features"]
+    raw = np.array([[1200.0 if n == "size" else 50.0 if n == "income" else 3.0 if n == "rooms"
+                     else float(n == "city=Lyon") for n in names]])  # line 2 of messy.csv
+    np.testing.assert_allclose(row["x"], m.x_scaler.transform(raw)[0], rtol=1e-12)
+
+
 # -- the command line, on a messy file -------------------------------------------------
 
 def test_a_messy_csv_trains_in_one_command_and_predicts_an_unseen_category(tmp_path):

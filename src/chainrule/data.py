@@ -139,7 +139,8 @@ TASKS = ("regression", "classification", "auto")
 def read_csv(path: str | os.PathLike, target: str | Sequence[str] | None = None,
              features: str | Sequence[str] | None = None, dtype: Any = np.float64,
              task: str = "regression", missing: str = "error", delimiter: str | None = None,
-             progress: Callable[[str], None] | None = None) -> Dataset:
+             progress: Callable[[str], None] | None = None,
+             encoding: tables.Encoding | None = None) -> Dataset:
     """Read a CSV with a header line into a ``Dataset`` (pyarrow's parser, see ``csvfile``).
 
     ``target`` names the column(s) to predict (default: the last column); ``features``
@@ -149,7 +150,9 @@ def read_csv(path: str | os.PathLike, target: str | Sequence[str] | None = None,
     (the target must be numbers), ``classification`` (labels: text or numbers) or
     ``auto`` (classification when the target holds text, or a few whole numbers that
     repeat).  ``missing`` is ``error``, ``drop`` or ``mean`` (see ``tables``);
-    ``delimiter`` forces one (default: sniffed).  Every decision is added to ``notes``.
+    ``delimiter`` forces one (default: sniffed).  ``encoding`` (a saved model's) turns the
+    text columns into its own one-hot inputs instead of finding the categories here (one
+    it never saw: all zeros, with a note).  Every decision is added to ``notes``.
     """
     if task not in TASKS:
         raise DataError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
@@ -236,17 +239,21 @@ def read_csv(path: str | os.PathLike, target: str | Sequence[str] | None = None,
         y = np.empty((n, len(targets)), dtype=dtype)
         for c, name in enumerate(targets):
             y[:, c] = cols[name].numbers
-    encoding = tables.fit_encoding([cols[f] for f in feats])
+    if encoding is None:
+        encoding = tables.fit_encoding([cols[f] for f in feats])
     if encoding is None:
         X = np.empty((n, len(feats)), dtype=dtype)
         for c, name in enumerate(feats):
             X[:, c] = cols[name].numbers
         names = list(feats)
     else:
-        X, _ = encoding.transform(cols, dtype)
+        X, unseen = encoding.transform(cols, dtype)
         names = encoding.names()
         for name, cats in encoding.categories.items():
             notes.append(f"text column {name!r} → {len(cats)} one-hot inputs ({_few(cats)})")
+        for name, values in unseen.items():
+            notes.append(f"column {name!r} holds categories the model never saw ({_few(values)}): "
+                         "their one-hot inputs are all 0")
     return Dataset(X, y, names, targets, source=path, notes=notes, task=task, columns=header,
                    encoding=encoding)
 

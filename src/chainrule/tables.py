@@ -228,11 +228,13 @@ def id_like(col: Column, rows: int) -> str | None:
     return None
 
 
-def has_text(X: Any) -> bool:
-    """Whether ``X`` is a DataFrame with a column of text (object, string or category)."""
+def needs_encoding(X: Any) -> bool:
+    """Whether ``X`` is a DataFrame with a column of text (object, string or category), or
+    one named ``id``: then its columns need an ``Encoding`` (one-hot, ids left out)."""
     dtypes = getattr(X, "dtypes", None)
     return dtypes is not None and hasattr(X, "columns") and \
-        any(getattr(d, "kind", "O") not in "biuf" for d in dtypes)
+        (any(getattr(d, "kind", "O") not in "biuf" for d in dtypes)
+         or any(str(name).strip().lower() == "id" for name in X.columns))
 
 
 def encode_frame(X: Any, encoding: Encoding | None, dtype: Any = np.float64
@@ -245,9 +247,21 @@ def encode_frame(X: Any, encoding: Encoding | None, dtype: Any = np.float64
     require_pyarrow()
     if encoding is None:
         cols = [from_values(str(name), X[name]) for name in X.columns]
+        ids = {c.name: why for c in cols if (why := id_like(c, len(X)))}
+        dropped = bool(ids) and len(ids) < len(cols)
+        if dropped:  # ids are left out, as read_csv leaves them out
+            import warnings
+
+            warnings.warn("left out " + ", ".join(f"{name!r}, an id ({why})" for name, why
+                                                  in ids.items())
+                          + "; give the model only the columns it should learn from to keep one",
+                          UserWarning, stacklevel=3)
+            cols = [c for c in cols if c.name not in ids]
         encoding = fit_encoding(cols)
         if encoding is None:
-            return np.asarray(X.to_numpy(), dtype=dtype), None
+            if not dropped:
+                return np.asarray(X.to_numpy(), dtype=dtype), None
+            encoding = Encoding([c.name for c in cols], {})  # the columns kept, by name
         named = {c.name: c for c in cols}
     else:
         have = {str(name): name for name in X.columns}

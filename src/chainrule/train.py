@@ -43,7 +43,7 @@ from .init import make_rng
 from .losses import CLASSIFICATION_LOSSES, Loss, _weight_shares, get_loss
 from .nn.module import Module
 from .optim import Optimizer, make_optimizer
-from .tables import encode_frame, has_text
+from .tables import encode_frame, needs_encoding
 from .tensor import Tensor
 
 
@@ -266,11 +266,13 @@ def _prepare(model: Module, X: Any, y: Any, loss: Loss, sample_weight: Any, fitt
 
 
 def _one_hot(model: Module, X: Any) -> tuple[np.ndarray, Any]:
-    """A DataFrame with text columns as numbers (one input per category), and the encoding."""
+    """A DataFrame with text columns as numbers (one input per category) and its ids left
+    out, and the encoding (None when it needs none)."""
     arr, encoding = encode_frame(X, None, model.dtype)
     sizes = getattr(model, "sizes", None)
     if sizes and sizes[0] != arr.shape[1]:
-        shown = ", ".join(f"{k} → {len(v)}" for k, v in encoding.categories.items())
+        shown = ", ".join(f"{k} → {len(v)}" for k, v in encoding.categories.items()) \
+            if encoding is not None else "no text columns"
         raise DataError(f"the inputs make {arr.shape[1]} columns once each text column becomes one "
                         f"input per category ({shown}), but the network takes {sizes[0]}; build "
                         f"it with {arr.shape[1]} inputs")
@@ -666,8 +668,10 @@ def fit(model: Module, X: Any, y: Any = None, loss: str | Loss = "mse",
                           on_compile=on_compile, **stream_args, **unsupported)
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ConfigError(f"epochs must be a whole number ≥ 0, got {epochs!r}")
-    if getattr(model, "encoding", None) is None and has_text(X):  # text → one-hot inputs, kept
-        X, model.encoding = _one_hot(model, X)  # in the model (a resumed run finds the same)
+    # A DataFrame's text columns become one-hot inputs and its ids are left out; the model
+    # keeps that encoding (a resumed run's fresh model finds the same one in the same data).
+    if getattr(model, "encoding", None) is None and needs_encoding(X):
+        X, model.encoding = _one_hot(model, X)
     elif getattr(model, "encoding", None) is not None and hasattr(X, "columns"):
         X = encode_frame(X, model.encoding, model.dtype)[0]
     trainer = Trainer(model, X, y, loss, optimizer, batch_size, shuffle, seed, lr, callbacks,

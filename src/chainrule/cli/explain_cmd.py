@@ -106,7 +106,8 @@ def step_data(ctx: click.Context, example: str | None, model_file: str | None,
         ex = load_example(example)
         return ex.model, ex.X, ex.Y, ex.loss, network["lr"] or ex.lr
     if model_file is not None:
-        return saved_step(model_file, data_file or network["csv"], network["lr"])
+        return saved_step(model_file, data_file or network["csv"], network["lr"],
+                          network["missing"], network["delimiter"])
     if data_file is not None:
         raise ConfigError("--data goes with --model; for a new network give the CSV as the "
                           "argument: chainrule explain data.csv")
@@ -116,9 +117,11 @@ def step_data(ctx: click.Context, example: str | None, model_file: str | None,
     return model, X, Y, loss, lr
 
 
-def saved_step(path: str, csv: str | None, lr: float | None) -> tuple[Any, Any, Any, str, float]:
-    """A saved model and the rows of its data, as training saw them (scaled, one-hot)."""
-    from ..data import read_columns, read_csv
+def saved_step(path: str, csv: str | None, lr: float | None, missing: str = "error",
+               delimiter: str | None = None) -> tuple[Any, Any, Any, str, float]:
+    """A saved model and the rows of its data, as training saw them (scaled, one-hot by the
+    model's own categories), read with ``--missing`` and ``--delimiter``."""
+    from ..data import read_csv
     from ..datasets import students
     from ..io import load
 
@@ -135,10 +138,9 @@ def saved_step(path: str, csv: str | None, lr: float | None) -> tuple[Any, Any, 
     else:
         task = "classification" if model.classes_ is not None else "regression"
         raw = model.encoding.inputs if model.encoding is not None else features
-        data = read_csv(csv, target=targets, features=raw, task=task, dtype=model.dtype)
+        data = read_csv(csv, target=targets, features=raw, task=task, dtype=model.dtype,
+                        missing=missing, delimiter=delimiter, encoding=model.encoding)
         X, y = data.X, data.y
-        if model.encoding is not None:  # text columns one-hot by the model's own categories
-            X = read_columns(csv, raw, dtype=model.dtype, encoding=model.encoding)[0]
     X, Y = prepare(model, X, y, loss, fitting=False)  # with the model's own scalers and classes
     rate = lr or (meta.get("training") or {}).get("lr") or 0.01
     return model, X, Y, loss, float(rate)
