@@ -437,18 +437,22 @@ function picked(event) {
 
 /** Type a weight or bias: the server computes the next step's forward, loss and backward on
  *  the new weights, and the page shows them stage by stage. */
+// A step's answer (a row stepped, or a weight typed): its stages played from the first.
+function showStep(r) {
+  say('');
+  ui.revealed = new Set();
+  ui.state = r.state;
+  ui.step = r;
+  clearTimeout(ui.timer);
+  playStages(0);
+}
+
 async function setParam(event) {
   event.preventDefault();
   const param = ui.param;
   if (!param) return;
   await act(async () => {
-    const r = await api.post('/api/param', { param, value: $('edit-value').value });
-    say('');
-    ui.revealed = new Set();
-    ui.state = r.state;
-    ui.step = r;
-    clearTimeout(ui.timer);
-    playStages(0);
+    showStep(await api.post('/api/param', { param, value: $('edit-value').value }));
     await openPanel(param);
   });
 }
@@ -478,13 +482,7 @@ async function start() {
   show(first, true);
 
   const oneRow = async () => {
-    const r = await api.post('/api/step');
-    say('');
-    ui.revealed = new Set();
-    ui.state = r.state;
-    ui.step = r;
-    clearTimeout(ui.timer);
-    playStages(0);
+    showStep(await api.post('/api/step'));
     if (ui.param) openPanel(ui.param);
   };
   $('btn-row').addEventListener('click', () => act(oneRow));
