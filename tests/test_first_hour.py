@@ -4,8 +4,6 @@ style, options listed when one is wrong, an honest interrupted run, `info`, `dra
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import subprocess
 import sys
@@ -16,20 +14,9 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.cli import main
+from cli_run import run_cli
 
 SRC = Path(cr.__file__).resolve().parent.parent
-
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return code, out.getvalue(), err.getvalue()
 
 
 # -- extras checked before work starts --------------------------------------------------

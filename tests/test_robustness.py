@@ -3,8 +3,6 @@ chainrule error — never another exception, a NaN, or a traceback from the CLI.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule import ops
-from chainrule.cli import main
+from cli_run import run_cli
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -181,15 +179,6 @@ def test_random_bytes_never_crash(tmp_path, blob):
 
 
 # -- CLI option values -----------------------------------------------------------------
-
-def run_cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return code, out.getvalue(), err.getvalue()
 
 
 VALUES = st.sampled_from(["0", "-1", "1", "3", "1e-300", "1e300", "nan", "inf", "-inf", "abc",
