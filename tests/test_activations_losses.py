@@ -20,24 +20,37 @@ SIG = lambda z: 1.0 / (1.0 + np.exp(-z))  # noqa: E731 - the textbook σ, for re
 # Activations
 
 
-@pytest.mark.parametrize("spec, z, want", [
+# Hand-worked values for every entry of the table (a new activation needs its own here).
+HAND_VALUES = {
+    "linear": [("linear", [-2.5, 0.0, 3.0], [-2.5, 0.0, 3.0])],
+    # σ(0) = ½, σ(ln 3) = 3/4, σ(−ln 3) = 1/4
+    "sigmoid": [("sigmoid", [0.0, math.log(3), -math.log(3)], [0.5, 0.75, 0.25])],
+    # tanh(ln 2) = (2 − ½)/(2 + ½) = 0.6
+    "tanh": [("tanh", [0.0, math.log(2), -math.log(2)], [0.0, 0.6, -0.6])],
+    "relu": [("relu", [-2.0, 0.0, 3.0], [0.0, 0.0, 3.0])],
     # leaky relu: z > 0 passes, z < 0 is scaled by the slope
-    ("leaky_relu", [-2.0, 3.0], [-0.02, 3.0]),
-    ("leaky_relu:0.2", [-2.0, 3.0], [-0.4, 3.0]),
+    "leaky_relu": [("leaky_relu", [-2.0, 3.0], [-0.02, 3.0]),
+                   ("leaky_relu:0.2", [-2.0, 3.0], [-0.4, 3.0])],
     # elu: α(e^z − 1) below 0: e^−1 − 1 = −0.6321205588285577
-    ("elu", [-1.0, 2.0], [math.exp(-1) - 1, 2.0]),
-    ("elu:0.5", [-1.0, 2.0], [0.5 * (math.exp(-1) - 1), 2.0]),
+    "elu": [("elu", [-1.0, 2.0], [math.exp(-1) - 1, 2.0]),
+            ("elu:0.5", [-1.0, 2.0], [0.5 * (math.exp(-1) - 1), 2.0])],
     # softplus: ln(1 + e^z); ln 2 at 0, ≈ z for large z, ≈ e^z for very negative z
-    ("softplus", [0.0, 50.0, -50.0], [math.log(2), 50.0, math.exp(-50)]),
+    "softplus": [("softplus", [0.0, 50.0, -50.0], [math.log(2), 50.0, math.exp(-50)])],
     # gelu (tanh form) at 1: ½(1 + tanh(√(2/π)·1.044715)) = 0.8411919906082768
-    ("gelu", [0.0, 1.0], [0.0, 0.5 * (1 + math.tanh(math.sqrt(2 / math.pi) * 1.044715))]),
+    "gelu": [("gelu", [0.0, 1.0], [0.0, 0.5 * (1 + math.tanh(math.sqrt(2 / math.pi) * 1.044715))])],
     # softmax of (1, 2, 3): e^k / (e + e² + e³)
-    ("softmax", [1.0, 2.0, 3.0], np.exp([1.0, 2.0, 3.0]) / np.exp([1.0, 2.0, 3.0]).sum()),
-])
-def test_activation_values(spec, z, want):
-    act = get_activation(spec)
-    np.testing.assert_allclose(act.fn(np.array(z)), want, rtol=1e-14, atol=1e-300)
-    np.testing.assert_allclose(act(Tensor(z)).data, want, rtol=1e-14, atol=1e-300)
+    "softmax": [("softmax", [1.0, 2.0, 3.0],
+                 np.exp([1.0, 2.0, 3.0]) / np.exp([1.0, 2.0, 3.0]).sum())],
+}
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_activation_values(name):
+    assert name in HAND_VALUES, f"the activation {name!r} is in the table: add hand values"
+    for spec, z, want in HAND_VALUES[name]:
+        act = get_activation(spec)
+        np.testing.assert_allclose(act.fn(np.array(z)), want, rtol=1e-14, atol=1e-300)
+        np.testing.assert_allclose(act(Tensor(z)).data, want, rtol=1e-14, atol=1e-300)
 
 
 # from the table: every elementwise activation, and those that take a number with another
@@ -63,9 +76,9 @@ def test_derivative_function_matches_finite_differences_and_the_engine(spec, rng
 
 
 def test_derivatives_are_written_from_the_output_except_gelu():
-    assert {name: a.grad_from for name, a in ACTIVATIONS.items() if a.grad is not None} == {
-        "linear": "out", "sigmoid": "out", "tanh": "out", "relu": "out", "leaky_relu": "out",
-        "elu": "out", "softplus": "out", "gelu": "z"}
+    with_grad = {name: a.grad_from for name, a in ACTIVATIONS.items() if a.grad is not None}
+    assert {name for name, src in with_grad.items() if src != "out"} == {"gelu"}
+    assert with_grad["gelu"] == "z"
     softmax = get_activation("softmax")
     assert softmax.grad is None and not softmax.elementwise
     assert all(a.elementwise for n, a in ACTIVATIONS.items() if n != "softmax")
@@ -115,18 +128,30 @@ def test_softmax_rule_is_the_jacobian_vector_product(rng):
         np.testing.assert_allclose(zt.grad[n], J.T @ g[n], rtol=1e-13, atol=1e-15)
 
 
-@pytest.mark.parametrize("spec, torch_name", [
-    ("leaky_relu:0.2", "leaky_relu"), ("elu:0.5", "elu"), ("softplus", "softplus"),
-    ("gelu", "gelu"), ("softmax", "softmax"),
-])
-def test_activations_match_torch(spec, torch_name, rng):
+def _torch_activation(spec: str):
+    """PyTorch's function for an activation of the table (its number, if any, as given)."""
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
-    call = {
-        "leaky_relu": lambda t: F.leaky_relu(t, 0.2), "elu": lambda t: F.elu(t, 0.5),
+    act = get_activation(spec)
+    p = next(iter(act.params.values()), None)
+    return {
+        "linear": lambda t: t, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": F.relu,
+        "leaky_relu": lambda t: F.leaky_relu(t, p), "elu": lambda t: F.elu(t, p),
         "softplus": F.softplus, "gelu": lambda t: F.gelu(t, approximate="tanh"),
         "softmax": lambda t: F.softmax(t, dim=-1),
-    }[torch_name]
+    }.get(act.name)
+
+
+# every activation of the table; those that take a number with another than the default
+TORCH_SPECS = [f"{n}:{next(iter(a.params.values())) * 0.5 + 0.1:g}" if a.params else n
+               for n, a in ACTIVATIONS.items()]
+
+
+@pytest.mark.parametrize("spec", TORCH_SPECS)
+def test_activations_match_torch(spec, rng):
+    torch = pytest.importorskip("torch")
+    call = _torch_activation(spec)
+    assert call is not None, f"{spec} is in the table: name PyTorch's counterpart above"
     z, g = rng.standard_normal((3, 5)) * 3, rng.standard_normal((3, 5))
     zt = Tensor(z, requires_grad=True)
     out = get_activation(spec)(zt)
@@ -181,7 +206,7 @@ def test_loss_value_and_gradient_match_the_hand_formulas(name):
     np.testing.assert_allclose(pred.grad, dterms / count, rtol=1e-13, atol=1e-16)
     # the per-element derivative the fused loop uses is the same number, before averaging
     np.testing.assert_allclose(loss.grad(P, Y), dterms, rtol=1e-13, atol=1e-16)
-    assert loss.per_row == (name in ("cross_entropy", "sse_half"))
+    assert loss.per_row == (terms.ndim == 1)  # one term a row, by the textbook formula
     value, grad = loss.value_and_grad(P, Y)  # both at once (cross-entropy: one softmax)
     np.testing.assert_allclose(value, terms, rtol=1e-14)
     np.testing.assert_allclose(grad, dterms, rtol=1e-13, atol=1e-16)
@@ -294,12 +319,15 @@ def test_cross_entropy_needs_rows_of_classes():
         CROSS_ENTROPY(Tensor(np.zeros(3)), np.ones(3))
 
 
-@pytest.mark.parametrize("name", ["mae", "huber", "bce", "cross_entropy"])
+@pytest.mark.parametrize("name", LOSS_NAMES)
 def test_losses_match_torch(name):
     torch = pytest.importorskip("torch")
     nn = torch.nn
-    module = {"mae": nn.L1Loss(), "huber": nn.HuberLoss(delta=1.0),
-              "bce": nn.BCEWithLogitsLoss(), "cross_entropy": nn.CrossEntropyLoss()}[name]
+    module = {"mse": nn.MSELoss(), "mae": nn.L1Loss(), "huber": nn.HuberLoss(delta=1.0),
+              "bce": nn.BCEWithLogitsLoss(), "cross_entropy": nn.CrossEntropyLoss(),
+              # Σ_k ½(y_k − ŷ_k)² a row, the mean over rows: ½ · K · MSE
+              "sse_half": lambda p, y: 0.5 * P.shape[1] * nn.MSELoss()(p, y)}.get(name)
+    assert module is not None, f"the loss {name!r} is in the table: name PyTorch's form here"
     pred = Tensor(P, requires_grad=True)
     L = get_loss(name)(pred, Y)
     L.backward()

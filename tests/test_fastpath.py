@@ -4,13 +4,22 @@ The graph engine is the reference.  The cases are generated from the tables: eve
 activation, loss and optimiser whose entry carries a fused form is trained both ways
 from the same seed and row order, and the weights must agree to 1e-12 relative in
 float64 and 1e-5 in float32 (the two differ only in the order of additions inside a
-matrix product).  A new table entry is in these tests the moment it exists.  To keep
-the compiled kernels few and small (each compiles once per machine, in seconds a
-layer), each loss trains one network of three hidden layers whose activations take
-turns through the table (every activation at least once, each in some network with
-another loss and optimiser), and the optimisers take turns over the losses; an
-optimiser's numbers are run-time arguments of a kernel, so the variants of ``OPTIONS``
-reuse the kernels compiled for the cases.
+matrix product).  A new table entry is in these tests the moment it exists.
+
+Each combination of a loss and an update rule is a kernel of its own, compiled once per
+machine (seconds a layer); an optimiser's numbers and the layers' widths are run-time
+arguments, so the variants of ``OPTIONS`` and networks that differ only in width reuse
+one.  Hence two sets:
+
+* the default run (``CASES``): each loss trains one network of three hidden layers whose
+  activations take turns through the table, and the optimisers take turns over the
+  losses, so every entry of each table is trained at least once (11 kernels);
+* the full product (``PRODUCT``, marked slow: ~45 kernels): for every fusable loss
+  (scikit-learn's objectives too) and optimiser, one network whose hidden layers are
+  every fusable activation in turn, so every (activation × loss × optimiser) triple is
+  trained on both engines.  Losses with a term per output train a chain one neuron wide
+  at batch size 1 (the all-locals form, quick to compile); those with a term per row
+  (cross-entropy) run in the loops form, three neurons wide.
 """
 
 from __future__ import annotations
@@ -97,6 +106,63 @@ def _assert_same(fused, graph, rtol):
         np.testing.assert_allclose(p.data, q.data, rtol=rtol, atol=rtol * scale, err_msg=name)
     np.testing.assert_allclose(h1.loss, h2.loss, rtol=rtol)
     assert h1.steps == h2.steps
+
+
+# every fusable loss (scikit-learn's objectives too) × every optimiser (with its default
+# numbers and with OPTIONS': together every update rule), each over a chain of every
+# fusable activation
+PRODUCT_LOSSES = LOSS_NAMES + _fusable(losses.SKLEARN_LOSSES)
+PRODUCT = [(loss, opt) for loss in PRODUCT_LOSSES for opt in OPTIMIZER_NAMES]
+
+
+def _rule(opt: str, options: dict) -> str:
+    return optim.make_optimizer(opt, cr.mlp([1, 1]).parameters(), **options).fused_rule().name
+
+
+def _train_chain(engine: str, loss: str, opt: str, options: dict, index: int):
+    """A network of one hidden layer per fusable activation (``HIDDEN``), trained 4 epochs."""
+    rng = np.random.default_rng(1)
+    base = loss.removeprefix("sklearn_")
+    X, y, outputs = _data(base, rng)
+    weights = rng.uniform(0.0, 2.0, ROWS) if index % 2 else None
+    per_row = losses.fused_entry(loss).per_row
+    width, bs = (3, BATCHES[index % len(BATCHES)]) if per_row else (1, 1)
+    model = cr.mlp([3, *[width] * len(HIDDEN), outputs], activation=HIDDEN, seed=3)
+    start = [p.data.copy() for p in model.parameters()]
+    objective: str | losses.Loss = loss
+    if loss in losses.SKLEARN_LOSSES:  # scikit-learn's objective: its model and α
+        pytest.importorskip("sklearn")
+        from chainrule.sklearn import Objective
+        objective = Objective.of(base, model, alpha=0.1)
+        if base in losses.CLASSIFICATION_LOSSES:  # its targets are the columns as given
+            y = np.eye(3)[y] if outputs == 3 else y[:, None].astype(float)
+    history = cr.fit(model, X, y, loss=objective, optimizer=opt, optimizer_options=options,
+                     epochs=4, batch_size=bs, seed=7, sample_weight=weights, engine=engine,
+                     metrics=[])
+    if engine == "graph":  # every weight and bias trained (no layer dead: a real check)
+        assert all(not np.array_equal(a, p.data) for a, p in zip(start, model.parameters()))
+    return model, history
+
+
+def test_the_product_covers_every_activation_loss_and_update_rule_of_the_tables():
+    assert {(a, loss, opt) for loss, opt in PRODUCT for a in HIDDEN} == {
+        (a, loss, opt) for a in HIDDEN for loss in PRODUCT_LOSSES for opt in OPTIMIZER_NAMES}
+    assert {_spec(n) for n, a in ACTIVATIONS.items() if a.fused} == set(HIDDEN)
+    assert set(PRODUCT_LOSSES) == {n for table in (losses.LOSSES, losses.SKLEARN_LOSSES)
+                                   for n, entry in table.items() if entry.fused}
+    assert {_rule(opt, o) for opt in OPTIMIZER_NAMES for o in ({}, OPTIONS.get(opt, {}))} == \
+        set(optim.RULES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss, opt", PRODUCT, ids=lambda v: v)
+def test_every_activation_loss_and_optimiser_trains_alike_on_both_engines(loss, opt):
+    """The full product: every fusable activation (one hidden layer each) with this loss
+    and optimiser, with its default numbers and with ``OPTIONS``' (the same kernel)."""
+    index = PRODUCT.index((loss, opt))
+    for options in ({}, OPTIONS.get(opt, {})):
+        _assert_same(_train_chain("fused", loss, opt, dict(options), index),
+                     _train_chain("graph", loss, opt, dict(options), index), rtol=1e-12)
 
 
 def test_the_cases_cover_every_fusable_entry_of_the_tables():
@@ -515,6 +581,34 @@ def test_an_activation_without_a_fused_form_is_declined_and_trained_on_the_graph
         cr.fit(model, X, y, epochs=2, seed=0, engine=engine, metrics=[])
         weights.append(np.concatenate([p.data.ravel() for p in model.parameters()]))
     np.testing.assert_array_equal(weights[0], weights[1])
+
+
+def test_a_loss_or_optimiser_of_the_tables_without_a_fused_form_is_declined(monkeypatch):
+    """Table entries whose fused form is missing: ``fused`` says why, ``auto`` trains them
+    on the graph engine (the fused loop never runs), to the graph engine's weights."""
+    import dataclasses
+    monkeypatch.setitem(losses.LOSSES, "mse2", dataclasses.replace(
+        losses.MSE, name="mse2", fused=None, declined="nobody wrote its fused form"))
+    X, y = np.random.default_rng(0).standard_normal((12, 2)), np.linspace(0, 1, 12)
+    ran = []
+    real = fastpath.Plan.run
+    monkeypatch.setattr(fastpath.Plan, "run", lambda self, *a, **k: ran.append(1) or
+                        real(self, *a, **k))
+    for loss, opt, words in (("mse2", "sgd", "mse2.*no fused form: nobody wrote"),
+                             ("mse", "adagrad", "Adagrad has no fused form")):
+        if opt == "adagrad":
+            monkeypatch.setattr(optim.Adagrad, "fused_rule", lambda self: None)
+        with pytest.raises(cr.ConfigError, match=words):
+            cr.fit(cr.mlp([2, 3, 1], seed=0), X, y, loss=loss, optimizer=opt, engine="fused")
+        weights = []
+        for engine in ("auto", "graph"):
+            model = cr.mlp([2, 3, 1], activation="tanh", seed=0)
+            cr.fit(model, X, y, loss=loss, optimizer=opt, epochs=2, seed=0, engine=engine)
+            weights.append(np.concatenate([p.data.ravel() for p in model.parameters()]))
+        np.testing.assert_array_equal(weights[0], weights[1])
+        assert not np.array_equal(weights[0], np.concatenate(
+            [p.data.ravel() for p in cr.mlp([2, 3, 1], activation="tanh", seed=0).parameters()]))
+    assert ran == []  # never run as another loss or rule
 
 
 def test_a_loss_or_optimiser_outside_the_tables_is_declined_with_the_reason():

@@ -301,5 +301,10 @@ def test_a_sequentials_outputs_without_a_graph_are_the_graphs(act, rng):
     model = mlp([3, 5, 4, 2], activation=act, output_activation="sigmoid", seed=1)
     X = rng.standard_normal((17, 3))
     np.testing.assert_array_equal(model.forward_array(X), model(Tensor(X)).data)
+    # a tall table of narrow layers (biases added column by column): the same numbers
+    narrow, X = mlp([3, 2, 4, 2], activation=act, seed=1), rng.standard_normal((20_000, 3))
+    for layer in narrow.layers:
+        layer.bias.data[...] = rng.standard_normal(layer.bias.shape)
+    np.testing.assert_array_equal(narrow.forward_array(X), narrow(Tensor(X)).data)
     with pytest.raises(ShapeError):
         model.forward_array(np.ones((2, 4)))

@@ -56,9 +56,9 @@ SOLVERS = {
 
 def _pair(task: str, engine: str | None = None, **params):
     """scikit-learn's estimator and ours, both set up from scikit-learn's initial weights."""
-    params = dict(hidden_layer_sizes=(4,), activation="tanh", alpha=0.3, batch_size=4,
-                  shuffle=False, learning_rate_init=0.05, max_iter=15, tol=0.0,
-                  n_iter_no_change=1000, random_state=0, **params)
+    params = {**dict(hidden_layer_sizes=(4,), activation="tanh", alpha=0.3, batch_size=4,
+                     shuffle=False, learning_rate_init=0.05, max_iter=15, tol=0.0,
+                     n_iter_no_change=1000, random_state=0), **params}
     y = TARGETS[task]
     theirs, ours = ((sk.MLPRegressor, MLPRegressor) if task == "regression"
                     else (sk.MLPClassifier, MLPClassifier))
@@ -88,6 +88,21 @@ def test_fit_gives_scikit_learns_weights_and_loss_curve(task, solver):
     # the first epoch is the set-up's partial_fit, from different initial weights
     np.testing.assert_allclose(ours.loss_curve_[1:], theirs.loss_curve_[1:], rtol=1e-13)
     assert ours.n_iter_ == theirs.n_iter_ == 15 and ours.t_ == theirs.t_ == 160
+
+
+@pytest.mark.parametrize("task", ["regression", "binary"])
+def test_one_row_a_batch_on_the_fused_path_gives_scikit_learns_weights(task):
+    """Batch size 1 (the all-locals form, α/2‖W‖² and αW each step): scikit-learn's MLP
+    from the same weights is the reference, as in the test above."""
+    theirs, ours, y = _pair(task, warm_start=True, engine="fused", batch_size=1,
+                            **SOLVERS["sgd"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs.fit(X, y)
+        ours.fit(X, y)
+    for a, b in zip(theirs.coefs_ + theirs.intercepts_, ours.coefs_ + ours.intercepts_):
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(ours.loss_curve_[1:], theirs.loss_curve_[1:], rtol=1e-13)
 
 
 @pytest.mark.parametrize("task", ["regression", "three classes"])
@@ -149,14 +164,22 @@ def test_the_objectives_are_table_losses_with_a_fused_form():
     np.testing.assert_allclose(grad, p - y, rtol=1e-14)
 
 
-@pytest.mark.parametrize("task, solver", [("regression", "nesterov"), ("binary", "sgd"),
-                                          ("three classes", "momentum")])
-def test_the_fused_path_trains_the_estimators_to_the_graph_engines_weights(task, solver):
+@pytest.mark.parametrize("task, solver, batch", [
+    ("regression", "nesterov", 4), ("binary", "sgd", 4), ("three classes", "momentum", 4),
+    ("regression", "sgd", 1), ("binary", "momentum", 1)])
+def test_the_fused_path_trains_the_estimators_to_the_graph_engines_weights(task, solver, batch):
     """The same estimator fitted on both engines from the same weights (sample weights
-    too, and batches of 4, 4, 2, so α/Σs changes): equal weights and loss curves."""
+    too, and batches of 4, 4, 2, so α/Σs changes; or of one row, where 3-4-1's 16 weights
+    take the all-locals form with the penalty in it): equal weights and loss curves."""
+    from chainrule import fastcode, fastpath
     runs = []
     for engine in ("fused", "graph"):
-        _, ours, y = _pair(task, warm_start=True, engine=engine, **SOLVERS[solver])
+        _, ours, y = _pair(task, warm_start=True, engine=engine, batch_size=batch,
+                           **SOLVERS[solver])
+        if batch == 1:  # the penalty runs in the all-locals form (its α/(2Σs)‖W‖² and αW/Σs)
+            plan = fastpath.Plan(ours.model_, Objective.of(ours._loss(), ours.model_, 0.3),
+                                 ours._optimizer)
+            assert fastcode.scalar(plan.shape(1)) and fastcode.penalised(plan.shape(1))
         weights = np.linspace(0.5, 2.0, len(y))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)

@@ -215,9 +215,18 @@ def penalised(shape: Shape) -> bool:
     return entry is not None and entry.fused is not None and entry.fused.penalty
 
 
+def _weight_ranges(shape: Shape) -> list[tuple[str, str]]:
+    """Where each layer's weights start and end in theta: numbers in the all-locals form,
+    the names set at the epoch's top in the loops form (``_names``)."""
+    if scalar(shape):
+        return [(str(wo), str(bo)) for wo, bo in shape.offsets]
+    return [_names(k) for k in range(len(shape.widths) - 1)]
+
+
 def _penalty(w: _Writer, shape: Shape, part: str) -> None:
     """scikit-learn's penalty: ``"loss"`` adds Σ_k (λ/2) Σ W_k² to L (λ = α / Σ s, Σ s the
-    batch's rows or weight); ``"grads"`` adds λ W to the weights' gradients."""
+    batch's rows or weight); ``"grads"`` adds λ W to the weights' gradients (in the
+    all-locals form to the locals ``g{p}``, in the loops form to ``grad``)."""
     if part == "loss":
         w(2, """# the penalty α/(2 Σ s) Σ‖W‖² (α: the loss's number; biases not penalised)
 lam = 0.0
@@ -226,15 +235,20 @@ if loss_param != 0.0 and rows_ > 0:
     lam = loss_param / rows_
     half = 0.5 * lam
     extra = 0.0""")
-        for wo, bo in map(_names, range(len(shape.widths) - 1)):
+        for wo, bo in _weight_ranges(shape):
             w(3, f"""sq = zero
 for i in range({wo}, {bo}):
     sq += theta[_u(i)] * theta[_u(i)]
 extra += half * sq""")
         w(3, "loss += extra")
+    elif scalar(shape):
+        w(2, "if lam != 0.0:  # the penalty's gradient λW on each weight")
+        for wo, bo in shape.offsets:
+            w(3, "\n".join(f"g{i} = _cast(g{i} + lam * theta[{i}], zero)"
+                           for i in range(wo, bo)))
     else:
         w(2, "if lam != 0.0:  # the penalty's gradient λW on each weight")
-        for wo, bo in map(_names, range(len(shape.widths) - 1)):
+        for wo, bo in _weight_ranges(shape):
             w(3, f"""for i in range({wo}, {bo}):
     grad[_u(i)] += lam * theta[_u(i)]""")
 
@@ -350,8 +364,7 @@ def scalar(shape: Shape) -> bool:
     """Whether the epoch keeps every number of a step in a local (``_scalar_step``): one row
     a batch, a network of at most ``SCALAR_WEIGHTS`` weights, and a loss with a term per
     output (not one per row, as cross-entropy)."""
-    return shape.single and shape.weights <= SCALAR_WEIGHTS and not _per_row(shape) and \
-        not penalised(shape)
+    return shape.single and shape.weights <= SCALAR_WEIGHTS and not _per_row(shape)
 
 
 def _scalar_step(w: _Writer, shape: Shape) -> None:
@@ -381,12 +394,14 @@ def _scalar_step(w: _Writer, shape: Shape) -> None:
         w(2, f"value, slope_ = loss_term(a{nl}_{j}, Y[row, {j}], loss_param)")
         w(2, f"e{nl}_{j} = _cast(slope_, zero)\nterms += value")
     w(2, f"""terms /= {K}
-share = 1.0
+share, weights = 1.0, 0.0
 if W.size:
     weights = 0.0 + W[row]
     share = W[row] / weights if weights > 0 else 0.0
-loss = share * terms
-if not np.isfinite(loss):
+loss = share * terms""")
+    if penalised(shape):
+        _penalty(w, shape, "loss")
+    w(2, f"""if not np.isfinite(loss):
     return total, seen, batches, 1, loss
 scale = share * (1.0 / {K})""")
     for j in range(K):
@@ -410,6 +425,8 @@ scale = share * (1.0 / {K})""")
                 terms = " + ".join(f"theta[{wo + i * widths[k] + j}] * e{k}_{j}"
                                    for j in range(widths[k]))
                 w(2, f"e{k - 1}_{i} = {terms}")
+    if penalised(shape):
+        _penalty(w, shape, "grads")
 
 
 def _bindings(shape: Shape) -> str:
