@@ -959,8 +959,19 @@ def _fake_epoch(folder, name, days_old, used_days_ago=None, compiled=None):
     return files
 
 
+def _numba_cache_dir(monkeypatch, folder) -> None:
+    """numba's cache folder (None: beside the sources), as ``$NUMBA_CACHE_DIR`` at numba's
+    import would set it: numba reads the variable then, into its config."""
+    import numba.core.config
+    if folder is None:
+        monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    else:
+        monkeypatch.setenv("NUMBA_CACHE_DIR", str(folder))
+    monkeypatch.setattr(numba.core.config, "CACHE_DIR", "" if folder is None else str(folder))
+
+
 def test_epochs_unused_for_a_month_leave_the_cache_with_numbas_files(tmp_path, monkeypatch):
-    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    _numba_cache_dir(monkeypatch, None)
     old = _fake_epoch(tmp_path, "chainrule_epoch_old", days_old=40)
     used = _fake_epoch(tmp_path, "chainrule_epoch_used", days_old=40, used_days_ago=2)
     stale = _fake_epoch(tmp_path, "chainrule_epoch_stale", days_old=50, used_days_ago=31)
@@ -985,7 +996,7 @@ def test_epochs_unused_for_a_month_leave_the_cache_with_numbas_files(tmp_path, m
 def test_pruning_with_numba_cache_dir_touches_only_this_caches_folder(tmp_path, monkeypatch):
     from numba.core.caching import _CacheLocator
     numba_cache = tmp_path / "numba"
-    monkeypatch.setenv("NUMBA_CACHE_DIR", str(numba_cache))
+    _numba_cache_dir(monkeypatch, numba_cache)
     mine, theirs = tmp_path / "a" / "kernels", tmp_path / "b" / "kernels"
     for folder in (mine, theirs):
         folder.mkdir(parents=True)
@@ -1000,7 +1011,7 @@ def test_pruning_with_numba_cache_dir_touches_only_this_caches_folder(tmp_path, 
 
 def test_using_an_epoch_marks_it_and_a_new_one_prunes_the_cache(tmp_path, monkeypatch):
     import time
-    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    _numba_cache_dir(monkeypatch, None)
     monkeypatch.setenv("CHAINRULE_CACHE_DIR", str(tmp_path))
     folder = fastcode.cache_dir()
     old = _fake_epoch(folder, "chainrule_epoch_old", days_old=60)

@@ -29,8 +29,12 @@ SHAPE = fastcode.Shape((3, 6, 2), ("relu", "linear"), "mae", "adagrad", False)
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    """An empty kernel cache in ``tmp_path`` and a process that has loaded no epoch."""
+    """An empty kernel cache in ``tmp_path`` and a process that has loaded no epoch, whose
+    numba keeps its files beside the sources (numba read ``$NUMBA_CACHE_DIR`` when it was
+    imported: its setting is changed too)."""
+    import numba.core.config
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setattr(numba.core.config, "CACHE_DIR", "")
     monkeypatch.setenv("CHAINRULE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(fastkernel, "_EPOCHS", {})
     name, _, _ = fastcode.source_file(SHAPE)

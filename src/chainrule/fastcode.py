@@ -16,9 +16,11 @@ dense layers calling them:
 
 Two forms, by what is fastest where (measured; benchmarks/README.md):
 
-* **all locals** (``scalar``): one row a batch and at most ``SCALAR_WEIGHTS`` weights (the
-  seed's network; its source grows with the weights, and numba's compile time with it:
-  a 4-16-8-1 network took 87 s this way, which is why the bound is small).  Every number of a step is a local variable named as the seed names it
+* **all locals** (``scalar``): one row a batch, at most ``SCALAR_WEIGHTS`` weights and a
+  loss with a term per output (the seed's network; its source grows with the weights, and
+  numba's compile time with it: a 4-16-8-1 network took 87 s this way, which is why the
+  bound is small; scikit-learn's penalty adds its λ/2 ΣW² and λW to the step's locals).
+  Every number of a step is a local variable named as the seed names it
   (``a1_0`` is O_11, ``e2_0`` is ∂L/∂O_21, ``g6`` the gradient of ``theta[6]``), every
   sum written out in the order of its inputs: nothing goes through memory but the
   weights, and a step of the seed's network takes about ten nanoseconds.
@@ -367,6 +369,64 @@ def scalar(shape: Shape) -> bool:
     return shape.single and shape.weights <= SCALAR_WEIGHTS and not _per_row(shape)
 
 
+def _scalar_forward(w: _Writer, shape: Shape, depth: int) -> None:
+    """The forward pass of row ``row`` of X with every number a local (``_scalar_step``)."""
+    nl, widths = len(shape.widths) - 1, shape.widths
+    for i in range(widths[0]):
+        w(depth, f"a0_{i} = X[row, {i}]")
+    for k in range(1, nl + 1):
+        wo, bo = shape.offsets[k - 1]
+        name = shape.activations[k - 1]
+        w(depth, f"# layer {k}: z = Σ_i O_{k - 1}i w^{k}_ij + b_{k}j (in the order of i), "
+                 f"O = {name}(z)")
+        for j in range(widths[k]):
+            terms = " + ".join(f"a{k - 1}_{i} * theta[{wo + i * widths[k] + j}]"
+                               for i in range(widths[k - 1]))
+            w(depth, f"z{k}_{j} = {terms} + theta[{bo + j}]")
+            w(depth, f"a{k}_{j} = _cast(f_{name}(z{k}_{j}, act_params[{k - 1}]), zero)")
+
+
+FUNCTIONS = ("epoch", "outputs")  # what an epoch's module defines, each compiled by numba
+OUTPUT_ROWS = 64  # the loops form's forward over many rows (``outputs``) takes this many at a time
+
+
+def _outputs(w: _Writer, shape: Shape) -> None:
+    """``outputs``: the network's outputs for every row of X (the forward pass alone, as the
+    epoch computes it), for the per-epoch scores without a graph and without BLAS."""
+    nl = len(shape.widths) - 1
+    w(0, f"""
+
+@numba.njit(cache=True, {", ".join(f"{k}={v!r}" for k, v in jit_options(shape).items())})
+def outputs(X, theta, dims, act_params, out):
+    \"\"\"The network's outputs (A_L) for every row of X, into ``out`` (rows × outputs).\"\"\"
+    zero = _cast(0.0, theta[0])  # 0 in the weights' type""")
+    if scalar(shape):
+        w(1, "for row in range(X.shape[0]):")
+        _scalar_forward(w, shape, 2)
+        for j in range(shape.widths[-1]):
+            w(2, f"out[row, {j}] = a{nl}_{j}")
+        return
+    many = Shape(shape.widths, shape.activations, shape.loss, shape.rule, False)
+    w(1, f"bs = {OUTPUT_ROWS}\nst0 = 0")
+    for k in range(1, nl + 2):
+        w(1, f"st{k} = st{k - 1} + dims[{k - 1}] * bs")
+    w(1, "wo0 = 0")
+    for k in range(nl):
+        w(1, f"bo{k} = wo{k} + dims[{k}] * dims[{k + 1}]\nwo{k + 1} = bo{k} + dims[{k + 1}]")
+    w(1, f"""act = np.empty(st{nl + 1}, dtype=theta.dtype)
+z = np.empty_like(act)
+for start in range(0, X.shape[0], bs):""")
+    w(2, """nb = min(bs, X.shape[0] - start)
+for n in range(nb):
+    for i in range(dims[0]):
+        act[_u(n * dims[0] + i)] = X[start + n, i]""")
+    for k in range(nl):
+        _forward(w, many, k)
+    w(2, f"""for n in range(nb):
+    for j in range(dims[{nl}]):
+        out[start + n, j] = act[_u(st{nl} + n * dims[{nl}] + j)]""")
+
+
 def _scalar_step(w: _Writer, shape: Shape) -> None:
     """Forward, loss and backward of one row with every number a local: a{k}_{j} = A,
     z{k}_{j} = Z, e{k}_{j} = D then Δ (the seed's O_kj, their sums and ∂L/∂O_kj) and g{p}
@@ -375,18 +435,7 @@ def _scalar_step(w: _Writer, shape: Shape) -> None:
     float32 behaves alike in both (the shared functions' literals are float64)."""
     nl, widths = len(shape.widths) - 1, shape.widths
     w(2, "row = order[start]")
-    for i in range(widths[0]):
-        w(2, f"a0_{i} = X[row, {i}]")
-    for k in range(1, nl + 1):
-        wo, bo = shape.offsets[k - 1]
-        name = shape.activations[k - 1]
-        w(2, f"# layer {k}: z = Σ_i O_{k - 1}i w^{k}_ij + b_{k}j (in the order of i), "
-             f"O = {name}(z)")
-        for j in range(widths[k]):
-            terms = " + ".join(f"a{k - 1}_{i} * theta[{wo + i * widths[k] + j}]"
-                               for i in range(widths[k - 1]))
-            w(2, f"z{k}_{j} = {terms} + theta[{bo + j}]")
-            w(2, f"a{k}_{j} = _cast(f_{name}(z{k}_{j}, act_params[{k - 1}]), zero)")
+    _scalar_forward(w, shape, 2)
     K = widths[-1]
     w(2, f"# the loss ({shape.loss}): the mean of the row's {K} terms, then ∂ℓ/∂ŷ × its share")
     w(2, "terms = 0.0")
@@ -518,6 +567,7 @@ for start in range(0, order.size, bs):""")
         _update(w, shape)
     w(2, "total += loss * nb\nseen += nb\nbatches += 1")
     w(1, "return total, seen, batches, 0, 0.0")
+    _outputs(w, shape)
     return "\n".join(w.lines) + "\n"
 
 
@@ -670,8 +720,11 @@ def _marker(source: Path) -> Path:
 def _numba_folder(folder: Path) -> Path:
     """Where numba keeps its compiled files for the sources in ``folder``: ``__pycache__``
     beside them or, with ``$NUMBA_CACHE_DIR``, the subfolder numba names after ``folder``
-    (its name and the SHA-1 of its absolute path, as numba's cache locator does)."""
-    numba_cache = os.environ.get("NUMBA_CACHE_DIR")
+    (its name and the SHA-1 of its absolute path, as numba's cache locator does).  Once
+    numba is imported, its own setting (read from the variable at its import) decides."""
+    config = sys.modules.get("numba.core.config")
+    numba_cache = getattr(config, "CACHE_DIR", None) if config is not None else \
+        os.environ.get("NUMBA_CACHE_DIR")
     if not numba_cache:
         return folder / "__pycache__"
     where = os.path.abspath(folder)
@@ -726,11 +779,12 @@ def prune(folder: Path, keep_days: float = KEEP_DAYS) -> list[Path]:
 
 
 def cached_on_disk(shape: Shape) -> bool:
-    """Whether numba has the epoch for ``shape`` compiled in its cache, by this Python
-    (numba's index is ``<module>.<function>-<line>.py<major><minor>.nbi``), for some number
-    type: the index does not say which."""
+    """Whether numba has the epoch for ``shape`` and its forward (``outputs``) compiled in
+    its cache, by this Python (numba's index is
+    ``<module>.<function>-<line>.py<major><minor>.nbi``), for some number type: the index
+    does not say which."""
     name, _, path = source_file(shape)
     if not path.is_file():
         return False
-    index = f"{name}.*.py{sys.version_info[0]}{sys.version_info[1]}*.nbi"
-    return any(_numba_folder(path.parent).glob(index))
+    folder, py = _numba_folder(path.parent), f"py{sys.version_info[0]}{sys.version_info[1]}"
+    return all(any(folder.glob(f"{name}.{function}-*.{py}*.nbi")) for function in FUNCTIONS)

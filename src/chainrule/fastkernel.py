@@ -306,6 +306,12 @@ def _afresh(name: str, text: str, damaged, reason: str):
     return _import(fresh, fastcode.write(fastcode.scratch_dir() / f"{fresh}.py", text))
 
 
+def outputs(shape: Shape):
+    """The compiled forward of the epoch's module for ``shape`` (``fastcode._outputs``): the
+    network's outputs for many rows, written into an array."""
+    return epoch(shape).py_func.__globals__["outputs"]
+
+
 _MARKED: dict = {}  # Shape → (its source, when this process last marked it used)
 
 
@@ -318,10 +324,11 @@ def _still_used(shape: Shape) -> None:
 
 
 def cached(shape: Shape, dtype) -> bool:
-    """Whether the epoch for ``shape`` is compiled for ``dtype`` in this process already,
-    or numba has it compiled on disk (``fastcode.cached_on_disk``)."""
+    """Whether the epoch for ``shape`` and its forward are compiled for ``dtype`` in this
+    process already, or numba has them compiled on disk (``fastcode.cached_on_disk``)."""
     found = _EPOCHS.get(shape)
     kind = numba.from_dtype(np.dtype(dtype))
-    if found is not None and any(sig[5].dtype == kind for sig in found.signatures):
+    if found is not None and any(sig[5].dtype == kind for sig in found.signatures) and \
+            any(sig[1].dtype == kind for sig in outputs(shape).signatures):
         return True
     return fastcode.cached_on_disk(shape)

@@ -303,11 +303,26 @@ class Plan:
 
 
     def warm(self, batch_size: int) -> None:
-        """Load or compile the epoch for this batch size now (for the weights' number type)."""
+        """Load or compile the epoch and its forward for this batch size now (for the
+        weights' number type)."""
         if not self.uses_blas(batch_size):
             empty = np.zeros((0, self.widths[0]), self.dtype)
             self.run(empty, np.zeros((0, self.widths[-1]), self.dtype), None,
                      np.zeros(0, np.int64), max(batch_size, 1))
+            self.outputs(empty, max(batch_size, 1))
+
+    def outputs(self, X: np.ndarray, batch_size: int) -> np.ndarray:
+        """The network's outputs for the rows ``X`` (rows × outputs), from the compiled
+        forward beside the epoch for this batch size (``fastcode._outputs``: the epoch's
+        own formulas, no graph and no BLAS threads, which on a busy machine can wait
+        milliseconds for a core): the per-epoch scores of a run in the compiled loop."""
+        X = np.ascontiguousarray(X, dtype=self.dtype)
+        out = np.empty((len(X), self.widths[-1]), self.dtype)
+        self.kernel(batch_size)  # (loads it, or says why it can't)
+        from .fastkernel import outputs
+        outputs(self.shape(batch_size))(X, self._flat([p.data for p in self.params]),
+                                        self.dims, self.act_params, out)
+        return out
 
     def uses_blas(self, batch_size: int) -> bool:
         """Whether a step of this many rows runs as NumPy's BLAS products (``_run_blas``)

@@ -30,6 +30,7 @@ import signal
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -333,10 +334,12 @@ def _loss_value(loss_fn: Loss, out: np.ndarray, Y: np.ndarray, W: np.ndarray | N
 
 
 def _scores(model: Module, loss_fn: Loss, data: _Prepared, y_raw: Any, names: Sequence[str],
-            prefix: str) -> dict[str, float]:
+            prefix: str, forward: Callable[[np.ndarray], np.ndarray] | None = None
+            ) -> dict[str, float]:
     """Loss (in the scaled space training sees) and metrics (in the data's own units); the
-    model's outputs without a graph (``forward_array``: BLAS products for a Sequential)."""
-    out = model.forward_array(data.X)
+    model's outputs without a graph: ``forward`` (the compiled loop's forward, when the run
+    is in it) or ``forward_array`` (BLAS products for a Sequential)."""
+    out = forward(data.X) if forward is not None else model.forward_array(data.X)
     scores = {prefix + "loss": _loss_value(loss_fn, out, data.Y, data.W)}
     if names:
         classes = getattr(model, "classes_", None)
@@ -580,12 +583,15 @@ class Trainer:
         history.logs["loss"].append(mean)
         history.epoch.append(epoch)
         _check_growth(history, epoch, self.opt)
-        scores = _scores(self.model, self.loss_fn, self.data, self.y_raw, self.names, "") \
-            if self.names else {}
+        plan, forward = self.plan, None
+        if plan is not None and not plan.uses_blas(self.batch_size):  # the compiled loop's
+            forward = partial(plan.outputs, batch_size=self.batch_size)
+        scores = _scores(self.model, self.loss_fn, self.data, self.y_raw, self.names, "",
+                         forward) if self.names else {}
         scores.pop("loss", None)
         if self.val is not None:
             scores.update(_scores(self.model, self.loss_fn, self.val, self.val_raw[1],
-                                  self.names, "val_"))
+                                  self.names, "val_", forward))
         for key, value in scores.items():
             history.logs.setdefault(key, []).append(value)
         self.opt.end_epoch(epoch - 1, mean)
