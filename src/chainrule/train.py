@@ -334,13 +334,14 @@ def _loss_value(loss_fn: Loss, out: np.ndarray, Y: np.ndarray, W: np.ndarray | N
 
 
 def _scores(model: Module, loss_fn: Loss, data: _Prepared, y_raw: Any, names: Sequence[str],
-            prefix: str, forward: Callable[[np.ndarray], np.ndarray] | None = None
-            ) -> dict[str, float]:
-    """Loss (in the scaled space training sees) and metrics (in the data's own units); the
-    model's outputs without a graph: ``forward`` (the compiled loop's forward, when the run
-    is in it) or ``forward_array`` (BLAS products for a Sequential)."""
+            prefix: str, forward: Callable[[np.ndarray], np.ndarray] | None = None,
+            loss: bool = True) -> dict[str, float]:
+    """Loss (in the scaled space training sees; unless ``loss`` is False) and metrics (in
+    the data's own units); the model's outputs without a graph: ``forward`` (the compiled
+    loop's forward, when the run is in it) or ``forward_array`` (BLAS products for a
+    Sequential)."""
     out = forward(data.X) if forward is not None else model.forward_array(data.X)
-    scores = {prefix + "loss": _loss_value(loss_fn, out, data.Y, data.W)}
+    scores = {prefix + "loss": _loss_value(loss_fn, out, data.Y, data.W)} if loss else {}
     if names:
         classes = getattr(model, "classes_", None)
         y_scaler = getattr(model, "y_scaler", None)
@@ -587,8 +588,7 @@ class Trainer:
         if plan is not None and not plan.uses_blas(self.batch_size):  # the compiled loop's
             forward = partial(plan.outputs, batch_size=self.batch_size)
         scores = _scores(self.model, self.loss_fn, self.data, self.y_raw, self.names, "",
-                         forward) if self.names else {}
-        scores.pop("loss", None)
+                         forward, loss=False) if self.names else {}  # (loss: the epoch's mean)
         if self.val is not None:
             scores.update(_scores(self.model, self.loss_fn, self.val, self.val_raw[1],
                                   self.names, "val_", forward))
