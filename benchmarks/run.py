@@ -428,7 +428,8 @@ def s1() -> list[dict]:
                100_000, "rows shuffled, R² each epoch, engine auto (loop compiled earlier)")
     if sklearn is not None:
         table.time("chainrule MLPRegressor, defaults", chainrule_regressor([2, 2, 1], X, y),
-                   100_000, "alpha 1e-4 (its penalty in the loop), shuffled, loss curve; auto")
+                   100_000, "alpha 1e-4 (its penalty in the all-locals step), shuffled, loss "
+                   "curve; auto")
     return table.show()
 
 

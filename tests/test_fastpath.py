@@ -779,6 +779,31 @@ def test_wider_layers_run_in_loops_and_give_the_graph_engines_weights(bs, dtype,
     _assert_same(*runs, rtol=rtol)
 
 
+@pytest.mark.parametrize("sizes, act, loss", [([2, 2, 1], "linear", losses.MSE),
+                                             ([5, 20, 17, 3], "tanh", losses.CROSS_ENTROPY)])
+def test_the_compiled_forward_gives_forward_arrays_outputs(sizes, act, loss, rng):
+    """The forward beside each compiled epoch (the per-epoch scores of a fused run, in the
+    all-locals and the loops form; the kernels of the tests above) gives NumPy's outputs,
+    and a fused run's history of scores is the graph engine's."""
+    model = cr.mlp(sizes, activation=act, seed=1)
+    for layer in model.layers:
+        layer.bias.data[...] = rng.standard_normal(layer.bias.shape)
+    plan = fastpath.Plan(model, loss, cr.SGD(model.parameters()))
+    X = rng.standard_normal((150, sizes[0]))  # more rows than one block of the loops form
+    assert fastcode.scalar(plan.shape(1)) == (len(sizes) == 3)
+    np.testing.assert_allclose(plan.outputs(X, 1), model.forward_array(X), rtol=1e-13,
+                               atol=1e-15)
+    y = rng.integers(0, sizes[-1], 150) if loss is losses.CROSS_ENTROPY else X @ rng.random(2)
+    histories = []
+    for engine in ("fused", "graph"):
+        histories.append(cr.fit(cr.mlp(sizes, activation=act, seed=1), X, y, loss=loss,
+                                epochs=2, seed=0, lr=0.01, validation_split=0.2,
+                                engine=engine).logs)
+    assert histories[0].keys() == histories[1].keys() and len(histories[0]) == 4
+    for key in histories[0]:
+        np.testing.assert_allclose(histories[0][key], histories[1][key], rtol=1e-12)
+
+
 def test_a_small_linear_network_trains_to_the_graph_engines_weights_bit_for_bit():
     # the all-locals form rounds a·b + c twice, as NumPy does (the loops form may fuse them)
     rng = np.random.default_rng(0)
@@ -1065,10 +1090,13 @@ def test_the_epochs_are_kept_where_chainrule_cache_dir_says(tmp_path, monkeypatc
     fastcode.write(path, text)
     numbas = fastcode._numba_folder(path.parent)  # __pycache__, or under $NUMBA_CACHE_DIR
     numbas.mkdir(parents=True, exist_ok=True)
-    (numbas / f"{name}.epoch-14.py27.nbi").write_bytes(b"")
+    for function in fastcode.FUNCTIONS:  # the epoch and its forward
+        (numbas / f"{name}.{function}-14.py27.nbi").write_bytes(b"")
     assert not fastcode.cached_on_disk(other)
-    (numbas / f"{name}.epoch-14.py{sys.version_info[0]}"
-     f"{sys.version_info[1]}.nbi").write_bytes(b"")
+    py = f"py{sys.version_info[0]}{sys.version_info[1]}"
+    (numbas / f"{name}.epoch-14.{py}.nbi").write_bytes(b"")
+    assert not fastcode.cached_on_disk(other)  # the forward is not compiled yet
+    (numbas / f"{name}.outputs-214.{py}.nbi").write_bytes(b"")
     assert fastcode.cached_on_disk(other)
 
 

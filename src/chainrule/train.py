@@ -439,6 +439,7 @@ class Trainer:
         self.cursor, self.total = 0, 0.0
         self._begun = False
         self.plan: fastpath.Plan | None = None
+        self._gathered: tuple[np.ndarray, ...] | None = None  # an epoch's rows in its order
         for cb in self.callbacks:
             cb.on_train_begin(model)
 
@@ -548,9 +549,14 @@ class Trainer:
         X, Y, W = data.X, data.Y, data.W
         if self.shuffle and len(rest) > 1 and not plan.uses_blas(self.batch_size) and \
                 X.nbytes + Y.nbytes <= GATHER_BYTES:
-            X, Y = np.take(X, rest, axis=0), np.take(Y, rest, axis=0)
+            if self._gathered is None:  # allocated once for the run: no fresh pages an epoch
+                self._gathered = (np.empty_like(X), np.empty_like(Y), np.arange(len(X)))
+            into_x, into_y, in_order = self._gathered
+            n = len(rest)  # (the order's rows are valid: drawn here, or checked on resume)
+            X = np.take(X, rest, axis=0, out=into_x[:n], mode="clip")
+            Y = np.take(Y, rest, axis=0, out=into_y[:n], mode="clip")
             W = None if W is None else W[rest]
-            order = np.arange(len(rest))
+            order = in_order[:n]
         done = plan.run(X, Y, W, order, self.batch_size, should_stop, self.total)
         self.history.steps += done.steps
         self.total = done.total
