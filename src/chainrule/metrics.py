@@ -29,8 +29,9 @@ def r2(y: np.ndarray, pred: np.ndarray) -> float:
     y, pred = np.atleast_2d(y.T).T, np.atleast_2d(pred.T).T
     if len(y) < 2:
         return float("nan")
-    ss_res = np.sum((y - pred) ** 2, axis=0)
-    ss_tot = np.sum((y - y.mean(axis=0)) ** 2, axis=0)
+    res, dev = y - pred, y - y.mean(axis=0)  # squared in place: two arrays, not four
+    ss_res = np.sum(np.multiply(res, res, out=res), axis=0)
+    ss_tot = np.sum(np.multiply(dev, dev, out=dev), axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         scores = np.where(ss_tot > 0, 1.0 - ss_res / ss_tot, np.where(ss_res > 0, 0.0, 1.0))
     return float(np.mean(scores))
