@@ -157,9 +157,16 @@ class CsvFile:
                                                 strings_can_be_null=False,
                                                 quoted_strings_can_be_null=False))
 
-    def _source(self) -> Any:
+    def _source(self, streamed: bool = False) -> Any:
+        """The data after the header: a memory map (whole-table reads), or (``streamed``) a
+        plain file read block by block, whose pages never count in the process's memory
+        as a map's touched pages would."""
         import pyarrow as pa
 
+        if streamed:
+            handle = pa.OSFile(self.path)
+            handle.seek(self.offset)
+            return handle
         return pa.BufferReader(pa.memory_map(self.path).read_buffer().slice(self.offset))
 
     def read(self, text: bool = False) -> list[Any]:
@@ -214,7 +221,7 @@ class CsvFile:
         kinds = {f"c{i}": (types or {}).get(i, pa.string()) for i in range(len(self.header))}
         bad_rows: list[str] = []
         try:
-            for batch in pcsv.open_csv(self._source(),
+            for batch in pcsv.open_csv(self._source(streamed=True),
                                        **self._options(kinds, bad_rows, block_size)):
                 if bad_rows:
                     self._refuse("a row with the wrong number of values")

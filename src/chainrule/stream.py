@@ -205,35 +205,110 @@ def validation_rows(start: int, n: int, fraction: float, seed: int = 0) -> np.nd
     return u < fraction
 
 
-def shuffled(stream: Iterable[Chunk], buffer: int, rng: np.random.Generator) -> Iterator[Chunk]:
-    """The rows of ``stream`` in an approximately random order, in blocks.
+class ShuffleBuffer:
+    """The shuffle buffer of ``shuffled``, one chunk at a time, with its state in the open
+    (``X``, ``y``: the rows held) so that a checkpoint can keep it.
 
-    Rows go into a buffer of up to ``buffer`` rows; each time a chunk overfills it, the
-    buffer is put in a random order and the rows beyond ``buffer`` leave, as one block
-    (each leaving row is a uniform draw from the buffer).  At the end the rest leave in
-    a random order.  With ``buffer`` ≥ the stream's rows nothing leaves early and the
-    one block is the whole stream in the order ``rng.permutation(rows)`` gives.
+    ``push(X, y)`` takes a chunk and returns the block of rows that leave (None while
+    the buffer is not yet full).  Once full, each row of a chunk, in turn, takes a slot
+    of the buffer drawn uniformly, and the row held there leaves (tf.data's rule: each
+    leaving row is a uniform draw from the buffer as it stands); done for the m rows of a
+    chunk at once in O(m log m), not O(capacity).  ``drain()`` returns the rest in a random order (``rng.permutation``): with
+    ``capacity`` ≥ the stream's rows that is the whole stream, in exactly the order
+    ``rng.permutation(rows)`` gives.
     """
-    if isinstance(buffer, bool) or not isinstance(buffer, (int, np.integer)) or buffer < 1:
-        raise ConfigError(f"shuffle_buffer must be a whole number of rows ≥ 1, got {buffer!r}")
-    held_X: list[np.ndarray] = []
-    held_y: list[np.ndarray] = []
-    size = 0
+
+    def __init__(self, capacity: int, rng: np.random.Generator) -> None:
+        if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) \
+                or capacity < 1:
+            raise ConfigError(f"shuffle_buffer must be a whole number of rows ≥ 1, got {capacity!r}")
+        self.capacity, self.rng = int(capacity), rng
+        self.parts: list[Chunk] = []  # rows gathered until the buffer first fills
+        self.X: np.ndarray | None = None  # then the ``capacity`` rows held
+        self.y: np.ndarray | None = None
+        self.size = 0
+
+    def held(self) -> Chunk | None:
+        """The rows held now (a copy-free view when full), or None when empty."""
+        if self.X is not None:
+            return self.X, self.y
+        if not self.parts:
+            return None
+        return _joined(self.parts)
+
+    def restore(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Hold exactly these rows (a checkpoint's), as ``held`` gave them."""
+        if len(X) >= self.capacity:
+            self.X, self.y, self.parts = X, y, []
+        else:
+            self.X = self.y = None
+            self.parts = [(X, y)] if len(X) else []
+        self.size = len(X)
+
+    def push(self, X: np.ndarray, y: np.ndarray) -> Chunk | None:
+        X, y = np.asarray(X), np.asarray(y)
+        if self.X is None:
+            self.parts.append((X, y))
+            self.size += len(X)
+            if self.size <= self.capacity:
+                return None
+            pool_X, pool_y = _joined(self.parts)  # first overflow: as the old buffer did
+            self.parts = []
+            order = self.rng.permutation(self.size)
+            out, stay = order[:self.size - self.capacity], order[self.size - self.capacity:]
+            self.X, self.y, self.size = pool_X[stay], pool_y[stay], self.capacity
+            return pool_X[out], pool_y[out]
+        m, cap = len(X), self.capacity
+        if m == 0:
+            return None
+        # row i of the chunk takes slot j_i (uniform, with repeats) and the row there leaves:
+        # the buffer's own row the first time a slot is drawn, after that the chunk's row
+        # that took it last (grouped by a stable sort of the slots: O(m log m))
+        slot = self.rng.integers(0, cap, size=m)
+        by = np.argsort(slot, kind="stable")
+        slots = slot[by]
+        first = np.ones(m, dtype=bool)
+        first[1:] = slots[1:] != slots[:-1]
+        last = np.ones(m, dtype=bool)
+        last[:-1] = first[1:]
+        before = np.empty(m, dtype=np.int64)
+        before[1:] = by[:-1]
+        out_X = np.empty((m,) + self.X.shape[1:], dtype=np.result_type(self.X, X))
+        out_y = np.empty((m,) + self.y.shape[1:], dtype=np.result_type(self.y, y))
+        out_X[by[first]], out_y[by[first]] = self.X[slots[first]], self.y[slots[first]]
+        out_X[by[~first]], out_y[by[~first]] = X[before[~first]], y[before[~first]]
+        self.X[slots[last]], self.y[slots[last]] = X[by[last]], y[by[last]]
+        return out_X, out_y
+
+    def drain(self) -> Chunk | None:
+        """The rows left, in a random order; the buffer is empty after."""
+        rows = self.held()
+        self.parts, self.X, self.y, self.size = [], None, None, 0
+        if rows is None or len(rows[0]) == 0:
+            return None
+        order = self.rng.permutation(len(rows[0]))
+        return rows[0][order], rows[1][order]
+
+
+def _joined(parts: list[Chunk]) -> Chunk:
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def shuffled(stream: Iterable[Chunk], buffer: int, rng: np.random.Generator) -> Iterator[Chunk]:
+    """The rows of ``stream`` in an approximately random order, in blocks, through a
+    ``ShuffleBuffer`` of ``buffer`` rows (as tf.data's shuffle buffer gives it).  With
+    ``buffer`` ≥ the stream's rows nothing leaves early and the one block is the whole
+    stream in the order ``rng.permutation(rows)`` gives."""
+    pool = ShuffleBuffer(buffer, rng)
     for X, y in stream:
-        held_X.append(np.asarray(X))
-        held_y.append(np.asarray(y))
-        size += len(X)
-        if size > buffer:
-            X_all, y_all = np.concatenate(held_X), np.concatenate(held_y)
-            order = rng.permutation(size)
-            out, stay = order[:size - buffer], order[size - buffer:]
-            yield X_all[out], y_all[out]
-            held_X, held_y, size = [X_all[stay]], [y_all[stay]], buffer
-    if size:
-        X_all = held_X[0] if len(held_X) == 1 else np.concatenate(held_X)
-        y_all = held_y[0] if len(held_y) == 1 else np.concatenate(held_y)
-        order = rng.permutation(size)
-        yield X_all[order], y_all[order]
+        block = pool.push(X, y)
+        if block is not None:
+            yield block
+    block = pool.drain()
+    if block is not None:
+        yield block
 
 
 # ------------------------------------------------------------------------------------
@@ -299,7 +374,23 @@ class TableStream:
         """One stream per file, in the files' order (a random chunk order permutes these)."""
         return [replace(self, paths=[path]) for path in self.paths]
 
+    def nbytes(self) -> int:
+        """The data's size: a CSV's bytes, a Parquet file's numbers (rows × columns × 8)."""
+        return sum(_data_bytes(path, len(self.features) + len(self.target)) for path in self.paths)
+
+    def fit_blocks(self, budget: int) -> "TableStream":
+        """This stream read in blocks sized to a memory ``budget`` (bytes): CSV blocks of
+        budget/32 bytes, Parquet batches of as many rows (within 64 KB … 16 MB)."""
+        size = int(min(max(budget // 32, 1 << 16), 1 << 24))
+        width = 8 * (len(self.features) + len(self.target))
+        return replace(self, block_bytes=size, block_rows=max(size // width, 1))
+
     def __iter__(self) -> Iterator[Chunk]:
+        return self.read()
+
+    def read(self, skip: int = 0) -> Iterator[Chunk]:
+        """The chunks, in order, less the first ``skip`` of them (read, not converted: a
+        resumed run starts where its checkpoint stood)."""
         for path in self.paths:
             if not os.path.isfile(path):
                 raise DataError(f"{path} is gone (it was listed when training began); put it "
@@ -310,7 +401,11 @@ class TableStream:
                                 f"{self.paths[0]} has {', '.join(self.header[:20])}; every file "
                                 "needs the same header")
             reader = _parquet_blocks if _kind(path) == "parquet" else _csv_blocks
-            yield from reader(self, path)
+            for chunk in reader(self, path, skip):
+                if skip:
+                    skip -= 1
+                else:
+                    yield chunk
 
 
 def _names(spec: str | Sequence[str] | None) -> list[str]:
@@ -341,9 +436,10 @@ def _split(stream: TableStream, columns: dict[str, np.ndarray]) -> Chunk:
     return X, y
 
 
-def _csv_blocks(stream: TableStream, path: str) -> Iterator[Chunk]:
+def _csv_blocks(stream: TableStream, path: str, skip: int = 0) -> Iterator[Chunk | None]:
     """A CSV file's rows, a block of ``block_bytes`` at a time, through the one CSV reader
-    (``csvfile.CsvFile``); a cell that is not a number is found and named."""
+    (``csvfile.CsvFile``); a cell that is not a number is found and named.  The first
+    ``skip`` blocks are parsed only (None for each)."""
     import pyarrow as pa
 
     from .csvfile import CsvFile
@@ -355,10 +451,13 @@ def _csv_blocks(stream: TableStream, path: str) -> Iterator[Chunk]:
     seen = 0
     try:
         for columns in source.batches(types, stream.block_bytes):
-            arrays = {name: _numbers(columns[index[name]], path, name) for name in wanted}
             n = len(columns[0])
-            if n:
-                yield _split(stream, arrays)
+            if n and skip:
+                skip -= 1
+                yield None
+            elif n:
+                yield _split(stream, {name: _numbers(columns[index[name]], path, name)
+                                      for name in wanted})
             seen += n
     except DataError as exc:
         if "conversion error" not in str(exc):
@@ -389,7 +488,7 @@ def _numbers(array: Any, path: str, name: str) -> np.ndarray:
     return array.to_numpy(zero_copy_only=False)
 
 
-def _parquet_blocks(stream: TableStream, path: str) -> Iterator[Chunk]:
+def _parquet_blocks(stream: TableStream, path: str, skip: int = 0) -> Iterator[Chunk | None]:
     """A Parquet file's rows, ``block_rows`` at a time (pyarrow's ``iter_batches``)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -403,10 +502,78 @@ def _parquet_blocks(stream: TableStream, path: str) -> Iterator[Chunk]:
             raise DataError(f"{path}, column {name!r} holds {kind}, not numbers; streamed "
                             "columns must be numbers")
     for batch in handle.iter_batches(batch_size=stream.block_rows, columns=wanted):
+        if batch.num_rows and skip:
+            skip -= 1
+            yield None
+            continue
         arrays = {name: _numbers(batch.column(name), path, name).astype(np.float64, copy=False)
                   for name in wanted}
         if batch.num_rows:
             yield _split(stream, arrays)
+
+
+def _data_bytes(path: str, columns: int) -> int:
+    if _kind(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows) * columns * 8
+    return os.path.getsize(path)
+
+
+# ------------------------------------------------------------------------------------
+# The memory budget.
+
+_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9,
+          "t": 1e12, "tb": 1e12, "kib": 2 ** 10, "mib": 2 ** 20, "gib": 2 ** 30, "tib": 2 ** 40}
+
+
+def parse_memory(text: str | int | float) -> int:
+    """Bytes from ``1GB``, ``512MB``, ``64 MiB``, ``2g`` or a plain number of bytes
+    (KB, MB, GB are powers of 1000; KiB, MiB, GiB of 1024)."""
+    import re
+
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value, unit = float(text), ""
+    else:
+        found = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
+        if not found or found.group(2).lower() not in _UNITS:
+            raise ConfigError(f"{str(text)[:40]!r} is not an amount of memory; write e.g. 1GB, "
+                              "512MB or 64MiB")
+        value, unit = float(found.group(1)), found.group(2).lower()
+    amount = int(value * _UNITS[unit])
+    if amount < 1 << 20:
+        raise ConfigError(f"a memory budget of {amount:,} bytes is too small to read a table; "
+                          "give at least 1MB")
+    return amount
+
+
+def machine_memory() -> int:
+    """The machine's memory in bytes (``MemTotal`` in /proc/meminfo, or ``os.sysconf``)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30  # (a machine that says nothing: assume 4 GiB)
+
+
+def default_memory() -> int:
+    """The default budget: a quarter of the machine's memory."""
+    return machine_memory() // 4
+
+
+def shown_bytes(n: float) -> str:
+    """``640 MB``, ``1.5 GB``: bytes as a person reads them (powers of 1000)."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= size:
+            value = n / size
+            return f"{value:.0f} {unit}" if value >= 10 else f"{value:.1f} {unit}"
+    return f"{int(n)} bytes"
 
 
 def chunks(source: Any, target: str | Sequence[str] | None = None,
