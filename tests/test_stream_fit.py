@@ -31,8 +31,8 @@ def table():
 
 
 def test_shuffle_buffer_is_tf_data_rule_row_by_row():
-    # the reference: the first overflow as a permutation (as before), then each row of a
-    # chunk takes a uniformly drawn slot and the row there leaves, one row at a time
+    # the reference: rows fill the 7 places, then each row takes a uniformly drawn slot
+    # and the row there leaves, one row at a time
     cuts = [0, 9, 20, 23, 40, 60]
     data = np.arange(60.0)
     for seed in range(10):
@@ -44,9 +44,8 @@ def test_shuffle_buffer_is_tf_data_rule_row_by_row():
                 got.append(block[1])
         got.append(pool.drain()[1])
         rng = np.random.default_rng(seed)
-        first = rng.permutation(9)
-        want, held = [data[:9][first[:2]]], list(data[:9][first[2:]])
-        for a, b in zip(cuts[1:-1], cuts[2:]):
+        want, held = [], list(data[:7])
+        for a, b in zip([7] + cuts[1:-1], cuts[1:]):  # (the first chunk's last 2 rows overflow)
             slots, out = rng.integers(0, 7, size=b - a), []
             for i, row in enumerate(data[a:b]):
                 out.append(held[slots[i]])
@@ -62,8 +61,8 @@ def test_memory_budget_words_and_buffer_size():
     for bad in ("lots", "12 parsecs", "10KB"):
         with pytest.raises(ConfigError, match="memory"):
             parse_memory(bad)
-    # a quarter of 64 MB, in rows of three float64 numbers (24 bytes)
-    assert buffer_rows(64_000_000, 3) == 16_000_000 // 24
+    # an eighth of 64 MB, in rows of three float64 numbers (24 bytes)
+    assert buffer_rows(64_000_000, 3) == 8_000_000 // 24
 
 
 def test_streamed_metrics_equal_fit_in_memory(table):

@@ -221,8 +221,10 @@ class CsvFile:
         kinds = {f"c{i}": (types or {}).get(i, pa.string()) for i in range(len(self.header))}
         bad_rows: list[str] = []
         try:
+            options = self._options(kinds, bad_rows, block_size)
+            options["read_options"].use_threads = False  # (threads hold a heap each)
             for batch in pcsv.open_csv(self._source(streamed=True),
-                                       **self._options(kinds, bad_rows, block_size)):
+                                       memory_pool=pa.system_memory_pool(), **options):
                 if bad_rows:
                     self._refuse("a row with the wrong number of values")
                 yield list(batch.columns)

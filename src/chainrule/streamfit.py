@@ -13,7 +13,7 @@ Otherwise the data stream, and nothing holds them whole:
   by merging) and the classes of the training rows;
 - each epoch reads the stream again: the parts (the files of a folder or glob, the items
   of a list) in a random order, each in blocks sized to the budget, the rows through a
-  ``ShuffleBuffer`` of ``shuffle_buffer`` rows (default: what a quarter of the budget
+  ``ShuffleBuffer`` of ``shuffle_buffer`` rows (default: what an eighth of the budget
   holds; approximate, as tf.data's), the fused loop (or the graph) on each block it lets
   out, with one optimiser and one schedule across them.  A batch never spans two blocks;
 - after each epoch one more pass scores the model as ``fit`` does in memory: the loss
@@ -72,8 +72,10 @@ def budget(memory: Any) -> int:
 
 
 def buffer_rows(memory: int, width: int) -> int:
-    """The shuffle buffer a quarter of the budget holds: rows of ``width`` float64s."""
-    return max(memory // 4 // (8 * max(width, 1)), 1)
+    """The shuffle buffer an eighth of the budget holds: rows of ``width`` float64s (the
+    rest of the budget is for the reader's blocks and the copies a block makes on its
+    way to the loop)."""
+    return max(memory // 8 // (8 * max(width, 1)), 1)
 
 
 class _Rows:
