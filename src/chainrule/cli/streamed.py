@@ -89,9 +89,8 @@ def dataset(path: str, target: str | None, features: str | None, task: str,
     if target is None:
         notes.append(f"no target given: predicting the last column, {stream.target[0]!r}")
     if task == "auto":
-        import pyarrow as pa
-
-        cols = [tables.column(name, pa.array(y[:, k])) for k, name in enumerate(stream.target)]
+        cols = [tables.Column(name, numbers=y[:, k], missing=np.zeros(len(y), dtype=bool))
+                for k, name in enumerate(stream.target)]
         task, reason = _guess_task(cols, stream.target)
         notes.append(reason + " (from the first rows)")
     if task == "classification":
