@@ -211,10 +211,11 @@ class CsvFile:
         return pcsv.read_csv(self._source(), **options).column(0).combine_chunks()
 
     def batches(self, types: dict[int, Any] | None = None,
-                block_size: int = 1 << 22) -> Iterator[list[Any]]:
+                block_size: int = 1 << 22, threads: bool = False) -> Iterator[list[Any]]:
         """The rows a block (``block_size`` bytes, ~4 MB) at a time: each a list of one
         pyarrow array per column, typed as ``types`` says (column index → pyarrow type;
-        default: text)."""
+        default: text).  ``threads``: parse ahead on pyarrow's threads (faster; each
+        thread holds buffers of its own, so not for a small memory budget)."""
         import pyarrow as pa
         import pyarrow.csv as pcsv
 
@@ -222,7 +223,7 @@ class CsvFile:
         bad_rows: list[str] = []
         try:
             options = self._options(kinds, bad_rows, block_size)
-            options["read_options"].use_threads = False  # (threads hold a heap each)
+            options["read_options"].use_threads = threads
             for batch in pcsv.open_csv(self._source(streamed=True),
                                        memory_pool=pa.system_memory_pool(), **options):
                 if bad_rows:
