@@ -88,15 +88,24 @@ def test_fit_on_a_path_uses_the_same_rule(table):
     import chainrule
     from chainrule import train
 
-    whole, streamed = chainrule.mlp([2, 2, 1], seed=0), chainrule.mlp([2, 2, 1], seed=0)
-    h1 = train.fit(whole, str(table), epochs=1, seed=1, scale="standard", engine="graph",
-                   memory="1GB", batch_size=64)  # fits: read whole
-    h2 = train.fit(streamed, str(table), epochs=1, seed=1, scale="standard", engine="graph",
-                   memory="1MB", batch_size=64)  # bigger than the budget: streamed
-    # read whole, fit is fit on arrays: the shuffle is rng.permutation of all rows, and the
-    # streamed run's is the buffer's, so their weights differ while both learn
-    assert h1["r2"][0] > 0.9 and h2["r2"][0] > 0.9
-    assert not np.array_equal(whole.layers[0].weight.data, streamed.layers[0].weight.data)
+    rows = np.loadtxt(table, delimiter=",", skiprows=1)
+    phases = {"1GB": [], "1MB": []}
+    models = {}
+    for memory, seen in phases.items():
+        models[memory] = chainrule.mlp([2, 2, 1], seed=0)
+        train.fit(models[memory], str(table), epochs=1, seed=1, scale="standard",
+                  engine="graph", memory=memory, batch_size=64,
+                  progress=lambda done, total, phase, seen=seen: seen.append(phase))
+    # within the budget the file is read whole: fit on the same arrays, bit for bit
+    whole = chainrule.mlp([2, 2, 1], seed=0)
+    train.fit(whole, rows[:, :2], rows[:, 2:], epochs=1, seed=1, scale="standard",
+              engine="graph", batch_size=64)
+    assert all(np.array_equal(p.data, q.data) for p, q in
+               zip(whole.parameters(), models["1GB"].parameters()))
+    assert phases["1GB"] == []  # (nothing streamed: no pass to report)
+    # bigger than the budget it streams: the statistics pass, then the epoch, each read
+    assert phases["1MB"][0] == "scan" and phases["1MB"][-1] == "epoch 1"
+    assert not np.array_equal(whole.layers[0].weight.data, models["1MB"].layers[0].weight.data)
 
 
 def test_sigkill_mid_file_and_resume_end_bit_identical(table, tmp_path):
