@@ -428,6 +428,43 @@ def test_a_toy_session_with_validation_is_fits_run_step_for_step(client):
     assert state["history"]["val_accuracy"] == history["val_accuracy"]
 
 
+def test_played_epochs_run_on_the_fused_loop_compiled_in_the_background_as_fit_fused():
+    """``chainrule serve``'s session compiles the fused loop for a new network in a thread
+    (on copies: the run's weights stay as they were meanwhile) and plays epochs on it; the
+    weights and losses are fit's with engine="fused" on the same rows, bit for bit."""
+    pytest.importorskip("numba")
+    from chainrule import mlp
+    from chainrule.web.session import Session
+    from chainrule.web.toys import toy
+
+    session = Session(compile=True)
+    state = session.reset({"dataset": "xor", "hidden": [4], "activation": "tanh", "seed": 2})
+    run = session.run
+    if run.warming is not None:  # compiled already in this process: nothing to wait for
+        run.warming.join()
+    assert weights(session.state()) == weights(state)  # the compile touched no weight
+    session.epoch({"epochs": 2})
+    assert run.trainer.plan is not None  # taken at the first epoch after the compile
+    model = mlp([2, 4, 1], activation="tanh", init="xavier", seed=2)
+    data = toy("xor", 200, seed=2)
+    history = fit(model, data.X, data.y, loss="bce", lr=0.05, epochs=2, batch_size=1, seed=2,
+                  validation_split=0.2, scale="standard", engine="fused")
+    W, b = weights(session.state())
+    for k, layer in enumerate(model.layers):
+        assert np.array_equal(W[k], layer.weight.data) and np.array_equal(b[k], layer.bias.data)
+    assert session.state()["history"]["loss"] == history.loss
+    assert session.state()["history"]["val_loss"] == history.val_loss
+
+
+def test_a_graph_session_never_takes_the_fused_loop():
+    from chainrule.web.session import Session
+
+    session = Session(engine="graph", compile=True)
+    assert session.run.warming is None and session.run.trainer.plan is None
+    session.epoch()
+    assert session.run.trainer.plan is None and not session.run.adopt()
+
+
 def test_an_unexpected_error_is_a_json_500_not_plain_text(monkeypatch):
     from chainrule.web.session import Session
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from browser_page import api, browser, number, server  # noqa: F401  (fixtures)
+from browser_page import api, browser, number, server, slow_server  # noqa: F401  (fixtures)
 
 CSV = b"size,rooms,age,price\n50,2,10,150\n80,3,5,260\n120,4,20,300\n65,2,2,210\n90,3,15,240\n"
 
@@ -433,7 +433,11 @@ def test_your_turn_checks_a_typed_gradient_and_points_at_the_factor_that_differs
     assert deltas_shown(page) == {"δ21": 342}
 
 
-def test_a_long_epoch_shows_its_progress_and_stops_when_the_page_goes(page, server):
+def test_a_long_epoch_shows_its_progress_and_stops_when_the_page_goes(browser, slow_server):
+    server = slow_server
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(server.url)
+    page.wait_for_selector("body[data-ready]")
     # 50,000 rows, 40,000 of them trained on: an epoch of single-row steps takes many
     # seconds, so the page asks /api/progress meanwhile and writes it under the network
     rows = b"".join(b"%d,%d,%d\n" % (i % 101, i % 7, i % 101 - i % 7) for i in range(50_000))

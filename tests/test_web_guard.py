@@ -313,9 +313,19 @@ def wait_for(server: Server, test, what: str) -> dict:
     raise AssertionError(f"never {what}: {progress}")
 
 
-def test_state_answers_during_a_long_epoch_which_stops_when_its_request_is_gone(live):
+@pytest.fixture(scope="module")
+def slow():
+    """``chainrule serve --engine graph``: epochs step by step on the graph, so a long one
+    lasts long enough to be watched (the fused loop would end it in a fraction of a second)."""
+    server = Server("--engine", "graph")
+    yield server
+    server.stop()
+
+
+def test_state_answers_during_a_long_epoch_which_stops_when_its_request_is_gone(slow):
     """An epoch over 112,000 rows (140,000 less 20 % held out: tens of seconds of single-row steps) runs in slices:
     /api/state answers mid-epoch, and closing the epoch's connection stops the work."""
+    live = slow
     status, state = live.call("POST", "/api/upload?name=long.csv", big_table(),
                               {"Content-Type": "text/csv"})
     assert status == 200 and state["rows_per_epoch"] == 112_000 and state["step"] == 0
@@ -335,7 +345,7 @@ def test_state_answers_during_a_long_epoch_which_stops_when_its_request_is_gone(
 
 
 def test_sigterm_stops_the_server_within_2_s_during_a_long_epoch():
-    server = Server()
+    server = Server("--engine", "graph")
     try:
         status, _ = server.call("POST", "/api/upload?name=long.csv", big_table(),
                                 {"Content-Type": "text/csv"})

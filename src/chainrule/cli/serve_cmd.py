@@ -36,7 +36,13 @@ def parse_size(ctx: click.Context | None, param: click.Parameter | None, text: s
 @click.option("--max-upload", "max_upload", default="20MB", show_default=True, metavar="SIZE",
               callback=parse_size,
               help="The largest CSV the page may upload (20MB, 500kB, 1GB, …).")
-def serve(host: str, port: int, allow_remote: bool, open_browser: bool, max_upload: int) -> None:
+@click.option("--engine", type=click.Choice(["auto", "graph"]), default="auto", show_default=True,
+              help="How played epochs run: 'auto' on the fused loop once it is compiled for the "
+              "network (compiled in the background, seconds the first time on a machine), "
+              "'graph' always on the autograd engine. A single step always shows the graph's "
+              "numbers.")
+def serve(host: str, port: int, allow_remote: bool, open_browser: bool, max_upload: int,
+          engine: str) -> None:
     """Start the web playground: the seed's network learning its table, one stage at a time.
 
     Press "one row" to watch the forward pass, the loss, the backward pass and the
@@ -46,4 +52,5 @@ def serve(host: str, port: int, allow_remote: bool, open_browser: bool, max_uplo
     from ..web.server import check_host, serve as run
 
     check_host(host, allow_remote)
-    run(host, port, allow_remote, open_browser, echo=click.echo, max_upload=max_upload)
+    run(host, port, allow_remote, open_browser, echo=click.echo, max_upload=max_upload,
+        engine=engine)

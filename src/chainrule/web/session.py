@@ -41,11 +41,19 @@ class RequestError(DataError):
 
 
 class Session:
-    """One model, its data and its optimiser, shared by the page's requests."""
+    """One model, its data and its optimiser, shared by the page's requests.
 
-    def __init__(self, max_upload: int = MAX_UPLOAD) -> None:
+    ``engine``: how epochs run (``auto``: the fused loop when it is compiled for the
+    network; ``graph``: the autograd engine); ``compile``: compile the fused loop for each
+    new network in the background (``chainrule serve`` does; tests that compare exact
+    numbers with ``fit`` leave it off, so both pick the same engine).
+    """
+
+    def __init__(self, max_upload: int = MAX_UPLOAD, engine: str = "auto",
+                 compile: bool = False) -> None:
         self.lock = threading.Lock()
         self.max_upload = max_upload
+        self.engine, self.compile = engine, compile
         self.running = 0  # epochs in progress (``working``)
         self.catalog = Catalog()
         self.run = self._build(self._settings({}, "seed"))
@@ -55,7 +63,10 @@ class Session:
 
     def _build(self, settings: Settings) -> Run:
         data, recipe = self.catalog.load(settings)
-        return Run(settings, data, recipe)
+        run = Run(settings, data, recipe, self.engine)
+        if self.compile:
+            run.warm_up()
+        return run
 
     def state(self) -> dict[str, Any]:
         with self.lock:
@@ -105,14 +116,13 @@ class Session:
                 self.running -= 1
 
     def epoch_part(self, run: Run, start: int, seconds: float = EPOCH_SLICE) -> bool:
-        """Steps of ``run``'s epoch ``start + 1`` for about ``seconds`` (one at least); True
-        when that epoch has ended, or a reset or upload has replaced ``run`` meanwhile."""
+        """``run``'s epoch ``start + 1`` for about ``seconds`` (a step, or a chunk of rows on
+        the fused loop, at least); True when that epoch has ended, or a reset or upload has
+        replaced ``run`` meanwhile."""
         with self.lock:
-            deadline = time.monotonic() + seconds
-            while self.run is run and run.epochs == start:
-                run.step()
-                if time.monotonic() >= deadline:
-                    break
+            if self.run is run and run.epochs == start:
+                deadline = time.monotonic() + seconds
+                run.epoch(lambda: time.monotonic() >= deadline)
             return self.run is not run or run.epochs != start
 
     def progress(self) -> dict[str, Any]:

@@ -30,6 +30,8 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biu" or value.dtype.kind == "f" and np.isfinite(value).all():
+            return value.tolist()  # plain numbers already: nothing to replace
         return jsonable(value.tolist())
     if isinstance(value, (np.generic,)):
         value = value.item()
@@ -186,7 +188,8 @@ def grid(run: Run, n: int = GRID) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     pad = 0.08 * np.where(high > low, high - low, 1.0)
     low, high = low - pad, high + pad
     gx, gy = np.linspace(low[0], high[0], n), np.linspace(low[1], high[1], n)
-    return low, high, np.array([[a, b] for b in gy for a in gx])
+    ax, ay = np.meshgrid(gx, gy)  # row by row from the bottom: x varies fastest
+    return low, high, np.column_stack([ax.ravel(), ay.ravel()])
 
 
 def _regions(run: Run, model: Any) -> dict[str, Any]:
