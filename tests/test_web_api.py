@@ -74,7 +74,8 @@ def test_the_session_opens_on_the_seeds_network_and_table(client):
     assert W == [[[1.0, 1.0], [1.0, 1.0]], [[1.0], [1.0]]] and b == [[0.0, 0.0], [0.0]]
     assert state["settings"] == {"dataset": "seed", "hidden": [2], "activation": "linear",
                                  "init": "ones", "lr": 1e-5, "batch_size": 1, "seed": 0,
-                                 "shuffle": False, "noise": 0, "holdout": 0, "crosses": []}
+                                 "shuffle": False, "noise": 0, "holdout": 0, "crosses": [],
+                                 "l2": 0.0}
     assert state["preview"]["rows"] == [0]
     assert state["preview"]["outputs"] == [[[88.0, 88.0]], [[176.0]]]
     assert [row[:3] for row in state["data"]["rows"]] == np.c_[SEED_X, SEED_Y].tolist()
@@ -463,6 +464,61 @@ def test_a_graph_session_never_takes_the_fused_loop():
     assert session.run.warming is None and session.run.trainer.plan is None
     session.epoch()
     assert session.run.trainer.plan is None and not session.run.adopt()
+
+
+def test_l2_is_in_the_loss_the_derivation_and_the_update_of_the_seeds_step(client):
+    """λ = 0.1 on the seed's first step, by hand: the weights 1 (six) and biases 0 give the
+    penalty (λ/2)·Σθ² = 0.05 · 6 = 0.3; ∂L/∂w^2_11 = 30096 gains λ·w^2_11 = 0.1, so
+    w^2_11 ← 1 − 1e-5 · 30096.1 = 0.699039; b_21 (0) gains nothing: 0 − 1e-5 · 342."""
+    assert client.post("/api/reset", json={"dataset": "seed", "l2": 0.1}).status_code == 200
+    ex = client.get("/api/explain", params={"param": "w^2_11"}).json()
+    p = ex["explanation"]["parameters"][0]
+    assert p["gradient"] == 30096.0  # the loss's own gradient, by the chain rule
+    assert p["l2"]["value"] == pytest.approx(30096.1, rel=1e-15)
+    assert p["l2"]["forms"] == ["30096 + 0.1 · 1", "30096.1"]
+    assert p["update"]["new"] == pytest.approx(0.699039, abs=1e-15)
+    assert "∂L/∂w^2_11 + λ · w^2_11 = 30096 + 0.1 · 1" in ex["text"]
+    assert "w^2_11 ← w^2_11 − η · (∂L/∂w^2_11 + λ · w^2_11) = 1 − 1e-05 · 30096.1" in ex["text"]
+    st = client.post("/api/step").json()["stages"]
+    assert st["loss"]["loss"] == 29241.0 and st["loss"]["penalty"] == pytest.approx(0.3)
+    assert st["loss"]["l2"] == 0.1 and st["update"]["rule"] == "θ ← θ − η · (∂L/∂θ + λ · θ)"
+    assert st["backward"]["weights"][1] == [[30096.0], [30096.0]]  # δ · O: the chain rule's
+    assert st["update"]["weights"][1][0][0] == pytest.approx(0.699039, abs=1e-15)
+    assert st["update"]["biases"][1][0] == pytest.approx(-0.00342, abs=1e-15)
+    assert st["update"]["weights"][0][0][0] == pytest.approx(1 - 1e-5 * 27360.1, abs=1e-15)
+
+
+def test_a_session_with_l2_gives_the_weights_fit_gives_with_that_weight_decay(client):
+    """L2 λ in the page is the optimiser's weight_decay λ in fit, on the same data and seed."""
+    from chainrule import mlp
+    from chainrule.web.toys import toy
+
+    body = {"dataset": "moons", "hidden": [3], "seed": 6, "l2": 0.05, "batch_size": 2}
+    assert client.post("/api/reset", json=body).json()["settings"]["l2"] == 0.05
+    client.post("/api/step")
+    for _ in range(2):
+        state = client.post("/api/epoch").json()
+    model = mlp([2, 3, 1], activation="tanh", init="xavier", seed=6)
+    data = toy("moons", 200, seed=6)
+    history = fit(model, data.X, data.y, loss="bce", lr=0.05, epochs=2, batch_size=2, seed=6,
+                  validation_split=0.2, scale="standard",
+                  optimizer_options={"weight_decay": 0.05})
+    W, b = weights(state)
+    for k, layer in enumerate(model.layers):
+        np.testing.assert_allclose(W[k], layer.weight.data, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(b[k], layer.bias.data, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(state["history"]["loss"], history.loss, rtol=1e-12)
+    plain = mlp([2, 3, 1], activation="tanh", init="xavier", seed=6)  # λ = 0 differs
+    fit(plain, data.X, data.y, loss="bce", lr=0.05, epochs=2, batch_size=2, seed=6,
+        validation_split=0.2, scale="standard")
+    assert not np.allclose(plain.layers[0].weight.data, W[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("l2, said", [(-0.1, "from 0 to 10"), ("much", "must be a number"),
+                                      (11, "from 0 to 10"), (True, "must be a number")])
+def test_a_bad_l2_is_refused_in_words(client, l2, said):
+    r = client.post("/api/reset", json={"l2": l2})
+    assert r.status_code == 400 and said in r.json()["error"] and "λ" in r.json()["error"]
 
 
 def test_an_unexpected_error_is_a_json_500_not_plain_text(monkeypatch):

@@ -360,6 +360,9 @@ def test_the_address_holds_the_settings_and_reproduces_the_run(page, server, bro
     page.wait_for_function("location.search.includes('seed=3')")
     page.check('#crosses input[value="x1x2"]')
     page.wait_for_function("document.querySelectorAll('#network .input').length === 3")
+    page.fill("#l2", "0.03")
+    page.press("#l2", "Enter")
+    page.wait_for_function("location.search.includes('l2=0.03')")
     address = page.url
     assert "dataset=xor" in address and "crosses=x1x2" in address and "stage_ms=30" in address
     for n in (1, 2, 3):
@@ -370,6 +373,7 @@ def test_the_address_holds_the_settings_and_reproduces_the_run(page, server, bro
     again.goto(address)
     again.wait_for_selector("body[data-ready]")
     assert again.input_value("#seed") == "3" and again.is_checked('#crosses input[value="x1x2"]')
+    assert again.input_value("#l2") == "0.03"
     for n in (1, 2, 3):
         again.click("#btn-epoch")
         again.wait_for_selector(f'#chart[data-points="{n}"]')
@@ -377,6 +381,7 @@ def test_the_address_holds_the_settings_and_reproduces_the_run(page, server, bro
     again.close()
     assert second["inputs"] == ["x_1", "x_2", "x₁x₂"]
     assert second["weights"] == first["weights"] and second["biases"] == first["biases"]
+    assert api(server, "/api/state")["settings"]["l2"] == 0.03
 
 
 def test_every_neuron_of_a_2d_set_shows_its_heat_map(page):

@@ -27,13 +27,13 @@ from .toys import REGRESSION_TOYS, TOYS, toy
 
 SEED_DEFAULTS = {"dataset": "seed", "hidden": [2], "activation": "linear", "init": "ones",
                  "lr": 1e-5, "batch_size": 1, "seed": 0, "shuffle": False, "noise": 0,
-                 "holdout": 0, "crosses": []}
+                 "holdout": 0, "crosses": [], "l2": 0.0}
 TOY_DEFAULTS = {"hidden": [6, 4], "activation": "tanh", "init": "xavier", "lr": 0.05,
                 "batch_size": 1, "seed": 0, "shuffle": True, "noise": 0, "holdout": 20,
-                "crosses": []}
+                "crosses": [], "l2": 0.0}
 CSV_DEFAULTS = {"hidden": [4], "activation": "tanh", "init": "xavier", "lr": 0.01,
                 "batch_size": 1, "seed": 0, "shuffle": True, "noise": 0, "holdout": 20,
-                "crosses": []}
+                "crosses": [], "l2": 0.0}
 TOY_POINTS = 200
 VALIDATION = 0.2
 MIN_HOLDOUT_ROWS = 10  # a table shorter than this is learnt whole

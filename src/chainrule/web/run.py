@@ -6,7 +6,9 @@ stages, keeping each stage's numbers for the page:
 1. **forward** — every neuron's output ``O_kj = f(Σ_i w^k_ij · O_(k−1)i + b_kj)``
 2. **loss** — ``L`` of the prediction ``ŷ`` against the target ``y`` (the batch mean)
 3. **backward** — ``∂L/∂θ`` for every weight and bias, by the engine's back-propagation
-4. **update** — the optimiser's rule, ``θ ← θ − η ∂L/∂θ`` for SGD
+4. **update** — the optimiser's rule, ``θ ← θ − η ∂L/∂θ`` for SGD; with L2 regularisation
+   (``settings.l2`` = λ, the optimiser's ``weight_decay``: the penalty (λ/2)·Σθ² on every
+   weight and bias) ``θ ← θ − η (∂L/∂θ + λθ)``
 
 Steps taken one at a time run on the graph engine (the page shows each stage's numbers);
 a whole epoch, or its rest, runs on the engine the Trainer picked: the fused loop when it
@@ -71,7 +73,8 @@ class Run:
         self.trainer = Trainer(self.model, data.X, data.y, recipe.loss, "sgd",
                                settings.batch_size, settings.shuffle, settings.seed,
                                settings.lr, validation_split=recipe.validation or 0.0,
-                               scale=recipe.scale, metrics=[self.metric])
+                               scale=recipe.scale, metrics=[self.metric],
+                               optimizer_options={"weight_decay": settings.l2})
         self.trainer.choose(engine)  # the compiled loop for epochs, if it is at hand
         self.warming: threading.Thread | None = None
         self.loss_fn, self.opt = self.trainer.loss_fn, self.trainer.opt
@@ -193,6 +196,6 @@ class Run:
         else:
             model, rows, lr, when = self.model, self.next_rows(), self.opt.lr, "next"
         ex = explain(model, self.X[rows], self.Y[rows], self.loss_fn, param=param, lr=lr,
-                     rows=[int(r) for r in rows])
+                     rows=[int(r) for r in rows], weight_decay=self.settings.l2)
         return {"when": when, "step": self.last.number if self.last else self.steps + 1,
                 "explanation": ex.to_dict(), "text": ex.render("text")}

@@ -21,6 +21,7 @@ from ..nn import ACTIVATIONS
 MAX_NEURONS = 16
 MAX_HIDDEN_LAYERS = 4
 MAX_LR = 10.0
+MAX_L2 = 10.0  # λ of the L2 penalty (λ/2)·Σθ²
 MAX_BATCH = 1024
 MAX_SEED = 2**32 - 1
 ACTIVATION_CHOICES = [name for name in ACTIVATIONS if name != "softmax"]
@@ -50,6 +51,7 @@ class Settings:
     noise: int = 0  # percent (toy sets)
     holdout: int = 0  # percent of the rows held out for validation (tables of 10 rows or more)
     crosses: tuple[str, ...] = ()  # feature crosses added as inputs (2-D sets)
+    l2: float = 0.0  # λ: the L2 penalty (λ/2)·Σθ² on every weight and bias (weight decay)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -95,6 +97,20 @@ def _lr(value: Any) -> float:
         raise SettingsError(f"lr (the learning rate η) must be above 0 and at most {MAX_LR:g}, "
                             f"got {value!r}")
     return lr
+
+
+def _l2(value: Any) -> float:
+    if isinstance(value, bool):
+        value = "not a number"
+    try:
+        l2 = float(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"l2 (the regularisation rate λ) must be a number, got {value!r}") \
+            from None
+    if not math.isfinite(l2) or not 0 <= l2 <= MAX_L2:
+        raise SettingsError(f"l2 (the regularisation rate λ) must be from 0 to {MAX_L2:g}, "
+                            f"got {value!r}")
+    return l2
 
 
 def _choice(value: Any, name: str, choices: list[str]) -> str:
@@ -148,6 +164,7 @@ def parse_settings(body: Any, defaults: Mapping[str, Any], datasets: list[str]) 
         holdout=_whole(merged["holdout"], "holdout (percent held out for validation)", 0,
                        MAX_HOLDOUT),
         crosses=_crosses(merged["crosses"]),
+        l2=_l2(merged.get("l2", 0.0)),
     )
 
 
@@ -203,6 +220,6 @@ def limits() -> dict[str, Any]:
     """The choices and bounds, for the page's controls."""
     return {"activations": ACTIVATION_CHOICES, "initialisers": INIT_CHOICES,
             "max_neurons": MAX_NEURONS, "max_hidden_layers": MAX_HIDDEN_LAYERS,
-            "max_lr": MAX_LR, "max_batch": MAX_BATCH, "max_seed": MAX_SEED,
+            "max_lr": MAX_LR, "max_l2": MAX_L2, "max_batch": MAX_BATCH, "max_seed": MAX_SEED,
             "max_noise": MAX_NOISE, "max_epochs": MAX_EPOCHS, "max_holdout": MAX_HOLDOUT, "crosses": CROSS_CHOICES,
             "settings": FIELDS}

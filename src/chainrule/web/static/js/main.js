@@ -100,11 +100,13 @@ function stageText() {
   const y = st.loss.target[0].map((v) => fmt(v)).join(', ');
   switch (ui.stage) {
     case 'forward': return `1 · forward: row ${rows[0]}${batch}: ${x} → each neuron O = f(Σ w·O + b) → ŷ = ${yhat}`;
-    case 'loss': return `2 · loss: ${pretty(s.loss.formula)} with ŷ = ${yhat} and y = ${y}: L = ${fmt(st.loss.loss)}`;
+    case 'loss': return `2 · loss: ${pretty(s.loss.formula)} with ŷ = ${yhat} and y = ${y}: L = ${fmt(st.loss.loss)}` +
+      (st.loss.l2 ? `; with L2 (λ = ${fmt(st.loss.l2)}) the objective is L + (λ/2)·Σθ² = ${fmt(st.loss.loss)} + ${fmt(st.loss.penalty)} = ${fmt(st.loss.loss + st.loss.penalty)}` : '');
     case 'backward': return `3 · backward: each neuron's δ = ∂L/∂z, from the output back; a layer's δ reuses the δs above it (δᵏⱼ = f′(zₖⱼ) · Σₘ wᵏ⁺¹ⱼₘ δᵏ⁺¹ₘ), and each arrow gets ∂L/∂wᵏᵢⱼ = δᵏⱼ · O₍ₖ₋₁₎ᵢ (purple: positive, the weight goes down; green: negative).${rows.length > 1 ? ' δ is the row shown; the arrows, the batch mean.' : ''}`;
     default: {
       const after = st.update.prediction[0].map((v) => fmt(v)).join(', ');
-      return `4 · update: every weight and bias moved by θ ← θ − η · ∂L/∂θ with η = ${fmt(st.update.lr)}. ` +
+      const l2 = st.update.l2 ? ` and λ = ${fmt(st.update.l2)} (L2: each gradient gains λ·θ)` : '';
+      return `4 · update: every weight and bias moved by ${st.update.rule} with η = ${fmt(st.update.lr)}${l2}. ` +
         `The same row now gives ŷ = ${after} (was ${yhat}) and L = ${fmt(st.update.loss)} (was ${fmt(st.loss.loss)}).`;
     }
   }
@@ -164,6 +166,7 @@ function render() {
 function fillControls(settings) {
   $('dataset').value = settings.dataset;
   $('lr').value = settings.lr;
+  $('l2').value = settings.l2;
   $('hidden').value = settings.hidden.length ? settings.hidden.join(',') : 'none';
   $('activation').value = settings.activation;
   $('init').value = settings.init;
@@ -186,7 +189,7 @@ function showRanges() {
 
 function readControls() {
   return {
-    dataset: $('dataset').value, lr: $('lr').value, hidden: $('hidden').value,
+    dataset: $('dataset').value, lr: $('lr').value, l2: $('l2').value, hidden: $('hidden').value,
     activation: $('activation').value, init: $('init').value, batch_size: $('batch_size').value,
     seed: $('seed').value, shuffle: $('shuffle').checked, noise: $('noise').value,
     holdout: $('holdout').value,
@@ -506,7 +509,7 @@ async function start() {
   $('settings-toggle').addEventListener('click', () => fold(!$('controls').classList.contains('folded')));
   $('btn-reset').addEventListener('click', () => act(() => reset(readControls())));
   $('dataset').addEventListener('change', () => act(() => reset({ dataset: $('dataset').value })));
-  for (const id of ['lr', 'hidden', 'activation', 'init', 'batch_size', 'seed', 'shuffle', 'noise', 'holdout', 'crosses']) {
+  for (const id of ['lr', 'l2', 'hidden', 'activation', 'init', 'batch_size', 'seed', 'shuffle', 'noise', 'holdout', 'crosses']) {
     $(id).addEventListener('change', () => act(() => reset(readControls())));
   }
   $('noise').addEventListener('input', showRanges);

@@ -50,6 +50,7 @@ export function showDerivation(box, data) {
     }
   }
   if (p.mean) parts.push(el('h3', {}, 'the batch: the mean over its rows'), equation(p.mean, 'mean'));
+  if (p.l2) parts.push(el('h3', {}, 'L2 regularisation: the penalty (λ/2)·Σθ² adds λ·θ to the gradient'), equation({ ...p.l2, note: null }, 'l2'));
   parts.push(el('h3', {}, data.when === 'last' ? 'the update it got' : 'the update it will get'));
   parts.push(equation(p.update, 'update'));
   parts.push(el('p', { class: 'move' }, `${pretty(p.symbol)}: ${fmt(p.update.old)} → ${fmt(p.update.new)}`));
