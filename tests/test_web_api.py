@@ -15,6 +15,7 @@ import subprocess
 import warnings
 import sys
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,7 +74,7 @@ def test_the_session_opens_on_the_seeds_network_and_table(client):
     W, b = weights(state)
     assert W == [[[1.0, 1.0], [1.0, 1.0]], [[1.0], [1.0]]] and b == [[0.0, 0.0], [0.0]]
     assert state["settings"] == {"dataset": "seed", "hidden": [2], "activation": "linear",
-                                 "init": "ones", "lr": 1e-5, "batch_size": 1, "seed": 0,
+                                 "output_activation": "linear", "loss": "auto", "init": "ones", "lr": 1e-5, "batch_size": 1, "seed": 0,
                                  "shuffle": False, "noise": 0, "holdout": 0, "crosses": [],
                                  "l2": 0.0}
     assert state["preview"]["rows"] == [0]
@@ -88,7 +89,9 @@ def test_options_and_datasets(client):
     assert "tanh" in options["activations"] and "softmax" not in options["activations"]
     assert "ones" in options["initialisers"] and options["max_neurons"] == 16
     names = [d["name"] for d in client.get("/api/datasets").json()]
-    assert names == ["seed", "blobs", "xor", "circles", "moons", "spiral", "plane", "bumps"]
+    assert names == ["seed", "blobs", "xor", "circles", "moons", "spiral", "plane", "bumps",
+                     "sigmoid-2-2-2"]
+    assert options["losses"] == ["auto", "mse", "mae", "huber", "bce", "cross_entropy", "sse_half"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -765,3 +768,113 @@ def test_one_request_can_run_several_epochs_as_single_ones_would(client):
     assert weights(at_once) == weights(one_by_one)
     r = client.post("/api/epoch", json={"epochs": 1000})
     assert_refused(client, r, 400, "epochs", "1 to 100")
+
+
+# ---------------------------------------------------------------------------------------
+# Worked examples as presets; the output activation and the loss chosen in the page.
+
+EXAMPLE_232 = Path(__file__).parent / "data" / "sigmoid-2-3-2.toml"
+
+
+def test_the_sigmoid_2_2_2_preset_takes_the_known_step(client):
+    """The shipped example (chainrule explain --example sigmoid-2-2-2): its step in the page
+    has explain's numbers — E, every ∂E/∂θ and every updated weight — and the digits it
+    prints: E = 0.298371, ∂E/∂w^2_11 = 0.082167, w^2_11 ← 0.358916, w^1_11 ← 0.149781."""
+    from chainrule.explain import explain, load_example
+
+    names = {d["name"]: d for d in client.get("/api/datasets").json()}
+    assert names["sigmoid-2-2-2"]["kind"] == "example"
+    state = client.post("/api/reset", json={"dataset": "sigmoid-2-2-2"}).json()
+    s = state["settings"]
+    assert (s["hidden"], s["activation"], s["output_activation"], s["loss"], s["lr"],
+            s["init"]) == ([2], "sigmoid", "sigmoid", "sse_half", 0.5, "example")
+    st = client.post("/api/step").json()["stages"]
+    ex = load_example("sigmoid-2-2-2")
+    want = explain(ex.model, ex.X, ex.Y, ex.loss, lr=ex.lr)
+    assert st["loss"]["loss"] == pytest.approx(want.loss.value, rel=1e-12)
+    assert f"{st['loss']['loss']:.6g}" == "0.298371"
+    for p in want.params:
+        k, kind = p.ref.layer, p.ref.kind
+        grads = st["backward"]["weights" if kind == "w" else "biases"][k - 1]
+        new = st["update"]["weights" if kind == "w" else "biases"][k - 1]
+        index = p.ref.index if kind == "w" else p.ref.index[-1:]
+        g, w = grads, new
+        for i in index:
+            g, w = g[i], w[i]
+        assert g == pytest.approx(p.gradient, rel=1e-12, abs=1e-15), p.symbol
+        assert w == pytest.approx(p.new, rel=1e-12), p.symbol
+    assert f"{st['backward']['weights'][1][0][0]:.6g}" == "0.082167"
+    assert f"{st['update']['weights'][1][0][0]:.6g}" == "0.358916"
+    assert f"{st['update']['weights'][0][0][0]:.6g}" == "0.149781"
+
+
+def test_serve_example_opens_on_the_file_and_its_deltas_are_explains(tmp_path):
+    """``chainrule serve --example FILE``: the page's first dataset is the file's (a 2-3-2
+    sigmoid network with sse_half), and each neuron's δ in the backward stage is the δ of
+    ``chainrule explain --example FILE --format json``."""
+    from chainrule.web.session import Session
+
+    session = Session(example=str(EXAMPLE_232))
+    state = session.state()
+    assert state["settings"]["dataset"] == "example" and state["network"]["sizes"] == [2, 3, 2]
+    assert state["network"]["activations"] == ["sigmoid", "sigmoid"]
+    assert state["loss"]["name"] == "sse_half"
+    assert state["network"]["weights"][1][2] == [0.7, 0.15] and state["network"]["biases"] == \
+        [[0.1, 0.1, 0.1], [-0.2, -0.2]]
+    kinds = {d["name"]: d["kind"] for d in session.datasets()}
+    assert kinds["example"] == "example" and kinds["sigmoid-2-2-2"] == "example"
+    out = subprocess.run([sys.executable, "-m", "chainrule", "explain", "--example",
+                          str(EXAMPLE_232), "--format", "json"], capture_output=True, text=True,
+                         check=True).stdout
+    table = {eq["lhs"].split(" ")[0]: eq["value"] for eq in json.loads(out)["rows"][0]["deltas"]}
+    deltas = session.step()["stages"]["backward"]["deltas"]
+    shown = {f"δ^{k + 1}_{j + 1}": layer[0][j] for k, layer in enumerate(deltas)
+             for j in range(len(layer[0]))}
+    assert shown.keys() == table.keys() and len(shown) == 5
+    for name, value in table.items():
+        assert shown[name] == pytest.approx(value, rel=1e-12), name
+
+
+def test_serve_example_refuses_a_file_it_cannot_read_in_one_line(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('sizes = [2, 1]\nx = [1, 2]\ny = [3]\n[weights]\n"w^1_11" = 1\n')
+    r = subprocess.run([sys.executable, "-m", "chainrule", "serve", "--example", str(bad)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode not in (0, 3) and "Traceback" not in r.stderr
+    assert "bad.toml" in r.stderr and "w^1_21" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("body, said", [
+    ({"dataset": "xor", "init": "example"}, "choose another initialiser"),
+    ({"dataset": "sigmoid-2-2-2", "hidden": [3]}, "keep hidden 2"),
+    ({"dataset": "sigmoid-2-2-2", "init": "xavier"}, "starts from its own weights"),
+    ({"dataset": "seed", "loss": "bce"}, "bce is for classes"),
+    ({"dataset": "xor", "loss": "mse"}, "this data has classes"),
+    ({"dataset": "xor", "output_activation": "sigmoid"}, "set the output activation to linear"),
+    ({"dataset": "seed", "loss": "hinge"}, "loss must be one of"),
+])
+def test_a_loss_or_start_that_does_not_fit_the_data_is_refused_in_words(client, body, said):
+    r = client.post("/api/reset", json=body)
+    assert r.status_code == 400 and said in r.json()["error"], r.json()
+    assert client.get("/api/state").json()["settings"]["dataset"] == "seed"  # as it was
+
+
+def test_an_output_activation_and_loss_chosen_in_the_page_train_as_fit_does(client):
+    """The plane set with a tanh output and the huber loss: the weights fit gives."""
+    from chainrule import mlp
+    from chainrule.web.toys import toy
+
+    body = {"dataset": "plane", "hidden": [3], "seed": 2, "output_activation": "tanh",
+            "loss": "huber"}
+    state = client.post("/api/reset", json=body).json()
+    assert state["network"]["activations"] == ["tanh", "tanh"] and state["loss"]["name"] == "huber"
+    state = client.post("/api/epoch").json()
+    model = mlp([2, 3, 1], activation="tanh", output_activation="tanh", init="xavier", seed=2)
+    data = toy("plane", 200, seed=2)
+    history = fit(model, data.X, data.y, loss="huber", lr=0.05, epochs=1, batch_size=1, seed=2,
+                  validation_split=0.2, scale="standard")
+    W, b = weights(state)
+    for k, layer in enumerate(model.layers):
+        np.testing.assert_allclose(W[k], layer.weight.data, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(b[k], layer.bias.data, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(state["history"]["loss"], history.loss, rtol=1e-12)

@@ -460,3 +460,56 @@ def test_a_long_epoch_shows_its_progress_and_stops_when_the_page_goes(browser, s
             break
         time.sleep(0.05)
     assert not progress["running"] and 0 < progress["row"] < 40_000
+
+
+def test_the_sigmoid_2_2_2_preset_shows_its_known_step(page, server):
+    # chainrule explain --example sigmoid-2-2-2 prints E = 0.298371, ∂E/∂w^2_11 = 0.082167,
+    # w^2_11 ← 0.358916, w^1_11 ← 0.149781, b_21 ← 0.530751, ŷ_1 = 0.751365
+    page.select_option("#preset", "example:sigmoid-2-2-2")
+    page.wait_for_selector('#network[data-stage="update"]')
+    assert page.input_value("#dataset") == "sigmoid-2-2-2"
+    assert page.input_value("#output_activation") == "sigmoid"
+    assert page.input_value("#loss") == "sse_half" and page.input_value("#init") == "example"
+    label = lambda param: page.locator(f'.wlabel[data-param="{param}"]').text_content()  # noqa: E731
+    assert label("w^2_11").startswith("w²₁₁ = 0.358916") and label("w^1_11").startswith("w¹₁₁ = 0.149781")
+    assert page.locator('.blabel[data-param="b_21"]').text_content().startswith("b₂₁ = 0.530751")
+    assert page.locator("#network .loss-badge").text_content().startswith("L: 0.298371 → ")
+    assert "ŷ₁: 0.751365 → " in page.locator("#network").text_content()
+    page.click('#stages li[data-stage="backward"]')
+    assert label("w^2_11") == "∂L/∂w²₁₁ = 0.082167"
+    assert deltas_shown(page) == pytest.approx({"δ21": 0.138499, "δ22": -0.0380982,
+                                                "δ11": 0.00877135, "δ12": 0.00995425}, rel=5e-6)
+
+
+def test_every_neurons_delta_is_explains_for_a_served_2_3_2_example(browser):
+    """chainrule serve --example FILE (a 2-3-2 sigmoid network, sse_half): the page opens on
+    it, and the δ in each neuron of the backward stage is explain --format json's."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from chainrule.web.server import Playground
+
+    example = Path(__file__).parent / "data" / "sigmoid-2-3-2.toml"
+    out = subprocess.run([sys.executable, "-m", "chainrule", "explain", "--example",
+                          str(example), "--format", "json"], capture_output=True, text=True,
+                         check=True).stdout
+    table = {eq["lhs"].split(" ")[0].replace("^", "").replace("_", ""): eq["value"]
+             for eq in json.loads(out)["rows"][0]["deltas"]}
+    served = Playground(example=str(example)).start()
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(served.url + "?stage_ms=30")
+        page.wait_for_selector("body[data-ready]")
+        assert page.input_value("#dataset") == "example"
+        assert page.locator('#preset option[value="example:example"]').text_content() == \
+            "a 2-3-2 sigmoid network: its step"
+        page.click("#btn-row")
+        page.wait_for_selector('#network[data-stage="update"]')
+        page.click('#stages li[data-stage="backward"]')
+        shown = deltas_shown(page)
+        assert len(shown) == 5 and shown == pytest.approx(table, rel=1e-12)
+        page.close()
+    finally:
+        served.stop()

@@ -41,8 +41,12 @@ def parse_size(ctx: click.Context | None, param: click.Parameter | None, text: s
               "network (compiled in the background, seconds the first time on a machine), "
               "'graph' always on the autograd engine. A single step always shows the graph's "
               "numbers.")
+@click.option("--example", metavar="FILE",
+              help="A worked example's TOML file (as for 'chainrule explain --example', or a "
+              "shipped one's name: seed, sigmoid-2-2-2): the page opens on it, from its "
+              "weights, and offers its step as a preset.")
 def serve(host: str, port: int, allow_remote: bool, open_browser: bool, max_upload: int,
-          engine: str) -> None:
+          engine: str, example: str | None) -> None:
     """Start the web playground: the seed's network learning its table, one stage at a time.
 
     Press "one row" to watch the forward pass, the loss, the backward pass and the
@@ -53,4 +57,4 @@ def serve(host: str, port: int, allow_remote: bool, open_browser: bool, max_uplo
 
     check_host(host, allow_remote)
     run(host, port, allow_remote, open_browser, echo=click.echo, max_upload=max_upload,
-        engine=engine)
+        engine=engine, example=example)

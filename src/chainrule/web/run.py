@@ -66,8 +66,13 @@ class Run:
         classification = recipe.loss in CLASSIFICATION_LOSSES
         outputs = (1 if recipe.loss == "bce" else len(np.unique(data.y)) if classification
                    else data.y.shape[1])
-        self.model = mlp([data.X.shape[1], *settings.hidden, outputs],
-                         activation=settings.activation, init=settings.init, seed=settings.seed)
+        sizes = [data.X.shape[1], *settings.hidden, outputs]
+        self.model = mlp(sizes, activation=settings.activation,
+                         output_activation=settings.output_activation,
+                         init="zeros" if recipe.start is not None else settings.init,
+                         seed=settings.seed)
+        if recipe.start is not None:  # a worked example's own weights
+            self.model.load_state_dict(recipe.start)
         self.classification = classification
         self.metric = "accuracy" if classification else "r2"
         self.trainer = Trainer(self.model, data.X, data.y, recipe.loss, "sgd",

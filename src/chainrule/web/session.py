@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from ..data import read_csv
+from ..explain import load_example
 from ..errors import DataError
 from . import views
 from .catalog import Catalog, in_page_words
@@ -46,17 +47,21 @@ class Session:
     ``engine``: how epochs run (``auto``: the fused loop when it is compiled for the
     network; ``graph``: the autograd engine); ``compile``: compile the fused loop for each
     new network in the background (``chainrule serve`` does; tests that compare exact
-    numbers with ``fit`` leave it off, so both pick the same engine).
+    numbers with ``fit`` leave it off, so both pick the same engine).  ``example``: a worked
+    example's TOML file (or a shipped one's name), the dataset ``example`` the page opens on.
     """
 
     def __init__(self, max_upload: int = MAX_UPLOAD, engine: str = "auto",
-                 compile: bool = False) -> None:
+                 compile: bool = False, example: str | None = None) -> None:
         self.lock = threading.Lock()
         self.max_upload = max_upload
         self.engine, self.compile = engine, compile
         self.running = 0  # epochs in progress (``working``)
         self.catalog = Catalog()
-        self.run = self._build(self._settings({}, "seed"))
+        first = "seed"
+        if example is not None:  # ``chainrule serve --example FILE``: the page opens on it
+            first = self.catalog.add_example(load_example(example)).name
+        self.run = self._build(self._settings({}, first))
 
     def _settings(self, body: Any, dataset: Any) -> Settings:
         return parse_settings(body, self.catalog.defaults(dataset), self.catalog.names())

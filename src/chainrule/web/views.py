@@ -15,7 +15,7 @@ import numpy as np
 
 from ..tensor import Tensor, no_grad
 from .run import Run, Step
-from .toys import CROSSES
+from .toys import CROSSES, REGRESSION_TOYS, TOYS
 
 GRID = 40  # decision regions: GRID × GRID cells over the data
 MAP_GRID = 16  # each neuron's heat map: MAP_GRID × MAP_GRID cells
@@ -220,7 +220,7 @@ def _regions(run: Run, model: Any) -> dict[str, Any]:
 def is_plane(run: Run) -> bool:
     """Drawn as points over the plane: a toy set (with its crosses), or a table of two
     inputs and classes."""
-    toy = run.settings.dataset not in ("seed", "upload")
+    toy = run.settings.dataset in TOYS or run.settings.dataset in REGRESSION_TOYS
     return toy or (run.model.classes_ is not None and run.X.shape[1] == 2)
 
 

@@ -169,6 +169,9 @@ function fillControls(settings) {
   $('l2').value = settings.l2;
   $('hidden').value = settings.hidden.length ? settings.hidden.join(',') : 'none';
   $('activation').value = settings.activation;
+  $('output_activation').value = settings.output_activation;
+  $('loss').value = settings.loss;
+  $('init').querySelector('option[value="example"]').hidden = settings.init !== 'example';
   $('init').value = settings.init;
   $('batch_size').value = settings.batch_size;
   $('seed').value = settings.seed;
@@ -177,7 +180,7 @@ function fillControls(settings) {
   $('holdout').value = settings.holdout;
   showRanges();
   for (const box of $('crosses').querySelectorAll('input')) box.checked = settings.crosses.includes(box.value);
-  const toy = !['seed', 'upload'].includes(settings.dataset);
+  const toy = kindOf(settings.dataset) === 'toy';
   for (const e of document.querySelectorAll('.toy-only')) e.hidden = !toy;
   for (const e of document.querySelectorAll('.table-only')) e.hidden = settings.dataset === 'seed';
 }
@@ -190,7 +193,8 @@ function showRanges() {
 function readControls() {
   return {
     dataset: $('dataset').value, lr: $('lr').value, l2: $('l2').value, hidden: $('hidden').value,
-    activation: $('activation').value, init: $('init').value, batch_size: $('batch_size').value,
+    activation: $('activation').value, output_activation: $('output_activation').value,
+    loss: $('loss').value, init: $('init').value, batch_size: $('batch_size').value,
     seed: $('seed').value, shuffle: $('shuffle').checked, noise: $('noise').value,
     holdout: $('holdout').value,
     crosses: [...$('crosses').querySelectorAll('input:checked')].map((box) => box.value),
@@ -276,8 +280,16 @@ async function sendUpload(entry, target, features) {
   say(state.notes.join('. '), 'info');
 }
 
+/** What a dataset is: seed, toy, upload or example (a worked example's rows). */
+const kindOf = (name) => ui.datasets.find((d) => d.name === name)?.kind;
+
 function fillDatasets() {
   $('dataset').replaceChildren(...ui.datasets.map((d) => el('option', { value: d.name }, d.title)));
+  // a worked example is also a preset: its settings, then its first step
+  $('preset').replaceChildren(el('option', { value: '' }, 'choose…'),
+    el('option', { value: 'seed-step' }, 'the seed\'s first step'),
+    ...ui.datasets.filter((d) => d.kind === 'example').map((d) => el('option', { value: `example:${d.name}` },
+      `${d.title.replace(/^worked example: /, '').replace(/ \(\d+ rows?\)$/, '')}: its step`)));
 }
 
 /** The settings in the page's address, so that reloading or sharing it gives the same run
@@ -466,7 +478,10 @@ async function start() {
   const options = await api.get('/api/options');
   ui.maxEpochs = options.max_epochs;
   $('activation').replaceChildren(...options.activations.map((a) => el('option', { value: a }, a)));
-  $('init').replaceChildren(...options.initialisers.map((a) => el('option', { value: a }, a)));
+  $('output_activation').replaceChildren(...options.activations.map((a) => el('option', { value: a }, a)));
+  $('loss').replaceChildren(...options.losses.map((a) => el('option', { value: a }, a)));
+  $('init').replaceChildren(...options.initialisers.map((a) => el('option', { value: a }, a)),
+    el('option', { value: 'example', hidden: true }, 'the example\'s own'));
   const crossNames = { 'x1^2': 'x₁²', 'x2^2': 'x₂²', x1x2: 'x₁x₂', 'sin(x1)': 'sin x₁', 'sin(x2)': 'sin x₂' };
   $('crosses').append(...options.crosses.map((c) => el('label', {},
     el('input', { type: 'checkbox', value: c }), ` ${crossNames[c] ?? c}`)));
@@ -493,7 +508,8 @@ async function start() {
     'seed-step': { dataset: 'seed' },
   };
   $('preset').addEventListener('change', () => act(async () => {
-    const preset = PRESETS[$('preset').value];
+    const chosen = $('preset').value;
+    const preset = chosen.startsWith('example:') ? { dataset: chosen.slice(8) } : PRESETS[chosen];
     $('preset').value = '';
     if (!preset) return;
     await reset(preset);
@@ -509,7 +525,7 @@ async function start() {
   $('settings-toggle').addEventListener('click', () => fold(!$('controls').classList.contains('folded')));
   $('btn-reset').addEventListener('click', () => act(() => reset(readControls())));
   $('dataset').addEventListener('change', () => act(() => reset({ dataset: $('dataset').value })));
-  for (const id of ['lr', 'l2', 'hidden', 'activation', 'init', 'batch_size', 'seed', 'shuffle', 'noise', 'holdout', 'crosses']) {
+  for (const id of ['lr', 'l2', 'hidden', 'activation', 'output_activation', 'loss', 'init', 'batch_size', 'seed', 'shuffle', 'noise', 'holdout', 'crosses']) {
     $(id).addEventListener('change', () => act(() => reset(readControls())));
   }
   $('noise').addEventListener('input', showRanges);
