@@ -193,14 +193,20 @@ class Run:
     def explain(self, param: str) -> dict[str, Any]:
         """The explain JSON of ``param`` for the current step: the last step taken, on the
         weights it started from (``when: "last"``), or before any step the next one
-        (``when: "next"``, the update it will get)."""
+        (``when: "next"``, the update it will get); ``deltas``: each row's δ table, every
+        neuron from the output back, as ``explain`` writes it (``form="delta"``; ``chainrule
+        explain`` prints it for every network with more than one path to the loss)."""
         if self.last is not None:
             model = copy.deepcopy(self.model)
             model.load_state_dict(self.last.before)
             rows, lr, when = self.last.rows, self.last.lr, "last"
         else:
             model, rows, lr, when = self.model, self.next_rows(), self.opt.lr, "next"
-        ex = explain(model, self.X[rows], self.Y[rows], self.loss_fn, param=param, lr=lr,
-                     rows=[int(r) for r in rows], weight_decay=self.settings.l2)
+        X, Y, numbers = self.X[rows], self.Y[rows], [int(r) for r in rows]
+        ex = explain(model, X, Y, self.loss_fn, param=param, lr=lr, rows=numbers,
+                     weight_decay=self.settings.l2)
+        table = ex if ex.form == "delta" else explain(model, X, Y, self.loss_fn, param=param,
+                                                      lr=lr, rows=numbers, form="delta")
         return {"when": when, "step": self.last.number if self.last else self.steps + 1,
-                "explanation": ex.to_dict(), "text": ex.render("text")}
+                "explanation": ex.to_dict(), "text": ex.render("text"),
+                "deltas": [[eq.to_dict() for eq in row.deltas] for row in table.rows]}

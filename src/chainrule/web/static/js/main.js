@@ -6,7 +6,7 @@ import { drawChart } from './chart.js';
 import { drawData } from './data.js';
 import { el, fmt, pretty } from './format.js';
 import { drawNetwork } from './network.js';
-import { showDerivation, showPractice } from './panel.js';
+import { factorMarks, showDerivation, showPractice } from './panel.js';
 import { watch } from './progress.js';
 
 const STAGES = ['forward', 'loss', 'backward', 'update'];
@@ -15,7 +15,7 @@ const STAGE_MS = Number(new URLSearchParams(location.search).get('stage_ms') ?? 
 const $ = (id) => document.getElementById(id);
 
 const ui = {
-  wave: 0, zoom: 1, opener: null,
+  wave: 0, zoom: 1, opener: null, marks: [],
   practice: false, revealed: new Set(), // your turn: the gradients the student has worked out
   state: null, step: null, stage: null, playing: false, busy: false, timer: null, datasets: [], param: null,
   upload: null, // the CSV the session learns: { file, columns, target } (as the server read it)
@@ -135,6 +135,14 @@ function render() {
   const focused = document.activeElement?.closest?.('#network g[data-param]')?.dataset.param;
   const available = $('diagram').clientWidth || 760;
   drawNetwork(svg, s.network, { ...networkView(), selected: ui.param }, available, ui.zoom);
+  for (const mark of ui.param ? ui.marks : []) { // each factor of the panel's chain rule, in its colour
+    const place = mark.place && svg.querySelector(mark.place);
+    if (place) {
+      place.classList.add('factor');
+      place.style.setProperty('--factor', mark.colour);
+      place.dataset.factor = mark.symbol;
+    }
+  }
   if (focused) svg.querySelector(`g[data-param="${focused}"]`)?.focus({ preventScroll: true });
   for (const li of $('stages').children) {
     const n = STAGES.indexOf(li.dataset.stage);
@@ -394,14 +402,21 @@ async function openPanel(param) {
     const data = await api.get(`/api/explain?param=${encodeURIComponent(param)}`);
     const changed = ui.param !== param;
     ui.param = param;
+    const K = ui.state.network.sizes.length - 1;
     if (ui.practice && ui.step && !ui.revealed.has(param)) {
+      ui.marks = [];
       showPractice($('panel-body'), data, () => {
         ui.revealed.add(param);
+        ui.marks = factorMarks(data, K);
         render();
         showDerivation($('panel-body'), data);
       });
     } else {
+      const marks = factorMarks(data, K);
+      const recolour = JSON.stringify(marks) !== JSON.stringify(ui.marks);
+      ui.marks = marks;
       showDerivation($('panel-body'), data);
+      if (recolour && !changed) render();
     }
     $('edit-name').textContent = `${pretty(param)} now`;
     if (changed || document.activeElement !== $('edit-value')) $('edit-value').value = fmt(currentValue(param), 12);

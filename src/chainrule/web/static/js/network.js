@@ -167,7 +167,7 @@ export function drawNetwork(svg, net, view, available = 760, zoom = 1) {
   nodes[0].forEach((p, i) => {
     const name = net.inputs[i] ?? `x_${i + 1}`;
     shapes.push({ x0: p.x - box.w / 2, y0: p.y - box.h / 2, x1: p.x + box.w / 2, y1: p.y + box.h / 2 });
-    const g = el('g', { class: 'input' },
+    const g = el('g', { class: 'input', 'data-input': i + 1 },
       el('rect', { x: p.x - box.w / 2, y: p.y - box.h / 2, width: box.w, height: box.h, rx: 8 }),
       roomy ? el('text', { x: p.x, y: p.y - box.h / 2 - 6, class: 'name' }, pretty(name)) : null,
       box.h >= 18 ? el('text', { x: p.x, y: p.y + 4, class: 'value' }, `${pretty(`x_${i + 1}`)} = ${fmt(view.x?.[i], 4)}`) : null,
