@@ -645,6 +645,20 @@ def test_an_upload_takes_its_input_columns_from_the_page(client):
     assert state["data"]["rows"][0][:3] == [50.0, 10.0, 150.0]  # size, age, price
 
 
+def test_a_text_column_learnt_one_hot_is_named_once_among_the_uploads_inputs(client):
+    """The page ticks the boxes of ``upload.features``: a text column is one of them, by its
+    own name, though the network reads it as one input per category."""
+    table = b"size,town,price\n50,north,150\n80,south,260\n120,north,300\n65,east,210\n"
+    state = client.post("/api/upload", params={"name": "towns.csv", "target": "price",
+                                               "features": '["size", "town"]'},
+                        content=table, headers=CSV_TYPE).json()
+    assert state["network"]["inputs"] == ["size", "town=east", "town=north", "town=south"]
+    assert state["upload"]["features"] == ["size", "town"]
+    default = client.post("/api/upload", params={"name": "towns.csv"}, content=table,
+                          headers=CSV_TYPE).json()  # every column but the last
+    assert default["upload"]["features"] == ["size", "town"]
+
+
 @pytest.mark.parametrize("params, words", [
     ({"features": "[]"}, ["tick at least one column as an input"]),
     ({"features": "size"}, ["features must be a JSON list"]),

@@ -177,6 +177,7 @@ def test_a_refused_upload_keeps_its_target_picker(page):
                            ".some(e => e.textContent.includes('note=same'))")
     assert page.locator("#network .input .name").all_text_contents() == ["size", "note=same"]
     assert page.input_value("#target") == "price, in k$"
+    assert boxes(page) == {"size": True, "price, in k$": False, "note": True}  # used: ticked
 
 
 def test_iris_can_predict_a_measurement_chosen_in_the_page(page, server):
@@ -196,6 +197,7 @@ def test_iris_can_predict_a_measurement_chosen_in_the_page(page, server):
     page.wait_for_function("[...document.querySelectorAll('#network .input .name')]"
                            ".filter((e) => e.textContent.startsWith('species=')).length === 3")
     assert page.input_value("#target") == "petal_width"
+    assert page.is_checked('#inputs-boxes input[value="species"]')  # learnt one-hot: ticked
     page.select_option("#target", "species")  # a refused target goes back too
     page.wait_for_function("document.getElementById('dataset').value === 'upload' && "
                            "document.querySelectorAll('#network .target').length === 3")
@@ -513,3 +515,37 @@ def test_every_neurons_delta_is_explains_for_a_served_2_3_2_example(browser):
         page.close()
     finally:
         served.stop()
+
+
+def test_the_panel_colours_each_factor_as_its_place_in_the_diagram_and_has_the_delta_table(page):
+    # The seed's ∂L/∂w^1_11 = ∂L/∂ŷ · ∂ŷ/∂O_11 · ∂O_11/∂w^1_11 = 342 · w^2_11 · x_1: the first
+    # factor lives at the output neuron, the second on the arrow w^2_11, the third at input 1
+    page.click('.wlabel[data-param="w^1_11"]')
+    page.wait_for_selector("#panel tr.factor")
+    rows = page.locator("#panel tr.factor")
+    assert rows.count() == 3
+    places = [rows.nth(n).get_attribute("data-place") for n in range(3)]
+    assert places == ['g.neuron[data-param="b_21"]', 'g.weight[data-param="w^2_11"]',
+                      'g.input[data-input="1"]']
+    colour = lambda locator: locator.evaluate(  # noqa: E731
+        "e => getComputedStyle(e).getPropertyValue('--factor').trim()")
+    wanted = [colour(rows.nth(n)) for n in range(3)]
+    assert len(set(wanted)) == 3
+    for place, want in zip(places, wanted):
+        assert colour(page.locator(f"#network {place}")) == want
+    # drawn in that colour: the arrow's line, the neuron's ring, the input's box
+    stroke = lambda selector: page.locator(selector).evaluate("e => getComputedStyle(e).stroke")  # noqa: E731
+    rgb = lambda hex_: "rgb({}, {}, {})".format(*(int(hex_[i:i + 2], 16) for i in (1, 3, 5)))  # noqa: E731
+    assert stroke('#network g.weight[data-param="w^2_11"] line.edge') == rgb(wanted[1])
+    assert stroke('#network g.neuron[data-param="b_21"] circle.body') == rgb(wanted[0])
+    assert stroke('#network g.input[data-input="1"] rect') == rgb(wanted[2])
+    assert page.locator("#panel tr.factor td.symbol").first.evaluate("e => getComputedStyle(e).color") \
+        == rgb(wanted[0])
+    # the δ table, as explain writes it: δ²₁ = −2(5 − 176) = 342, passed back through w = 1
+    table = page.locator("#panel details.delta-table")
+    table.locator("summary").click()
+    lines = table.locator(".eq")
+    assert lines.count() == 3
+    texts = [lines.nth(n).text_content() for n in range(3)]
+    assert [t.split(" ")[0] for t in texts] == ["δ²₁", "δ¹₁", "δ¹₂"]
+    assert all(t.split("= ")[-1] == "342" for t in texts)

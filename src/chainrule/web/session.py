@@ -197,10 +197,13 @@ class Session:
                     self.catalog.entries["upload"] = previous
                 raise
             self.run = run
-            # the table's columns as read here, and the one predicted: the page's target list
+            # the table's columns as read here, the one predicted (the page's target list) and
+            # the columns read as inputs (the ticked boxes: a text column once, though it
+            # becomes one input per category)
+            inputs = data.encoding.inputs if data.encoding is not None else data.feature_names
             return {**views.state(self.run, notes=data.notes),
                     "upload": {"columns": data.columns, "target": data.target_names[0],
-                               "features": data.feature_names}}
+                               "features": list(inputs)}}
 
 
 def header_columns(content: bytes) -> int:
