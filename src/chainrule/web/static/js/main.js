@@ -190,7 +190,7 @@ function fillControls(settings) {
   for (const box of $('crosses').querySelectorAll('input')) box.checked = settings.crosses.includes(box.value);
   const toy = kindOf(settings.dataset) === 'toy';
   for (const e of document.querySelectorAll('.toy-only')) e.hidden = !toy;
-  for (const e of document.querySelectorAll('.table-only')) e.hidden = settings.dataset === 'seed';
+  for (const e of document.querySelectorAll('.table-only')) e.hidden = ['seed', 'example'].includes(kindOf(settings.dataset));
 }
 
 function showRanges() {

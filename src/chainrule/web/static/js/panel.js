@@ -18,8 +18,8 @@ function rowLine(row) {
 }
 
 /** One colour per factor of a chain rule: the factor in the panel and its place in the
- *  diagram share it (colour-blind safe, dark enough for text on white). */
-export const FACTOR_COLOURS = ['#b03a2e', '#1f5fa8', '#8a6500', '#1e7b4a', '#7d3c98', '#a04000'];
+ *  diagram share it (none of the weights' and gradients' colours; dark enough for text on white). */
+export const FACTOR_COLOURS = ['#b71c1c', '#8a6500', '#ad1457', '#37474f', '#5d6b00', '#6d4c41'];
 
 /**
  * Where a factor of the chain rule lives in the diagram, as a CSS selector of the network
