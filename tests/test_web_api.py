@@ -892,3 +892,23 @@ def test_an_output_activation_and_loss_chosen_in_the_page_train_as_fit_does(clie
         np.testing.assert_allclose(W[k], layer.weight.data, rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(b[k], layer.bias.data, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(state["history"]["loss"], history.loss, rtol=1e-12)
+
+
+def test_a_served_example_of_several_rows_steps_them_as_explain_steps_them():
+    """``serve --example seed`` (the shipped file: three rows): a row a step, in order, as
+    ``chainrule explain --example seed --steps 2``: step 1 is the seed's (∂L/∂w^2_11 =
+    30096, w^2_11 → 0.69904), step 2 starts from its weights on row 2."""
+    from chainrule.explain import explain_steps, load_example
+    from chainrule.web.session import Session
+
+    session = Session(example="seed")
+    first = session.step()["stages"]
+    assert first["forward"]["rows"] == [0] and first["backward"]["weights"][1][0][0] == 30096.0
+    assert first["update"]["weights"][1][0][0] == pytest.approx(0.69904, abs=1e-15)
+    second = session.step()["stages"]
+    ex = load_example("seed")
+    want = explain_steps(ex.model, ex.X, ex.Y, ex.loss, steps=2, lr=ex.lr, param="w^2_11")[1]
+    p = want.params[0]
+    assert second["forward"]["rows"] == [1]
+    assert second["backward"]["weights"][1][0][0] == pytest.approx(p.gradient, rel=1e-12)
+    assert second["update"]["weights"][1][0][0] == pytest.approx(p.new, rel=1e-12)

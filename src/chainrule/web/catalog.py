@@ -12,8 +12,8 @@
   reader's messages are said in the page's words (``in_page_words``).
 * worked examples (``explain.example``): the shipped ``sigmoid-2-2-2`` and the file of
   ``chainrule serve --example FILE`` (``example``): their rows, learnt as the file says
-  (its activations, loss and η, every row in one step, raw inputs), from its weights
-  (``init = "example"``).
+  (its activations, loss and η, a row a step in the file's order as ``chainrule explain
+  --example`` steps it, raw inputs), from its weights (``init = "example"``).
 
 The settings' ``loss`` (``auto``: the dataset's own, as above) and ``output_activation``
 may change how any of them is learnt, within reason: a table of classes takes ``bce`` (two
@@ -123,7 +123,7 @@ def example_entry(example: Example, name: str) -> Entry:
         raise SettingsError(f"{example.name}: the playground draws at most {MAX_HIDDEN_LAYERS} "
                             f"hidden layers of at most {MAX_NEURONS} neurons; this example is "
                             f"{'-'.join(map(str, sizes))}")
-    X, Y, n = example.X, example.Y, len(example.X)
+    X, Y, n = example.X, example.Y, len(example.X)  # n: for the title
     inputs = [f"x_{i + 1}" for i in range(X.shape[1])]
     if example.loss in CLASSIFICATION_LOSSES:  # targets as the network sees them: 0/1, one-hot
         labels = Y[:, 0].astype(np.int64) if example.loss == "bce" else np.argmax(Y, axis=1)
@@ -137,7 +137,7 @@ def example_entry(example: Example, name: str) -> Entry:
                        else ["y"], source=example.title or example.name)
     defaults = {"hidden": sizes[1:-1], "activation": acts[0] if len(acts) > 1 else "linear",
                 "output_activation": acts[-1], "loss": example.loss, "init": EXAMPLE_INIT,
-                "lr": example.lr, "batch_size": n, "seed": 0, "shuffle": False, "noise": 0,
+                "lr": example.lr, "batch_size": 1, "seed": 0, "shuffle": False, "noise": 0,
                 "holdout": 0, "crosses": [], "l2": 0.0}
     title = f"worked example: {example.title or example.name} ({n} row{'s' * (n > 1)})"
     return Entry(name, title, data.task, defaults, data, "example", example)
