@@ -66,9 +66,10 @@ def _text_eq(eq: "Equation", indent: str = "  ") -> list[str]:
     return lines
 
 
-def forward_text(ex: "Explanation") -> list[str]:
-    """The title, each row's forward pass and loss, as ``explain`` prints them (and the quiz)."""
-    out = [f"chainrule explain: {_title(ex)}", ""]
+def forward_text(ex: "Explanation", command: str = "explain") -> list[str]:
+    """The title, each row's forward pass and loss, as ``explain`` prints them (and the quiz,
+    whose heading names itself: ``command="quiz"``)."""
+    out = [f"chainrule {command}: {_title(ex)}", ""]
     for n, row in enumerate(ex.rows):
         out.append(f"forward pass, {_row_title(ex, n)}")
         for eq in row.forward:
