@@ -549,3 +549,40 @@ def test_the_panel_colours_each_factor_as_its_place_in_the_diagram_and_has_the_d
     texts = [lines.nth(n).text_content() for n in range(3)]
     assert [t.split(" ")[0] for t in texts] == ["δ²₁", "δ¹₁", "δ¹₂"]
     assert all(t.split("= ")[-1] == "342" for t in texts)
+
+
+def test_l2_shows_in_the_loss_stage_the_panel_and_the_update(page):
+    # λ = 0.1 on the seed's first step: the penalty (λ/2)·Σθ² = 0.05 · 6 = 0.3 (six weights
+    # of 1), ∂L/∂w^2_11 + λ·w^2_11 = 30096 + 0.1 = 30096.1, w^2_11 ← 1 − 1e-5 · 30096.1
+    page.fill("#l2", "0.1")
+    page.press("#l2", "Enter")
+    page.wait_for_function("location.search.includes('l2=0.1')")
+    one_row(page)
+    page.click('#stages li[data-stage="loss"]')
+    assert "L + (λ/2)·Σθ² = 29241 + 0.3 = 29241.3" in page.inner_text("#stage-text")
+    page.click('#stages li[data-stage="update"]')
+    assert "θ ← θ − η · (∂L/∂θ + λ · θ)" in page.inner_text("#stage-text")
+    assert page.locator('.wlabel[data-param="w^2_11"]').text_content().startswith("w²₁₁ = 0.699039")
+    page.click('.wlabel[data-param="w^2_11"]')
+    page.wait_for_selector("#panel .eq.l2")
+    assert page.locator("#panel .eq.l2").inner_text().replace("\n", " ").endswith("= 30096.1")
+    assert "0.699039" in page.locator("#panel .eq.update").inner_text()
+
+
+def test_the_output_activation_and_loss_are_chosen_in_the_page(page, server):
+    page.select_option("#output_activation", "sigmoid")
+    page.wait_for_function("location.search.includes('output_activation=sigmoid')")
+    page.select_option("#loss", "sse_half")
+    page.wait_for_function("location.search.includes('loss=sse_half')")
+    state = api(server, "/api/state")
+    assert state["network"]["activations"] == ["linear", "sigmoid"]
+    assert state["loss"]["name"] == "sse_half"
+    assert page.locator("#network .caption.act").all_text_contents() == ["f = linear", "f = sigmoid"]
+    # ŷ = σ(176) to six digits is 1, and the loss ½(5 − 1)² = 8 shows after a row
+    one_row(page)
+    page.click('#stages li[data-stage="loss"]')
+    assert "L = 8" in page.inner_text("#stage-text")
+    page.select_option("#loss", "bce")  # for classes: refused, the page keeps the loss it has
+    page.wait_for_selector("#message.error:not([hidden])")
+    assert "bce is for classes" in page.inner_text("#message")
+    assert page.input_value("#loss") == "sse_half"
