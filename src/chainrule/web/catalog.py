@@ -38,8 +38,9 @@ from .settings import EXAMPLE_INIT, MAX_HIDDEN_LAYERS, MAX_NEURONS, Settings, Se
 from .toys import REGRESSION_TOYS, TOYS, toy
 
 SEED_DEFAULTS = {"dataset": "seed", "hidden": [2], "activation": "linear",
-                 "output_activation": "linear", "loss": "auto", "init": "ones", "lr": 1e-5, "batch_size": 1, "seed": 0, "shuffle": False, "noise": 0,
-                 "holdout": 0, "crosses": [], "l2": 0.0}
+                 "output_activation": "linear", "loss": "auto", "init": "ones", "lr": 1e-5,
+                 "batch_size": 1, "seed": 0, "shuffle": False, "noise": 0, "holdout": 0,
+                 "crosses": [], "l2": 0.0}
 TOY_DEFAULTS = {"hidden": [6, 4], "activation": "tanh", "output_activation": "linear",
                 "loss": "auto", "init": "xavier", "lr": 0.05,
                 "batch_size": 1, "seed": 0, "shuffle": True, "noise": 0, "holdout": 20,
@@ -129,7 +130,8 @@ def example_entry(example: Example, name: str) -> Entry:
         labels = Y[:, 0].astype(np.int64) if example.loss == "bce" else np.argmax(Y, axis=1)
         if len(np.unique(labels)) != max(2, Y.shape[1]):
             raise SettingsError(f"{example.name}: the playground learns classes from the rows' "
-                                "labels, and these rows do not have every class; give a row of each")
+                                "labels, and these rows do not have every class; give a row of "
+                                "each")
         data = Dataset(X, labels, inputs, ["class"], source=example.title or example.name,
                        task="classification")
     else:

@@ -6,9 +6,9 @@ stages, keeping each stage's numbers for the page:
 1. **forward** — every neuron's output ``O_kj = f(Σ_i w^k_ij · O_(k−1)i + b_kj)``
 2. **loss** — ``L`` of the prediction ``ŷ`` against the target ``y`` (the batch mean)
 3. **backward** — ``∂L/∂θ`` for every weight and bias, by the engine's back-propagation
-4. **update** — the optimiser's rule, ``θ ← θ − η ∂L/∂θ`` for SGD; with L2 regularisation
-   (``settings.l2`` = λ, the optimiser's ``weight_decay``: the penalty (λ/2)·Σθ² on every
-   weight and bias) ``θ ← θ − η (∂L/∂θ + λθ)``
+4. **update** — the optimiser's rule, ``θ ← θ − η ∂L/∂θ`` for SGD; with L2
+   regularisation (``settings.l2`` = λ, the optimiser's ``weight_decay``: the penalty
+   (λ/2)·Σθ² on every weight and bias) ``θ ← θ − η (∂L/∂θ + λθ)``
 
 Steps taken one at a time run on the graph engine (the page shows each stage's numbers);
 a whole epoch, or its rest, runs on the engine the Trainer picked: the fused loop when it
