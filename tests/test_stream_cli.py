@@ -138,6 +138,32 @@ def test_sigkill_mid_file_and_resume_end_bit_identical(table, tmp_path):
     assert again.stdout.splitlines()[0] == done.stdout.splitlines()[0]  # "final loss …"
 
 
+def test_sigterm_mid_file_checkpoints_after_the_block_and_resumes(table, tmp_path):
+    args = ["train", str(table), "--memory", "1MB", "--epochs", "1", "--seed", "4",
+            "--engine", "fused"]
+    plain = tmp_path / "plain.safetensors"
+    assert cli(*args, "-q", "--save", str(plain)).returncode == 0
+    folder = tmp_path / "ck"
+    proc = subprocess.Popen([sys.executable, "-m", "chainrule", *args, "--checkpoint",
+                             str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ))
+    for line in proc.stdout:  # the epoch is a quarter read: stop it there
+        if line.startswith("  epoch 1: 25%"):
+            proc.send_signal(signal.SIGTERM)
+            break
+    out = line + proc.stdout.read()
+    assert proc.wait() == 130, proc.stderr.read()
+    assert "stopped (Ctrl-C or SIGTERM)" in out and f"--resume {folder}" in out
+    from chainrule.checkpoint import read
+
+    stream = read(folder).state["stream"]
+    assert 0 < stream["seen"] < 90_000  # inside the epoch, at the end of a block
+    resumed = tmp_path / "resumed.safetensors"
+    assert cli("train", "--resume", str(folder), "-q", "--save", str(resumed)).returncode == 0
+    a, b = saved_weights(plain), saved_weights(resumed)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
 def test_bad_input_deep_in_a_streamed_file_is_one_line_and_writes_nothing(table, tmp_path):
     text = table.read_text().splitlines()
     text[80_001] = text[80_001].split(",")[0] + ",n/a," + text[80_001].split(",")[2]

@@ -63,6 +63,15 @@ def test_memory_budget_words_and_buffer_size():
     for bad in ("lots", "12 parsecs", "10KB"):
         with pytest.raises(ConfigError, match="memory"):
             parse_memory(bad)
+    # the default: a quarter of MemTotal (kB in /proc/meminfo), or of pages × page size
+    from chainrule.stream import default_memory
+
+    if os.path.exists("/proc/meminfo"):
+        kb = next(int(line.split()[1]) for line in open("/proc/meminfo")
+                  if line.startswith("MemTotal:"))
+        assert default_memory() == kb * 1024 // 4
+    else:
+        assert default_memory() == os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
     # an eighth of 64 MB, in rows of three float64 numbers (24 bytes)
     assert buffer_rows(64_000_000, 3) == 8_000_000 // 24
 
