@@ -70,10 +70,12 @@ class Moments:
             return cls()
         if shift is None or len(shift) != X.shape[1]:  # (a width that differs: ``merge`` says so)
             shift = X[0].copy()
-        D = X - shift
-        center = D.mean(axis=0)
-        return cls(len(X), center, ((D - center) ** 2).sum(axis=0), X.min(axis=0),
-                   X.max(axis=0), shift)
+        T = np.array(X.T, order="C")  # (a copy) one column a row: NumPy reduces along a row ~40×
+        low, high = T.min(axis=1), T.max(axis=1)  # faster than down a narrow table's column
+        T -= shift[:, None]
+        center = T.mean(axis=1)
+        T -= center[:, None]
+        return cls(len(X), center, np.square(T, out=T).sum(axis=1), low, high, shift)
 
     @property
     def mean(self) -> np.ndarray:
