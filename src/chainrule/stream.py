@@ -416,7 +416,11 @@ class TableStream:
 
     def read(self, skip: int = 0) -> Iterator[Chunk]:
         """The chunks, in order, less the first ``skip`` of them (read, not converted: a
-        resumed run starts where its checkpoint stood)."""
+        resumed run starts where its checkpoint stood); with ``threads``, the next block is
+        parsed on a thread of its own while this one is used (``ahead``)."""
+        return ahead(self._read(skip)) if self.threads else self._read(skip)
+
+    def _read(self, skip: int) -> Iterator[Chunk]:
         for path in self.paths:
             if not os.path.isfile(path):
                 raise DataError(f"{path} is gone (it was listed when training began); put it "
@@ -432,6 +436,51 @@ class TableStream:
                     skip -= 1
                 else:
                     yield chunk
+
+
+def ahead(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """``items``, produced on a thread of their own up to ``depth`` ahead of the reader (so
+    that pyarrow parses the next block, which frees the GIL, while this one is used); an
+    error there is raised here, in its place; the thread stops when the reader does."""
+    import queue
+    import threading
+
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        handoff.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put((done, None))
+        except BaseException as exc:  # (handed to the reader, raised there)
+            handoff.put((done, exc))
+
+    worker = threading.Thread(target=produce, daemon=True, name="chainrule-read-ahead")
+    worker.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # (let a producer blocked on a full queue see the stop)
+            try:
+                handoff.get_nowait()
+            except queue.Empty:
+                worker.join(timeout=0.05)
 
 
 class Spooled:
