@@ -374,7 +374,8 @@ class _StreamRun:
                  loss_fn: Any, names: list[str], sizes: list[int] | None,
                  progress: Progress | None, options: dict[str, Any]) -> None:
         self.model, self.training, self.held, self.summary = model, training, held, summary
-        self.rng, self.shuffle, self.buffer, self.shuffle_chunks = rng, shuffle, buffer, shuffle_chunks
+        self.rng, self.shuffle, self.buffer = rng, shuffle, buffer
+        self.shuffle_chunks = shuffle_chunks
         self.loss_fn, self.names, self.sizes, self.progress = loss_fn, names, sizes, progress
         self.options = options
         self.classification = loss_fn.name in CLASSIFICATION_LOSSES
@@ -427,8 +428,9 @@ class _StreamRun:
                             "shuffle buffer; resume with the same data and settings")
         part, chunk, row = (stream.get(k) for k in ("part", "chunk", "row"))
         numbers = (part, chunk, row, stream.get("seen"))
+        inside = part < self.parts if isinstance(part, int) else False
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in numbers) \
-                or part > self.parts or (part < self.parts and row > self.training.sizes[order[part]]) \
+                or part > self.parts or (inside and row > self.training.sizes[order[part]]) \
                 or not isinstance(stream.get("total"), (int, float)):
             raise DataError(f"{bad}; the file is damaged or was edited")
         self.order = np.asarray(order, dtype=np.int64)

@@ -49,9 +49,20 @@ def plan(csv: str | None, memory: str | None, target: str | None,
     return Plan(True, limit, stream.nbytes())
 
 
-def line(path: str, p: Plan, buffer: int | None, block: int) -> str:
-    """The one line that says the run streams, and how."""
-    from ..stream import shown_bytes
+def data_line(path: str, data: Dataset) -> str:
+    """``describe``'s first line for a streamed table (its rows are counted as it is read)."""
+    return f"data     {path}: {', '.join(data.feature_names[:12])} → {', '.join(data.target_names)}"
+
+
+def line(path: str, p: Plan, data: Dataset, rows: int | None) -> str:
+    """The one line that says the run streams, and how (``rows``: --shuffle-buffer)."""
+    from ..stream import TableStream, shown_bytes
+    from ..streamfit import buffer_rows
+
+    width = len(data.feature_names) + len(data.target_names)
+    buffer = rows or buffer_rows(p.memory, width)
+    block = TableStream.open(data.source, data.target_names,
+                             data.feature_names).fit_blocks(p.memory).block_bytes
 
     why = (f"{shown_bytes(p.size)} is more than the memory budget of {shown_bytes(p.memory)} "
            "(--memory)") if p.size > p.memory else \
@@ -59,7 +70,7 @@ def line(path: str, p: Plan, buffer: int | None, block: int) -> str:
     how = (f"read in blocks of {shown_bytes(block)}, rows shuffled through a buffer of "
            f"{buffer:,} rows (approximate; --shuffle-buffer)") if p.size > p.memory else \
         "read whole"
-    return f"streaming {path}: {why}; {how}" if p.size > p.memory else f"reading {path}: {why}; {how}"
+    return f"{'streaming' if p.size > p.memory else 'reading'} {path}: {why}; {how}"
 
 
 def dataset(path: str, target: str | None, features: str | None, task: str,

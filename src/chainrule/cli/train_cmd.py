@@ -224,19 +224,11 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     if not quiet:
         for number, line in enumerate(describe(setup)):
             if number == 0 and route.stream:  # (its rows are counted as it is read)
-                line = f"data     {shown_path(setup.data.source)}: {', '.join(setup.data.feature_names[:12])} " \
-                    f"→ {', '.join(setup.data.target_names)}"
+                line = streamed.data_line(shown_path(setup.data.source), setup.data)
             out.print(line)
         if route.stream:
-            from ..streamfit import buffer_rows
-            from ..stream import TableStream
-
-            width = len(setup.data.feature_names) + len(setup.data.target_names)
-            block = TableStream.open(network["csv"], setup.data.target_names,
-                                     setup.data.feature_names).fit_blocks(route.memory).block_bytes
-            out.print(streamed.line(shown_path(setup.data.source), route,
-                                    options.get("shuffle_buffer") or buffer_rows(route.memory, width),
-                                    block))
+            out.print(streamed.line(shown_path(setup.data.source), route, setup.data,
+                                    options.get("shuffle_buffer")))
         out.print(describe_training(setup, run["optimizer"], opt_options, run["schedule"], epochs,
                                     run["batch_size"], run["validation_split"], run["early_stopping"],
                                     shuffle=not run["no_shuffle"]))
