@@ -68,6 +68,27 @@ def test_a_table_bigger_than_memory_streams_and_says_so(table, tmp_path):
     assert code == 0 and "streaming" not in out and "50 rows" in out
 
 
+def test_parquet_streams_beyond_the_budget_and_is_read_whole_within_it(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60_000, 2))
+    y = X @ [1.5, -2.0] + 0.1 * rng.normal(size=60_000)
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"a": X[:, 0], "b": X[:, 1], "y": y}), path)
+    # its numbers: 60,000 rows × 3 columns × 8 bytes = 1.44 MB
+    code, out, err = run_cli("train", str(path), "--memory", "1MB", "--epochs", "1",
+                             "--engine", "fused")
+    assert code == 0, err
+    assert f"streaming {path}: 1.4 MB is more than the memory budget of 1.0 MB" in out
+    r2 = float(re.search(r"epoch +1 +loss \S+ +r2 (\S+)", out).group(1))
+    assert r2 > 0.99  # y = 1.5a − 2b + noise of sd 0.1: R² ≈ 1 − 0.01/6.25
+    code, out, err = run_cli("train", str(path), "--memory", "2MB", "--epochs", "1",
+                             "--engine", "fused")
+    assert code == 0 and f"reading {path}: 1.4 MB, within the memory budget of 2.0 MB; " \
+        "read whole" in out
+
+
 def test_a_terminal_shows_a_bar_over_bytes_with_the_time_left(table):
     from rich.console import Console
 
