@@ -55,8 +55,8 @@ def parse_schedule(text: str | None, lr: float, epochs: int) -> Any:
 
 def describe_training(setup: Any, optimizer: str, options: dict[str, Any], schedule: str | None,
                       epochs: int, batch: Any, validation: float, patience: int | None,
-                      shuffle: bool = True) -> str:
-    rows = len(setup.data)
+                      shuffle: bool = True, streamed: bool = False) -> str:
+    rows = len(setup.data) if not streamed else float("inf")  # (a streamed table's: uncounted)
     per = "one row at a time" if batch == 1 or rows == 1 else (
         "all rows per step" if batch == "full" or batch >= rows else f"{batch} rows per step")
     extras = "".join(f", {k} {v}" for k, v in options.items())
@@ -231,7 +231,7 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
                                     options.get("shuffle_buffer")))
         out.print(describe_training(setup, run["optimizer"], opt_options, run["schedule"], epochs,
                                     run["batch_size"], run["validation_split"], run["early_stopping"],
-                                    shuffle=not run["no_shuffle"]))
+                                    shuffle=not run["no_shuffle"], streamed=route.stream))
         if resume:
             out.print(f"resuming the run checkpointed in {resume}")
             note = lengthened_cosine(ctx.meta.get("cosine"), epochs)
