@@ -83,6 +83,11 @@ def test_parquet_streams_beyond_the_budget_and_is_read_whole_within_it(tmp_path)
     assert f"streaming {path}: 1.4 MB is more than the memory budget of 1.0 MB" in out
     r2 = float(re.search(r"epoch +1 +loss \S+ +r2 (\S+)", out).group(1))
     assert r2 > 0.99  # y = 1.5a − 2b + noise of sd 0.1: R² ≈ 1 − 0.01/6.25
+    code, out, err = run_cli("train", str(path), "--memory", "1MB", "--shuffle-buffer",
+                             "30000")  # 30,000 rows × 24 bytes = 720 KB > 500 KB
+    assert code != 0 and err.strip().splitlines() == [
+        "error: a shuffle buffer of 30,000 rows holds 720 KB, more than half the memory budget "
+        "of 1.0 MB; give at most 20,833 rows, or more memory"]
     code, out, err = run_cli("train", str(path), "--memory", "2MB", "--epochs", "1",
                              "--engine", "fused")
     assert code == 0 and f"reading {path}: 1.4 MB, within the memory budget of 2.0 MB; " \

@@ -229,6 +229,12 @@ def _fit_parts(model: Module, source: Any, parts: list[Any], sizes: list[int], i
                          validation_data=val, metrics=metrics, engine=engine,
                          on_compile=on_compile, **options)
     buffer = shuffle_buffer if shuffle_buffer is not None else buffer_rows(limit, width)
+    if is_path and 8 * width * buffer > limit // 2:  # (the rest is the blocks' and the copies')
+        from .stream import shown_bytes
+
+        raise ConfigError(f"a shuffle buffer of {buffer:,} rows holds {shown_bytes(8 * width * buffer)}"
+                          f", more than half the memory budget of {shown_bytes(limit)}; give at "
+                          f"most {limit // 2 // (8 * width):,} rows, or more memory")
     if summary is None:
         summary = _first_pass(training, sizes if is_path else None, progress, classification)
     if summary.rows == 0:
