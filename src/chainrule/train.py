@@ -549,10 +549,13 @@ class Trainer:
         X, Y, W = data.X, data.Y, data.W
         if self.shuffle and len(rest) > 1 and not plan.uses_blas(self.batch_size) and \
                 X.nbytes + Y.nbytes <= GATHER_BYTES:
-            if self._gathered is None:  # allocated once for the run: no fresh pages an epoch
-                self._gathered = (np.empty_like(X), np.empty_like(Y), np.arange(len(X)))
-            into_x, into_y, in_order = self._gathered
             n = len(rest)  # (the order's rows are valid: drawn here, or checked on resume)
+            into_x, into_y, in_order = self._gathered or (X[:0], Y[:0], None)
+            if len(into_x) < n or into_x.shape[1:] != X.shape[1:] or into_x.dtype != X.dtype \
+                    or into_y.shape[1:] != Y.shape[1:] or into_y.dtype != Y.dtype:
+                # allocated once for the run (a streamed run's blocks may need a new one)
+                self._gathered = (np.empty_like(X), np.empty_like(Y), np.arange(len(X)))
+                into_x, into_y, in_order = self._gathered
             X = np.take(X, rest, axis=0, out=into_x[:n], mode="clip")
             Y = np.take(Y, rest, axis=0, out=into_y[:n], mode="clip")
             W = None if W is None else W[rest]
