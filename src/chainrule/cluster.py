@@ -84,6 +84,7 @@ def _state(opt: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The optimiser's arrays (``checkpoint.object_state``'s) and what describes them, with
     its step counters ``t`` and ``steps``; not its rate or schedule (the client's own)."""
     arrays, numbers = ckpt.object_state(opt, "optim")
+    arrays = {key: value.copy() for key, value in arrays.items()}  # (not the live ones)
     kept = {k: v for k, v in numbers.items()
             if k in ("t", "steps") or (isinstance(v, dict) and ("arrays" in v or "array" in v))}
     return arrays, kept
