@@ -256,3 +256,139 @@ def test_cli_dask_one_worker_equals_a_plain_run_with_validation_and_checkpoints(
     traced = cli(*common, "--dask", "local:1", "--trace", "1", cwd=tmp_path)  # before a cluster
     assert traced.returncode == 1 and len(traced.stderr.strip().splitlines()) == 1
     assert "--trace narrates steps taken in this process" in traced.stderr
+
+
+# ------------------------------------------------------------------------------------
+# Files and Dask DataFrames, read by the workers (``clusterread``).
+
+
+def write_parts(folder, columns, parts) -> None:
+    folder.mkdir(exist_ok=True)
+    for k, rows in enumerate(parts):
+        lines = [",".join(str(v) for v in row) for row in rows]
+        (folder / f"part-{k}.csv").write_text(",".join(columns) + "\n" + "\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def cities():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=300) * 3 + 5
+    city = rng.choice(["oslo", "rome", "lima"], size=300)
+    y = 2 * x + (city == "rome") * 3.0
+    return x, city, y
+
+
+def test_files_with_a_text_column_read_by_the_workers_equal_fit_in_memory(client, cities,
+                                                                           tmp_path):
+    pd = pytest.importorskip("pandas")
+    x, city, y = cities
+    write_parts(tmp_path / "t", ["x", "city", "y"],
+                [[(float(a), b, float(t)) for a, b, t in zip(x[s:s + 100], city[s:s + 100],
+                                                               y[s:s + 100])]
+                 for s in (0, 100, 200)])
+    # one worker, syncing every row, in the files' order: per-row SGD over the table
+    spread, whole = net(sizes=(4, 3, 1)), net(sizes=(4, 3, 1))
+    h1 = train.fit(spread, tmp_path / "t", "y", cluster=client, workers=1, sync_every=1,
+                   shuffle=False, epochs=2, lr=0.05, scale="standard", engine="graph")
+    frame = pd.DataFrame({"x": x, "city": city})
+    h2 = train.fit(whole, frame, y, shuffle=False, epochs=2, lr=0.05, scale="standard",
+                   engine="graph")
+    assert spread.encoding.categories == whole.encoding.categories == \
+        {"city": ["lima", "oslo", "rome"]}
+    # the scaler of the one-hot inputs, from the categories' counts: NumPy's on the encoded
+    # table to rounding (mean c/n, std √(p(1 − p)))
+    encoded = np.column_stack([x, city == "lima", city == "oslo", city == "rome"]).astype(float)
+    np.testing.assert_allclose(spread.x_scaler.offset, encoded.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(spread.x_scaler.scale, encoded.std(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(spread.y_scaler.offset, [y.mean()], rtol=1e-12)
+    for p, q in zip(spread.parameters(), whole.parameters()):  # (scalers equal to ~1e-16)
+        np.testing.assert_allclose(p.data, q.data, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(h1.loss, h2.loss, rtol=1e-9)
+
+
+class _Spy:
+    """The client, recording the bytes of every array that comes back to this process."""
+
+    def __init__(self, client) -> None:
+        self.client, self.largest = client, 0
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def _measure(self, value) -> None:
+        if isinstance(value, np.ndarray):
+            self.largest = max(self.largest, value.nbytes)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                self._measure(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                self._measure(item)
+        elif hasattr(value, "__dict__"):
+            self._measure(vars(value))
+
+    def gather(self, futures):
+        result = self.client.gather(futures)
+        self._measure(result)
+        return result
+
+
+def test_the_client_never_holds_the_table(client, tmp_path, monkeypatch):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(8)
+    n = 12_000
+    X = rng.normal(size=(n, 3))
+    y = X @ [1.0, -2.0, 0.5]
+    write_parts(tmp_path / "big", ["a", "b", "c", "y"],
+                [[tuple(map(float, r)) + (float(t),) for r, t in zip(X[s:s + 3000], y[s:s + 3000])]
+                 for s in range(0, n, 3000)])
+    # any DataFrame turned into an array in this process: the sample dd.read_csv looks at
+    # for the columns' types is all it may be (at most a few hundred rows)
+    converted = []
+    original = pd.DataFrame.to_numpy
+
+    def to_numpy(self, *args, **kwargs):
+        converted.append(len(self))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_numpy", to_numpy)
+    spy = _Spy(client)
+    model = net(sizes=(3, 4, 1))
+    history = train.fit(model, str(tmp_path / "big" / "*.csv"), "y", cluster=spy,
+                        sync_every=500, epochs=3, lr=0.02, scale="standard", seed=1,
+                        engine="graph")
+    assert max(converted, default=0) < n // 4  # never the table, not even a file of it
+    # what came back: statistics, weights, optimiser state — never the 12,000 × 3 inputs
+    assert 0 < spy.largest < 1000, spy.largest
+    assert history.loss[-1] < 0.25 * history.loss[0]  # a linear target, being learnt
+    assert model.x_scaler.offset.shape == (3,)
+    np.testing.assert_allclose(model.x_scaler.offset, X.mean(axis=0), rtol=1e-10)
+
+
+def test_a_parquet_folder_on_two_workers_is_deterministic_and_classifies(client, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(400, 2))
+    label = np.where(X[:, 0] + X[:, 1] > 0, "up", "down")
+    (tmp_path / "pq").mkdir()
+    for k in range(4):
+        s = slice(k * 100, (k + 1) * 100)
+        pq.write_table(pa.table({"u": X[s, 0], "v": X[s, 1], "label": label[s]}),
+                       tmp_path / "pq" / f"p{k}.parquet")
+    runs = []
+    for _ in range(2):
+        model = net(sizes=(2, 4, 2))
+        history = train.fit(model, tmp_path / "pq", "label", loss="cross_entropy",
+                            cluster=client, sync_every=25, epochs=4, lr=0.1, seed=6,
+                            scale="standard", optimizer="sgd",
+                            optimizer_options={"momentum": 0.5}, engine="graph")
+        runs.append((model, history))
+    assert same_weights(runs[0][0], runs[1][0]) and runs[0][1].loss == runs[1][1].loss
+    model = runs[0][0]
+    assert list(model.classes_) == ["down", "up"]
+    assert np.mean(model.predict(X) == label) > 0.9  # a straight boundary, learnt
+    with pytest.raises(ConfigError, match="validation_split can't be used yet when the Dask "
+                                          "workers read the data"):
+        train.fit(net(sizes=(2, 4, 2)), tmp_path / "pq", "label", loss="cross_entropy",
+                  cluster=client, validation_split=0.2)

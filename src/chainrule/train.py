@@ -653,12 +653,21 @@ def fit(model: Module, X: Any, y: Any = None, loss: str | Loss = "mse",
                        shuffle=shuffle, seed=seed, lr=lr, scale=scale, engine=engine)
     unsupported = dict(sample_weight=sample_weight, checkpoint=checkpoint, resume=resume,
                        validation_data=validation_data, metrics=metrics)
+    if cluster is not None:
+        from .clusterread import fit_on_tables, is_table
+
+        if is_table(X):  # files or a Dask DataFrame: read by the workers (``clusterread``)
+            return fit_on_tables(model, X, y, cluster, features=features, sync_every=sync_every,
+                                 workers=workers, callbacks=callbacks,
+                                 optimizer_options=optimizer_options,
+                                 validation_split=validation_split, early_stopping=early_stopping,
+                                 **stream_args, **unsupported)
     from .streamfit import fit_stream, is_stream
 
     if is_stream(X, y):
         if cluster is not None:
-            raise ConfigError("fit on a Dask cluster takes arrays or a DataFrame for now; "
-                              "read the file into memory first, or train on one machine")
+            raise ConfigError("fit on a Dask cluster takes arrays, a DataFrame, CSV/Parquet "
+                              "paths or a Dask DataFrame, not an iterable of chunks")
         return fit_stream(model, X, target=y, features=features, shuffle_buffer=shuffle_buffer,
                           callbacks=callbacks, validation_split=validation_split,
                           early_stopping=early_stopping, optimizer_options=optimizer_options,

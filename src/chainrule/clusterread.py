@@ -1,0 +1,296 @@
+"""Training on a Dask cluster from files the workers read: CSV/Parquet paths or a Dask
+DataFrame, never gathered on the client.
+
+``fit(model, "data/*.parquet", "y", cluster=client)`` (or a ``dask.dataframe``) runs here.
+The table is a Dask DataFrame (``dd.read_csv`` / ``dd.read_parquet`` of the files
+``stream.files`` finds), held in the workers' memory (``persist``).  Then:
+
+1. **One pass of statistics, on the workers.**  Each partition sends back only its row
+   count, the moments of its number columns (``stream.Moments``), the count of each
+   category of its text columns, and its labels (classification) or the moments of its
+   targets.  The client merges them: the categories (sorted, as ``fit`` finds them) make
+   the one-hot ``Encoding``; a one-hot input of a category seen c times in n rows has
+   mean ``p = c/n``, standard deviation ``√(p(1−p))``, minimum 0 unless c = n and
+   maximum 1 unless c = 0 — so the input scaler is the one ``Scaler.fit`` gives on the
+   whole encoded table (to rounding, ~1e-16), without a second pass.
+2. **Each worker prepares its own shard**: partition i goes to worker i mod W; the worker
+   encodes, scales and one-hots its partitions with the model's encoding, scalers and
+   classes (``train.prepare``, as ``fit`` does) and keeps the arrays.
+3. **Rounds** as in ``cluster``: worker w steps through the next ``sync_every`` rows of
+   its own shard in an order drawn from the seed, the epoch and w (on the worker, so the
+   client holds no row numbers either), and the weights and optimiser state are averaged.
+   An epoch ends when every shard is used up (shards of unequal size: the larger ones
+   take the last rounds alone).
+
+What comes to the client: the statistics (numbers per column, categories, labels),
+the weights and optimiser state each round, and the loss sums.  A lost worker's shard
+is rebuilt from the files (its tasks are Dask's, not scattered data).  Validation,
+metrics, sample weights and checkpoints need rows on the client or a global row order:
+with data read by the workers they are refused in one line, for now.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import train
+from .cluster import Settings, Template, _mean, _round, _set_state, _state, _workers
+from .data import Scaler, encode_labels
+from .errors import ConfigError, DataError
+from .init import make_rng
+from .losses import CLASSIFICATION_LOSSES, Loss, get_loss
+from .nn.module import Module
+from .optim import make_optimizer
+from .stream import Moments, files, given_option
+from .tables import Encoding, MAX_CATEGORIES
+
+
+def is_table(X: Any) -> bool:
+    """Whether ``X`` is something the workers read: a path or a Dask DataFrame."""
+    return isinstance(X, (str, os.PathLike)) or type(X).__module__.split(".")[0] == "dask"
+
+
+def frame_of(X: Any) -> Any:
+    """The Dask DataFrame of a path (CSV or Parquet: a file, a folder, a glob) or ``X``."""
+    import dask.dataframe as dd
+
+    if not isinstance(X, (str, os.PathLike)):
+        if not hasattr(X, "to_delayed") or not hasattr(X, "columns"):
+            raise ConfigError("fit on a Dask cluster takes a Dask DataFrame (not an Array: its "
+                              "columns need names); dd.from_dask_array(...) makes one")
+        return X
+    paths = files(X)
+    if paths[0].lower().endswith((".parquet", ".pq")):
+        return dd.read_parquet(paths)
+    return dd.read_csv(paths)
+
+
+@dataclass
+class PartSummary:
+    """What one partition tells the client: its rows, the moments of its number columns
+    and targets, its categories' counts and its labels."""
+
+    rows: int
+    numbers: Moments
+    counts: dict[str, dict[str, int]]
+    targets: Moments | None
+    labels: list[Any] = field(default_factory=list)
+
+
+def _summarise(part: Any, features: list[str], text: list[str], targets: list[str],
+               classify: bool) -> PartSummary:
+    numeric = [name for name in features if name not in text]
+    X = part[numeric].to_numpy(dtype=np.float64) if numeric else np.zeros((len(part), 0))
+    counts = {}
+    for name in text:
+        values = part[name]
+        if values.isna().any():
+            raise DataError(f"column {name!r} has missing values; fill them in or drop those "
+                            "rows first")
+        counts[name] = {str(k): int(v) for k, v in values.astype(str).value_counts().items()}
+    if classify:
+        labels = np.unique(part[targets[0]].to_numpy()).tolist()
+        return PartSummary(len(part), Moments.of(X), counts, None, labels)
+    return PartSummary(len(part), Moments.of(X), counts,
+                       Moments.of(part[targets].to_numpy(dtype=np.float64)))
+
+
+def _merge(parts: Sequence[PartSummary]) -> PartSummary:
+    total = PartSummary(0, Moments(), {}, None if parts[0].targets is None else Moments())
+    labels: set = set()
+    for part in parts:
+        if part.rows == 0:
+            continue
+        total.rows += part.rows
+        total.numbers = total.numbers.merge(part.numbers)
+        if part.targets is not None:
+            total.targets = total.targets.merge(part.targets)
+        for name, counts in part.counts.items():
+            mine = total.counts.setdefault(name, {})
+            for k, v in counts.items():
+                mine[k] = mine.get(k, 0) + v
+        labels.update(part.labels)
+    total.labels = sorted(labels, key=lambda v: (str(type(v)), v))
+    return total
+
+
+def input_scaler(kind: str, summary: PartSummary, encoding: Encoding | None,
+                 features: list[str]) -> Scaler | None:
+    """``Scaler.fit(kind, X)`` of the encoded inputs, from the merged statistics (the
+    module docstring): number columns from their moments, one-hot ones from their counts."""
+    kind = str(kind).strip().lower()
+    if kind == "none" or summary.rows == 0:
+        return None
+    numbers = summary.numbers.scaler(kind) if summary.numbers.n else None
+    n, offset, scale, at = summary.rows, [], [], 0
+    for name in features:
+        if encoding is not None and name in encoding.categories:
+            for category in encoding.categories[name]:
+                c = summary.counts[name].get(category, 0)
+                p = c / n
+                if kind == "standard":
+                    offset.append(p)
+                    scale.append(np.sqrt(p * (1 - p)))
+                else:
+                    low = 0.0 if c < n else 1.0
+                    offset.append(low)
+                    scale.append((1.0 if c > 0 else 0.0) - low)
+            continue
+        offset.append(numbers.offset[at])
+        scale.append(numbers.scale[at])
+        at += 1
+    scale_arr = np.asarray(scale, dtype=np.float64)
+    return Scaler(kind, np.asarray(offset, dtype=np.float64), np.where(scale_arr > 0, scale_arr, 1.0))
+
+
+def _shard(model: Module, loss: Any, features: list[str], targets: list[str],
+           *parts: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A worker's rows, ready to train: its partitions, in order, encoded, scaled and
+    one-hot as ``fit`` prepares them (``train.prepare`` with the model's statistics)."""
+    import pandas as pd
+
+    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    y = frame[targets[0]] if len(targets) == 1 else frame[targets]
+    return train.prepare(model, frame[features], y, loss, fitting=False)
+
+
+def _local_rows(spec: tuple[int, int, int, int, int, bool], n: int) -> np.ndarray:
+    """Rows ``start:stop`` of shard w's order in an epoch: a permutation drawn from
+    (seed, epoch, w) — the same on any worker — or the shard's own order."""
+    seed, epoch, shard, start, stop, shuffle = spec
+    if not shuffle:
+        return np.arange(start, min(stop, n))
+    return np.random.default_rng([seed, epoch, shard]).permutation(n)[start:stop]
+
+
+def _round_on_shard(settings: Settings, template: Template, shard: tuple[np.ndarray, np.ndarray],
+                    weights: list[np.ndarray], arrays: dict, numbers: dict, lr: float,
+                    spec: tuple) -> Any:
+    X, Y = shard
+    return _round(settings, template, X, Y, weights, arrays, numbers, lr,
+                  _local_rows(spec, len(X)))
+
+
+def fit_on_tables(model: Module, source: Any, target: Any, client: Any, *, loss: Any = "mse",
+                  optimizer: Any = "sgd", epochs: int = 10, batch_size: Any = 1,
+                  shuffle: bool = True, seed: Any = None, lr: Any = None,
+                  scale: str | None = None, features: Any = None, sync_every: int = 1,
+                  workers: int | None = None, engine: str = "auto",
+                  callbacks: Sequence[train.Callback] = (),
+                  optimizer_options: dict[str, Any] | None = None,
+                  **unsupported: Any) -> train.History:
+    """``fit`` on a Dask cluster from files or a Dask DataFrame (the module docstring)."""
+    given = sorted(k for k, v in unsupported.items() if given_option(v))
+    if given:
+        raise ConfigError(f"{', '.join(given)} can't be used yet when the Dask workers read the "
+                          "data; read it into memory (a DataFrame) for those")
+    if isinstance(sync_every, bool) or not isinstance(sync_every, (int, np.integer)) \
+            or sync_every < 1:
+        raise ConfigError(f"sync_every must be a whole number of rows ≥ 1, got {sync_every!r}")
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ConfigError(f"epochs must be a whole number ≥ 0, got {epochs!r}")
+    if isinstance(seed, np.random.Generator):
+        raise ConfigError("fit on a Dask cluster from files takes a whole-number seed (each "
+                          "worker draws its rows' order from it), not a Generator")
+    import dask
+
+    names = _workers(client, workers)
+    frame = frame_of(source)
+    columns = [str(c) for c in frame.columns]
+    targets = [target] if isinstance(target, str) else list(target or [columns[-1]])
+    feats = [features] if isinstance(features, str) else list(
+        features or [c for c in columns if c not in targets])
+    for name in targets + feats:
+        if name not in columns:
+            raise DataError(f"the table has no column named {name!r}; its columns are: "
+                            f"{', '.join(columns[:50])}")
+    loss_fn = get_loss(loss)
+    classify = loss_fn.name in CLASSIFICATION_LOSSES
+    text = [name for name in feats if getattr(frame.dtypes[name], "kind", "O") not in "biuf"]
+    frame = frame.persist()  # read once, into the workers' memory
+    parts = frame.to_delayed()
+    summaries = client.gather(client.compute(
+        [dask.delayed(_summarise)(p, feats, text, targets, classify) for p in parts]))
+    summary = _merge(summaries)
+    if summary.rows == 0:
+        raise DataError("the table has no rows")
+    categories = {name: sorted(summary.counts.get(name, {})) for name in text}
+    for name, cats in categories.items():
+        if len(cats) > MAX_CATEGORIES:
+            raise DataError(f"column {name!r} holds {len(cats):,} different texts, more than "
+                            f"{MAX_CATEGORIES} categories; leave it out or turn it into numbers")
+    encoding = Encoding(feats, categories) if text else None
+    width = encoding.width if encoding is not None else len(feats)
+    if getattr(model, "sizes", None) and model.sizes[0] != width:
+        raise DataError(f"the inputs make {width} columns (text columns one per category), but "
+                        f"the network takes {model.sizes[0]}; build it with {width} inputs")
+    model.encoding = encoding
+    kind = "none" if scale is None else scale
+    model.x_scaler = input_scaler(kind, summary, encoding, feats)
+    if classify:
+        train._targets(model, np.asarray(summary.labels, dtype=object)
+                       if any(isinstance(v, str) for v in summary.labels)
+                       else np.asarray(summary.labels), loss_fn, fitting=True)
+        model.y_scaler = None
+    else:
+        model.y_scaler = summary.targets.scaler(kind)
+    # each worker's shard, built where its partitions are read
+    shards, counts = [], []
+    for w, name in enumerate(names):
+        mine = parts[w::len(names)]
+        counts.append(sum(s.rows for s in summaries[w::len(names)]))
+        spec = loss_fn.spec if type(loss_fn) is Loss else loss_fn
+        shards.append(client.compute(dask.delayed(_shard)(model, spec, feats, targets, *mine),
+                                     workers=[name], allow_other_workers=True) if mine else None)
+    del frame, parts  # the raw partitions go once the shards hold the rows
+    opt = make_optimizer(optimizer, model.parameters(), lr=lr, **(optimizer_options or {}))
+    batch = train._batch_size(batch_size, max(counts))
+    settings = Settings(uuid.uuid4().hex, loss_fn.spec if type(loss_fn) is Loss else loss_fn,
+                        batch, engine, epochs)
+    template = client.scatter(Template(model, opt), broadcast=True, hash=False)
+    base = int(make_rng(seed).integers(2**63)) if seed is None else int(seed)
+    history, params = train.History(), model.parameters()
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        cb.on_train_begin(model)
+    for epoch in range(1, epochs + 1):
+        opt.start_epoch(epoch - 1)
+        for cb in callbacks:
+            cb.on_epoch_begin(epoch)
+        total, seen = 0.0, 0
+        for start in range(0, max(counts), sync_every):
+            arrays, numbers = _state(opt)
+            weights = [p.data.copy() for p in params]
+            futures = [client.submit(_round_on_shard, settings, template, shards[w], weights,
+                                     arrays, numbers, float(opt.lr),
+                                     (base, epoch, w, start, start + sync_every, bool(shuffle)),
+                                     workers=[name], allow_other_workers=True, pure=False)
+                       for w, name in enumerate(names) if counts[w] > start]
+            shares = client.gather(futures)
+            bad = next((s for s in shares if s.failed), None)
+            if bad is not None:
+                raise train._diverged(epoch, history.steps + 1, bad.failed, bad.value, opt,
+                                      "The weights are those before that round.")
+            for p, *news in zip(params, *[s.weights for s in shares]):
+                p.data[...] = _mean(news)
+            _set_state(opt, {key: _mean([s.arrays[key] for s in shares])
+                             for key in shares[0].arrays}, shares[0].numbers)
+            total += sum(s.total for s in shares)
+            seen += sum(s.seen for s in shares)
+            history.steps += sum(s.steps for s in shares)
+        mean = total / seen
+        history.logs["loss"].append(mean)
+        history.epoch.append(epoch)
+        train._check_growth(history, epoch, opt)
+        opt.end_epoch(epoch - 1, mean)
+        if any([cb.on_epoch_end(epoch, history) for cb in callbacks]):
+            history.stopped_early = True
+            break
+    for cb in callbacks:
+        cb.on_train_end(history)
+    return history
