@@ -10,7 +10,10 @@ epoch of each (so a worker's Trainer and the compiled loop are ready, as in a lo
   (default 6,400: 50 batches, about 5 rounds an epoch with 2 workers); each round sends
   the weights and the momentum buffers (~1.9 MB in float32) to each worker and back.
 
-The speed-up is one process's time over W workers' time, in the same run.  On a machine
+The one process gets one BLAS thread (``OPENBLAS_NUM_THREADS=1`` and its kin, set here
+unless given), as Dask gives each worker process: on a loaded 2-core machine a
+multi-threaded BLAS thrashes (an S3-like epoch took 20× longer).  The speed-up is one
+process's time over W workers' time, in the same run.  On a machine
 with 2 cores the client, the scheduler and two workers share them: two workers can't
 be much faster than one there, whatever the algorithm.
 
@@ -24,11 +27,14 @@ import statistics
 import sys
 import time
 
-import numpy as np
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")  # before NumPy loads its BLAS
 
-import chainrule
-from chainrule import train
-from chainrule.cluster import connect
+import numpy as np  # noqa: E402
+
+import chainrule  # noqa: E402
+from chainrule import train  # noqa: E402
+from chainrule.cluster import connect  # noqa: E402
 
 
 def main() -> None:

@@ -392,3 +392,20 @@ def test_a_parquet_folder_on_two_workers_is_deterministic_and_classifies(client,
                                           "workers read the data"):
         train.fit(net(sizes=(2, 4, 2)), tmp_path / "pq", "label", loss="cross_entropy",
                   cluster=client, validation_split=0.2)
+
+
+def test_a_dask_dataframe_is_trained_from_its_partitions(client, table):
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    X, y = table[0][:90], table[1][:90]
+    frame = pd.DataFrame({"u": X[:, 0], "v": X[:, 1], "y": y})
+    spread, whole = net(), net()
+    train.fit(spread, dd.from_pandas(frame, npartitions=3), "y", cluster=client, workers=1,
+              sync_every=1, shuffle=False, epochs=2, lr=0.05, scale="minmax", engine="graph")
+    train.fit(whole, X, y, shuffle=False, epochs=2, lr=0.05, scale="minmax", engine="graph")
+    np.testing.assert_array_equal(spread.x_scaler.offset, X.min(axis=0))  # min/max: exact
+    for p, q in zip(spread.parameters(), whole.parameters()):
+        np.testing.assert_allclose(p.data, q.data, rtol=1e-12, atol=1e-14)
+    with pytest.raises(ConfigError, match="takes a Dask DataFrame \\(not an Array"):
+        train.fit(net(), dd.from_pandas(frame, npartitions=2).to_dask_array(lengths=True),
+                  cluster=client)

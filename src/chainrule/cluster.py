@@ -25,7 +25,8 @@ compiled loop) between rounds, keyed by the run, so a round costs the steps and 
 transfer of the weights, not a new set-up; a worker that lacks it (one that joined or
 restarted) builds it from the run's template.  The client holds the weights, the history
 and, here, the rows it was given; checkpoints are written at a round's end.  Dask itself
-is imported only here; ``connect`` turns ``tcp://HOST:PORT`` or ``local:N`` into a client.
+is imported only here and in ``clusterread`` (paths and Dask DataFrames, read by the
+workers); ``connect`` turns ``tcp://HOST:PORT`` or ``local:N`` into a client.
 """
 
 from __future__ import annotations
