@@ -388,10 +388,38 @@ def test_a_parquet_folder_on_two_workers_is_deterministic_and_classifies(client,
     model = runs[0][0]
     assert list(model.classes_) == ["down", "up"]
     assert np.mean(model.predict(X) == label) > 0.9  # a straight boundary, learnt
-    with pytest.raises(ConfigError, match="validation_split can't be used yet when the Dask "
+    with pytest.raises(ConfigError, match="checkpoint can't be used yet when the Dask "
                                           "workers read the data"):
         train.fit(net(sizes=(2, 4, 2)), tmp_path / "pq", "label", loss="cross_entropy",
-                  cluster=client, validation_split=0.2)
+                  cluster=client, checkpoint=str(tmp_path / "ck"))
+
+
+def test_validation_rows_of_files_are_held_out_by_hash_on_the_workers(client, tmp_path, table):
+    X, y = table
+    write_parts(tmp_path / "v", ["u", "v", "y"],
+                [[(float(a), float(b), float(t)) for (a, b), t in zip(X[s:s + 80], y[s:s + 80])]
+                 for s in (0, 80, 160)])
+    from chainrule.stream import validation_rows
+
+    held = validation_rows(0, 240, 0.25, 7)  # the rows a seed of 7 holds out, by index
+    spread, whole = net(), net()
+    h1 = train.fit(spread, tmp_path / "v", "y", cluster=client, workers=1, sync_every=1,
+                   shuffle=False, epochs=3, lr=0.05, scale="standard", seed=7,
+                   validation_split=0.25, engine="graph")
+    h2 = train.fit(whole, X[~held], y[~held], validation_data=(X[held], y[held]),
+                   shuffle=False, epochs=3, lr=0.05, scale="standard", engine="graph",
+                   metrics=[])
+    for p, q in zip(spread.parameters(), whole.parameters()):
+        np.testing.assert_allclose(p.data, q.data, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(h1.val_loss, h2.val_loss, rtol=1e-9)
+    # two workers, each holding its own held-out rows: val_loss is the mean over all of them
+    model = net()
+    h3 = train.fit(model, tmp_path / "v", "y", cluster=client, sync_every=20, epochs=3,
+                   lr=0.05, scale="standard", seed=7, validation_split=0.25, engine="graph",
+                   early_stopping=5)
+    mine = train.evaluate(model, X[held], y[held])  # (the best epoch's weights, kept)
+    assert h3.val_loss[h3.best_epoch - 1] == pytest.approx(mine, rel=1e-12)
+    assert h3.val_loss[h3.best_epoch - 1] == min(h3.val_loss)
 
 
 def test_a_dask_dataframe_is_trained_from_its_partitions(client, table):

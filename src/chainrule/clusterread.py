@@ -24,9 +24,15 @@ The table is a Dask DataFrame (``dd.read_csv`` / ``dd.read_parquet`` of the file
 
 What comes to the client: the statistics (numbers per column, categories, labels),
 the weights and optimiser state each round, and the loss sums.  A lost worker's shard
-is rebuilt from the files (its tasks are Dask's, not scattered data).  Validation,
-metrics, sample weights and checkpoints need rows on the client or a global row order:
-with data read by the workers they are refused in one line, for now.
+is rebuilt from the files (its tasks are Dask's, not scattered data).
+
+``validation_split`` holds out rows by a hash of their index in the table
+(``stream.validation_rows``, as a streamed ``fit`` does): the partitions' lengths come
+first, so each row's index is known where it is read; the statistics are of the training
+rows; each worker keeps its held-out rows and reports their loss each epoch
+(``val_loss``, which early stopping may watch).  Metrics, sample weights and checkpoints
+need rows on the client or a global row order: with data read by the workers they are
+refused in one line, for now.
 """
 
 from __future__ import annotations
@@ -39,14 +45,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import train
-from .cluster import Settings, Template, _mean, _round, _set_state, _state, _workers
+from .cluster import Settings, Template, _mean, _round, _set_state, _state, _trainer, _workers
 from .data import Scaler, encode_labels
 from .errors import ConfigError, DataError
 from .init import make_rng
 from .losses import CLASSIFICATION_LOSSES, Loss, get_loss
 from .nn.module import Module
 from .optim import make_optimizer
-from .stream import Moments, files, given_option
+from .stream import Moments, files, given_option, validation_rows
 from .tables import Encoding, MAX_CATEGORIES
 
 
@@ -82,8 +88,17 @@ class PartSummary:
     labels: list[Any] = field(default_factory=list)
 
 
-def _summarise(part: Any, features: list[str], text: list[str], targets: list[str],
-               classify: bool) -> PartSummary:
+def _held(part: Any, offset: int, fraction: float, seed: int) -> np.ndarray:
+    """Which rows of a partition (its first row is row ``offset`` of the table) are held out
+    for validation: ``stream.validation_rows``'s hash of each row's index in the table."""
+    if not fraction:
+        return np.zeros(len(part), dtype=bool)
+    return validation_rows(offset, len(part), fraction, seed)
+
+
+def _summarise(part: Any, offset: int, fraction: float, seed: int, features: list[str],
+               text: list[str], targets: list[str], classify: bool) -> PartSummary:
+    part = part[~_held(part, offset, fraction, seed)]
     numeric = [name for name in features if name not in text]
     X = part[numeric].to_numpy(dtype=np.float64) if numeric else np.zeros((len(part), 0))
     counts = {}
@@ -149,14 +164,23 @@ def input_scaler(kind: str, summary: PartSummary, encoding: Encoding | None,
 
 
 def _shard(model: Module, loss: Any, features: list[str], targets: list[str],
-           *parts: Any) -> tuple[np.ndarray, np.ndarray]:
-    """A worker's rows, ready to train: its partitions, in order, encoded, scaled and
-    one-hot as ``fit`` prepares them (``train.prepare`` with the model's statistics)."""
+           fraction: float, seed: int, offsets: list[int], *parts: Any) -> tuple[np.ndarray, ...]:
+    """A worker's rows, ready to train: its partitions (the first rows of which are rows
+    ``offsets`` of the table), in order, encoded, scaled and one-hot as ``fit`` prepares
+    them (``train.prepare`` with the model's statistics): (X, Y) of the training rows and
+    (X, Y) of those held out for validation."""
     import pandas as pd
 
-    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
-    y = frame[targets[0]] if len(targets) == 1 else frame[targets]
-    return train.prepare(model, frame[features], y, loss, fitting=False)
+    held = [_held(part, offset, fraction, seed) for part, offset in zip(parts, offsets)]
+    out: list[np.ndarray] = []
+    for pick in (lambda h: ~h, lambda h: h):
+        frame = pd.concat([part[pick(h)] for part, h in zip(parts, held)], ignore_index=True)
+        y = frame[targets[0]] if len(targets) == 1 else frame[targets]
+        if len(frame):
+            out += train.prepare(model, frame[features], y, loss, fitting=False)
+        else:
+            out += [np.zeros((0, model.sizes[0])), np.zeros((0, model.sizes[-1]))]
+    return tuple(out)
 
 
 def _local_rows(spec: tuple[int, int, int, int, int, bool], n: int) -> np.ndarray:
@@ -168,12 +192,25 @@ def _local_rows(spec: tuple[int, int, int, int, int, bool], n: int) -> np.ndarra
     return np.random.default_rng([seed, epoch, shard]).permutation(n)[start:stop]
 
 
-def _round_on_shard(settings: Settings, template: Template, shard: tuple[np.ndarray, np.ndarray],
+def _round_on_shard(settings: Settings, template: Template, shard: tuple[np.ndarray, ...],
                     weights: list[np.ndarray], arrays: dict, numbers: dict, lr: float,
                     spec: tuple) -> Any:
-    X, Y = shard
+    X, Y = shard[:2]
     return _round(settings, template, X, Y, weights, arrays, numbers, lr,
                   _local_rows(spec, len(X)))
+
+
+def _held_loss(settings: Settings, template: Template, shard: tuple[np.ndarray, ...],
+               weights: list[np.ndarray]) -> tuple[float, int]:
+    """The loss over a worker's validation rows with ``weights``: (mean × rows, rows)."""
+    X, Y, Xv, Yv = shard
+    if not len(Xv):
+        return 0.0, 0
+    trainer = _trainer(settings, template, X, Y)
+    for p, w in zip(trainer.params, weights):
+        p.data[...] = w
+    out = trainer.model.forward_array(Xv)
+    return train._loss_value(trainer.loss_fn, out, Yv, None) * len(Xv), len(Xv)
 
 
 def fit_on_tables(model: Module, source: Any, target: Any, client: Any, *, loss: Any = "mse",
@@ -183,6 +220,7 @@ def fit_on_tables(model: Module, source: Any, target: Any, client: Any, *, loss:
                   workers: int | None = None, engine: str = "auto",
                   callbacks: Sequence[train.Callback] = (),
                   optimizer_options: dict[str, Any] | None = None,
+                  validation_split: float = 0.0, early_stopping: Any = None,
                   **unsupported: Any) -> train.History:
     """``fit`` on a Dask cluster from files or a Dask DataFrame (the module docstring)."""
     given = sorted(k for k, v in unsupported.items() if given_option(v))
@@ -212,13 +250,20 @@ def fit_on_tables(model: Module, source: Any, target: Any, client: Any, *, loss:
     loss_fn = get_loss(loss)
     classify = loss_fn.name in CLASSIFICATION_LOSSES
     text = [name for name in feats if getattr(frame.dtypes[name], "kind", "O") not in "biuf"]
+    fraction = float(validation_split or 0.0)
+    if fraction:
+        validation_rows(0, 0, fraction)  # (the range check)
+    base = int(make_rng(seed).integers(2**63)) if seed is None else int(seed)
     frame = frame.persist()  # read once, into the workers' memory
     parts = frame.to_delayed()
+    lengths = client.gather(client.compute([dask.delayed(len)(p) for p in parts]))
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int).tolist()
     summaries = client.gather(client.compute(
-        [dask.delayed(_summarise)(p, feats, text, targets, classify) for p in parts]))
+        [dask.delayed(_summarise)(p, offset, fraction, base, feats, text, targets, classify)
+         for p, offset in zip(parts, offsets)]))
     summary = _merge(summaries)
     if summary.rows == 0:
-        raise DataError("the table has no rows")
+        raise DataError("the table has no training rows")
     categories = {name: sorted(summary.counts.get(name, {})) for name in text}
     for name, cats in categories.items():
         if len(cats) > MAX_CATEGORIES:
@@ -245,17 +290,20 @@ def fit_on_tables(model: Module, source: Any, target: Any, client: Any, *, loss:
         mine = parts[w::len(names)]
         counts.append(sum(s.rows for s in summaries[w::len(names)]))
         spec = loss_fn.spec if type(loss_fn) is Loss else loss_fn
-        shards.append(client.compute(dask.delayed(_shard)(model, spec, feats, targets, *mine),
-                                     workers=[name], allow_other_workers=True) if mine else None)
+        shards.append(client.compute(dask.delayed(_shard)(
+            model, spec, feats, targets, fraction, base, offsets[w::len(names)], *mine),
+            workers=[name], allow_other_workers=True) if mine else None)
     del frame, parts  # the raw partitions go once the shards hold the rows
     opt = make_optimizer(optimizer, model.parameters(), lr=lr, **(optimizer_options or {}))
     batch = train._batch_size(batch_size, max(counts))
     settings = Settings(uuid.uuid4().hex, loss_fn.spec if type(loss_fn) is Loss else loss_fn,
                         batch, engine, epochs)
     template = client.scatter(Template(model, opt), broadcast=True, hash=False)
-    base = int(make_rng(seed).integers(2**63)) if seed is None else int(seed)
     history, params = train.History(), model.parameters()
     callbacks = list(callbacks)
+    if early_stopping is not None:
+        callbacks.append(early_stopping if isinstance(early_stopping, train.EarlyStopping)
+                         else train.EarlyStopping(patience=early_stopping))
     for cb in callbacks:
         cb.on_train_begin(model)
     for epoch in range(1, epochs + 1):
@@ -286,6 +334,17 @@ def fit_on_tables(model: Module, source: Any, target: Any, client: Any, *, loss:
         mean = total / seen
         history.logs["loss"].append(mean)
         history.epoch.append(epoch)
+        if fraction:
+            weights = [p.data.copy() for p in params]
+            held = client.gather([client.submit(_held_loss, settings, template, shards[w],
+                                                weights, workers=[name],
+                                                allow_other_workers=True, pure=False)
+                                  for w, name in enumerate(names) if shards[w] is not None])
+            rows = sum(r[1] for r in held)
+            if rows == 0:
+                raise ConfigError(f"validation_split {fraction} left no rows for validation; "
+                                  "use more data or another fraction")
+            history.logs.setdefault("val_loss", []).append(sum(r[0] for r in held) / rows)
         train._check_growth(history, epoch, opt)
         opt.end_epoch(epoch - 1, mean)
         if any([cb.on_epoch_end(epoch, history) for cb in callbacks]):
