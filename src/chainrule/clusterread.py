@@ -46,7 +46,7 @@ import numpy as np
 
 from . import train
 from .cluster import Settings, Template, _mean, _round, _set_state, _state, _trainer, _workers
-from .data import Scaler, encode_labels
+from .data import Scaler
 from .errors import ConfigError, DataError
 from .init import make_rng
 from .losses import CLASSIFICATION_LOSSES, Loss, get_loss
