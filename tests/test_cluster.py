@@ -118,6 +118,16 @@ def test_two_workers_are_deterministic_and_learn(client, table):
                             engine="graph", cluster=client, sync_every=30)
         runs.append((model, history))
     assert same_weights(runs[0][0], runs[1][0]) and runs[0][1].loss == runs[1][1].loss
+    # each worker built one Trainer a run and kept it for its 4 × 4 rounds (a new one a
+    # round would be a new key each time)
+    kept = client.run(lambda: {key: t.history.steps for key, t in
+                               __import__("chainrule.cluster").cluster._RUNS.items()})
+    steps: dict[str, int] = {}
+    for runs_of in kept.values():
+        for key, count in runs_of.items():
+            steps[key] = steps.get(key, 0) + count
+    # this test's two runs: 4 epochs × 240 rows, one step a row, over the workers' Trainers
+    assert list(steps.values()).count(4 * 240) >= 2
     # two workers, 4 epochs, explain over half the variance (a sum in place of the mean, or
     # weights not taken back, would not; one process reaches R² 0.83)
     assert runs[0][1]["r2"][-1] > 0.5 and runs[0][1].loss[-1] < runs[0][1].loss[0]
