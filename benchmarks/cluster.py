@@ -18,6 +18,11 @@ process: on a loaded 2-core machine a multi-threaded BLAS thrashes (an S3-like e
 20× longer).  On a machine with 2 cores the client, the scheduler and two workers share
 them: two workers can't be much faster than one there, whatever the algorithm.
 
+First, chainrule's own cost of a round, without Dask: 200,000 S1-like rows (2-2-1),
+``sync_every=1000`` (200 rounds an epoch), with ``InProcess`` standing in for the client
+(each task called here), against plain ``fit``: the difference over 200 is what a round
+costs beyond its steps (it was ~50 ms when a worker ran a whole ``fit`` a round).
+
     python3 benchmarks/cluster.py [SYNC_EVERY] [EPOCHS] [ROWS]
 """
 
@@ -37,7 +42,44 @@ from chainrule import train  # noqa: E402
 from chainrule.cluster import connect  # noqa: E402
 
 
+class InProcess:
+    """A stand-in for a Dask client with one worker: each task runs here, at once."""
+
+    def scheduler_info(self) -> dict:
+        return {"workers": {"here": {}}}
+
+    def scatter(self, value, **_):
+        return value
+
+    def submit(self, fn, *args, **_):
+        return fn(*args)
+
+    def gather(self, results):
+        return results
+
+
+def round_cost() -> None:
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200_000, 2))
+    y = X @ [1.0, 2.0] + 0.1 * rng.normal(size=200_000)
+    model = chainrule.mlp([2, 2, 1], seed=0)
+    common = dict(epochs=1, engine="fused", scale="standard", metrics=[], seed=0)
+    train.fit(model, X[:2000], y[:2000], **common)  # the compiled loop, loaded
+    times = {}
+    for name, extra in (("fit", {}), ("200 rounds", dict(cluster=InProcess(), sync_every=1000))):
+        runs = []
+        for _ in range(3):
+            start = time.perf_counter()
+            train.fit(model, X, y, **common, **extra)
+            runs.append(time.perf_counter() - start)
+        times[name] = min(runs)
+    each = (times["200 rounds"] - times["fit"]) / 200
+    print(f"200,000 rows, 2-2-1: fit {times['fit']:.3f} s; in 200 rounds without Dask "
+          f"{times['200 rounds']:.3f} s: {each * 1e3:.2f} ms a round beyond its steps")
+
+
 def main() -> None:
+    round_cost()
     sync_every = int(sys.argv[1]) if len(sys.argv) > 1 else 6400
     epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 60_000
