@@ -40,6 +40,15 @@ def server():
 
 
 @pytest.fixture(scope="module")
+def slow_server():
+    """A server whose epochs step on the graph engine (``--engine graph``), so a long one
+    lasts long enough to watch (the fused loop would end it in a fraction of a second)."""
+    playground = Playground(engine="graph").start()
+    yield playground
+    playground.stop()
+
+
+@pytest.fixture(scope="module")
 def browser():
     with playwright.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)

@@ -327,3 +327,31 @@ def test_check_works_for_float32_models():
     d = cr.datasets.students()
     ex = explain(cr.seed_network(dtype=np.float32), d.X[:1], d.y[:1], check=True)
     assert all(p.check.rel_error < 1e-2 for p in ex.params)  # float32 differences: ~1e-3
+
+
+def test_weight_decay_adds_lambda_theta_the_gradient_of_the_l2_penalty():
+    """explain(weight_decay=λ): ∂L/∂θ + λ·θ is the central difference of the penalised loss
+    L + (λ/2)·Σθ² (every weight and bias), and the update uses it: θ − η·(∂L/∂θ + λθ)."""
+    model = cr.mlp([2, 3, 1], activation="tanh", seed=1)
+    x, y, lam, lr = np.array([[0.4, -1.2]]), np.array([[0.7]]), 0.3, 0.1
+
+    def penalised() -> float:
+        out = model.forward_array(x)
+        return float(np.mean((y - out) ** 2)) + lam / 2 * sum(
+            float(np.sum(p.data ** 2)) for p in model.parameters())
+
+    for symbol, (name, index) in [("w^1_21", ("layers.0.weight", (1, 0))),
+                                  ("b_21", ("layers.1.bias", (0,)))]:
+        p = explain(model, x, y, "mse", param=symbol, lr=lr, weight_decay=lam).params[0]
+        data = dict(model.named_parameters())[name].data
+        keep, eps = data[index], 1e-6
+        data[index] = keep + eps
+        up = penalised()
+        data[index] = keep - eps
+        down = penalised()
+        data[index] = keep
+        assert p.l2.value == pytest.approx((up - down) / (2 * eps), rel=1e-6)
+        assert p.l2.value == pytest.approx(p.gradient + lam * keep, rel=1e-12)
+        assert p.new == pytest.approx(keep - lr * p.l2.value, rel=1e-12)
+        assert p.to_dict()["l2"]["value"] == p.l2.value
+    assert explain(model, x, y, "mse", param="w^1_21").params[0].to_dict()["l2"] is None

@@ -37,6 +37,7 @@ SEED_ANSWERS = [
 def test_the_seed_quiz_with_right_and_wrong_answers():
     code, out = invoke("quiz", "--questions", "18", "--answers", ",".join(SEED_ANSWERS))
     assert code == 0, out
+    assert out.startswith("chainrule quiz: network 2-2-1 (linear)")  # headed by its own name
     assert out.count("\nright: ") == 13 and out.count("not quite: ") == 5
     assert out.rstrip().endswith("score: 13 of 18 right (72 %)")
     assert "forward pass, row 1: x_1 = 80, x_2 = 8; target y = 5" in out

@@ -8,14 +8,16 @@
   and the derivation panel is a sheet below the diagram, not over it.
 * The keyboard reaches and works everything; axe-core finds no serious or critical problem.
 
-Screenshots of every stage at both sizes and at 150 % are written to
-``tests/artifacts/playground/`` (git-ignored) for a person to look at.
+Screenshots of every stage at both sizes (the network's card, and the whole window) and at
+150 % are kept as test artefacts for a person to look at: in ``$CHAINRULE_ARTEFACTS/playground/``
+when that is set (CI keeps the folder), else ``tests/artifacts/playground/`` (git-ignored).
 """
 
 from __future__ import annotations
 
 import io
 import itertools
+import os
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,8 @@ from browser_page import api, browser, server  # noqa: F401  (fixtures)
 STAGES = ["forward", "loss", "backward", "update"]
 DESKTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
-SHOTS = Path(__file__).parent / "artifacts" / "playground"
+SHOTS = Path(os.environ.get("CHAINRULE_ARTEFACTS") or Path(__file__).parent / "artifacts") \
+    / "playground"
 
 
 def iris_csv() -> bytes:
@@ -42,6 +45,7 @@ NETWORKS = {  # how to set the session up, and the network's sizes
     "seed": ({"dataset": "seed"}, [2, 2, 1]),
     "moons": ({"dataset": "moons", "hidden": [3], "seed": 7}, [2, 3, 1]),
     "iris": ("iris.csv", [4, 4, 3]),
+    "sigmoid-2-2-2": ({"dataset": "sigmoid-2-2-2"}, [2, 2, 2]),  # the worked example's preset
 }
 
 
@@ -120,6 +124,7 @@ def test_no_two_texts_of_the_diagram_overlap_or_are_cut_in_any_stage(browser, se
             assert len(boxes) >= 10, boxes  # the diagram was drawn with its labels
             checked[stage] = overlapping(boxes) + cut(page, boxes)
             page.locator("#network-card").screenshot(path=str(SHOTS / f"{name}-{size}-{stage}.png"))
+            page.screenshot(path=str(SHOTS / f"{name}-{size}-{stage}-window.png"))
         assert all(not pairs for pairs in checked.values()), checked
         # a label with no free place is dropped, never squeezed: the rest of the labels are
         # there (the seed's six weights all have room)
@@ -265,11 +270,16 @@ def test_axe_finds_no_serious_problem_in_any_stage(browser, server, size):
             found[stage] = serious(page)
         page.click('#network .neuron[data-param="b_11"] circle.body')
         page.wait_for_selector("#panel:not([hidden])")
-        found["panel"] = serious(page)
+        found["panel"] = serious(page)  # the factors in their colours, the δ table
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"seed-{size}-panel-window.png"))
         page.keyboard.press("Escape")
         if size == "phone":  # the settings are folded away on a phone
             assert not page.is_visible("#dataset")
             page.click("#settings-toggle")
+        page.select_option("#preset", "example:sigmoid-2-2-2")  # a worked example's step
+        page.wait_for_selector('#network[data-stage="update"]')
+        found["example"] = serious(page)
         page.select_option("#dataset", "xor")  # the toy sets' knobs and heat maps
         page.wait_for_selector("#network image.heat")
         found["xor"] = serious(page)

@@ -15,6 +15,7 @@ import subprocess
 import warnings
 import sys
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,8 +74,9 @@ def test_the_session_opens_on_the_seeds_network_and_table(client):
     W, b = weights(state)
     assert W == [[[1.0, 1.0], [1.0, 1.0]], [[1.0], [1.0]]] and b == [[0.0, 0.0], [0.0]]
     assert state["settings"] == {"dataset": "seed", "hidden": [2], "activation": "linear",
-                                 "init": "ones", "lr": 1e-5, "batch_size": 1, "seed": 0,
-                                 "shuffle": False, "noise": 0, "holdout": 0, "crosses": []}
+                                 "output_activation": "linear", "loss": "auto", "init": "ones", "lr": 1e-5, "batch_size": 1, "seed": 0,
+                                 "shuffle": False, "noise": 0, "holdout": 0, "crosses": [],
+                                 "l2": 0.0}
     assert state["preview"]["rows"] == [0]
     assert state["preview"]["outputs"] == [[[88.0, 88.0]], [[176.0]]]
     assert [row[:3] for row in state["data"]["rows"]] == np.c_[SEED_X, SEED_Y].tolist()
@@ -87,7 +89,9 @@ def test_options_and_datasets(client):
     assert "tanh" in options["activations"] and "softmax" not in options["activations"]
     assert "ones" in options["initialisers"] and options["max_neurons"] == 16
     names = [d["name"] for d in client.get("/api/datasets").json()]
-    assert names == ["seed", "blobs", "xor", "circles", "moons", "spiral", "plane", "bumps"]
+    assert names == ["seed", "blobs", "xor", "circles", "moons", "spiral", "plane", "bumps",
+                     "sigmoid-2-2-2"]
+    assert options["losses"] == ["auto", "mse", "mae", "huber", "bce", "cross_entropy", "sse_half"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -428,6 +432,98 @@ def test_a_toy_session_with_validation_is_fits_run_step_for_step(client):
     assert state["history"]["val_accuracy"] == history["val_accuracy"]
 
 
+def test_played_epochs_run_on_the_fused_loop_compiled_in_the_background_as_fit_fused():
+    """``chainrule serve``'s session compiles the fused loop for a new network in a thread
+    (on copies: the run's weights stay as they were meanwhile) and plays epochs on it; the
+    weights and losses are fit's with engine="fused" on the same rows, bit for bit."""
+    pytest.importorskip("numba")
+    from chainrule import mlp
+    from chainrule.web.session import Session
+    from chainrule.web.toys import toy
+
+    session = Session(compile=True)
+    state = session.reset({"dataset": "xor", "hidden": [4], "activation": "tanh", "seed": 2})
+    run = session.run
+    if run.warming is not None:  # compiled already in this process: nothing to wait for
+        run.warming.join()
+    assert weights(session.state()) == weights(state)  # the compile touched no weight
+    session.epoch({"epochs": 2})
+    assert run.trainer.plan is not None  # taken at the first epoch after the compile
+    model = mlp([2, 4, 1], activation="tanh", init="xavier", seed=2)
+    data = toy("xor", 200, seed=2)
+    history = fit(model, data.X, data.y, loss="bce", lr=0.05, epochs=2, batch_size=1, seed=2,
+                  validation_split=0.2, scale="standard", engine="fused")
+    W, b = weights(session.state())
+    for k, layer in enumerate(model.layers):
+        assert np.array_equal(W[k], layer.weight.data) and np.array_equal(b[k], layer.bias.data)
+    assert session.state()["history"]["loss"] == history.loss
+    assert session.state()["history"]["val_loss"] == history.val_loss
+
+
+def test_a_graph_session_never_takes_the_fused_loop():
+    from chainrule.web.session import Session
+
+    session = Session(engine="graph", compile=True)
+    assert session.run.warming is None and session.run.trainer.plan is None
+    session.epoch()
+    assert session.run.trainer.plan is None and not session.run.adopt()
+
+
+def test_l2_is_in_the_loss_the_derivation_and_the_update_of_the_seeds_step(client):
+    """λ = 0.1 on the seed's first step, by hand: the weights 1 (six) and biases 0 give the
+    penalty (λ/2)·Σθ² = 0.05 · 6 = 0.3; ∂L/∂w^2_11 = 30096 gains λ·w^2_11 = 0.1, so
+    w^2_11 ← 1 − 1e-5 · 30096.1 = 0.699039; b_21 (0) gains nothing: 0 − 1e-5 · 342."""
+    assert client.post("/api/reset", json={"dataset": "seed", "l2": 0.1}).status_code == 200
+    ex = client.get("/api/explain", params={"param": "w^2_11"}).json()
+    p = ex["explanation"]["parameters"][0]
+    assert p["gradient"] == 30096.0  # the loss's own gradient, by the chain rule
+    assert p["l2"]["value"] == pytest.approx(30096.1, rel=1e-15)
+    assert p["l2"]["forms"] == ["30096 + 0.1 · 1", "30096.1"]
+    assert p["update"]["new"] == pytest.approx(0.699039, abs=1e-15)
+    assert "∂L/∂w^2_11 + λ · w^2_11 = 30096 + 0.1 · 1" in ex["text"]
+    assert "w^2_11 ← w^2_11 − η · (∂L/∂w^2_11 + λ · w^2_11) = 1 − 1e-05 · 30096.1" in ex["text"]
+    st = client.post("/api/step").json()["stages"]
+    assert st["loss"]["loss"] == 29241.0 and st["loss"]["penalty"] == pytest.approx(0.3)
+    assert st["loss"]["l2"] == 0.1 and st["update"]["rule"] == "θ ← θ − η · (∂L/∂θ + λ · θ)"
+    assert st["backward"]["weights"][1] == [[30096.0], [30096.0]]  # δ · O: the chain rule's
+    assert st["update"]["weights"][1][0][0] == pytest.approx(0.699039, abs=1e-15)
+    assert st["update"]["biases"][1][0] == pytest.approx(-0.00342, abs=1e-15)
+    assert st["update"]["weights"][0][0][0] == pytest.approx(1 - 1e-5 * 27360.1, abs=1e-15)
+
+
+def test_a_session_with_l2_gives_the_weights_fit_gives_with_that_weight_decay(client):
+    """L2 λ in the page is the optimiser's weight_decay λ in fit, on the same data and seed."""
+    from chainrule import mlp
+    from chainrule.web.toys import toy
+
+    body = {"dataset": "moons", "hidden": [3], "seed": 6, "l2": 0.05, "batch_size": 2}
+    assert client.post("/api/reset", json=body).json()["settings"]["l2"] == 0.05
+    client.post("/api/step")
+    for _ in range(2):
+        state = client.post("/api/epoch").json()
+    model = mlp([2, 3, 1], activation="tanh", init="xavier", seed=6)
+    data = toy("moons", 200, seed=6)
+    history = fit(model, data.X, data.y, loss="bce", lr=0.05, epochs=2, batch_size=2, seed=6,
+                  validation_split=0.2, scale="standard",
+                  optimizer_options={"weight_decay": 0.05})
+    W, b = weights(state)
+    for k, layer in enumerate(model.layers):
+        np.testing.assert_allclose(W[k], layer.weight.data, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(b[k], layer.bias.data, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(state["history"]["loss"], history.loss, rtol=1e-12)
+    plain = mlp([2, 3, 1], activation="tanh", init="xavier", seed=6)  # λ = 0 differs
+    fit(plain, data.X, data.y, loss="bce", lr=0.05, epochs=2, batch_size=2, seed=6,
+        validation_split=0.2, scale="standard")
+    assert not np.allclose(plain.layers[0].weight.data, W[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("l2, said", [(-0.1, "from 0 to 10"), ("much", "must be a number"),
+                                      (11, "from 0 to 10"), (True, "must be a number")])
+def test_a_bad_l2_is_refused_in_words(client, l2, said):
+    r = client.post("/api/reset", json={"l2": l2})
+    assert r.status_code == 400 and said in r.json()["error"] and "λ" in r.json()["error"]
+
+
 def test_an_unexpected_error_is_a_json_500_not_plain_text(monkeypatch):
     from chainrule.web.session import Session
 
@@ -547,6 +643,20 @@ def test_an_upload_takes_its_input_columns_from_the_page(client):
     assert state["network"]["inputs"] == ["size", "age"] and state["network"]["sizes"] == [2, 4, 1]
     assert state["upload"]["features"] == ["size", "age"]
     assert state["data"]["rows"][0][:3] == [50.0, 10.0, 150.0]  # size, age, price
+
+
+def test_a_text_column_learnt_one_hot_is_named_once_among_the_uploads_inputs(client):
+    """The page ticks the boxes of ``upload.features``: a text column is one of them, by its
+    own name, though the network reads it as one input per category."""
+    table = b"size,town,price\n50,north,150\n80,south,260\n120,north,300\n65,east,210\n"
+    state = client.post("/api/upload", params={"name": "towns.csv", "target": "price",
+                                               "features": '["size", "town"]'},
+                        content=table, headers=CSV_TYPE).json()
+    assert state["network"]["inputs"] == ["size", "town=east", "town=north", "town=south"]
+    assert state["upload"]["features"] == ["size", "town"]
+    default = client.post("/api/upload", params={"name": "towns.csv"}, content=table,
+                          headers=CSV_TYPE).json()  # every column but the last
+    assert default["upload"]["features"] == ["size", "town"]
 
 
 @pytest.mark.parametrize("params, words", [
@@ -672,3 +782,133 @@ def test_one_request_can_run_several_epochs_as_single_ones_would(client):
     assert weights(at_once) == weights(one_by_one)
     r = client.post("/api/epoch", json={"epochs": 1000})
     assert_refused(client, r, 400, "epochs", "1 to 100")
+
+
+# ---------------------------------------------------------------------------------------
+# Worked examples as presets; the output activation and the loss chosen in the page.
+
+EXAMPLE_232 = Path(__file__).parent / "data" / "sigmoid-2-3-2.toml"
+
+
+def test_the_sigmoid_2_2_2_preset_takes_the_known_step(client):
+    """The shipped example (chainrule explain --example sigmoid-2-2-2): its step in the page
+    has explain's numbers — E, every ∂E/∂θ and every updated weight — and the digits it
+    prints: E = 0.298371, ∂E/∂w^2_11 = 0.082167, w^2_11 ← 0.358916, w^1_11 ← 0.149781."""
+    from chainrule.explain import explain, load_example
+
+    names = {d["name"]: d for d in client.get("/api/datasets").json()}
+    assert names["sigmoid-2-2-2"]["kind"] == "example"
+    state = client.post("/api/reset", json={"dataset": "sigmoid-2-2-2"}).json()
+    s = state["settings"]
+    assert (s["hidden"], s["activation"], s["output_activation"], s["loss"], s["lr"],
+            s["init"]) == ([2], "sigmoid", "sigmoid", "sse_half", 0.5, "example")
+    st = client.post("/api/step").json()["stages"]
+    ex = load_example("sigmoid-2-2-2")
+    want = explain(ex.model, ex.X, ex.Y, ex.loss, lr=ex.lr)
+    assert st["loss"]["loss"] == pytest.approx(want.loss.value, rel=1e-12)
+    assert f"{st['loss']['loss']:.6g}" == "0.298371"
+    for p in want.params:
+        k, kind = p.ref.layer, p.ref.kind
+        grads = st["backward"]["weights" if kind == "w" else "biases"][k - 1]
+        new = st["update"]["weights" if kind == "w" else "biases"][k - 1]
+        index = p.ref.index if kind == "w" else p.ref.index[-1:]
+        g, w = grads, new
+        for i in index:
+            g, w = g[i], w[i]
+        assert g == pytest.approx(p.gradient, rel=1e-12, abs=1e-15), p.symbol
+        assert w == pytest.approx(p.new, rel=1e-12), p.symbol
+    assert f"{st['backward']['weights'][1][0][0]:.6g}" == "0.082167"
+    assert f"{st['update']['weights'][1][0][0]:.6g}" == "0.358916"
+    assert f"{st['update']['weights'][0][0][0]:.6g}" == "0.149781"
+
+
+def test_serve_example_opens_on_the_file_and_its_deltas_are_explains(tmp_path):
+    """``chainrule serve --example FILE``: the page's first dataset is the file's (a 2-3-2
+    sigmoid network with sse_half), and each neuron's δ in the backward stage is the δ of
+    ``chainrule explain --example FILE --format json``."""
+    from chainrule.web.session import Session
+
+    session = Session(example=str(EXAMPLE_232))
+    state = session.state()
+    assert state["settings"]["dataset"] == "example" and state["network"]["sizes"] == [2, 3, 2]
+    assert state["network"]["activations"] == ["sigmoid", "sigmoid"]
+    assert state["loss"]["name"] == "sse_half"
+    assert state["network"]["weights"][1][2] == [0.7, 0.15] and state["network"]["biases"] == \
+        [[0.1, 0.1, 0.1], [-0.2, -0.2]]
+    kinds = {d["name"]: d["kind"] for d in session.datasets()}
+    assert kinds["example"] == "example" and kinds["sigmoid-2-2-2"] == "example"
+    out = subprocess.run([sys.executable, "-m", "chainrule", "explain", "--example",
+                          str(EXAMPLE_232), "--format", "json"], capture_output=True, text=True,
+                         check=True).stdout
+    table = {eq["lhs"].split(" ")[0]: eq["value"] for eq in json.loads(out)["rows"][0]["deltas"]}
+    deltas = session.step()["stages"]["backward"]["deltas"]
+    shown = {f"δ^{k + 1}_{j + 1}": layer[0][j] for k, layer in enumerate(deltas)
+             for j in range(len(layer[0]))}
+    assert shown.keys() == table.keys() and len(shown) == 5
+    for name, value in table.items():
+        assert shown[name] == pytest.approx(value, rel=1e-12), name
+
+
+def test_serve_example_refuses_a_file_it_cannot_read_in_one_line(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('sizes = [2, 1]\nx = [1, 2]\ny = [3]\n[weights]\n"w^1_11" = 1\n')
+    r = subprocess.run([sys.executable, "-m", "chainrule", "serve", "--example", str(bad)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode not in (0, 3) and "Traceback" not in r.stderr
+    assert "bad.toml" in r.stderr and "w^1_21" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("body, said", [
+    ({"dataset": "xor", "init": "example"}, "choose another initialiser"),
+    ({"dataset": "sigmoid-2-2-2", "hidden": [3]}, "keep hidden 2"),
+    ({"dataset": "sigmoid-2-2-2", "init": "xavier"}, "starts from its own weights"),
+    ({"dataset": "seed", "loss": "bce"}, "bce is for classes"),
+    ({"dataset": "xor", "loss": "mse"}, "this data has classes"),
+    ({"dataset": "xor", "output_activation": "sigmoid"}, "set the output activation to linear"),
+    ({"dataset": "seed", "loss": "hinge"}, "loss must be one of"),
+])
+def test_a_loss_or_start_that_does_not_fit_the_data_is_refused_in_words(client, body, said):
+    r = client.post("/api/reset", json=body)
+    assert r.status_code == 400 and said in r.json()["error"], r.json()
+    assert client.get("/api/state").json()["settings"]["dataset"] == "seed"  # as it was
+
+
+def test_an_output_activation_and_loss_chosen_in_the_page_train_as_fit_does(client):
+    """The plane set with a tanh output and the huber loss: the weights fit gives."""
+    from chainrule import mlp
+    from chainrule.web.toys import toy
+
+    body = {"dataset": "plane", "hidden": [3], "seed": 2, "output_activation": "tanh",
+            "loss": "huber"}
+    state = client.post("/api/reset", json=body).json()
+    assert state["network"]["activations"] == ["tanh", "tanh"] and state["loss"]["name"] == "huber"
+    state = client.post("/api/epoch").json()
+    model = mlp([2, 3, 1], activation="tanh", output_activation="tanh", init="xavier", seed=2)
+    data = toy("plane", 200, seed=2)
+    history = fit(model, data.X, data.y, loss="huber", lr=0.05, epochs=1, batch_size=1, seed=2,
+                  validation_split=0.2, scale="standard")
+    W, b = weights(state)
+    for k, layer in enumerate(model.layers):
+        np.testing.assert_allclose(W[k], layer.weight.data, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(b[k], layer.bias.data, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(state["history"]["loss"], history.loss, rtol=1e-12)
+
+
+def test_a_served_example_of_several_rows_steps_them_as_explain_steps_them():
+    """``serve --example seed`` (the shipped file: three rows): a row a step, in order, as
+    ``chainrule explain --example seed --steps 2``: step 1 is the seed's (∂L/∂w^2_11 =
+    30096, w^2_11 → 0.69904), step 2 starts from its weights on row 2."""
+    from chainrule.explain import explain_steps, load_example
+    from chainrule.web.session import Session
+
+    session = Session(example="seed")
+    first = session.step()["stages"]
+    assert first["forward"]["rows"] == [0] and first["backward"]["weights"][1][0][0] == 30096.0
+    assert first["update"]["weights"][1][0][0] == pytest.approx(0.69904, abs=1e-15)
+    second = session.step()["stages"]
+    ex = load_example("seed")
+    want = explain_steps(ex.model, ex.X, ex.Y, ex.loss, steps=2, lr=ex.lr, param="w^2_11")[1]
+    p = want.params[0]
+    assert second["forward"]["rows"] == [1]
+    assert second["backward"]["weights"][1][0][0] == pytest.approx(p.gradient, rel=1e-12)
+    assert second["update"]["weights"][1][0][0] == pytest.approx(p.new, rel=1e-12)

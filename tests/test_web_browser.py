@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from browser_page import api, browser, number, server  # noqa: F401  (fixtures)
+from browser_page import api, browser, number, server, slow_server  # noqa: F401  (fixtures)
 
 CSV = b"size,rooms,age,price\n50,2,10,150\n80,3,5,260\n120,4,20,300\n65,2,2,210\n90,3,15,240\n"
 
@@ -177,6 +177,7 @@ def test_a_refused_upload_keeps_its_target_picker(page):
                            ".some(e => e.textContent.includes('note=same'))")
     assert page.locator("#network .input .name").all_text_contents() == ["size", "note=same"]
     assert page.input_value("#target") == "price, in k$"
+    assert boxes(page) == {"size": True, "price, in k$": False, "note": True}  # used: ticked
 
 
 def test_iris_can_predict_a_measurement_chosen_in_the_page(page, server):
@@ -196,6 +197,7 @@ def test_iris_can_predict_a_measurement_chosen_in_the_page(page, server):
     page.wait_for_function("[...document.querySelectorAll('#network .input .name')]"
                            ".filter((e) => e.textContent.startsWith('species=')).length === 3")
     assert page.input_value("#target") == "petal_width"
+    assert page.is_checked('#inputs-boxes input[value="species"]')  # learnt one-hot: ticked
     page.select_option("#target", "species")  # a refused target goes back too
     page.wait_for_function("document.getElementById('dataset').value === 'upload' && "
                            "document.querySelectorAll('#network .target').length === 3")
@@ -360,6 +362,9 @@ def test_the_address_holds_the_settings_and_reproduces_the_run(page, server, bro
     page.wait_for_function("location.search.includes('seed=3')")
     page.check('#crosses input[value="x1x2"]')
     page.wait_for_function("document.querySelectorAll('#network .input').length === 3")
+    page.fill("#l2", "0.03")
+    page.press("#l2", "Enter")
+    page.wait_for_function("location.search.includes('l2=0.03')")
     address = page.url
     assert "dataset=xor" in address and "crosses=x1x2" in address and "stage_ms=30" in address
     for n in (1, 2, 3):
@@ -370,6 +375,7 @@ def test_the_address_holds_the_settings_and_reproduces_the_run(page, server, bro
     again.goto(address)
     again.wait_for_selector("body[data-ready]")
     assert again.input_value("#seed") == "3" and again.is_checked('#crosses input[value="x1x2"]')
+    assert again.input_value("#l2") == "0.03"
     for n in (1, 2, 3):
         again.click("#btn-epoch")
         again.wait_for_selector(f'#chart[data-points="{n}"]')
@@ -377,6 +383,7 @@ def test_the_address_holds_the_settings_and_reproduces_the_run(page, server, bro
     again.close()
     assert second["inputs"] == ["x_1", "x_2", "x₁x₂"]
     assert second["weights"] == first["weights"] and second["biases"] == first["biases"]
+    assert api(server, "/api/state")["settings"]["l2"] == 0.03
 
 
 def test_every_neuron_of_a_2d_set_shows_its_heat_map(page):
@@ -433,7 +440,11 @@ def test_your_turn_checks_a_typed_gradient_and_points_at_the_factor_that_differs
     assert deltas_shown(page) == {"δ21": 342}
 
 
-def test_a_long_epoch_shows_its_progress_and_stops_when_the_page_goes(page, server):
+def test_a_long_epoch_shows_its_progress_and_stops_when_the_page_goes(browser, slow_server):
+    server = slow_server
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(server.url)
+    page.wait_for_selector("body[data-ready]")
     # 50,000 rows, 40,000 of them trained on: an epoch of single-row steps takes many
     # seconds, so the page asks /api/progress meanwhile and writes it under the network
     rows = b"".join(b"%d,%d,%d\n" % (i % 101, i % 7, i % 101 - i % 7) for i in range(50_000))
@@ -451,3 +462,127 @@ def test_a_long_epoch_shows_its_progress_and_stops_when_the_page_goes(page, serv
             break
         time.sleep(0.05)
     assert not progress["running"] and 0 < progress["row"] < 40_000
+
+
+def test_the_sigmoid_2_2_2_preset_shows_its_known_step(page, server):
+    # chainrule explain --example sigmoid-2-2-2 prints E = 0.298371, ∂E/∂w^2_11 = 0.082167,
+    # w^2_11 ← 0.358916, w^1_11 ← 0.149781, b_21 ← 0.530751, ŷ_1 = 0.751365
+    page.select_option("#preset", "example:sigmoid-2-2-2")
+    page.wait_for_selector('#network[data-stage="update"]')
+    assert page.input_value("#dataset") == "sigmoid-2-2-2"
+    assert page.input_value("#output_activation") == "sigmoid"
+    assert page.input_value("#loss") == "sse_half" and page.input_value("#init") == "example"
+    label = lambda param: page.locator(f'.wlabel[data-param="{param}"]').text_content()  # noqa: E731
+    assert label("w^2_11").startswith("w²₁₁ = 0.358916") and label("w^1_11").startswith("w¹₁₁ = 0.149781")
+    assert page.locator('.blabel[data-param="b_21"]').text_content().startswith("b₂₁ = 0.530751")
+    assert page.locator("#network .loss-badge").text_content().startswith("L: 0.298371 → ")
+    assert "ŷ₁: 0.751365 → " in page.locator("#network").text_content()
+    page.click('#stages li[data-stage="backward"]')
+    assert label("w^2_11") == "∂L/∂w²₁₁ = 0.082167"
+    assert deltas_shown(page) == pytest.approx({"δ21": 0.138499, "δ22": -0.0380982,
+                                                "δ11": 0.00877135, "δ12": 0.00995425}, rel=5e-6)
+
+
+def test_every_neurons_delta_is_explains_for_a_served_2_3_2_example(browser):
+    """chainrule serve --example FILE (a 2-3-2 sigmoid network, sse_half): the page opens on
+    it, and the δ in each neuron of the backward stage is explain --format json's."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from chainrule.web.server import Playground
+
+    example = Path(__file__).parent / "data" / "sigmoid-2-3-2.toml"
+    out = subprocess.run([sys.executable, "-m", "chainrule", "explain", "--example",
+                          str(example), "--format", "json"], capture_output=True, text=True,
+                         check=True).stdout
+    table = {eq["lhs"].split(" ")[0].replace("^", "").replace("_", ""): eq["value"]
+             for eq in json.loads(out)["rows"][0]["deltas"]}
+    served = Playground(example=str(example)).start()
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(served.url + "?stage_ms=30")
+        page.wait_for_selector("body[data-ready]")
+        assert page.input_value("#dataset") == "example"
+        assert page.locator('#preset option[value="example:example"]').text_content() == \
+            "a 2-3-2 sigmoid network: its step"
+        page.click("#btn-row")
+        page.wait_for_selector('#network[data-stage="update"]')
+        page.click('#stages li[data-stage="backward"]')
+        shown = deltas_shown(page)
+        assert len(shown) == 5 and shown == pytest.approx(table, rel=1e-12)
+        page.close()
+    finally:
+        served.stop()
+
+
+def test_the_panel_colours_each_factor_as_its_place_in_the_diagram_and_has_the_delta_table(page):
+    # The seed's ∂L/∂w^1_11 = ∂L/∂ŷ · ∂ŷ/∂O_11 · ∂O_11/∂w^1_11 = 342 · w^2_11 · x_1: the first
+    # factor lives at the output neuron, the second on the arrow w^2_11, the third at input 1
+    page.click('.wlabel[data-param="w^1_11"]')
+    page.wait_for_selector("#panel tr.factor")
+    rows = page.locator("#panel tr.factor")
+    assert rows.count() == 3
+    places = [rows.nth(n).get_attribute("data-place") for n in range(3)]
+    assert places == ['g.neuron[data-param="b_21"]', 'g.weight[data-param="w^2_11"]',
+                      'g.input[data-input="1"]']
+    colour = lambda locator: locator.evaluate(  # noqa: E731
+        "e => getComputedStyle(e).getPropertyValue('--factor').trim()")
+    wanted = [colour(rows.nth(n)) for n in range(3)]
+    assert len(set(wanted)) == 3
+    for place, want in zip(places, wanted):
+        assert colour(page.locator(f"#network {place}")) == want
+    # drawn in that colour: the arrow's line, the neuron's ring, the input's box
+    stroke = lambda selector: page.locator(selector).evaluate("e => getComputedStyle(e).stroke")  # noqa: E731
+    rgb = lambda hex_: "rgb({}, {}, {})".format(*(int(hex_[i:i + 2], 16) for i in (1, 3, 5)))  # noqa: E731
+    assert stroke('#network g.weight[data-param="w^2_11"] line.edge') == rgb(wanted[1])
+    assert stroke('#network g.neuron[data-param="b_21"] circle.body') == rgb(wanted[0])
+    assert stroke('#network g.input[data-input="1"] rect') == rgb(wanted[2])
+    assert page.locator("#panel tr.factor td.symbol").first.evaluate("e => getComputedStyle(e).color") \
+        == rgb(wanted[0])
+    # the δ table, as explain writes it: δ²₁ = −2(5 − 176) = 342, passed back through w = 1
+    table = page.locator("#panel details.delta-table")
+    table.locator("summary").click()
+    lines = table.locator(".eq")
+    assert lines.count() == 3
+    texts = [lines.nth(n).text_content() for n in range(3)]
+    assert [t.split(" ")[0] for t in texts] == ["δ²₁", "δ¹₁", "δ¹₂"]
+    assert all(t.split("= ")[-1] == "342" for t in texts)
+
+
+def test_l2_shows_in_the_loss_stage_the_panel_and_the_update(page):
+    # λ = 0.1 on the seed's first step: the penalty (λ/2)·Σθ² = 0.05 · 6 = 0.3 (six weights
+    # of 1), ∂L/∂w^2_11 + λ·w^2_11 = 30096 + 0.1 = 30096.1, w^2_11 ← 1 − 1e-5 · 30096.1
+    page.fill("#l2", "0.1")
+    page.press("#l2", "Enter")
+    page.wait_for_function("location.search.includes('l2=0.1')")
+    one_row(page)
+    page.click('#stages li[data-stage="loss"]')
+    assert "L + (λ/2)·Σθ² = 29241 + 0.3 = 29241.3" in page.inner_text("#stage-text")
+    page.click('#stages li[data-stage="update"]')
+    assert "θ ← θ − η · (∂L/∂θ + λ · θ)" in page.inner_text("#stage-text")
+    assert page.locator('.wlabel[data-param="w^2_11"]').text_content().startswith("w²₁₁ = 0.699039")
+    page.click('.wlabel[data-param="w^2_11"]')
+    page.wait_for_selector("#panel .eq.l2")
+    assert page.locator("#panel .eq.l2").inner_text().replace("\n", " ").endswith("= 30096.1")
+    assert "0.699039" in page.locator("#panel .eq.update").inner_text()
+
+
+def test_the_output_activation_and_loss_are_chosen_in_the_page(page, server):
+    page.select_option("#output_activation", "sigmoid")
+    page.wait_for_function("location.search.includes('output_activation=sigmoid')")
+    page.select_option("#loss", "sse_half")
+    page.wait_for_function("location.search.includes('loss=sse_half')")
+    state = api(server, "/api/state")
+    assert state["network"]["activations"] == ["linear", "sigmoid"]
+    assert state["loss"]["name"] == "sse_half"
+    assert page.locator("#network .caption.act").all_text_contents() == ["f = linear", "f = sigmoid"]
+    # ŷ = σ(176) to six digits is 1, and the loss ½(5 − 1)² = 8 shows after a row
+    one_row(page)
+    page.click('#stages li[data-stage="loss"]')
+    assert "L = 8" in page.inner_text("#stage-text")
+    page.select_option("#loss", "bce")  # for classes: refused, the page keeps the loss it has
+    page.wait_for_selector("#message.error:not([hidden])")
+    assert "bce is for classes" in page.inner_text("#message")
+    assert page.input_value("#loss") == "sse_half"

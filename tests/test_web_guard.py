@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -313,9 +314,19 @@ def wait_for(server: Server, test, what: str) -> dict:
     raise AssertionError(f"never {what}: {progress}")
 
 
-def test_state_answers_during_a_long_epoch_which_stops_when_its_request_is_gone(live):
+@pytest.fixture(scope="module")
+def slow():
+    """``chainrule serve --engine graph``: epochs step by step on the graph, so a long one
+    lasts long enough to be watched (the fused loop would end it in a fraction of a second)."""
+    server = Server("--engine", "graph")
+    yield server
+    server.stop()
+
+
+def test_state_answers_during_a_long_epoch_which_stops_when_its_request_is_gone(slow):
     """An epoch over 112,000 rows (140,000 less 20 % held out: tens of seconds of single-row steps) runs in slices:
     /api/state answers mid-epoch, and closing the epoch's connection stops the work."""
+    live = slow
     status, state = live.call("POST", "/api/upload?name=long.csv", big_table(),
                               {"Content-Type": "text/csv"})
     assert status == 200 and state["rows_per_epoch"] == 112_000 and state["step"] == 0
@@ -335,7 +346,7 @@ def test_state_answers_during_a_long_epoch_which_stops_when_its_request_is_gone(
 
 
 def test_sigterm_stops_the_server_within_2_s_during_a_long_epoch():
-    server = Server()
+    server = Server("--engine", "graph")
     try:
         status, _ = server.call("POST", "/api/upload?name=long.csv", big_table(),
                                 {"Content-Type": "text/csv"})
@@ -349,4 +360,21 @@ def test_sigterm_stops_the_server_within_2_s_during_a_long_epoch():
     finally:
         if server.proc.poll() is None:
             server.proc.kill()
+        server.stop()
+
+
+def test_serve_example_opens_the_page_on_the_files_network():
+    """``chainrule serve --example FILE.toml``: the served session is the file's network,
+    from its weights, its step the page's preset (a dataset of kind ``example``)."""
+    example = Path(__file__).parent / "data" / "sigmoid-2-3-2.toml"
+    server = Server("--example", str(example), "--engine", "graph")
+    try:
+        state = server.call("GET", "/api/state")[1]
+        assert state["settings"]["dataset"] == "example" and state["settings"]["init"] == "example"
+        assert state["network"]["sizes"] == [2, 3, 2] and state["loss"]["name"] == "sse_half"
+        assert state["network"]["weights"][0][0] == [0.1, 0.6, -0.3]  # w^1_11, w^1_12, w^1_13
+        datasets = {d["name"]: d for d in server.call("GET", "/api/datasets")[1]}
+        assert datasets["example"]["kind"] == "example"
+        assert datasets["example"]["title"] == "worked example: a 2-3-2 sigmoid network (1 row)"
+    finally:
         server.stop()

@@ -57,7 +57,7 @@ def quiz(ctx: click.Context, example: str | None, model_file: str | None, data_f
                               "give one per question, comma-separated")
         for text in given:
             parse_answer(text)  # every answer readable before the first question
-    for line in forward_text(ex):
+    for line in forward_text(ex, command="quiz"):
         click.echo(line)
     click.echo("Work out each quantity from the forward pass above (it helps to start from the "
                "loss's gradient and go back through the layers).")

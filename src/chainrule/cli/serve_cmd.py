@@ -36,7 +36,17 @@ def parse_size(ctx: click.Context | None, param: click.Parameter | None, text: s
 @click.option("--max-upload", "max_upload", default="20MB", show_default=True, metavar="SIZE",
               callback=parse_size,
               help="The largest CSV the page may upload (20MB, 500kB, 1GB, …).")
-def serve(host: str, port: int, allow_remote: bool, open_browser: bool, max_upload: int) -> None:
+@click.option("--engine", type=click.Choice(["auto", "graph"]), default="auto", show_default=True,
+              help="How played epochs run: 'auto' on the fused loop once it is compiled for the "
+              "network (compiled in the background, seconds the first time on a machine), "
+              "'graph' always on the autograd engine. A single step always shows the graph's "
+              "numbers.")
+@click.option("--example", metavar="FILE",
+              help="A worked example's TOML file (as for 'chainrule explain --example', or a "
+              "shipped one's name: seed, sigmoid-2-2-2): the page opens on it, from its "
+              "weights, and offers its step as a preset.")
+def serve(host: str, port: int, allow_remote: bool, open_browser: bool, max_upload: int,
+          engine: str, example: str | None) -> None:
     """Start the web playground: the seed's network learning its table, one stage at a time.
 
     Press "one row" to watch the forward pass, the loss, the backward pass and the
@@ -46,4 +56,5 @@ def serve(host: str, port: int, allow_remote: bool, open_browser: bool, max_uplo
     from ..web.server import check_host, serve as run
 
     check_host(host, allow_remote)
-    run(host, port, allow_remote, open_browser, echo=click.echo, max_upload=max_upload)
+    run(host, port, allow_remote, open_browser, echo=click.echo, max_upload=max_upload,
+        engine=engine, example=example)

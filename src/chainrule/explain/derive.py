@@ -375,7 +375,7 @@ def _for_row(g: RowGradient, loss_name: str) -> RowGradient:
 def explain(model: Sequential, x: Any, y: Any, loss: str | Loss = "mse",
             param: str | ParamRef | list[str] | None = None, lr: float = 0.01,
             rows: list[int] | None = None, check: bool = False, form: str = "auto",
-            step: int | None = None) -> Explanation:
+            step: int | None = None, weight_decay: float = 0.0) -> Explanation:
     """The chain rule for ``param`` (default: every weight and bias), with this step's numbers.
 
     ``x`` is one row (or a batch of rows) and ``y`` its target(s), as the network sees
@@ -384,7 +384,9 @@ def explain(model: Sequential, x: Any, y: Any, loss: str | Loss = "mse",
     then each parameter in one line), ``"paths"`` (each parameter's chain path by path)
     or ``"auto"`` (paths where every parameter has one path, as in the seed's network).
     ``check=True`` adds the central finite-difference estimate of each gradient.
-    ``step`` numbers the step in a sequence (``explain_steps``).
+    ``step`` numbers the step in a sequence (``explain_steps``).  ``weight_decay`` λ (L2
+    regularisation, the optimisers' ``weight_decay``: the penalty (λ/2)·Σθ² on every weight
+    and bias) adds λ·θ to each gradient before the update: θ ← θ − η · (∂L/∂θ + λ·θ).
     """
     layers = _layers(model)
     sizes = model.sizes
@@ -437,12 +439,25 @@ def explain(model: Sequential, x: Any, y: Any, loss: str | Loss = "mse",
         mean = _mean(ref, per_row, grad, form) if N > 1 else None
         tensor = layers[ref.layer - 1].weight if ref.kind == "w" else layers[ref.layer - 1].bias
         old = float(tensor.data[ref.index])
-        new = old - lr * grad
-        old_text, new_text = num_change(old, new)
-        update = Equation(f"{ref.symbol} ← {ref.symbol} − η · {d('L', ref.symbol)}",
-                          [f"{old_text} − {lr:g} · {par(grad)}", new_text], new)
+        l2 = None
+        if weight_decay:
+            step_grad = grad + weight_decay * old
+            l2 = Equation(f"{d('L', ref.symbol)} + λ · {ref.symbol}",
+                          [f"{num(grad)} + {weight_decay:g} · {par(old)}", num(step_grad)],
+                          step_grad, "L2: the penalty (λ/2)·Σθ² adds λ·θ")
+            new = old - lr * step_grad
+            old_text, new_text = num_change(old, new)
+            update = Equation(f"{ref.symbol} ← {ref.symbol} − η · ({d('L', ref.symbol)} + λ · "
+                              f"{ref.symbol})", [f"{old_text} − {lr:g} · {par(step_grad)}",
+                                                 new_text], new)
+        else:
+            new = old - lr * grad
+            old_text, new_text = num_change(old, new)
+            update = Equation(f"{ref.symbol} ← {ref.symbol} − η · {d('L', ref.symbol)}",
+                              [f"{old_text} − {lr:g} · {par(grad)}", new_text], new)
         params.append(ParamExplanation(ref, per_row, grad, mean, update, old, new, flags,
-                                       _check(model, loss_fn, X, Y, tensor, ref, grad) if check else None))
+                                       _check(model, loss_fn, X, Y, tensor, ref, grad) if check else None,
+                                       l2))
     notes = _neuron_notes(layers, computed, names, indices, dead) if form == "delta" else []
     return Explanation(sizes, [l.activation.name for l in layers], loss_fn.name,
                        loss_formula(loss_fn, sizes[-1]), lr, row_data, loss_eq, params, form,

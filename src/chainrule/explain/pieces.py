@@ -120,6 +120,7 @@ class ParamExplanation:
     new: float
     flags: list[str] = field(default_factory=list)
     check: Check | None = None
+    l2: Equation | None = None  # with weight decay λ: ∂L/∂θ + λ·θ, what the update uses
 
     @property
     def symbol(self) -> str:
@@ -133,6 +134,7 @@ class ParamExplanation:
             "mean": self.mean.to_dict() if self.mean else None, "gradient": self.gradient,
             "update": {**self.update.to_dict(), "old": self.old, "new": self.new},
             "flags": self.flags, "check": self.check.to_dict() if self.check else None,
+            "l2": self.l2.to_dict() if self.l2 else None,
         }
 
 

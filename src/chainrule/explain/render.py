@@ -66,9 +66,10 @@ def _text_eq(eq: "Equation", indent: str = "  ") -> list[str]:
     return lines
 
 
-def forward_text(ex: "Explanation") -> list[str]:
-    """The title, each row's forward pass and loss, as ``explain`` prints them (and the quiz)."""
-    out = [f"chainrule explain: {_title(ex)}", ""]
+def forward_text(ex: "Explanation", command: str = "explain") -> list[str]:
+    """The title, each row's forward pass and loss, as ``explain`` prints them (and the quiz,
+    whose heading names itself: ``command="quiz"``)."""
+    out = [f"chainrule {command}: {_title(ex)}", ""]
     for n, row in enumerate(ex.rows):
         out.append(f"forward pass, {_row_title(ex, n)}")
         for eq in row.forward:
@@ -137,6 +138,8 @@ def _text_param(ex: "Explanation", p: "ParamExplanation") -> list[str]:
                    f"(relative error {p.check.rel_error:.2g})")
     for flag in p.flags:
         out.append(f"  ! {flag}")
+    if p.l2 is not None:
+        out += _text_eq(p.l2)
     out += _text_eq(p.update)
     return out
 
@@ -209,7 +212,7 @@ def _walk(ex: "Explanation", heading: Callable[[int, str], str], block: Callable
         if p.check is not None:
             out.append(para(f"Check: central finite differences give {p.check.numeric:.10g} "
                             f"(relative error {p.check.rel_error:.2g})."))
-        out.append(block([p.update]))
+        out.append(block([p.l2, p.update] if p.l2 is not None else [p.update]))
     return "\n\n".join(out) + "\n"
 
 

@@ -141,14 +141,16 @@ async def read_upload(request: Request, max_upload: int) -> tuple[str, bytes]:
 
 
 def create_app(session: Session | None = None, allowed_hosts: list[str] | None = None,
-               max_upload: int = MAX_UPLOAD) -> Starlette:
+               max_upload: int = MAX_UPLOAD, engine: str = "auto",
+               compile: bool = False, example: str | None = None) -> Starlette:
     """The application around ``session`` (a new one by default).
 
     ``allowed_hosts`` limits the ``Host`` header the server answers (the server passes
     the loopback names, so a web page elsewhere cannot reach it by DNS rebinding);
-    ``max_upload``: the largest CSV in bytes.
+    ``max_upload``: the largest CSV in bytes; ``engine`` and ``compile``: how epochs run,
+    ``example``: a worked example's TOML file to open on (``Session``).
     """
-    session = session or Session(max_upload)
+    session = session or Session(max_upload, engine, compile, example)
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html")

@@ -71,7 +71,8 @@ class Playground:
     thread and ``stop()`` (the tests do this)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, allow_remote: bool = False,
-                 max_upload: int = MAX_UPLOAD) -> None:
+                 max_upload: int = MAX_UPLOAD, engine: str = "auto",
+                 compile: bool = False, example: str | None = None) -> None:
         import uvicorn
 
         from .app import create_app
@@ -81,7 +82,8 @@ class Playground:
         self.socket = bind(host, port)
         self.url = address(self.socket)
         allowed = sorted(loopback_names(host)) if is_loopback(host) else None
-        self.app = create_app(allowed_hosts=allowed, max_upload=max_upload)
+        self.app = create_app(allowed_hosts=allowed, max_upload=max_upload, engine=engine,
+                              compile=compile, example=example)
         config = uvicorn.Config(self.app, log_level="warning", lifespan="off",
                                 timeout_graceful_shutdown=GRACE)
         self.server = uvicorn.Server(config)
@@ -109,9 +111,14 @@ class Playground:
 
 def serve(host: str = "127.0.0.1", port: int = 0, allow_remote: bool = False,
           open_browser: bool = False, echo: Callable[[str], None] = print,
-          max_upload: int = MAX_UPLOAD) -> None:
-    """Serve the playground until Ctrl-C, printing its address (and opening it, if asked)."""
-    playground = Playground(host, port, allow_remote, max_upload)
+          max_upload: int = MAX_UPLOAD, engine: str = "auto",
+          example: str | None = None) -> None:
+    """Serve the playground until Ctrl-C, printing its address (and opening it, if asked).
+    ``engine="auto"`` plays epochs on the fused loop, compiling it for each new network in
+    the background; ``"graph"`` keeps them on the autograd engine.  ``example``: a worked
+    example's TOML file, the page's first dataset and preset."""
+    playground = Playground(host, port, allow_remote, max_upload, engine,
+                            compile=engine == "auto", example=example)
     echo(f"chainrule playground: {playground.url}  (Ctrl-C to stop)")
     if not is_loopback(host):
         echo(f"warning: listening on {host}; anyone who can reach it can use the playground")

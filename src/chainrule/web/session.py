@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from ..data import read_csv
+from ..explain import load_example
 from ..errors import DataError
 from . import views
 from .catalog import Catalog, in_page_words
@@ -41,21 +42,36 @@ class RequestError(DataError):
 
 
 class Session:
-    """One model, its data and its optimiser, shared by the page's requests."""
+    """One model, its data and its optimiser, shared by the page's requests.
 
-    def __init__(self, max_upload: int = MAX_UPLOAD) -> None:
+    ``engine``: how epochs run (``auto``: the fused loop when it is compiled for the
+    network; ``graph``: the autograd engine); ``compile``: compile the fused loop for each
+    new network in the background (``chainrule serve`` does; tests that compare exact
+    numbers with ``fit`` leave it off, so both pick the same engine).  ``example``: a worked
+    example's TOML file (or a shipped one's name), the dataset ``example`` the page opens on.
+    """
+
+    def __init__(self, max_upload: int = MAX_UPLOAD, engine: str = "auto",
+                 compile: bool = False, example: str | None = None) -> None:
         self.lock = threading.Lock()
         self.max_upload = max_upload
+        self.engine, self.compile = engine, compile
         self.running = 0  # epochs in progress (``working``)
         self.catalog = Catalog()
-        self.run = self._build(self._settings({}, "seed"))
+        first = "seed"
+        if example is not None:  # ``chainrule serve --example FILE``: the page opens on it
+            first = self.catalog.add_example(load_example(example)).name
+        self.run = self._build(self._settings({}, first))
 
     def _settings(self, body: Any, dataset: Any) -> Settings:
         return parse_settings(body, self.catalog.defaults(dataset), self.catalog.names())
 
     def _build(self, settings: Settings) -> Run:
         data, recipe = self.catalog.load(settings)
-        return Run(settings, data, recipe)
+        run = Run(settings, data, recipe, self.engine)
+        if self.compile:
+            run.warm_up()
+        return run
 
     def state(self) -> dict[str, Any]:
         with self.lock:
@@ -105,14 +121,13 @@ class Session:
                 self.running -= 1
 
     def epoch_part(self, run: Run, start: int, seconds: float = EPOCH_SLICE) -> bool:
-        """Steps of ``run``'s epoch ``start + 1`` for about ``seconds`` (one at least); True
-        when that epoch has ended, or a reset or upload has replaced ``run`` meanwhile."""
+        """``run``'s epoch ``start + 1`` for about ``seconds`` (a step, or a chunk of rows on
+        the fused loop, at least); True when that epoch has ended, or a reset or upload has
+        replaced ``run`` meanwhile."""
         with self.lock:
-            deadline = time.monotonic() + seconds
-            while self.run is run and run.epochs == start:
-                run.step()
-                if time.monotonic() >= deadline:
-                    break
+            if self.run is run and run.epochs == start:
+                deadline = time.monotonic() + seconds
+                run.epoch(lambda: time.monotonic() >= deadline)
             return self.run is not run or run.epochs != start
 
     def progress(self) -> dict[str, Any]:
@@ -182,10 +197,13 @@ class Session:
                     self.catalog.entries["upload"] = previous
                 raise
             self.run = run
-            # the table's columns as read here, and the one predicted: the page's target list
+            # the table's columns as read here, the one predicted (the page's target list) and
+            # the columns read as inputs (the ticked boxes: a text column once, though it
+            # becomes one input per category)
+            inputs = data.encoding.inputs if data.encoding is not None else data.feature_names
             return {**views.state(self.run, notes=data.notes),
                     "upload": {"columns": data.columns, "target": data.target_names[0],
-                               "features": data.feature_names}}
+                               "features": list(inputs)}}
 
 
 def header_columns(content: bytes) -> int:

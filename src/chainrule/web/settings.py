@@ -16,11 +16,13 @@ from typing import Any, Mapping
 
 from ..errors import ConfigError
 from ..init import get_initializer
+from ..losses import LOSSES
 from ..nn import ACTIVATIONS
 
 MAX_NEURONS = 16
 MAX_HIDDEN_LAYERS = 4
 MAX_LR = 10.0
+MAX_L2 = 10.0  # λ of the L2 penalty (λ/2)·Σθ²
 MAX_BATCH = 1024
 MAX_SEED = 2**32 - 1
 ACTIVATION_CHOICES = [name for name in ACTIVATIONS if name != "softmax"]
@@ -29,6 +31,8 @@ MAX_HOLDOUT = 90  # percent of the rows held out for validation
 CROSS_CHOICES = ["x1^2", "x2^2", "x1x2", "sin(x1)", "sin(x2)"]  # extra inputs of a 2-D set
 INIT_CHOICES = ["ones", "zeros", "uniform", "normal", "xavier", "xavier_normal", "he",
                 "he_uniform", "lecun", "lecun_uniform"]
+EXAMPLE_INIT = "example"  # a worked example's own weights (its datasets only)
+LOSS_CHOICES = ["auto", *LOSSES]  # auto: the dataset's (mse; bce or cross_entropy for classes)
 
 
 class SettingsError(ConfigError):
@@ -41,7 +45,9 @@ class Settings:
 
     dataset: str = "seed"
     hidden: tuple[int, ...] = (2,)
-    activation: str = "linear"
+    activation: str = "linear"  # of the hidden layers
+    output_activation: str = "linear"
+    loss: str = "auto"
     init: str = "ones"
     lr: float = 1e-5
     batch_size: int = 1
@@ -50,6 +56,7 @@ class Settings:
     noise: int = 0  # percent (toy sets)
     holdout: int = 0  # percent of the rows held out for validation (tables of 10 rows or more)
     crosses: tuple[str, ...] = ()  # feature crosses added as inputs (2-D sets)
+    l2: float = 0.0  # λ: the L2 penalty (λ/2)·Σθ² on every weight and bias (weight decay)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -97,6 +104,20 @@ def _lr(value: Any) -> float:
     return lr
 
 
+def _l2(value: Any) -> float:
+    if isinstance(value, bool):
+        value = "not a number"
+    try:
+        l2 = float(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"l2 (the regularisation rate λ) must be a number, got {value!r}") \
+            from None
+    if not math.isfinite(l2) or not 0 <= l2 <= MAX_L2:
+        raise SettingsError(f"l2 (the regularisation rate λ) must be from 0 to {MAX_L2:g}, "
+                            f"got {value!r}")
+    return l2
+
+
 def _choice(value: Any, name: str, choices: list[str]) -> str:
     text = str(value).strip().lower()
     if text not in choices:
@@ -133,12 +154,16 @@ def parse_settings(body: Any, defaults: Mapping[str, Any], datasets: list[str]) 
         raise SettingsError(f"unknown setting(s) {', '.join(unknown)}; the settings are: "
                             f"{', '.join(FIELDS)}")
     merged = {**defaults, **body}
-    init = _choice(merged["init"], "init (the initialiser)", INIT_CHOICES)
-    get_initializer(init)
+    init = _choice(merged["init"], "init (the initialiser)", [*INIT_CHOICES, EXAMPLE_INIT])
+    if init != EXAMPLE_INIT:
+        get_initializer(init)
     return Settings(
         dataset=_choice(merged["dataset"], "dataset", datasets),
         hidden=_hidden(merged["hidden"]),
         activation=_choice(merged["activation"], "activation", ACTIVATION_CHOICES),
+        output_activation=_choice(merged.get("output_activation", "linear"),
+                                  "output_activation", ACTIVATION_CHOICES),
+        loss=_choice(merged.get("loss", "auto"), "loss", LOSS_CHOICES),
         init=init,
         lr=_lr(merged["lr"]),
         batch_size=_whole(merged["batch_size"], "batch_size", 1, MAX_BATCH),
@@ -148,6 +173,7 @@ def parse_settings(body: Any, defaults: Mapping[str, Any], datasets: list[str]) 
         holdout=_whole(merged["holdout"], "holdout (percent held out for validation)", 0,
                        MAX_HOLDOUT),
         crosses=_crosses(merged["crosses"]),
+        l2=_l2(merged.get("l2", 0.0)),
     )
 
 
@@ -202,7 +228,8 @@ def parse_value(value: Any, symbol: str) -> float:
 def limits() -> dict[str, Any]:
     """The choices and bounds, for the page's controls."""
     return {"activations": ACTIVATION_CHOICES, "initialisers": INIT_CHOICES,
+            "losses": LOSS_CHOICES,
             "max_neurons": MAX_NEURONS, "max_hidden_layers": MAX_HIDDEN_LAYERS,
-            "max_lr": MAX_LR, "max_batch": MAX_BATCH, "max_seed": MAX_SEED,
+            "max_lr": MAX_LR, "max_l2": MAX_L2, "max_batch": MAX_BATCH, "max_seed": MAX_SEED,
             "max_noise": MAX_NOISE, "max_epochs": MAX_EPOCHS, "max_holdout": MAX_HOLDOUT, "crosses": CROSS_CHOICES,
             "settings": FIELDS}

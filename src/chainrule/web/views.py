@@ -15,7 +15,7 @@ import numpy as np
 
 from ..tensor import Tensor, no_grad
 from .run import Run, Step
-from .toys import CROSSES
+from .toys import CROSSES, REGRESSION_TOYS, TOYS
 
 GRID = 40  # decision regions: GRID × GRID cells over the data
 MAP_GRID = 16  # each neuron's heat map: MAP_GRID × MAP_GRID cells
@@ -30,6 +30,8 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biu" or value.dtype.kind == "f" and np.isfinite(value).all():
+            return value.tolist()  # plain numbers already: nothing to replace
         return jsonable(value.tolist())
     if isinstance(value, (np.generic,)):
         value = value.item()
@@ -117,6 +119,18 @@ def _loss_of(run: Run, prediction: np.ndarray, Y: np.ndarray) -> float:
         return float(run.loss_fn(Tensor(prediction), Y).data)
 
 
+def penalty(run: Run, params: dict[str, np.ndarray]) -> dict[str, float]:
+    """The L2 penalty of ``params``: ``λ``, ``(λ/2)·Σθ²`` over every weight and bias (what
+    the optimiser's weight decay λ·θ is the gradient of)."""
+    lam = run.settings.l2
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverged step's weights: ∞ (null)
+        total = float(sum(np.sum(v * v) for v in params.values()))
+    return {"l2": lam, "penalty": 0.5 * lam * total}
+
+
+RULE, RULE_L2 = "θ ← θ − η · ∂L/∂θ", "θ ← θ − η · (∂L/∂θ + λ · θ)"
+
+
 def stages(run: Run, step: Step) -> dict[str, Any]:
     """The four stages of ``step``, in order, with their numbers.
 
@@ -135,12 +149,13 @@ def stages(run: Run, step: Step) -> dict[str, Any]:
         "forward": {"rows": rows, "x": run.X[rows], "outputs": step.outputs,
                     "weights": old_w, "biases": old_b},
         "loss": {"prediction": step.outputs[-1], "target": run.Y[rows], "loss": step.loss,
-                 "formula": run.loss_fn.formula},
+                 "formula": run.loss_fn.formula, **penalty(run, step.before)},
         "backward": {"weights": [g for g, _ in step.grads], "biases": [g for _, g in step.grads],
                      "deltas": deltas(before, run.loss_fn, run.X[rows], run.Y[rows])},
         "update": {"lr": step.lr, "weights": new_w, "biases": new_b,
-                   "rule": "θ ← θ − η · ∂L/∂θ", "outputs": after,
-                   "prediction": after[-1], "loss": _loss_of(run, after[-1], run.Y[rows])},
+                   "rule": RULE_L2 if run.settings.l2 else RULE, "outputs": after,
+                   "prediction": after[-1], "loss": _loss_of(run, after[-1], run.Y[rows]),
+                   **penalty(run, run.model.state_dict())},
         "data": data_view(run, before),
     }
 
@@ -166,7 +181,7 @@ def trial(run: Run) -> dict[str, Any]:
         "forward": {"rows": rows, "x": X, "outputs": outputs, "weights": weights,
                     "biases": biases},
         "loss": {"prediction": outputs[-1], "target": Y, "loss": float(L.data),
-                 "formula": run.loss_fn.formula},
+                 "formula": run.loss_fn.formula, **penalty(run, run.model.state_dict())},
         "backward": {"weights": [model.layers[k].weight.grad for k in range(layers)],
                      "biases": [model.layers[k].bias.grad for k in range(layers)],
                      "deltas": deltas(model, run.loss_fn, X, Y)},
@@ -186,7 +201,8 @@ def grid(run: Run, n: int = GRID) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     pad = 0.08 * np.where(high > low, high - low, 1.0)
     low, high = low - pad, high + pad
     gx, gy = np.linspace(low[0], high[0], n), np.linspace(low[1], high[1], n)
-    return low, high, np.array([[a, b] for b in gy for a in gx])
+    ax, ay = np.meshgrid(gx, gy)  # row by row from the bottom: x varies fastest
+    return low, high, np.column_stack([ax.ravel(), ay.ravel()])
 
 
 def _regions(run: Run, model: Any) -> dict[str, Any]:
@@ -204,7 +220,7 @@ def _regions(run: Run, model: Any) -> dict[str, Any]:
 def is_plane(run: Run) -> bool:
     """Drawn as points over the plane: a toy set (with its crosses), or a table of two
     inputs and classes."""
-    toy = run.settings.dataset not in ("seed", "upload")
+    toy = run.settings.dataset in TOYS or run.settings.dataset in REGRESSION_TOYS
     return toy or (run.model.classes_ is not None and run.X.shape[1] == 2)
 
 

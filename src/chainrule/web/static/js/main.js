@@ -6,7 +6,7 @@ import { drawChart } from './chart.js';
 import { drawData } from './data.js';
 import { el, fmt, pretty } from './format.js';
 import { drawNetwork } from './network.js';
-import { showDerivation, showPractice } from './panel.js';
+import { factorMarks, showDerivation, showPractice } from './panel.js';
 import { watch } from './progress.js';
 
 const STAGES = ['forward', 'loss', 'backward', 'update'];
@@ -15,7 +15,7 @@ const STAGE_MS = Number(new URLSearchParams(location.search).get('stage_ms') ?? 
 const $ = (id) => document.getElementById(id);
 
 const ui = {
-  wave: 0, zoom: 1, opener: null,
+  wave: 0, zoom: 1, opener: null, marks: [],
   practice: false, revealed: new Set(), // your turn: the gradients the student has worked out
   state: null, step: null, stage: null, playing: false, busy: false, timer: null, datasets: [], param: null,
   upload: null, // the CSV the session learns: { file, columns, target } (as the server read it)
@@ -100,11 +100,13 @@ function stageText() {
   const y = st.loss.target[0].map((v) => fmt(v)).join(', ');
   switch (ui.stage) {
     case 'forward': return `1 · forward: row ${rows[0]}${batch}: ${x} → each neuron O = f(Σ w·O + b) → ŷ = ${yhat}`;
-    case 'loss': return `2 · loss: ${pretty(s.loss.formula)} with ŷ = ${yhat} and y = ${y}: L = ${fmt(st.loss.loss)}`;
+    case 'loss': return `2 · loss: ${pretty(s.loss.formula)} with ŷ = ${yhat} and y = ${y}: L = ${fmt(st.loss.loss)}` +
+      (st.loss.l2 ? `; with L2 (λ = ${fmt(st.loss.l2)}) the objective is L + (λ/2)·Σθ² = ${fmt(st.loss.loss)} + ${fmt(st.loss.penalty)} = ${fmt(st.loss.loss + st.loss.penalty)}` : '');
     case 'backward': return `3 · backward: each neuron's δ = ∂L/∂z, from the output back; a layer's δ reuses the δs above it (δᵏⱼ = f′(zₖⱼ) · Σₘ wᵏ⁺¹ⱼₘ δᵏ⁺¹ₘ), and each arrow gets ∂L/∂wᵏᵢⱼ = δᵏⱼ · O₍ₖ₋₁₎ᵢ (purple: positive, the weight goes down; green: negative).${rows.length > 1 ? ' δ is the row shown; the arrows, the batch mean.' : ''}`;
     default: {
       const after = st.update.prediction[0].map((v) => fmt(v)).join(', ');
-      return `4 · update: every weight and bias moved by θ ← θ − η · ∂L/∂θ with η = ${fmt(st.update.lr)}. ` +
+      const l2 = st.update.l2 ? ` and λ = ${fmt(st.update.l2)} (L2: each gradient gains λ·θ)` : '';
+      return `4 · update: every weight and bias moved by ${st.update.rule} with η = ${fmt(st.update.lr)}${l2}. ` +
         `The same row now gives ŷ = ${after} (was ${yhat}) and L = ${fmt(st.update.loss)} (was ${fmt(st.loss.loss)}).`;
     }
   }
@@ -133,6 +135,14 @@ function render() {
   const focused = document.activeElement?.closest?.('#network g[data-param]')?.dataset.param;
   const available = $('diagram').clientWidth || 760;
   drawNetwork(svg, s.network, { ...networkView(), selected: ui.param }, available, ui.zoom);
+  for (const mark of ui.param ? ui.marks : []) { // each factor of the panel's chain rule, in its colour
+    const place = mark.place && svg.querySelector(mark.place);
+    if (place) {
+      place.classList.add('factor');
+      place.style.setProperty('--factor', mark.colour);
+      place.dataset.factor = mark.symbol;
+    }
+  }
   if (focused) svg.querySelector(`g[data-param="${focused}"]`)?.focus({ preventScroll: true });
   for (const li of $('stages').children) {
     const n = STAGES.indexOf(li.dataset.stage);
@@ -164,8 +174,12 @@ function render() {
 function fillControls(settings) {
   $('dataset').value = settings.dataset;
   $('lr').value = settings.lr;
+  $('l2').value = settings.l2;
   $('hidden').value = settings.hidden.length ? settings.hidden.join(',') : 'none';
   $('activation').value = settings.activation;
+  $('output_activation').value = settings.output_activation;
+  $('loss').value = settings.loss;
+  $('init').querySelector('option[value="example"]').hidden = settings.init !== 'example';
   $('init').value = settings.init;
   $('batch_size').value = settings.batch_size;
   $('seed').value = settings.seed;
@@ -174,9 +188,9 @@ function fillControls(settings) {
   $('holdout').value = settings.holdout;
   showRanges();
   for (const box of $('crosses').querySelectorAll('input')) box.checked = settings.crosses.includes(box.value);
-  const toy = !['seed', 'upload'].includes(settings.dataset);
+  const toy = kindOf(settings.dataset) === 'toy';
   for (const e of document.querySelectorAll('.toy-only')) e.hidden = !toy;
-  for (const e of document.querySelectorAll('.table-only')) e.hidden = settings.dataset === 'seed';
+  for (const e of document.querySelectorAll('.table-only')) e.hidden = ['seed', 'example'].includes(kindOf(settings.dataset));
 }
 
 function showRanges() {
@@ -186,8 +200,9 @@ function showRanges() {
 
 function readControls() {
   return {
-    dataset: $('dataset').value, lr: $('lr').value, hidden: $('hidden').value,
-    activation: $('activation').value, init: $('init').value, batch_size: $('batch_size').value,
+    dataset: $('dataset').value, lr: $('lr').value, l2: $('l2').value, hidden: $('hidden').value,
+    activation: $('activation').value, output_activation: $('output_activation').value,
+    loss: $('loss').value, init: $('init').value, batch_size: $('batch_size').value,
     seed: $('seed').value, shuffle: $('shuffle').checked, noise: $('noise').value,
     holdout: $('holdout').value,
     crosses: [...$('crosses').querySelectorAll('input:checked')].map((box) => box.value),
@@ -273,8 +288,16 @@ async function sendUpload(entry, target, features) {
   say(state.notes.join('. '), 'info');
 }
 
+/** What a dataset is: seed, toy, upload or example (a worked example's rows). */
+const kindOf = (name) => ui.datasets.find((d) => d.name === name)?.kind;
+
 function fillDatasets() {
   $('dataset').replaceChildren(...ui.datasets.map((d) => el('option', { value: d.name }, d.title)));
+  // a worked example is also a preset: its settings, then its first step
+  $('preset').replaceChildren(el('option', { value: '' }, 'choose…'),
+    el('option', { value: 'seed-step' }, 'the seed\'s first step'),
+    ...ui.datasets.filter((d) => d.kind === 'example').map((d) => el('option', { value: `example:${d.name}` },
+      `${d.title.replace(/^worked example: /, '').replace(/ \(\d+ rows?\)$/, '')}: its step`)));
 }
 
 /** The settings in the page's address, so that reloading or sharing it gives the same run
@@ -379,14 +402,21 @@ async function openPanel(param) {
     const data = await api.get(`/api/explain?param=${encodeURIComponent(param)}`);
     const changed = ui.param !== param;
     ui.param = param;
+    const K = ui.state.network.sizes.length - 1;
     if (ui.practice && ui.step && !ui.revealed.has(param)) {
+      ui.marks = [];
       showPractice($('panel-body'), data, () => {
         ui.revealed.add(param);
+        ui.marks = factorMarks(data, K);
         render();
         showDerivation($('panel-body'), data);
       });
     } else {
+      const marks = factorMarks(data, K);
+      const recolour = JSON.stringify(marks) !== JSON.stringify(ui.marks);
+      ui.marks = marks;
       showDerivation($('panel-body'), data);
+      if (recolour && !changed) render();
     }
     $('edit-name').textContent = `${pretty(param)} now`;
     if (changed || document.activeElement !== $('edit-value')) $('edit-value').value = fmt(currentValue(param), 12);
@@ -463,7 +493,10 @@ async function start() {
   const options = await api.get('/api/options');
   ui.maxEpochs = options.max_epochs;
   $('activation').replaceChildren(...options.activations.map((a) => el('option', { value: a }, a)));
-  $('init').replaceChildren(...options.initialisers.map((a) => el('option', { value: a }, a)));
+  $('output_activation').replaceChildren(...options.activations.map((a) => el('option', { value: a }, a)));
+  $('loss').replaceChildren(...options.losses.map((a) => el('option', { value: a }, a)));
+  $('init').replaceChildren(...options.initialisers.map((a) => el('option', { value: a }, a)),
+    el('option', { value: 'example', hidden: true }, 'the example\'s own'));
   const crossNames = { 'x1^2': 'x₁²', 'x2^2': 'x₂²', x1x2: 'x₁x₂', 'sin(x1)': 'sin x₁', 'sin(x2)': 'sin x₂' };
   $('crosses').append(...options.crosses.map((c) => el('label', {},
     el('input', { type: 'checkbox', value: c }), ` ${crossNames[c] ?? c}`)));
@@ -490,7 +523,8 @@ async function start() {
     'seed-step': { dataset: 'seed' },
   };
   $('preset').addEventListener('change', () => act(async () => {
-    const preset = PRESETS[$('preset').value];
+    const chosen = $('preset').value;
+    const preset = chosen.startsWith('example:') ? { dataset: chosen.slice(8) } : PRESETS[chosen];
     $('preset').value = '';
     if (!preset) return;
     await reset(preset);
@@ -506,7 +540,7 @@ async function start() {
   $('settings-toggle').addEventListener('click', () => fold(!$('controls').classList.contains('folded')));
   $('btn-reset').addEventListener('click', () => act(() => reset(readControls())));
   $('dataset').addEventListener('change', () => act(() => reset({ dataset: $('dataset').value })));
-  for (const id of ['lr', 'hidden', 'activation', 'init', 'batch_size', 'seed', 'shuffle', 'noise', 'holdout', 'crosses']) {
+  for (const id of ['lr', 'l2', 'hidden', 'activation', 'output_activation', 'loss', 'init', 'batch_size', 'seed', 'shuffle', 'noise', 'holdout', 'crosses']) {
     $(id).addEventListener('change', () => act(() => reset(readControls())));
   }
   $('noise').addEventListener('input', showRanges);

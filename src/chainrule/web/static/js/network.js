@@ -32,12 +32,12 @@ function textWidth(text, px, weight = 'normal') {
 
 /** Where each node goes, in CSS pixels; up to 6 neurons a layer get their names and biases
  *  written out, more are drawn smaller (their numbers are in the tooltips and the panel). */
-function layout(sizes, net, available, annotWidth) {
+function layout(sizes, net, available, annotWidth, valueWidth = 0) {
   const most = Math.max(...sizes);
   const roomy = most <= 6;
   const gap = most === 1 ? 0 : roomy ? (most <= 3 ? 120 : 100) : Math.max(30, 560 / (most - 1));
   const r = roomy ? 27 : Math.min(20, gap * 0.42);
-  const box = { w: BOX.w, h: Math.min(BOX.h, Math.max(16, gap - 8)) };
+  const box = { w: Math.max(BOX.w, Math.ceil(valueWidth) + 12), h: Math.min(BOX.h, Math.max(16, gap - 8)) };
   const height = TOP + (most - 1) * gap + (roomy ? 64 : 40);
   const inputWidth = Math.max(...net.inputs.map((n) => textWidth(pretty(n), 13)), 0);
   const left = Math.ceil(Math.max(box.w / 2 + 8, textWidth('inputs (layer 0)', 12) / 2 + 6,
@@ -93,7 +93,9 @@ export function drawNetwork(svg, net, view, available = 760, zoom = 1) {
   const reached = (k) => !backward || k > K - wave;
   const annotations = outputAnnotations(net, view, K);
   const annotWidth = Math.max(180, ...annotations.flat().map((t) => textWidth(t.text, ANNOT_PX, 'bold') + 4));
-  const { width: W, height, nodes, r: NODE_R, roomy, box } = layout(sizes, net, available / zoom, annotWidth);
+  const inputText = (i) => `${pretty(`x_${i + 1}`)} = ${fmt(view.x?.[i], 4)}`; // inside its box
+  const valueWidth = Math.max(0, ...sizes.slice(0, 1).flatMap((n) => Array.from({ length: n }, (_, i) => textWidth(inputText(i), 12))));
+  const { width: W, height, nodes, r: NODE_R, roomy, box } = layout(sizes, net, available / zoom, annotWidth, valueWidth);
   const edgeValues = backward ? view.grads.weights : view.weights;
   const big = largest(edgeValues);
   const num = (v) => fmt(v, roomy ? 6 : 3);
@@ -167,10 +169,10 @@ export function drawNetwork(svg, net, view, available = 760, zoom = 1) {
   nodes[0].forEach((p, i) => {
     const name = net.inputs[i] ?? `x_${i + 1}`;
     shapes.push({ x0: p.x - box.w / 2, y0: p.y - box.h / 2, x1: p.x + box.w / 2, y1: p.y + box.h / 2 });
-    const g = el('g', { class: 'input' },
+    const g = el('g', { class: 'input', 'data-input': i + 1 },
       el('rect', { x: p.x - box.w / 2, y: p.y - box.h / 2, width: box.w, height: box.h, rx: 8 }),
       roomy ? el('text', { x: p.x, y: p.y - box.h / 2 - 6, class: 'name' }, pretty(name)) : null,
-      box.h >= 18 ? el('text', { x: p.x, y: p.y + 4, class: 'value' }, `${pretty(`x_${i + 1}`)} = ${fmt(view.x?.[i], 4)}`) : null,
+      box.h >= 18 ? el('text', { x: p.x, y: p.y + 4, class: 'value' }, inputText(i)) : null,
       el('title', {}, `${name}: x_${i + 1} = ${fmt(view.x?.[i])}`));
     svg.append(g);
     texts.push(...g.querySelectorAll('text'));

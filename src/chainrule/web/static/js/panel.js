@@ -17,6 +17,46 @@ function rowLine(row) {
   return `row ${row.index + 1}: ${xs}; ${ys}`;
 }
 
+/** One colour per factor of a chain rule: the factor in the panel and its place in the
+ *  diagram share it (none of the weights' and gradients' colours; dark enough for text on white). */
+export const FACTOR_COLOURS = ['#b71c1c', '#8a6500', '#ad1457', '#37474f', '#5d6b00', '#6d4c41'];
+
+/**
+ * Where a factor of the chain rule lives in the diagram, as a CSS selector of the network
+ * SVG: δᵏⱼ, ∂O/∂z, ∂L/∂z and ∂z/∂b of a neuron → that neuron; a weight wᵏᵢⱼ → its arrow; an input xᵢ or
+ * an output Oₖᵢ → that input or neuron; ∂L/∂ŷⱼ → output neuron j (the loss's end).
+ */
+export function factorPlace(factor, K) {
+  const { symbol, formula } = factor;
+  let m = /^δ\^(\d+)_(\d+)$/.exec(symbol) ?? /^∂O_(\d)(\d)\/∂z_/.exec(symbol) ?? /^∂ŷ(?:_\d+)?\/∂z_(\d)(\d)$/.exec(symbol)
+    ?? /^∂L\/∂z_(\d)(\d)$/.exec(symbol) ?? /^∂z_(\d)(\d)\/∂b_/.exec(symbol);
+  if (m) return `g.neuron[data-param="b_${m[1]}${m[2]}"]`;
+  m = /^w\^\d+_\d+,?\d+$/.exec(formula);
+  if (m) return `g.weight[data-param="${formula}"]`;
+  m = /^x_(\d+)$/.exec(formula);
+  if (m) return `g.input[data-input="${m[1]}"]`;
+  m = /^O_(\d)(\d)$/.exec(formula);
+  if (m) return `g.neuron[data-param="b_${m[1]}${m[2]}"]`;
+  m = /^∂L\/∂ŷ(?:_(\d+))?$/.exec(symbol);
+  if (m) return `g.neuron[data-param="b_${K}${m[1] ?? 1}"]`;
+  return null;
+}
+
+/** The factors of the panel's chain rule (the first row's), with their colours and places. */
+export function factorMarks(data, K) {
+  const row = data.explanation.parameters[0].rows[0];
+  return row.factors.map((f, n) => ({ colour: FACTOR_COLOURS[n % FACTOR_COLOURS.length], place: factorPlace(f, K), symbol: f.symbol }));
+}
+
+/** The δ table of the step's first row: every neuron's δ, from the output back. */
+function deltaTable(data) {
+  const table = data.deltas?.[0] ?? [];
+  if (!table.length) return null;
+  return el('details', { class: 'delta-table' },
+    el('summary', {}, 'the δ table: every neuron’s δ, from the output back (as chainrule explain writes it)'),
+    table.map((eq) => equation(eq, 'step')));
+}
+
 /** Fill `box` with the derivation of the one parameter in `data` (the /api/explain answer). */
 export function showDerivation(box, data) {
   const ex = data.explanation;
@@ -34,7 +74,8 @@ export function showDerivation(box, data) {
     el('details', { class: 'forward' }, el('summary', {}, 'forward pass and loss'),
       ex.rows.slice(0, 3).map((row) => el('div', {}, row.forward.map((eq) => equation(eq)), equation(row.loss)))),
   ];
-  for (const row of p.rows.slice(0, 3)) {
+  const K = ex.network?.sizes ? ex.network.sizes.length - 1 : 0;
+  for (const [r, row] of p.rows.slice(0, 3).entries()) {
     if (p.rows.length > 1) parts.push(el('h3', {}, `row ${row.row + 1}`));
     if (row.steps.length) {
       parts.push(el('h3', {}, 'δ, layer by layer (every path from the neuron to the loss)'));
@@ -45,11 +86,18 @@ export function showDerivation(box, data) {
     if (row.factors.length) {
       parts.push(el('table', { class: 'factors' },
         el('thead', {}, el('tr', {}, el('th', {}, 'factor'), el('th', {}, 'formula'), el('th', {}, 'with the numbers'), el('th', {}, 'value'))),
-        el('tbody', {}, row.factors.map((f) => el('tr', {},
-          el('td', {}, pretty(f.symbol)), el('td', {}, pretty(f.formula)), el('td', {}, pretty(f.numbers)), el('td', { class: 'num' }, fmt(f.value)))))));
+        el('tbody', {}, row.factors.map((f, n) => {
+          const colour = r === 0 ? FACTOR_COLOURS[n % FACTOR_COLOURS.length] : null; // the diagram shows the first row
+          const place = r === 0 ? factorPlace(f, K) : null;
+          return el('tr', { class: colour ? 'factor' : '', style: colour ? `--factor: ${colour}` : null, 'data-place': place },
+            el('td', { class: 'symbol', title: place ? 'its place in the diagram has this colour' : null }, pretty(f.symbol)),
+            el('td', {}, pretty(f.formula)), el('td', {}, pretty(f.numbers)), el('td', { class: 'num' }, fmt(f.value)));
+        }))));
     }
   }
+  parts.push(deltaTable(data));
   if (p.mean) parts.push(el('h3', {}, 'the batch: the mean over its rows'), equation(p.mean, 'mean'));
+  if (p.l2) parts.push(el('h3', {}, 'L2 regularisation: the penalty (λ/2)·Σθ² adds λ·θ to the gradient'), equation({ ...p.l2, note: null }, 'l2'));
   parts.push(el('h3', {}, data.when === 'last' ? 'the update it got' : 'the update it will get'));
   parts.push(equation(p.update, 'update'));
   parts.push(el('p', { class: 'move' }, `${pretty(p.symbol)}: ${fmt(p.update.old)} → ${fmt(p.update.new)}`));
