@@ -398,10 +398,10 @@ def test_a_parquet_folder_on_two_workers_is_deterministic_and_classifies(client,
     model = runs[0][0]
     assert list(model.classes_) == ["down", "up"]
     assert np.mean(model.predict(X) == label) > 0.9  # a straight boundary, learnt
-    with pytest.raises(ConfigError, match="checkpoint can't be used yet when the Dask "
+    with pytest.raises(ConfigError, match="metrics can't be used yet when the Dask "
                                           "workers read the data"):
         train.fit(net(sizes=(2, 4, 2)), tmp_path / "pq", "label", loss="cross_entropy",
-                  cluster=client, checkpoint=str(tmp_path / "ck"))
+                  cluster=client, metrics=["accuracy"])
 
 
 def test_validation_rows_of_files_are_held_out_by_hash_on_the_workers(client, tmp_path, table):
@@ -447,3 +447,29 @@ def test_a_dask_dataframe_is_trained_from_its_partitions(client, table):
     with pytest.raises(ConfigError, match="takes a Dask DataFrame \\(not an Array"):
         train.fit(net(), dd.from_pandas(frame, npartitions=2).to_dask_array(lengths=True),
                   cluster=client)
+
+
+def test_files_read_by_the_workers_resume_from_an_epochs_checkpoint(client, tmp_path, table):
+    X, y = table
+    write_parts(tmp_path / "r", ["u", "v", "y"],
+                [[(float(a), float(b), float(t)) for (a, b), t in zip(X[s:s + 60], y[s:s + 60])]
+                 for s in range(0, 240, 60)])
+    common = dict(cluster=client, sync_every=15, lr=0.05, scale="standard", seed=4,
+                  optimizer="adam", validation_split=0.2, engine="graph")
+    straight = net()
+    h1 = train.fit(straight, tmp_path / "r", "y", epochs=3, **common)
+    first = net()
+    train.fit(first, tmp_path / "r", "y", epochs=2, checkpoint=str(tmp_path / "ck"), **common)
+    # stopped inside epoch 3 (after its 2nd round): the epoch-2 checkpoint stands
+    stopped = net()
+    h2 = train.fit(stopped, tmp_path / "r", "y", epochs=3, resume=str(tmp_path / "ck"),
+                   checkpoint=str(tmp_path / "ck"),
+                   **{**common, "cluster": _StopsAfterARound(client, 5)})
+    assert h2.interrupted and h2.epoch == [1, 2]
+    resumed = net()
+    h3 = train.fit(resumed, tmp_path / "r", "y", epochs=3, resume=str(tmp_path / "ck"), **common)
+    assert same_weights(straight, resumed)
+    assert h3.loss == h1.loss and h3.val_loss == h1.val_loss
+    with pytest.raises(chainrule.errors.DataError, match="was made on other training data"):
+        train.fit(net(), tmp_path / "r", "y", epochs=3, resume=str(tmp_path / "ck"),
+                  **{**common, "sync_every": 16})

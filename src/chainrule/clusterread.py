@@ -30,9 +30,11 @@ is rebuilt from the files (its tasks are Dask's, not scattered data).
 (``stream.validation_rows``, as a streamed ``fit`` does): the partitions' lengths come
 first, so each row's index is known where it is read; the statistics are of the training
 rows; each worker keeps its held-out rows and reports their loss each epoch
-(``val_loss``, which early stopping may watch).  Metrics, sample weights and checkpoints
-need rows on the client or a global row order: with data read by the workers they are
-refused in one line, for now.
+(``val_loss``, which early stopping may watch).  Metrics and sample weights
+need rows on the client: with data read by the workers they are refused in one line, for
+now.  Checkpoints are written at the end of an epoch (the statistics, the held-out share,
+the rows' seed, the rows a round and the workers are its fingerprint); a resumed run
+continues from there and ends with the same weights as one never stopped.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import checkpoint as ckpt
 from . import train
 from .cluster import Settings, Template, _mean, _round, _set_state, _state, _trainer, _workers
 from .data import Scaler
@@ -221,6 +224,8 @@ def fit_on_tables(model: Module, source: Any, target: Any, client: Any, *, loss:
                   callbacks: Sequence[train.Callback] = (),
                   optimizer_options: dict[str, Any] | None = None,
                   validation_split: float = 0.0, early_stopping: Any = None,
+                  checkpoint: str | None = None, checkpoint_every: int = 1,
+                  resume: str | None = None, run_info: dict[str, Any] | None = None,
                   **unsupported: Any) -> train.History:
     """``fit`` on a Dask cluster from files or a Dask DataFrame (the module docstring)."""
     given = sorted(k for k, v in unsupported.items() if given_option(v))
@@ -254,6 +259,11 @@ def fit_on_tables(model: Module, source: Any, target: Any, client: Any, *, loss:
     if fraction:
         validation_rows(0, 0, fraction)  # (the range check)
     base = int(make_rng(seed).integers(2**63)) if seed is None else int(seed)
+    if resume is not None:  # the seed the checkpointed run drew its rows with
+        base = int(ckpt.read(resume).state["run"].get("cluster_seed", base))
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
+            or checkpoint_every < 1:
+        raise ConfigError(f"checkpoint_every must be ≥ 1, got {checkpoint_every!r}")
     frame = frame.persist()  # read once, into the workers' memory
     parts = frame.to_delayed()
     lengths = client.gather(client.compute([dask.delayed(len)(p) for p in parts]))
@@ -299,19 +309,72 @@ def fit_on_tables(model: Module, source: Any, target: Any, client: Any, *, loss:
     settings = Settings(uuid.uuid4().hex, loss_fn.spec if type(loss_fn) is Loss else loss_fn,
                         batch, engine, epochs)
     template = client.scatter(Template(model, opt), broadcast=True, hash=False)
-    history, params = train.History(), model.parameters()
+    history = train.History()
     callbacks = list(callbacks)
     if early_stopping is not None:
         callbacks.append(early_stopping if isinstance(early_stopping, train.EarlyStopping)
                          else train.EarlyStopping(patience=early_stopping))
     for cb in callbacks:
         cb.on_train_begin(model)
-    for epoch in range(1, epochs + 1):
+    stopper = next((cb for cb in callbacks if isinstance(cb, train.EarlyStopping)), None)
+    rng = np.random.default_rng(base)  # (kept in a checkpoint as fit keeps its generator)
+    fingerprint = _fingerprint(summary, fraction, base, sync_every, len(names))
+    first = 1
+    if resume is not None:
+        place = ckpt.restore_run(resume, model, opt, rng, history, stopper, 0, fingerprint, batch)
+        first = place.first_epoch
+        if epochs < first - 1:
+            raise ConfigError(f"the checkpoint in {resume} has done {first - 1} epoch(s); "
+                              f"epochs={epochs} would undo them: give at least {first - 1}")
+
+    def save(epoch: int) -> None:
+        if checkpoint is not None:
+            ckpt.save_run(checkpoint, model, opt, rng, history, stopper, ckpt.Place(epoch + 1),
+                          {**(run_info or {}), "cluster_seed": base}, fingerprint, batch)
+
+    with train._ctrl_c_after_step() as stop:
+        _epochs(client, names, settings, template, shards, counts, opt, history, callbacks,
+                range(first, epochs + 1), sync_every, shuffle, base, fraction, save,
+                checkpoint_every, stop)
+    for cb in callbacks:
+        cb.on_train_end(history)
+    return history
+
+
+def _fingerprint(summary: PartSummary, fraction: float, base: int, sync_every: int,
+                 workers: int) -> str:
+    """What a resumed run must share with the checkpointed one: the table's statistics,
+    the held-out share, the rows' seed, the rows a round and the workers."""
+    import hashlib
+
+    digest = hashlib.sha256(repr((summary.rows, fraction, base, sync_every, workers,
+                                  sorted((k, sorted(v.items())) for k, v in summary.counts.items()),
+                                  [str(v) for v in summary.labels])).encode())
+    for moments in (summary.numbers, summary.targets):
+        if moments is not None and moments.n:
+            for arr in (moments.mean, moments.m2, moments.low, moments.high):
+                digest.update(np.ascontiguousarray(arr).tobytes())
+    return digest.hexdigest()
+
+
+def _epochs(client: Any, names: list[str], settings: Settings, template: Any, shards: list,
+            counts: list[int], opt: Any, history: train.History, callbacks: list,
+            epochs: range, sync_every: int, shuffle: bool, base: int, fraction: float,
+            save: Any, checkpoint_every: int, stop: Any) -> None:
+    """The epochs: rounds over the workers' shards, averaged; val_loss; callbacks; a
+    checkpoint every ``checkpoint_every`` epochs, at the end and at a stop (Ctrl-C,
+    SIGTERM) — a stop inside an epoch keeps the last epoch's checkpoint, from which a
+    resumed run repeats that epoch exactly."""
+    params = opt.params
+    for epoch in epochs:
         opt.start_epoch(epoch - 1)
         for cb in callbacks:
             cb.on_epoch_begin(epoch)
         total, seen = 0.0, 0
         for start in range(0, max(counts), sync_every):
+            if stop.requested:
+                history.interrupted = True
+                return
             arrays, numbers = _state(opt)
             weights = [p.data.copy() for p in params]
             futures = [client.submit(_round_on_shard, settings, template, shards[w], weights,
@@ -347,9 +410,12 @@ def fit_on_tables(model: Module, source: Any, target: Any, client: Any, *, loss:
             history.logs.setdefault("val_loss", []).append(sum(r[0] for r in held) / rows)
         train._check_growth(history, epoch, opt)
         opt.end_epoch(epoch - 1, mean)
-        if any([cb.on_epoch_end(epoch, history) for cb in callbacks]):
+        stopping = any([cb.on_epoch_end(epoch, history) for cb in callbacks])
+        if stop.requested or stopping or epoch == epochs[-1] or epoch % checkpoint_every == 0:
+            save(epoch)
+        if stop.requested:
+            history.interrupted = True
+            return
+        if stopping:
             history.stopped_early = True
-            break
-    for cb in callbacks:
-        cb.on_train_end(history)
-    return history
+            return

@@ -661,6 +661,7 @@ def fit(model: Module, X: Any, y: Any = None, loss: str | Loss = "mse",
                                  workers=workers, callbacks=callbacks,
                                  optimizer_options=optimizer_options,
                                  validation_split=validation_split, early_stopping=early_stopping,
+                                 checkpoint_every=checkpoint_every, run_info=run_info,
                                  **stream_args, **unsupported)
     from .streamfit import fit_stream, is_stream
 
