@@ -473,3 +473,22 @@ def test_files_read_by_the_workers_resume_from_an_epochs_checkpoint(client, tmp_
     with pytest.raises(chainrule.errors.DataError, match="was made on other training data"):
         train.fit(net(), tmp_path / "r", "y", epochs=3, resume=str(tmp_path / "ck"),
                   **{**common, "sync_every": 16})
+
+
+def test_a_column_turning_to_text_in_a_later_file_is_one_line(client, tmp_path, table):
+    X, y = table
+    parts = [[(float(a), float(b), float(t)) for (a, b), t in zip(X[s:s + 60], y[s:s + 60])]
+             for s in (0, 60)]
+    parts[1][30] = (1.0, "abc", 2.0)  # row 91 of the table, in the second file
+    write_parts(tmp_path / "bad", ["u", "v", "y"], parts)
+    with pytest.raises(chainrule.errors.DataError) as err:
+        train.fit(net(), tmp_path / "bad", "y", cluster=client, epochs=1)
+    assert str(err.value) == ("column 'v' holds text (e.g. 'abc') in a later part of the files, "
+                              "after rows of numbers; fix those cells or leave the column out "
+                              "(features=...)")
+    parts[1][30] = (1.0, "", 2.0)  # a blank cell: its row in the whole table
+    write_parts(tmp_path / "blank", ["u", "v", "y"], parts)
+    with pytest.raises(chainrule.errors.DataError) as err:
+        train.fit(net(), tmp_path / "blank", "y", cluster=client, epochs=1)
+    assert str(err.value) == ("row 91 of the table (in the files' order), column 'v': a missing "
+                              "value (blank or NaN); fill it in or drop those rows first")

@@ -40,6 +40,7 @@ continues from there and ends with the same weights as one never stopped.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -79,6 +80,21 @@ def frame_of(X: Any) -> Any:
     return dd.read_csv(paths)
 
 
+def _read_error(exc: ValueError) -> Exception:
+    """Dask's many-line report of a column whose type changes after the rows it looked at
+    (a text cell far down a column of numbers) as one line; other errors as they are."""
+    text = str(exc)
+    if "Mismatched dtypes" not in text:
+        return exc
+    columns = [m.group(1).strip() for m in re.finditer(r"^\| ([^|]+?)\s*\| ([^|]+?)\s*\| ([^|]+?)\s*\|$",
+                                                        text, re.M) if m.group(1).strip() != "Column"]
+    cells = re.findall(r"could not convert string to float: '([^']*)'", text)
+    cell = f" (e.g. {cells[0]!r})" if cells else ""
+    return DataError(f"column {', '.join(map(repr, columns)) or '?'} holds text{cell} in a later part "
+                     "of the files, after rows of numbers; fix those cells or leave the column "
+                     "out (features=...)")
+
+
 @dataclass
 class PartSummary:
     """What one partition tells the client: its rows, the moments of its number columns
@@ -101,6 +117,14 @@ def _held(part: Any, offset: int, fraction: float, seed: int) -> np.ndarray:
 
 def _summarise(part: Any, offset: int, fraction: float, seed: int, features: list[str],
                text: list[str], targets: list[str], classify: bool) -> PartSummary:
+    numbers = [name for name in features + targets if name not in text
+               and not (classify and name in targets)]
+    blank = part[numbers].isna().to_numpy()
+    if blank.any():
+        row, col = np.argwhere(blank)[0]
+        raise DataError(f"row {offset + row + 1} of the table (in the files' order), column "
+                        f"{numbers[col]!r}: a missing value (blank or NaN); fill it in or drop "
+                        "those rows first")
     part = part[~_held(part, offset, fraction, seed)]
     numeric = [name for name in features if name not in text]
     X = part[numeric].to_numpy(dtype=np.float64) if numeric else np.zeros((len(part), 0))
@@ -266,11 +290,17 @@ def fit_on_tables(model: Module, source: Any, target: Any, client: Any, *, loss:
         raise ConfigError(f"checkpoint_every must be ≥ 1, got {checkpoint_every!r}")
     frame = frame.persist()  # read once, into the workers' memory
     parts = frame.to_delayed()
-    lengths = client.gather(client.compute([dask.delayed(len)(p) for p in parts]))
+    try:
+        lengths = client.gather(client.compute([dask.delayed(len)(p) for p in parts]))
+    except ValueError as exc:
+        raise _read_error(exc) from None
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int).tolist()
-    summaries = client.gather(client.compute(
-        [dask.delayed(_summarise)(p, offset, fraction, base, feats, text, targets, classify)
-         for p, offset in zip(parts, offsets)]))
+    try:
+        summaries = client.gather(client.compute(
+            [dask.delayed(_summarise)(p, offset, fraction, base, feats, text, targets,
+                                      classify) for p, offset in zip(parts, offsets)]))
+    except ValueError as exc:
+        raise _read_error(exc) from None
     summary = _merge(summaries)
     if summary.rows == 0:
         raise DataError("the table has no training rows")
