@@ -30,9 +30,9 @@ is rebuilt from the files (its tasks are Dask's, not scattered data).
 (``stream.validation_rows``, as a streamed ``fit`` does): the partitions' lengths come
 first, so each row's index is known where it is read; the statistics are of the training
 rows; each worker keeps its held-out rows and reports their loss each epoch
-(``val_loss``, which early stopping may watch).  Metrics and sample weights
-need rows on the client: with data read by the workers they are refused in one line, for
-now.  Checkpoints are written at the end of an epoch (the statistics, the held-out share,
+(``val_loss``, which early stopping may watch).  The default metric (``r2`` or
+``accuracy``, and ``val_…``) is measured on the workers too, from sums merged here.
+Sample weights and other metrics are refused in one line, for now.  Checkpoints are written at the end of an epoch (the statistics, the held-out share,
 the rows' seed, the rows a round and the workers are its fingerprint); a resumed run
 continues from there and ends with the same weights as one never stopped.
 """
@@ -227,17 +227,85 @@ def _round_on_shard(settings: Settings, template: Template, shard: tuple[np.ndar
                   _local_rows(spec, len(X)))
 
 
-def _held_loss(settings: Settings, template: Template, shard: tuple[np.ndarray, ...],
-               weights: list[np.ndarray]) -> tuple[float, int]:
-    """The loss over a worker's validation rows with ``weights``: (mean × rows, rows)."""
+@dataclass
+class Scores:
+    """A worker's sums for an epoch's scores: the held-out rows' loss × rows and count;
+    per split (training, held out), the rows, Σ (y − ŷ)² per output in the targets' units
+    and the targets' moments (R²), or the rows whose most probable class is right."""
+
+    held_loss: float = 0.0
+    held_rows: int = 0
+    rows: tuple[int, int] = (0, 0)
+    sse: tuple[Any, Any] = (0.0, 0.0)
+    targets: tuple[Any, Any] = (None, None)
+    right: tuple[int, int] = (0, 0)
+
+
+def _shard_scores(settings: Settings, template: Template, shard: tuple[np.ndarray, ...],
+                  weights: list[np.ndarray], metric: str | None) -> Scores:
+    """The sums for ``val_loss`` and the metric (``r2`` or ``accuracy``) over a worker's
+    training and held-out rows, with ``weights``."""
     X, Y, Xv, Yv = shard
-    if not len(Xv):
-        return 0.0, 0
     trainer = _trainer(settings, template, X, Y)
+    model = trainer.model
     for p, w in zip(trainer.params, weights):
         p.data[...] = w
-    out = trainer.model.forward_array(Xv)
-    return train._loss_value(trainer.loss_fn, out, Yv, None) * len(Xv), len(Xv)
+    scores = Scores()
+    rows, sse, moments, right = [], [], [], []
+    for k, (A, B) in enumerate(((X, Y), (Xv, Yv))):
+        out = model.forward_array(A) if len(A) else np.zeros_like(B)
+        if k == 1 and len(A):
+            scores.held_loss = train._loss_value(trainer.loss_fn, out, B, None) * len(A)
+            scores.held_rows = len(A)
+        rows.append(len(A))
+        if metric == "r2":  # in the targets' own units (the template keeps the scaler)
+            scaler = template.model.y_scaler
+            truth = B if scaler is None else scaler.inverse(B)
+            guess = out if scaler is None else scaler.inverse(out)
+            sse.append(np.sum((truth - guess) ** 2, axis=0))
+            moments.append(Moments.of(truth))
+        elif metric == "accuracy":
+            guess = model.probabilities(out) if len(A) else out
+            truth = B if B.shape[1] > 1 else np.column_stack([1 - B[:, 0], B[:, 0]])
+            guess = guess if guess.shape[1] > 1 or not len(A) else \
+                np.column_stack([1 - guess[:, 0], guess[:, 0]])
+            right.append(int(np.sum(np.argmax(truth, axis=1) == np.argmax(guess, axis=1)))
+                         if len(A) else 0)
+    scores.rows = tuple(rows)
+    if sse:
+        scores.sse, scores.targets = tuple(sse), tuple(moments)
+    if right:
+        scores.right = tuple(right)
+    return scores
+
+
+def _merged_scores(parts: list[Scores], metric: str | None, fraction: float) -> dict[str, float]:
+    """``val_loss`` and the metric (``r2``/``accuracy`` and ``val_…``) from the workers' sums:
+    R² per output, 1 − Σ SSE / Σ (y − ȳ)² (the merged moments' m2), averaged."""
+    out: dict[str, float] = {}
+    if fraction:
+        rows = sum(p.held_rows for p in parts)
+        if rows == 0:
+            raise ConfigError(f"validation_split {fraction} left no rows for validation; use "
+                              "more data or another fraction")
+        out["val_loss"] = sum(p.held_loss for p in parts) / rows
+    for k, prefix in enumerate(("", "val_")):
+        if k == 1 and not fraction:
+            break
+        n = sum(p.rows[k] for p in parts)
+        if metric == "accuracy":
+            out[prefix + "accuracy"] = sum(p.right[k] for p in parts) / n
+        elif metric == "r2":
+            sse = sum(p.sse[k] for p in parts if p.rows[k])
+            total = Moments()
+            for p in parts:
+                if p.rows[k]:
+                    total = total.merge(p.targets[k])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                each = np.where(total.m2 > 0, 1.0 - sse / total.m2,
+                                np.where(sse > 0, 0.0, 1.0))
+            out[prefix + "r2"] = float(np.mean(each)) if n >= 2 else float("nan")
+    return out
 
 
 def fit_on_tables(model: Module, source: Any, target: Any, client: Any, *, loss: Any = "mse",
@@ -248,6 +316,7 @@ def fit_on_tables(model: Module, source: Any, target: Any, client: Any, *, loss:
                   callbacks: Sequence[train.Callback] = (),
                   optimizer_options: dict[str, Any] | None = None,
                   validation_split: float = 0.0, early_stopping: Any = None,
+                  metrics: Sequence[str] | None = None,
                   checkpoint: str | None = None, checkpoint_every: int = 1,
                   resume: str | None = None, run_info: dict[str, Any] | None = None,
                   **unsupported: Any) -> train.History:
@@ -278,6 +347,12 @@ def fit_on_tables(model: Module, source: Any, target: Any, client: Any, *, loss:
                             f"{', '.join(columns[:50])}")
     loss_fn = get_loss(loss)
     classify = loss_fn.name in CLASSIFICATION_LOSSES
+    default = "accuracy" if classify else "r2"
+    names_given = [default] if metrics is None else list(metrics)
+    if any(name != default for name in names_given):
+        raise ConfigError(f"with data read by the Dask workers, fit measures {default} (the "
+                          f"default) or nothing (metrics=[]); got {names_given}")
+    metric = default if names_given else None
     text = [name for name in feats if getattr(frame.dtypes[name], "kind", "O") not in "biuf"]
     fraction = float(validation_split or 0.0)
     if fraction:
@@ -364,7 +439,7 @@ def fit_on_tables(model: Module, source: Any, target: Any, client: Any, *, loss:
 
     with train._ctrl_c_after_step() as stop:
         _epochs(client, names, settings, template, shards, counts, opt, history, callbacks,
-                range(first, epochs + 1), sync_every, shuffle, base, fraction, save,
+                range(first, epochs + 1), sync_every, shuffle, base, fraction, metric, save,
                 checkpoint_every, stop)
     for cb in callbacks:
         cb.on_train_end(history)
@@ -390,7 +465,7 @@ def _fingerprint(summary: PartSummary, fraction: float, base: int, sync_every: i
 def _epochs(client: Any, names: list[str], settings: Settings, template: Any, shards: list,
             counts: list[int], opt: Any, history: train.History, callbacks: list,
             epochs: range, sync_every: int, shuffle: bool, base: int, fraction: float,
-            save: Any, checkpoint_every: int, stop: Any) -> None:
+            metric: str | None, save: Any, checkpoint_every: int, stop: Any) -> None:
     """The epochs: rounds over the workers' shards, averaged; val_loss; callbacks; a
     checkpoint every ``checkpoint_every`` epochs, at the end and at a stop (Ctrl-C,
     SIGTERM) — a stop inside an epoch keeps the last epoch's checkpoint, from which a
@@ -427,17 +502,14 @@ def _epochs(client: Any, names: list[str], settings: Settings, template: Any, sh
         mean = total / seen
         history.logs["loss"].append(mean)
         history.epoch.append(epoch)
-        if fraction:
+        if fraction or metric:
             weights = [p.data.copy() for p in params]
-            held = client.gather([client.submit(_held_loss, settings, template, shards[w],
-                                                weights, workers=[name],
-                                                allow_other_workers=True, pure=False)
-                                  for w, name in enumerate(names) if shards[w] is not None])
-            rows = sum(r[1] for r in held)
-            if rows == 0:
-                raise ConfigError(f"validation_split {fraction} left no rows for validation; "
-                                  "use more data or another fraction")
-            history.logs.setdefault("val_loss", []).append(sum(r[0] for r in held) / rows)
+            parts = client.gather([client.submit(_shard_scores, settings, template, shards[w],
+                                                 weights, metric, workers=[name],
+                                                 allow_other_workers=True, pure=False)
+                                   for w, name in enumerate(names) if shards[w] is not None])
+            for key, value in _merged_scores(parts, metric, fraction).items():
+                history.logs.setdefault(key, []).append(value)
         train._check_growth(history, epoch, opt)
         opt.end_epoch(epoch - 1, mean)
         stopping = any([cb.on_epoch_end(epoch, history) for cb in callbacks])
