@@ -32,9 +32,10 @@ first, so each row's index is known where it is read; the statistics are of the 
 rows; each worker keeps its held-out rows and reports their loss each epoch
 (``val_loss``, which early stopping may watch).  The default metric (``r2`` or
 ``accuracy``, and ``val_…``) is measured on the workers too, from sums merged here.
-Sample weights and other metrics are refused in one line, for now.  Checkpoints are written at the end of an epoch (the statistics, the held-out share,
-the rows' seed, the rows a round and the workers are its fingerprint); a resumed run
-continues from there and ends with the same weights as one never stopped.
+Checkpoints are written at the end of an epoch (the statistics, the held-out share, the
+rows' seed, the rows a round and the workers are its fingerprint); a resumed run
+continues from there and ends with the same weights as one never stopped.  Sample
+weights and other metrics are refused in one line, for now.
 """
 
 from __future__ import annotations
