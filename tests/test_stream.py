@@ -162,3 +162,33 @@ def test_a_fifo_named_as_data_is_refused_at_once(tmp_path, name):
     os.mkfifo(path)
     with pytest.raises(DataError, match="not a data file"):
         files(path)
+
+
+def test_reading_ahead_on_a_thread_gives_the_same_chunks_and_errors(tmp_path):
+    import threading
+    from dataclasses import replace
+
+    rng = np.random.default_rng(4)
+    rows = rng.normal(size=(3000, 3))
+    path = tmp_path / "t.csv"
+    lines = ["a,b,y"] + [",".join(repr(v) for v in row) for row in rows.tolist()]
+    path.write_text("\n".join(lines) + "\n")
+    plain = TableStream.open(path, block_bytes=1 << 16)
+    threaded = replace(plain, threads=True)
+    one, other = list(plain), list(threaded)
+    assert len(one) == len(other) > 1
+    for (X1, y1), (X2, y2) in zip(one, other):
+        np.testing.assert_array_equal(X1, X2)
+        np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(np.concatenate([X for X, _ in other]), rows[:, :2])
+    # a reader that stops early stops the thread; an error on the thread is raised here
+    before = threading.active_count()
+    reading = iter(threaded)
+    next(reading)
+    reading.close()
+    assert threading.active_count() == before
+    lines[2900] = "1.0,oops,2.0"  # (line 2901 of the file: the header is line 1)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"line 2901, column 'b': 'oops' is not a number "
+                                         r"\(the 2,899 rows"):
+        list(threaded)

@@ -285,6 +285,8 @@ class Place:
     next_row: int = 0
     total: float = 0.0
     seen: int = 0
+    stream: dict[str, Any] | None = None  # a streamed run's place inside an epoch (streamfit)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)  # and its ``stream/*`` arrays
 
 
 def fingerprint(X: np.ndarray, Y: np.ndarray, W: np.ndarray | None) -> str:
@@ -299,9 +301,12 @@ def fingerprint(X: np.ndarray, Y: np.ndarray, W: np.ndarray | None) -> str:
 
 def save_run(folder: str, model: Any, opt: Any, rng: np.random.Generator, history: Any,
              stopper: Any, place: Place, run_info: dict[str, Any] | None,
-             fingerprint: str, batch_size: int | None = None) -> None:
+             fingerprint: str, batch_size: int | None = None,
+             stream: dict[str, Any] | None = None,
+             stream_arrays: dict[str, np.ndarray] | None = None) -> None:
     """Write everything a run needs to continue from ``place`` (``fit``'s model, optimiser,
-    generator, history, early stopping) into ``folder``."""
+    generator, history, early stopping) into ``folder``; a streamed run adds its place
+    inside the epoch (``stream``: JSON numbers, ``stream_arrays``: its shuffle buffer)."""
     arrays = {f"model/{name}": p.data for name, p in model.named_parameters()}
     x_scaler, y_scaler = getattr(model, "x_scaler", None), getattr(model, "y_scaler", None)
     classes = getattr(model, "classes_", None)
@@ -323,6 +328,9 @@ def save_run(folder: str, model: Any, opt: Any, rng: np.random.Generator, histor
     }
     if place.order is not None:
         arrays["place/order"] = place.order.astype(np.int64)
+    if stream is not None:
+        state["stream"] = stream
+        arrays.update(stream_arrays or {})
     if stopper is not None:
         state["early_stopping"] = {"best": stopper.best, "best_epoch": stopper.best_epoch,
                                    "wait": stopper.wait, "monitor": stopper.monitor}
@@ -372,4 +380,6 @@ def restore_run(folder: str, model: Any, opt: Any, rng: np.random.Generator, his
     if p.get("batch_size") not in (None, batch_size):
         raise ConfigError(f"the checkpoint in {folder} was made with batch_size {p['batch_size']}"
                           f", not {batch_size}; resume with the same settings")
-    return Place(p["first_epoch"], order, p["next_row"], p["total"], p["seen"])
+    kept = {k: v for k, v in arrays.items() if k.startswith("stream/")}
+    return Place(p["first_epoch"], order, p["next_row"], p["total"], p["seen"],
+                 state.get("stream"), kept)

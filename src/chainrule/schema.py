@@ -407,6 +407,11 @@ CHECKPOINT = Obj({
     "early_stopping": Field(Obj({"best": Field(Maybe(Num(finite=False))), "best_epoch": Field(Maybe(Int(1))),
                                  "wait": Field(COUNT), "monitor": Field(Str(max_len=100))}),
                             required=False),
+    "stream": Field(Obj({"parts": Field(ListOf(COUNT)), "part": Field(COUNT),  # (streamfit)
+                         "chunk": Field(COUNT), "row": Field(COUNT), "total": Field(Num()),
+                         "seen": Field(COUNT), "sizes": Field(ListOf(COUNT)),
+                         "buffer": Field(Int(1)), "label_places": Field(Bool())}),
+                    required=False),
 })
 
 

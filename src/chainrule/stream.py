@@ -70,10 +70,12 @@ class Moments:
             return cls()
         if shift is None or len(shift) != X.shape[1]:  # (a width that differs: ``merge`` says so)
             shift = X[0].copy()
-        D = X - shift
-        center = D.mean(axis=0)
-        return cls(len(X), center, ((D - center) ** 2).sum(axis=0), X.min(axis=0),
-                   X.max(axis=0), shift)
+        T = np.array(X.T, order="C")  # (a copy) one column a row: NumPy reduces along a row ~40×
+        low, high = T.min(axis=1), T.max(axis=1)  # faster than down a narrow table's column
+        T -= shift[:, None]
+        center = T.mean(axis=1)
+        T -= center[:, None]
+        return cls(len(X), center, np.square(T, out=T).sum(axis=1), low, high, shift)
 
     @property
     def mean(self) -> np.ndarray:
@@ -205,35 +207,129 @@ def validation_rows(start: int, n: int, fraction: float, seed: int = 0) -> np.nd
     return u < fraction
 
 
-def shuffled(stream: Iterable[Chunk], buffer: int, rng: np.random.Generator) -> Iterator[Chunk]:
-    """The rows of ``stream`` in an approximately random order, in blocks.
+class ShuffleBuffer:
+    """The shuffle buffer of ``shuffled``, one chunk at a time, with its state in the open
+    (``held()``: the rows held) so that a checkpoint can keep it.
 
-    Rows go into a buffer of up to ``buffer`` rows; each time a chunk overfills it, the
-    buffer is put in a random order and the rows beyond ``buffer`` leave, as one block
-    (each leaving row is a uniform draw from the buffer).  At the end the rest leave in
-    a random order.  With ``buffer`` ≥ the stream's rows nothing leaves early and the
-    one block is the whole stream in the order ``rng.permutation(rows)`` gives.
+    ``push(X, y)`` takes a chunk and returns the block of rows that leave (None while the
+    buffer is not yet full).  Rows fill the buffer up to ``capacity``; after that each row,
+    in turn, takes a slot drawn uniformly and the row held there leaves (tf.data's rule:
+    each leaving row is a uniform draw from the buffer as it stands), done for the m rows
+    of a chunk at once in O(m log m), never O(capacity).  ``drain()`` returns the rest in
+    a random order (``rng.permutation``): with ``capacity`` ≥ the stream's rows that is the
+    whole stream, in exactly the order ``rng.permutation(rows)`` gives.  The rows live in
+    one array, grown by doubling up to ``capacity`` rows and then filled in place, so the
+    buffer never needs more than its capacity and one chunk.
     """
-    if isinstance(buffer, bool) or not isinstance(buffer, (int, np.integer)) or buffer < 1:
-        raise ConfigError(f"shuffle_buffer must be a whole number of rows ≥ 1, got {buffer!r}")
-    held_X: list[np.ndarray] = []
-    held_y: list[np.ndarray] = []
-    size = 0
+
+    def __init__(self, capacity: int, rng: np.random.Generator) -> None:
+        if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) \
+                or capacity < 1:
+            raise ConfigError(f"shuffle_buffer must be a whole number of rows ≥ 1, got {capacity!r}")
+        self.capacity, self.rng = int(capacity), rng
+        self.X: np.ndarray | None = None  # room for the rows; the first ``size`` are held
+        self.y: np.ndarray | None = None
+        self.size = 0
+
+    def held(self) -> Chunk | None:
+        """The rows held now (views), or None when empty."""
+        if self.X is None or self.size == 0:
+            return None
+        return self.X[:self.size], self.y[:self.size]
+
+    def restore(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Hold exactly these rows (a checkpoint's), as ``held`` gave them."""
+        self.X = self.y = None
+        self.size = 0
+        if len(X):
+            self._fill(np.asarray(X), np.asarray(y))
+
+    def _fill(self, X: np.ndarray, y: np.ndarray) -> None:
+        """Append rows (as many as there is room for: the caller sees to that)."""
+        need = self.size + len(X)
+        if self.X is None or need > len(self.X) or self.X.dtype != np.result_type(self.X, X) \
+                or self.y.dtype != np.result_type(self.y, y):
+            room = min(self.capacity, max(need, 2 * (len(self.X) if self.X is not None else 0)))
+            grown_X = np.empty((room,) + X.shape[1:], dtype=X.dtype if self.X is None
+                               else np.result_type(self.X, X))
+            grown_y = np.empty((room,) + y.shape[1:], dtype=y.dtype if self.y is None
+                               else np.result_type(self.y, y))
+            if self.size:
+                grown_X[:self.size], grown_y[:self.size] = self.X[:self.size], self.y[:self.size]
+            self.X, self.y = grown_X, grown_y
+        self.X[self.size:need], self.y[self.size:need] = X, y
+        self.size = need
+
+    def push(self, X: np.ndarray, y: np.ndarray) -> Chunk | None:
+        X, y = np.asarray(X), np.asarray(y)
+        room = self.capacity - self.size
+        if room > 0:
+            self._fill(X[:room], y[:room])
+            X, y = X[room:], y[room:]
+        m, cap = len(X), self.capacity
+        if m == 0:
+            return None
+        # row i of the chunk takes slot j_i (uniform, with repeats) and the row there leaves:
+        # the buffer's own row the first time a slot is drawn, after that the chunk's row
+        # that took it last.  Grouped by sorting the keys j_i·m + i (distinct, so any sort
+        # gives the same order: by slot, then by row): O(m log m); each row moved as one
+        # item (a row of numbers viewed as one value: ~10× faster to gather and scatter).
+        slot = self.rng.integers(0, cap, size=m)
+        keys = np.sort(slot * m + np.arange(m))
+        slots, by = keys // m, keys % m
+        first = np.ones(m, dtype=bool)
+        first[1:] = slots[1:] != slots[:-1]
+        last = np.ones(m, dtype=bool)
+        last[:-1] = first[1:]
+        old, new, ends = np.flatnonzero(first), np.flatnonzero(~first), np.flatnonzero(last)
+        blocks = []
+        for name, rows in (("X", X), ("y", y)):
+            kind = np.result_type(getattr(self, name), rows)
+            if getattr(self, name).dtype != kind:
+                setattr(self, name, getattr(self, name).astype(kind))
+            held, rows = getattr(self, name), np.ascontiguousarray(rows, dtype=kind)
+            out = np.empty((m,) + held.shape[1:], dtype=kind)
+            h, r, o = _as_items(held), _as_items(rows), _as_items(out)
+            o[by[old]] = h[slots[old]]
+            o[by[new]] = r[by[new - 1]]  # (the row before, in its group)
+            h[slots[ends]] = r[by[ends]]
+            blocks.append(out)
+        return blocks[0], blocks[1]
+
+    def drain(self) -> Chunk | None:
+        """The rows left, in a random order; the buffer is empty after."""
+        rows = self.held()
+        if rows is None:
+            self.X = self.y = None
+            return None
+        order = self.rng.permutation(self.size)
+        out = rows[0][order], rows[1][order]
+        self.X = self.y = None
+        self.size = 0
+        return out
+
+
+def _as_items(a: np.ndarray) -> np.ndarray:
+    """A C-ordered table of numbers as a vector of rows (each row one opaque item, sharing
+    the memory), for fast gathers and scatters of whole rows; other arrays as they are."""
+    if a.ndim == 2 and a.flags.c_contiguous and a.dtype.kind in "biuf" and a.shape[1]:
+        return a.view(np.dtype((np.void, a.dtype.itemsize * a.shape[1]))).reshape(-1)
+    return a
+
+
+def shuffled(stream: Iterable[Chunk], buffer: int, rng: np.random.Generator) -> Iterator[Chunk]:
+    """The rows of ``stream`` in an approximately random order, in blocks, through a
+    ``ShuffleBuffer`` of ``buffer`` rows (as tf.data's shuffle buffer gives it).  With
+    ``buffer`` ≥ the stream's rows nothing leaves early and the one block is the whole
+    stream in the order ``rng.permutation(rows)`` gives."""
+    pool = ShuffleBuffer(buffer, rng)
     for X, y in stream:
-        held_X.append(np.asarray(X))
-        held_y.append(np.asarray(y))
-        size += len(X)
-        if size > buffer:
-            X_all, y_all = np.concatenate(held_X), np.concatenate(held_y)
-            order = rng.permutation(size)
-            out, stay = order[:size - buffer], order[size - buffer:]
-            yield X_all[out], y_all[out]
-            held_X, held_y, size = [X_all[stay]], [y_all[stay]], buffer
-    if size:
-        X_all = held_X[0] if len(held_X) == 1 else np.concatenate(held_X)
-        y_all = held_y[0] if len(held_y) == 1 else np.concatenate(held_y)
-        order = rng.permutation(size)
-        yield X_all[order], y_all[order]
+        block = pool.push(X, y)
+        if block is not None:
+            yield block
+    block = pool.drain()
+    if block is not None:
+        yield block
 
 
 # ------------------------------------------------------------------------------------
@@ -281,6 +377,7 @@ class TableStream:
     header: list[str]
     block_rows: int = 65_536
     block_bytes: int = 1 << 22
+    threads: bool = False  # CSV parsed ahead on pyarrow's threads
 
     @classmethod
     def open(cls, path: str | os.PathLike, target: str | Sequence[str] | None = None,
@@ -299,7 +396,31 @@ class TableStream:
         """One stream per file, in the files' order (a random chunk order permutes these)."""
         return [replace(self, paths=[path]) for path in self.paths]
 
+    def nbytes(self) -> int:
+        """The data's size: a CSV's bytes, a Parquet file's numbers (rows × columns × 8)."""
+        return sum(_data_bytes(path, len(self.features) + len(self.target)) for path in self.paths)
+
+    def fit_blocks(self, budget: int) -> "TableStream":
+        """This stream read in blocks sized to a memory ``budget`` (bytes): CSV blocks of
+        budget/512 bytes, Parquet batches of as many rows (within 64 KB … 4 MB).  Small:
+        pyarrow's CSV reader holds ~25× its block in buffers while it parses (measured:
+        +120 MB of RSS at 2 MB blocks, +60 MB at 256 KB); parsed ahead on pyarrow's
+        threads from a budget of 1 GiB."""
+        size = int(min(max(budget // 512, 1 << 16), 1 << 22))
+        width = 8 * (len(self.features) + len(self.target))
+        return replace(self, block_bytes=size, block_rows=max(size // width, 1),
+                       threads=budget >= 1 << 30)
+
     def __iter__(self) -> Iterator[Chunk]:
+        return self.read()
+
+    def read(self, skip: int = 0) -> Iterator[Chunk]:
+        """The chunks, in order, less the first ``skip`` of them (read, not converted: a
+        resumed run starts where its checkpoint stood); with ``threads``, the next block is
+        parsed on a thread of its own while this one is used (``ahead``)."""
+        return ahead(self._read(skip)) if self.threads else self._read(skip)
+
+    def _read(self, skip: int) -> Iterator[Chunk]:
         for path in self.paths:
             if not os.path.isfile(path):
                 raise DataError(f"{path} is gone (it was listed when training began); put it "
@@ -310,7 +431,113 @@ class TableStream:
                                 f"{self.paths[0]} has {', '.join(self.header[:20])}; every file "
                                 "needs the same header")
             reader = _parquet_blocks if _kind(path) == "parquet" else _csv_blocks
-            yield from reader(self, path)
+            for chunk in reader(self, path, skip):
+                if skip:
+                    skip -= 1
+                else:
+                    yield chunk
+
+
+def ahead(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """``items``, produced on a thread of their own up to ``depth`` ahead of the reader (so
+    that pyarrow parses the next block, which frees the GIL, while this one is used); an
+    error there is raised here, in its place; the thread stops when the reader does."""
+    import queue
+    import threading
+
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        handoff.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put((done, None))
+        except BaseException as exc:  # (handed to the reader, raised there)
+            handoff.put((done, exc))
+
+    worker = threading.Thread(target=produce, daemon=True, name="chainrule-read-ahead")
+    worker.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # (let a producer blocked on a full queue see the stop)
+            try:
+                handoff.get_nowait()
+            except queue.Empty:
+                worker.join(timeout=0.05)
+
+
+class Spooled:
+    """One part of a ``TableStream`` whose first whole read also writes its numbers to a
+    spool file (float64 rows of inputs then targets, as parsed), so that every later read
+    — each epoch, each scoring pass — reads them back in the same chunks instead of
+    parsing the text again.  The spool lives in ``folder`` (a temporary one: the caller
+    removes it); if writing it fails (a full disk), reads stay on the source."""
+
+    def __init__(self, part: TableStream, path: str) -> None:
+        self.part, self.path = part, path
+        self.rows: list[int] | None = None  # the chunks' rows, once the spool is whole
+        self.block_bytes = part.block_bytes
+
+    def nbytes(self) -> int:
+        return self.part.nbytes()
+
+    def __iter__(self) -> Iterator[Chunk]:
+        return self.read()
+
+    def read(self, skip: int = 0) -> Iterator[Chunk]:
+        if self.rows is None:
+            yield from self._first(skip)
+            return
+        d, k = len(self.part.features), len(self.part.target)
+        width = d + k
+        with open(self.path, "rb") as fh:
+            fh.seek(8 * width * sum(self.rows[:skip]))
+            for n in self.rows[skip:]:
+                block = np.fromfile(fh, dtype=np.float64, count=n * width).reshape(n, width)
+                yield np.ascontiguousarray(block[:, :d]), np.ascontiguousarray(block[:, d:])
+
+    def _first(self, skip: int) -> Iterator[Chunk]:
+        if skip:  # (a resumed run's first read starts inside: the source, unspooled)
+            yield from self.part.read(skip)
+            return
+        rows: list[int] = []
+        try:
+            fh: Any = open(self.path, "wb")
+        except OSError:
+            fh = None
+        try:
+            for X, y in self.part.read():
+                if fh is not None:
+                    try:
+                        np.concatenate([X, y], axis=1).tofile(fh)
+                        rows.append(len(X))
+                    except OSError:  # no room: forget the spool, keep reading the file
+                        fh.close()
+                        fh = None
+                        os.remove(self.path)
+                yield X, y
+        finally:
+            if fh is not None:
+                fh.close()
+        if fh is not None:  # (a read that stopped early leaves the spool unfinished)
+            self.rows = rows
 
 
 def _names(spec: str | Sequence[str] | None) -> list[str]:
@@ -341,9 +568,10 @@ def _split(stream: TableStream, columns: dict[str, np.ndarray]) -> Chunk:
     return X, y
 
 
-def _csv_blocks(stream: TableStream, path: str) -> Iterator[Chunk]:
+def _csv_blocks(stream: TableStream, path: str, skip: int = 0) -> Iterator[Chunk | None]:
     """A CSV file's rows, a block of ``block_bytes`` at a time, through the one CSV reader
-    (``csvfile.CsvFile``); a cell that is not a number is found and named."""
+    (``csvfile.CsvFile``); a cell that is not a number is found and named.  The first
+    ``skip`` blocks are parsed only (None for each)."""
     import pyarrow as pa
 
     from .csvfile import CsvFile
@@ -354,11 +582,14 @@ def _csv_blocks(stream: TableStream, path: str) -> Iterator[Chunk]:
     types = {index[name]: pa.float64() for name in wanted}
     seen = 0
     try:
-        for columns in source.batches(types, stream.block_bytes):
-            arrays = {name: _numbers(columns[index[name]], path, name) for name in wanted}
+        for columns in source.batches(types, stream.block_bytes, stream.threads):
             n = len(columns[0])
-            if n:
-                yield _split(stream, arrays)
+            if n and skip:
+                skip -= 1
+                yield None
+            elif n:
+                yield _split(stream, {name: _numbers(columns[index[name]], path, name)
+                                      for name in wanted})
             seen += n
     except DataError as exc:
         if "conversion error" not in str(exc):
@@ -383,13 +614,22 @@ def _conversion(message: str, header: list[str]) -> tuple[str | None, str]:
 
 
 def _numbers(array: Any, path: str, name: str) -> np.ndarray:
+    """A column of numbers as float64, read in place from pyarrow's buffer (its
+    ``to_numpy`` would import pandas: +40 MB of memory for nothing)."""
+    import pyarrow as pa
+
     if array.null_count:
         raise DataError(f"{path}, column {name!r} has a blank cell; streamed data must have "
                         "every cell filled (clean the file, or read it whole with --missing)")
-    return array.to_numpy(zero_copy_only=False)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if array.type != pa.float64():
+        array = array.cast(pa.float64())
+    values = np.frombuffer(array.buffers()[1], dtype=np.float64)
+    return values[array.offset:array.offset + len(array)]
 
 
-def _parquet_blocks(stream: TableStream, path: str) -> Iterator[Chunk]:
+def _parquet_blocks(stream: TableStream, path: str, skip: int = 0) -> Iterator[Chunk | None]:
     """A Parquet file's rows, ``block_rows`` at a time (pyarrow's ``iter_batches``)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -403,10 +643,77 @@ def _parquet_blocks(stream: TableStream, path: str) -> Iterator[Chunk]:
             raise DataError(f"{path}, column {name!r} holds {kind}, not numbers; streamed "
                             "columns must be numbers")
     for batch in handle.iter_batches(batch_size=stream.block_rows, columns=wanted):
-        arrays = {name: _numbers(batch.column(name), path, name).astype(np.float64, copy=False)
-                  for name in wanted}
+        if batch.num_rows and skip:
+            skip -= 1
+            yield None
+            continue
+        arrays = {name: _numbers(batch.column(name), path, name) for name in wanted}
         if batch.num_rows:
             yield _split(stream, arrays)
+
+
+def _data_bytes(path: str, columns: int) -> int:
+    if _kind(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows) * columns * 8
+    return os.path.getsize(path)
+
+
+# ------------------------------------------------------------------------------------
+# The memory budget.
+
+_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9,
+          "t": 1e12, "tb": 1e12, "kib": 2 ** 10, "mib": 2 ** 20, "gib": 2 ** 30, "tib": 2 ** 40}
+
+
+def parse_memory(text: str | int | float) -> int:
+    """Bytes from ``1GB``, ``512MB``, ``64 MiB``, ``2g`` or a plain number of bytes
+    (KB, MB, GB are powers of 1000; KiB, MiB, GiB of 1024)."""
+    import re
+
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        value, unit = float(text), ""
+    else:
+        found = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
+        if not found or found.group(2).lower() not in _UNITS:
+            raise ConfigError(f"{str(text)[:40]!r} is not an amount of memory; write e.g. 1GB, "
+                              "512MB or 64MiB")
+        value, unit = float(found.group(1)), found.group(2).lower()
+    amount = int(value * _UNITS[unit])
+    if amount < 10 ** 6:
+        raise ConfigError(f"a memory budget of {amount:,} bytes is too small to read a table; "
+                          "give at least 1MB")
+    return amount
+
+
+def machine_memory() -> int:
+    """The machine's memory in bytes (``MemTotal`` in /proc/meminfo, or ``os.sysconf``)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30  # (a machine that says nothing: assume 4 GiB)
+
+
+def default_memory() -> int:
+    """The default budget: a quarter of the machine's memory."""
+    return machine_memory() // 4
+
+
+def shown_bytes(n: float) -> str:
+    """``640 MB``, ``1.5 GB``: bytes as a person reads them (powers of 1000)."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= size:
+            value = n / size
+            return f"{value:.0f} {unit}" if value >= 10 else f"{value:.1f} {unit}"
+    return f"{int(n)} bytes"
 
 
 def chunks(source: Any, target: str | Sequence[str] | None = None,

@@ -613,7 +613,9 @@ def fit(model: Module, X: Any, y: Any = None, loss: str | Loss = "mse",
         run_info: dict[str, Any] | None = None, engine: str = "auto",
         on_compile: Callable[[str], None] | None = None, shuffle_buffer: int | None = None,
         features: str | Sequence[str] | None = None, cluster: Any = None,
-        sync_every: int = 1, workers: int | None = None) -> History:
+        sync_every: int = 1, workers: int | None = None, memory: Any = None,
+        checkpoint_rows: int | None = None,
+        progress: Callable[[int, int, str], None] | None = None, spool: bool = True) -> History:
     """Train ``model`` on rows ``X`` with targets ``y``; returns the ``History``.
 
     ``batch_size=1`` is the seed's algorithm (update after every row); a number N
@@ -644,10 +646,15 @@ def fit(model: Module, X: Any, y: Any = None, loss: str | Loss = "mse",
     Data bigger than memory (``streamfit``): ``X`` may be a path to CSV or Parquet (a
     file, a folder or a glob; ``y`` then names the target column(s), default the last,
     ``features`` the inputs) or, with ``y=None``, an iterable of ``(X, y)`` chunks;
-    ``shuffle_buffer`` rows are shuffled at a time.  ``cluster=client`` (a Dask
+    ``shuffle_buffer`` rows are shuffled at a time.  A path streams when its data are
+    bigger than ``memory`` (bytes or ``"1GB"``; default a quarter of the machine's
+    memory); a streamed run also checkpoints every ``checkpoint_rows`` rows, tells
+    ``progress(bytes_done, bytes_total, phase)`` after each block and (``spool``) parses
+    a CSV once, keeping its numbers in a temporary file for the later passes.  ``cluster=client`` (a Dask
     ``distributed.Client``) runs the epochs data-parallel on its workers, averaging the
     weights and the optimiser's state every ``sync_every`` rows per worker (``cluster``;
-    ``workers``: use the first N); the rest is as here.
+    ``workers``: use the first N); the rest is as here, and a path or a Dask DataFrame is
+    read by the workers (``clusterread``).
     """
     stream_args = dict(loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
                        shuffle=shuffle, seed=seed, lr=lr, scale=scale, engine=engine)
@@ -672,7 +679,10 @@ def fit(model: Module, X: Any, y: Any = None, loss: str | Loss = "mse",
         return fit_stream(model, X, target=y, features=features, shuffle_buffer=shuffle_buffer,
                           callbacks=callbacks, validation_split=validation_split,
                           early_stopping=early_stopping, optimizer_options=optimizer_options,
-                          on_compile=on_compile, **stream_args, **unsupported)
+                          on_compile=on_compile, memory=memory, checkpoint_every=checkpoint_every,
+                          checkpoint_rows=checkpoint_rows, run_info=run_info, progress=progress,
+                          spool=spool,
+                          **stream_args, **unsupported)
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ConfigError(f"epochs must be a whole number ≥ 0, got {epochs!r}")
     # A DataFrame's text columns become one-hot inputs and its ids are left out; the model

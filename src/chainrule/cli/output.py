@@ -38,12 +38,12 @@ class EpochPrinter(Callback):
     """One line per epoch (every ``every`` epochs when there are many), with a progress
     bar underneath when the output is a terminal."""
 
-    def __init__(self, out: Any, epochs: int, every: int) -> None:
-        self.out, self.epochs, self.every = out, epochs, every
+    def __init__(self, out: Any, epochs: int, every: int, bar: bool = True) -> None:
+        self.out, self.epochs, self.every, self.bar = out, epochs, every, bar
         self.progress = None
 
     def on_train_begin(self, model: Any) -> None:
-        if self.out.is_terminal:
+        if self.out.is_terminal and self.bar:  # (a streamed run shows its bar over bytes)
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self.progress = Progress(TextColumn("{task.fields[phase]}"), BarColumn(),
@@ -150,7 +150,10 @@ def print_parameters(out: Any, model: Sequential, limit: int = 60) -> None:
         out.print(f"  … {len(refs) - limit} more ({len(refs)} in all)")
 
 
-def print_predictions(out: Any, model: Sequential, data: Dataset, limit: int = 20) -> None:
+def print_predictions(out: Any, model: Sequential, data: Dataset, limit: int = 20,
+                      sample: bool = False) -> None:
+    """The first ``limit`` rows and their predictions, and the error over all rows (over the
+    rows at hand when ``sample``: a streamed table's first rows)."""
     from rich.table import Table
 
     pred = model.predict(data.X)
@@ -174,6 +177,8 @@ def print_predictions(out: Any, model: Sequential, data: Dataset, limit: int = 2
                 cells += [fmt(data.y[r, c]), fmt(pred[r, c])]
         table.add_row(*cells)
     out.print(table)
+    if sample:
+        return
     if len(data) > limit:
         out.print(f"  … {len(data) - limit} more rows")
     if classify:

@@ -140,10 +140,14 @@ class Setup:
 def build(csv: str | None, target: str | None, features: str | None, task: str,
           hidden: list[int], activation: str, init: str | None, scale: str | None,
           loss: str | None, lr: float | None, seed: int, output_activation: str = "linear",
-          missing: str = "error", delimiter: str | None = None, **_: Any) -> Setup:
-    """Read the data and build the network the options describe."""
+          missing: str = "error", delimiter: str | None = None, data: Dataset | None = None,
+          classes: Any = None, **_: Any) -> Setup:
+    """Read the data (or take ``data``: a streamed table's first rows, and ``classes``, all
+    its labels) and build the network the options describe."""
     builtin = csv is None
-    if builtin:
+    if data is not None:
+        pass
+    elif builtin:
         if target or features:
             raise ConfigError("--target and --features need a CSV file: chainrule train data.csv --target COLUMN")
         data = students()
@@ -159,7 +163,8 @@ def build(csv: str | None, target: str | None, features: str | None, task: str,
         raise ConfigError(f"the loss {loss_fn.name} does not fit a {data.task} target; use {wanted} "
                           f"(or --task {'regression' if classify else 'classification'})")
     if classify:  # encode_labels refuses a single class; fit refuses bce for more than two
-        outputs = 1 if loss_fn.name == "bce" else len(encode_labels(data.y)[0])
+        outputs = 1 if loss_fn.name == "bce" else len(
+            classes if classes is not None else encode_labels(data.y)[0])
     else:
         outputs = data.y.shape[1]
     init = init or ("ones" if builtin else "xavier")

@@ -14,6 +14,7 @@ from ..losses import get_loss
 from ..optim import OPTIMIZERS
 from ..schedules import SCHEDULES, make_schedule
 from ..train import Callback, fit
+from . import streamed
 from .app import cli
 from .extras import needs
 from .output import EpochPrinter, Tracer, console, fmt, print_parameters, print_predictions
@@ -54,8 +55,8 @@ def parse_schedule(text: str | None, lr: float, epochs: int) -> Any:
 
 def describe_training(setup: Any, optimizer: str, options: dict[str, Any], schedule: str | None,
                       epochs: int, batch: Any, validation: float, patience: int | None,
-                      shuffle: bool = True) -> str:
-    rows = len(setup.data)
+                      shuffle: bool = True, streamed: bool = False) -> str:
+    rows = len(setup.data) if not streamed else float("inf")  # (a streamed table's: uncounted)
     per = "one row at a time" if batch == 1 or rows == 1 else (
         "all rows per step" if batch == "full" or batch >= rows else f"{batch} rows per step")
     extras = "".join(f", {k} {v}" for k, v in options.items())
@@ -122,6 +123,16 @@ def describe_training(setup: Any, optimizer: str, options: dict[str, Any], sched
 @click.option("--resume", type=click.Path(file_okay=False), default=None,
               help="Continue the run checkpointed in this folder, with its own data and settings "
               "(--epochs may raise the number of epochs); it ends as if never stopped.")
+@click.option("--memory", default=None, metavar="SIZE",
+              help="Memory budget, e.g. 1GB or 512MB: a CSV bigger than this (or any Parquet "
+              "file) is streamed: read in blocks, never whole, with bounded memory. "
+              "[default: a quarter of this machine's memory]")
+@click.option("--shuffle-buffer", type=click.IntRange(min=1), default=None,
+              help="For a streamed table: rows shuffled at a time (an approximate shuffle, as "
+              "tf.data's; exact when the data fit). [default: what an eighth of --memory holds]")
+@click.option("--checkpoint-rows", type=click.IntRange(min=1), default=None,
+              help="For a streamed table: also checkpoint inside an epoch, every N rows "
+              "trained (with --checkpoint).")
 @click.option("--dask", "dask_address", default=None, metavar="tcp://HOST:PORT|local:N",
               help="Train on a Dask cluster (needs chainrule[scale]): a running 'dask scheduler' "
               "address, or local:N for N worker processes on 127.0.0.1; data-parallel SGD whose "
@@ -157,7 +168,28 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     network = {k: v for k, v in options.items() if k not in TRAINING}
     if network.get("csv"):
         network["csv"] = os.path.abspath(network["csv"])
-    setup = build(**network)
+    route = streamed.plan(network.get("csv"), options.get("memory"), network.get("target"),
+                          network.get("features"))
+    if options.get("checkpoint_rows") and not (route.stream and checkpoint):
+        raise ConfigError("--checkpoint-rows checkpoints inside the epochs of a streamed table "
+                          "(one bigger than --memory), with --checkpoint; drop it here")
+    progress = None
+    if route.stream:
+        given = [flag for flag, value in (("--trace", trace), ("--plot-boundary", plot_boundary),
+                                          ("--init-from", init_from), ("--dask", dask_address))
+                 if value]
+        if given:
+            raise ConfigError(f"{', '.join(given)} can't be used on a streamed table (one bigger "
+                              "than --memory) yet; drop it, or raise --memory to read it whole")
+        data = streamed.dataset(network["csv"], network.get("target"), network.get("features"),
+                                network["task"], network["missing"], network.get("delimiter"))
+        progress = streamed.ByteProgress(console()) if not quiet else None
+        labels = streamed.classes(network["csv"], data.target_names, data.feature_names,
+                                  progress or (lambda *_: None)) \
+            if data.task == "classification" else None
+        setup = build(**network, data=data, classes=labels)
+    else:
+        setup = build(**network)
     if init_from is not None:
         if resume is not None:
             raise ConfigError("--init-from starts a new run; a resumed run continues from its "
@@ -185,11 +217,16 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     callbacks: list[Callback] = []
     on_compile = lambda line: click.echo(line, err=True)  # noqa: E731  (quiet: stderr)
     if not quiet:
-        for line in describe(setup):
+        for number, line in enumerate(describe(setup)):
+            if number == 0 and route.stream:  # (its rows are counted as it is read)
+                line = streamed.data_line(shown_path(setup.data.source), setup.data)
             out.print(line)
+        if route.stream:
+            out.print(streamed.line(shown_path(setup.data.source), route, setup.data,
+                                    options.get("shuffle_buffer")))
         out.print(describe_training(setup, run["optimizer"], opt_options, run["schedule"], epochs,
                                     run["batch_size"], run["validation_split"], run["early_stopping"],
-                                    shuffle=not run["no_shuffle"]))
+                                    shuffle=not run["no_shuffle"], streamed=route.stream))
         if resume:
             out.print(f"resuming the run checkpointed in {resume}")
             note = lengthened_cosine(ctx.meta.get("cosine"), epochs)
@@ -199,7 +236,7 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
         shown = "every epoch" if every == 1 else f"every {every} epochs"
         out.print(f"\nper epoch ({shown}): loss = mean training loss over the epoch's steps"
                   + ("; the loss is on scaled targets" if setup.scale != "none" and not setup.classification else ""))
-        printer = EpochPrinter(out, epochs, every)
+        printer = EpochPrinter(out, epochs, every, bar=not route.stream)
         callbacks.append(printer)
         on_compile = printer.compiling
     if trace:
@@ -214,16 +251,26 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
         if getattr(client, "cluster", None) is not None:
             ctx.call_on_close(client.cluster.close)
     start = time.perf_counter()
-    history = fit(setup.model, setup.data.X, setup.data.y, loss=setup.loss,
-                  optimizer=run["optimizer"], lr=lr, epochs=epochs, batch_size=run["batch_size"],
-                  shuffle=not run["no_shuffle"], seed=setup.seed, callbacks=callbacks,
-                  validation_split=run["validation_split"], scale=setup.scale,
-                  early_stopping=run["early_stopping"], optimizer_options=opt_options,
-                  metrics=[] if setup.builtin else None,  # the seed's run shows its loss alone
-                  checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
-                  cluster=client, sync_every=sync_every or 64,
-                  run_info={"options": {**network, **run}}, engine=run["engine"],
-                  on_compile=on_compile)
+    X, y = (setup.data.source, setup.data.target_names) if route.stream else \
+        (setup.data.X, setup.data.y)
+    streaming = dict(features=setup.data.feature_names, memory=route.memory,
+                     shuffle_buffer=options.get("shuffle_buffer"),
+                     checkpoint_rows=options.get("checkpoint_rows"),
+                     progress=progress) if route.stream else {}
+    try:
+        history = fit(setup.model, X, y, loss=setup.loss,
+                      optimizer=run["optimizer"], lr=lr, epochs=epochs, batch_size=run["batch_size"],
+                      shuffle=not run["no_shuffle"], seed=setup.seed, callbacks=callbacks,
+                      validation_split=run["validation_split"], scale=setup.scale,
+                      early_stopping=run["early_stopping"], optimizer_options=opt_options,
+                      metrics=[] if setup.builtin else None,  # the seed's run shows its loss alone
+                      checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
+                      cluster=client, sync_every=sync_every or 64,
+                      run_info={"options": {**network, **run}}, engine=run["engine"],
+                      on_compile=on_compile, **streaming)
+    finally:
+        if progress is not None:
+            progress.close()
     seconds = time.perf_counter() - start
     if history.interrupted:
         where = f"; resume with: chainrule train --resume {checkpoint}" if checkpoint else ""
@@ -239,7 +286,7 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
         out.print(f"kept the weights of epoch {history.restored_epoch}, the best by "
                   f"{'val_loss' if 'val_loss' in history.logs else 'loss'}; the weights and "
                   "predictions below are that epoch's")
-    finish(out, setup, history, run, seconds, quiet, save, plot, plot_boundary)
+    finish(out, setup, history, run, seconds, quiet, save, plot, plot_boundary, route.stream)
     if history.interrupted:
         ctx.exit(130)  # as a shell reports a run stopped by Ctrl-C (128 + SIGINT)
 
@@ -302,7 +349,8 @@ def lengthened_cosine(cosine: dict[str, Any] | None, epochs: int) -> str | None:
 
 
 def finish(out: Any, setup: Any, history: Any, run: dict[str, Any], seconds: float, quiet: bool,
-           save: str | None, plot: str | None, plot_boundary: str | None) -> None:
+           save: str | None, plot: str | None, plot_boundary: str | None,
+           sample: bool = False) -> None:
     """Report the result and write the files asked for."""
     if quiet:
         out.print(f"final loss {fmt(history.loss[-1])}" if history.loss else "no epoch finished")
@@ -312,7 +360,10 @@ def finish(out: Any, setup: Any, history: Any, run: dict[str, Any], seconds: flo
                       f"{fmt(history.loss[0])} → {fmt(history.loss[-1])}\n")
         print_parameters(out, setup.model)
         out.print()
-        print_predictions(out, setup.model, setup.data)
+        print_predictions(out, setup.model, setup.data, sample=sample)
+        if sample:
+            out.print(f"(the first rows of the table; the scores over all of it are the last "
+                      f"epoch's above)")
     if save:
         from ..io import save as save_model, training_summary
 
