@@ -495,3 +495,25 @@ def test_a_column_turning_to_text_in_a_later_file_is_one_line(client, tmp_path, 
         train.fit(net(), tmp_path / "blank", "y", cluster=client, epochs=1)
     assert str(err.value) == ("row 91 of the table (in the files' order), column 'v': a missing "
                               "value (blank or NaN); fill it in or drop those rows first")
+
+
+def test_cli_a_table_bigger_than_memory_is_read_by_the_dask_workers(tmp_path):
+    # bigger than --memory: `chainrule train` hands the path to the workers (fit reads it
+    # there) instead of loading it; one worker, syncing every row, in the file's order: the
+    # in-memory run's weights (to the scalers' rounding)
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(40_000, 2))
+    y = np.sin(X[:, 0]) + X[:, 1]
+    rows = "\n".join(f"{a!r},{b!r},{t!r}" for (a, b), t in zip(X.tolist(), y.tolist()))
+    (tmp_path / "t.csv").write_text("u,v,y\n" + rows + "\n")  # ~2 MB
+    common = ["train", "t.csv", "--epochs", "2", "--no-shuffle", "--hidden", "3",
+              "--activation", "tanh", "--quiet"]
+    whole = cli(*common, "--save", "whole.safetensors", cwd=tmp_path)
+    # (one worker: rounds of 10,000 rows in the file's order are per-row SGD over it)
+    spread = cli(*common, "--memory", "1MB", "--dask", "local:1", "--sync-every", "10000",
+                 "--save", "dask.safetensors", cwd=tmp_path)
+    assert whole.returncode == 0 and spread.returncode == 0, whole.stderr + spread.stderr
+    a, b = chainrule.load(tmp_path / "whole.safetensors"), chainrule.load(tmp_path / "dask.safetensors")
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_allclose(p.data, q.data, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(b.predict(X[:50]), a.predict(X[:50]), rtol=1e-9)

@@ -176,8 +176,9 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     progress = None
     if route.stream:
         given = [flag for flag, value in (("--trace", trace), ("--plot-boundary", plot_boundary),
-                                          ("--init-from", init_from), ("--dask", dask_address))
-                 if value]
+                                          ("--init-from", init_from)) if value]
+        if dask_address is not None and options.get("checkpoint_rows"):  # (the workers read it)
+            given.append("--checkpoint-rows (with --dask)")
         if given:
             raise ConfigError(f"{', '.join(given)} can't be used on a streamed table (one bigger "
                               "than --memory) yet; drop it, or raise --memory to read it whole")
