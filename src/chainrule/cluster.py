@@ -1,34 +1,47 @@
 """Training on a Dask cluster: data-parallel local SGD with parameter averaging.
 
-``fit(model, X, y, cluster=client, sync_every=S)`` runs here.  The prepared (scaled)
-rows are sent to every worker once; each epoch the client draws the row order as ``fit``
-does (``rng.permutation(n)``, the same generator), and deals it out in rounds: in a
-round each of the W workers takes the next S rows of the order (worker w the w-th
-group), runs plain SGD on them row after row (or in batches) from the current weights,
-and sends its weights back; the new weights are their mean,
-``w ← (1/W) Σ_w w^(w)``.  A round is one Dask task per worker, pinned to that worker;
-the client never holds more than the weights.
+``fit(model, X, y, cluster=client, sync_every=S)`` prepares the run as ``fit`` does — one
+``train.Trainer`` on the client, so the validation split, the scalers, the classes, the
+one-hot inputs, the optimiser, the metrics, early stopping and checkpoints are ``fit``'s —
+and hands its epochs to ``run_epochs`` here.  The prepared (scaled) rows are sent to every
+worker once (replicated, so losing a worker loses no data).  Each epoch the client draws
+the row order as ``fit`` does (``rng.permutation(n)``) and deals it out in rounds: in a
+round each of the W workers takes the next S rows of the order (worker w the w-th group)
+and steps through them with the optimiser's rule (row after row, or in batches) from the
+current weights; the new weights are their mean, ``w ← (1/W) Σ_w w^(w)``.
 
-With one worker and ``sync_every=1`` every round is one step of per-row SGD from the
-weights before it: exactly ``fit`` on one machine, bit for bit.  For a seed and a worker
-count the result is deterministic (the tasks are pure functions of their inputs and the
-mean is taken in the workers' order).  Dask itself is imported only here, when a
-cluster is given; ``connect`` turns ``tcp://HOST:PORT`` or ``local:N`` into a client.
+**Optimiser state is averaged like the weights.**  Momentum buffers, Adam's moment
+estimates ``m`` and ``v``, RMSprop's and Adagrad's sums travel with the weights each
+round and come back as their mean over the workers; Adam's step count ``t`` advances by
+the steps of the first worker (which always takes a full share of the round).  So no state
+lives only on a worker, every round is a pure function of its inputs, and a worker lost
+mid-run costs only its task, which Dask runs again elsewhere with the same result.
+With one worker and ``sync_every=1`` each round is one step of the optimiser from the
+state before it: exactly ``fit`` on one machine, bit for bit, for every optimiser and
+schedule (the client's optimiser sets each epoch's rate).
+
+Each worker keeps the run's ``Trainer`` (its copy of the model, the optimiser and the
+compiled loop) between rounds, keyed by the run, so a round costs the steps and the
+transfer of the weights, not a new set-up; a worker that lacks it (one that joined or
+restarted) builds it from the run's template.  The client holds the weights, the history
+and, here, the rows it was given; checkpoints are written at a round's end.  Dask itself
+is imported only here and in ``clusterread`` (paths and Dask DataFrames, read by the
+workers); ``connect`` turns ``tcp://HOST:PORT`` or ``local:N`` into a client.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any, Callable, Sequence
+import copy
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
+from . import checkpoint as ckpt
 from . import train
-from .errors import ConfigError
-from .init import make_rng
-from .losses import get_loss
-from .nn.module import Module
-from .stream import given_option
+from .errors import ConfigError, DivergenceError
+from .losses import Loss
 
 
 def require_dask() -> None:
@@ -64,99 +77,198 @@ def connect(address: str, timeout: float = 10.0) -> Any:
                           "with 'dask scheduler' and check the address") from exc
 
 
-def _local_steps(model: Module, weights: list[np.ndarray], X: np.ndarray, Y: np.ndarray,
-                 rows: np.ndarray, loss: str, lr: float, batch_size: int,
-                 engine: str) -> tuple[list[np.ndarray], float, int]:
-    """One worker's share of a round: SGD over ``rows`` of (X, Y) in their order, from
-    ``weights``.  Returns the weights after, Σ batch loss × rows, and the rows taken."""
-    for p, w in zip(model.parameters(), weights):
+# ------------------------------------------------------------------------------------
+# The optimiser's state as it travels: its arrays, and its step counters.
+
+
+def _state(opt: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The optimiser's arrays (``checkpoint.object_state``'s) and what describes them, with
+    its step counters ``t`` and ``steps``; not its rate or schedule (the client's own)."""
+    arrays, numbers = ckpt.object_state(opt, "optim")
+    arrays = {key: value.copy() for key, value in arrays.items()}  # (not the live ones)
+    kept = {k: v for k, v in numbers.items()
+            if k in ("t", "steps") or (isinstance(v, dict) and ("arrays" in v or "array" in v))}
+    return arrays, kept
+
+
+def _set_state(opt: Any, arrays: dict[str, np.ndarray], numbers: dict[str, Any]) -> None:
+    ckpt.restore_object(opt, "optim", arrays, numbers)
+
+
+# ------------------------------------------------------------------------------------
+# What runs on a worker.
+
+
+@dataclass
+class Settings:
+    """What every round of a run shares: the run's key, and how the worker's Trainer steps."""
+
+    run: str
+    loss: Any
+    batch_size: int
+    engine: str
+    epochs: int
+
+
+@dataclass
+class Share:
+    """A worker's share of a round, as it comes back: its weights and optimiser state
+    after, Σ batch loss × rows, the rows and steps taken; ``failed`` when a batch's loss or
+    gradient stopped being finite (then ``value``)."""
+
+    weights: list[np.ndarray]
+    arrays: dict[str, np.ndarray]
+    numbers: dict[str, Any]
+    total: float
+    seen: int
+    steps: int
+    failed: str | None = None
+    value: float = 0.0
+
+
+@dataclass
+class Template:
+    """The client's model and optimiser, travelling as one object (so the optimiser's
+    parameters stay the model's own: Dask sends a tuple's items one by one)."""
+
+    model: Any
+    opt: Any
+
+
+_RUNS: dict[str, train.Trainer] = {}  # in each worker process: the runs' Trainers, kept
+KEEP_RUNS = 4
+
+
+def _trainer(settings: Settings, template: Template, X: np.ndarray,
+             Y: np.ndarray) -> train.Trainer:
+    """The worker's Trainer for this run: kept from an earlier round, or built from the
+    template (a copy of the client's model and optimiser; the rows come scaled)."""
+    trainer = _RUNS.get(settings.run)
+    if trainer is None:
+        mine = copy.deepcopy(template)  # (the optimiser's parameters are the copy's)
+        model, opt = mine.model, mine.opt
+        model.x_scaler = model.y_scaler = None
+        opt.schedule = None  # the client sets each epoch's rate
+        # rows Dask handed over are views of its receive buffer, on which NumPy's
+        # ``take(..., out=)`` (the fused loop's gather) ran ~200× slower: a copy of our own
+        X, Y = (a if a.flags.owndata else np.array(a) for a in (X, Y))
+        trainer = train.Trainer(model, X, Y, settings.loss, opt, settings.batch_size,
+                                shuffle=False, metrics=[])
+        trainer.choose(settings.engine, settings.epochs)
+        while len(_RUNS) >= KEEP_RUNS:
+            _RUNS.pop(next(iter(_RUNS)))
+        _RUNS[settings.run] = trainer
+    return trainer
+
+
+def _round(settings: Settings, template: Template, X: np.ndarray, Y: np.ndarray,
+           weights: list[np.ndarray], arrays: dict[str, np.ndarray], numbers: dict[str, Any],
+           lr: float, rows: np.ndarray) -> Share:
+    """One worker's share of a round: the optimiser's steps over ``rows`` of (X, Y) in their
+    order, from ``weights`` and the optimiser state given (a pure function of them)."""
+    trainer = _trainer(settings, template, X, Y)
+    for p, w in zip(trainer.params, weights):
         p.data[...] = w
-    model.x_scaler = model.y_scaler = None  # (the worker's copy: X and Y come scaled)
-    history = train.fit(model, X[rows], Y[rows], loss, "sgd", epochs=1, batch_size=batch_size,
-                        shuffle=False, lr=lr, metrics=[], engine=engine)
-    return [p.data.copy() for p in model.parameters()], history.loss[0] * len(rows), len(rows)
+    _set_state(trainer.opt, arrays, numbers)
+    trainer.opt._lr = lr
+    trainer.order, trainer.cursor, trainer.total, trainer._begun = rows, 0, 0.0, True
+    before = trainer.history.steps
+    failed, value = None, 0.0
+    try:
+        trainer.epoch()  # (the rows given: ``order``; the epoch's end only when they are all)
+    except DivergenceError as exc:
+        failed, value = exc.what, exc.value
+    seen, total = trainer.cursor, trainer.total
+    out_arrays, out_numbers = _state(trainer.opt)
+    return Share([p.data.copy() for p in trainer.params], out_arrays, out_numbers, total,
+                 seen, trainer.history.steps - before, failed, value)
 
 
-def fit_on_cluster(model: Module, X: Any, y: Any, client: Any, *, loss: str = "mse",
-                   optimizer: Any = "sgd", epochs: int = 10, batch_size: int = 1,
-                   shuffle: bool = True, seed: int | np.random.Generator | None = None,
-                   lr: Any = None, scale: str | None = None, sync_every: int = 1,
-                   workers: int | None = None, engine: str = "auto",
-                   callbacks: Sequence[train.Callback] = (),
-                   **unsupported: Any) -> train.History:
-    """``fit`` on a Dask cluster (see the module docstring); ``workers``: use the first N
-    of the cluster's workers (default: all); ``lr``: a constant rate (default 0.01);
-    ``callbacks`` hear of the run and its epochs (not of single steps, which run on the
-    workers); one returning True from ``on_epoch_end`` stops the run."""
-    given = sorted(k for k, v in unsupported.items() if given_option(v))
-    if given:
-        raise ConfigError(f"{', '.join(given)} can't be used when training on a Dask cluster yet")
-    if optimizer != "sgd":
-        raise ConfigError(f"training on a Dask cluster averages plain SGD; optimizer {optimizer!r} "
-                          "is not supported there yet (use 'sgd')")
-    rate = 0.01 if lr is None else lr
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
-        raise ConfigError(f"on a Dask cluster lr must be a constant number > 0, got {lr!r}")
-    if isinstance(sync_every, bool) or not isinstance(sync_every, (int, np.integer)) or sync_every < 1:
-        raise ConfigError(f"sync_every must be a whole number of rows ≥ 1, got {sync_every!r}")
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ConfigError(f"epochs must be a whole number ≥ 0, got {epochs!r}")
+# ------------------------------------------------------------------------------------
+# The client: rounds, averages, epochs.
+
+
+def _mean(arrays: list[np.ndarray]) -> np.ndarray:
+    """The mean in the workers' order (deterministic): (a₁ + a₂ + … + a_W) / W."""
+    return arrays[0].copy() if len(arrays) == 1 else sum(arrays[1:], arrays[0].copy()) / len(arrays)
+
+
+def _workers(client: Any, workers: int | None) -> list[str]:
     names = sorted(client.scheduler_info()["workers"])
     if not names:
         raise ConfigError("the Dask cluster has no workers; start some with 'dask worker ADDRESS'")
     if workers is not None:
-        if workers < 1 or workers > len(names):
-            raise ConfigError(f"workers must be between 1 and {len(names)} (the cluster's workers), "
-                              f"got {workers!r}")
+        if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) \
+                or not 1 <= workers <= len(names):
+            raise ConfigError(f"workers must be between 1 and {len(names)} (the cluster's "
+                              f"workers), got {workers!r}")
         names = names[:workers]
-    loss_fn = get_loss(loss)
-    rng = make_rng(seed)
-    Xs, Ys = train.prepare(model, X, y, loss_fn, scale=scale, fitting=True)
-    n, count = len(Xs), len(names)
-    batch = train._batch_size(batch_size, n)
-    X_on = {w: client.scatter(Xs, workers=[w], broadcast=False) for w in names}
-    Y_on = {w: client.scatter(Ys, workers=[w], broadcast=False) for w in names}
-    history = train.History()
-    params = model.parameters()
-    for cb in callbacks:
-        cb.on_train_begin(model)
-    for epoch in range(1, epochs + 1):
-        for cb in callbacks:
-            cb.on_epoch_begin(epoch)
-        order = rng.permutation(n) if shuffle else np.arange(n)
-        total, seen = 0.0, 0
-        for start in range(0, n, sync_every * count):
-            weights = [p.data.copy() for p in params]
-            futures = []
-            for k, w in enumerate(names):
-                rows = order[start + k * sync_every:start + (k + 1) * sync_every]
-                if len(rows):
-                    futures.append(client.submit(_local_steps, model, weights, X_on[w], Y_on[w],
-                                                 rows, loss_fn.name, float(rate), batch, engine,
-                                                 workers=[w], pure=False,
-                                                 allow_other_workers=True))
-            results = client.gather(futures)
-            for p, *news in zip(params, *[r[0] for r in results]):
-                p.data[...] = news[0] if len(news) == 1 else sum(news[1:], news[0].copy()) / len(news)
-            total += sum(r[1] for r in results)
-            seen += sum(r[2] for r in results)
-        mean = total / seen
-        if not math.isfinite(mean):
-            raise train._diverged(epoch, history.steps, "loss", mean,
-                                  _Rate(float(rate)))  # (a message with the rate and a smaller one)
-        history.logs["loss"].append(mean)
-        history.epoch.append(epoch)
-        history.steps += -(-n // batch)
-        if any([cb.on_epoch_end(epoch, history) for cb in callbacks]):
-            history.stopped_early = True
-            break
-    for cb in callbacks:
-        cb.on_train_end(history)
-    return history
+    return names
 
 
-class _Rate:
-    """What ``train._diverged`` reads of an optimiser: its rate."""
-
-    def __init__(self, lr: float) -> None:
-        self.lr = lr
+def run_epochs(trainer: train.Trainer, client: Any, epochs: int,
+               save: Callable[[ckpt.Place], None], *, engine: str = "auto",
+               sync_every: int = 1, workers: int | None = None,
+               checkpoint_every: int = 1) -> train.History:
+    """``fit``'s epochs for ``trainer`` on ``client``'s workers (the module docstring): rounds
+    of ``sync_every`` rows per worker, averaged; ``save(place)`` at a checkpoint (every
+    ``checkpoint_every`` epochs, the end, a clean stop by Ctrl-C or SIGTERM after a round)."""
+    if isinstance(sync_every, bool) or not isinstance(sync_every, (int, np.integer)) \
+            or sync_every < 1:
+        raise ConfigError(f"sync_every must be a whole number of rows ≥ 1, got {sync_every!r}")
+    if trainer.data.W is not None:
+        raise ConfigError("sample_weight can't be used when training on a Dask cluster yet; "
+                          "train without it or on one machine")
+    names = _workers(client, workers)
+    data, history, params = trainer.data, trainer.history, trainer.params
+    loss = trainer.loss_fn  # a table's loss by its name (the fused loop knows the entry)
+    settings = Settings(uuid.uuid4().hex, loss.spec if type(loss) is Loss else loss,
+                        trainer.batch_size, engine, epochs)
+    X_on = client.scatter(data.X, broadcast=True, hash=False)
+    Y_on = client.scatter(data.Y, broadcast=True, hash=False)
+    template = client.scatter(Template(trainer.model, trainer.opt), broadcast=True, hash=False)
+    step = sync_every * len(names)
+    with train._ctrl_c_after_step() as stop:
+        while trainer.epoch_number <= epochs:
+            epoch = trainer.epoch_number
+            trainer.next_rows()  # opens the epoch: the rate, the callbacks, its row order
+            order = trainer.order
+            while trainer.cursor < trainer.n and not stop.requested:
+                start = trainer.cursor
+                arrays, numbers = _state(trainer.opt)
+                weights = [p.data.copy() for p in params]
+                futures = []
+                for k, name in enumerate(names):
+                    rows = order[start + k * sync_every:min(start + (k + 1) * sync_every,
+                                                            start + step)]
+                    if len(rows):
+                        futures.append(client.submit(
+                            _round, settings, template, X_on, Y_on, weights, arrays, numbers,
+                            float(trainer.opt.lr), rows, workers=[name],
+                            allow_other_workers=True, pure=False))
+                shares = client.gather(futures)
+                bad = next((s for s in shares if s.failed), None)
+                if bad is not None:
+                    raise train._diverged(epoch, history.steps + 1, bad.failed, bad.value,
+                                          trainer.opt, "The weights are those before that round.")
+                for p, *news in zip(params, *[s.weights for s in shares]):
+                    p.data[...] = _mean(news)
+                _set_state(trainer.opt, {key: _mean([s.arrays[key] for s in shares])
+                                         for key in shares[0].arrays}, shares[0].numbers)
+                trainer.total += sum(s.total for s in shares)
+                trainer.cursor += sum(s.seen for s in shares)
+                history.steps += sum(s.steps for s in shares)
+            if trainer.cursor < trainer.n:  # stopped after a round: keep the place
+                history.interrupted = True
+                save(trainer.place())
+                break
+            stopping = trainer.end_epoch()
+            if stop.requested or stopping or epoch == epochs or epoch % checkpoint_every == 0:
+                save(trainer.place())
+            if stop.requested:
+                history.interrupted = True
+                break
+            if stopping:
+                history.stopped_early = True
+                break
+    return trainer.finish()

@@ -666,23 +666,31 @@ def fit(model: Module, X: Any, y: Any = None, loss: str | Loss = "mse",
     memory); a streamed run also checkpoints every ``checkpoint_rows`` rows, tells
     ``progress(bytes_done, bytes_total, phase)`` after each block and (``spool``) parses
     a CSV once, keeping its numbers in a temporary file for the later passes.  ``cluster=client`` (a Dask
-    ``distributed.Client``) trains data-parallel on its workers, averaging the weights
-    every ``sync_every`` rows per worker (``cluster``; ``workers``: use the first N).
+    ``distributed.Client``) runs the epochs data-parallel on its workers, averaging the
+    weights and the optimiser's state every ``sync_every`` rows per worker (``cluster``;
+    ``workers``: use the first N); the rest is as here, and a path or a Dask DataFrame is
+    read by the workers (``clusterread``).
     """
     stream_args = dict(loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
                        shuffle=shuffle, seed=seed, lr=lr, scale=scale, engine=engine)
     unsupported = dict(sample_weight=sample_weight, checkpoint=checkpoint, resume=resume,
                        validation_data=validation_data, metrics=metrics)
     if cluster is not None:
-        from .cluster import fit_on_cluster
+        from .clusterread import fit_on_tables, is_table
 
-        return fit_on_cluster(model, X, y, cluster, sync_every=sync_every, workers=workers,
-                              callbacks=callbacks, validation_split=validation_split,
-                              early_stopping=early_stopping, optimizer_options=optimizer_options,
-                              **stream_args, **unsupported)
+        if is_table(X):  # files or a Dask DataFrame: read by the workers (``clusterread``)
+            return fit_on_tables(model, X, y, cluster, features=features, sync_every=sync_every,
+                                 workers=workers, callbacks=callbacks,
+                                 optimizer_options=optimizer_options,
+                                 validation_split=validation_split, early_stopping=early_stopping,
+                                 checkpoint_every=checkpoint_every, run_info=run_info,
+                                 **stream_args, **unsupported)
     from .streamfit import fit_stream, is_stream
 
     if is_stream(X, y):
+        if cluster is not None:
+            raise ConfigError("fit on a Dask cluster takes arrays, a DataFrame, CSV/Parquet "
+                              "paths or a Dask DataFrame, not an iterable of chunks")
         return fit_stream(model, X, target=y, features=features, shuffle_buffer=shuffle_buffer,
                           callbacks=callbacks, validation_split=validation_split,
                           early_stopping=early_stopping, optimizer_options=optimizer_options,
@@ -722,6 +730,11 @@ def fit(model: Module, X: Any, y: Any = None, loss: str | Loss = "mse",
             ckpt.save_run(checkpoint, model, trainer.opt, trainer.rng, history, trainer.stopper,
                           place, run_info, fingerprint, trainer.batch_size)
 
+    if cluster is not None:  # the epochs on Dask workers (``cluster``)
+        from .cluster import run_epochs
+
+        return run_epochs(trainer, cluster, epochs, save, engine=engine, sync_every=sync_every,
+                          workers=workers, checkpoint_every=checkpoint_every)
     trainer.choose(engine, epochs, on_compile)
     with _ctrl_c_after_step() as stop:
         while trainer.epoch_number <= epochs:

@@ -20,6 +20,7 @@ import click
 from ..errors import ChainruleError
 from . import explain_cmd, model_cmds, quiz_cmd, train_cmd  # noqa: F401 - they register their commands
 from . import serve_cmd  # noqa: F401 - registers `chainrule serve`
+from . import search_cmd  # noqa: F401 - registers `chainrule search`
 from .app import cli
 
 

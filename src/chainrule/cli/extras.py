@@ -1,7 +1,8 @@
 """Optional packages, checked when the command line is read, before any work starts.
 
 ``--plot``, ``--plot-boundary`` and ``draw`` need matplotlib (``chainrule[plot]``);
-``serve`` needs Starlette and uvicorn (``chainrule[web]``).  A missing one is a
+``serve`` needs Starlette and uvicorn (``chainrule[web]``); ``search`` needs
+scikit-learn (``chainrule[sklearn]``).  A missing one is a
 ``ConfigError`` with the line that installs it, never a crash after training.
 """
 
@@ -14,7 +15,7 @@ import click
 
 from ..errors import ConfigError
 
-EXTRAS = {"plot": ("matplotlib",), "web": ("starlette", "uvicorn")}
+EXTRAS = {"plot": ("matplotlib",), "web": ("starlette", "uvicorn"), "sklearn": ("sklearn",)}
 
 
 def require(extra: str, what: str) -> None:

@@ -158,14 +158,9 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     if sync_every is not None and dask_address is None:
         raise ConfigError("--sync-every is for --dask (how often the workers' weights are "
                           "averaged); add --dask ADDRESS or drop it")
-    if dask_address is not None:  # what the cluster's training doesn't do yet, in the CLI's words
-        given = [flag for flag, value in (
-            ("--trace", trace), ("--checkpoint", checkpoint), ("--resume", resume),
-            ("--validation-split", options.get("validation_split")),
-            ("--early-stopping", options.get("early_stopping"))) if value]
-        if given:
-            raise ConfigError(f"{', '.join(given)} can't be used with --dask yet; drop "
-                              f"{'it' if len(given) == 1 else 'them'} or train without --dask")
+    if dask_address is not None and trace:  # the steps run on the workers, unseen here
+        raise ConfigError("--trace narrates steps taken in this process; with --dask they run "
+                          "on the workers: drop --trace or train without --dask")
     if resume is not None:
         options = resumed_options(ctx, resume, options)
         checkpoint = checkpoint or resume
@@ -181,8 +176,9 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     progress = None
     if route.stream:
         given = [flag for flag, value in (("--trace", trace), ("--plot-boundary", plot_boundary),
-                                          ("--init-from", init_from), ("--dask", dask_address))
-                 if value]
+                                          ("--init-from", init_from)) if value]
+        if dask_address is not None and options.get("checkpoint_rows"):  # (the workers read it)
+            given.append("--checkpoint-rows (with --dask)")
         if given:
             raise ConfigError(f"{', '.join(given)} can't be used on a streamed table (one bigger "
                               "than --memory) yet; drop it, or raise --memory to read it whole")
