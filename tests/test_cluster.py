@@ -64,7 +64,9 @@ def test_one_worker_syncing_every_row_is_fit_exactly(client, table, optimizer, o
     assert same_weights(whole, spread)
     assert h2.logs.keys() == h1.logs.keys() == {"loss", "r2", "val_loss", "val_r2"}
     np.testing.assert_allclose(h2.loss, h1.loss, rtol=1e-12)
-    assert h2.val_loss == h1.val_loss and h2.steps == h1.steps
+    # (a fused fit scores with the compiled loop's forward, the client with NumPy's)
+    np.testing.assert_allclose(h2.val_loss, h1.val_loss, rtol=1e-12)
+    assert h2.steps == h1.steps
 
 
 def test_a_schedule_and_early_stopping_run_as_in_fit(client, table):
