@@ -14,7 +14,8 @@ one.  Hence two sets:
 * the default run (``CASES``): each loss trains one network of three hidden layers whose
   activations take turns through the table, and the optimisers take turns over the
   losses, so every entry of each table is trained at least once (11 kernels);
-* the full product (``PRODUCT``, marked slow: ~45 kernels): for every fusable loss
+* the full product (``PRODUCT``, marked slow: ~45 kernels; the per-row losses' cases
+  also ``product``, run on request with ``-m product``): for every fusable loss
   (scikit-learn's objectives too) and optimiser, one network whose hidden layers are
   every fusable activation in turn, so every (activation × loss × optimiser) triple is
   trained on both engines.  Losses with a term per output train a chain one neuron wide
@@ -113,6 +114,12 @@ def _assert_same(fused, graph, rtol):
 # fusable activation
 PRODUCT_LOSSES = LOSS_NAMES + _fusable(losses.SKLEARN_LOSSES)
 PRODUCT = [(loss, opt) for loss in PRODUCT_LOSSES for opt in OPTIMIZER_NAMES]
+# The losses with a term per row (cross-entropy, sse_half) run the product in the loops
+# form over nine layers: a compile of one to several minutes per update rule, about 20
+# minutes in all on two cores.  Those cases carry the `product` marker and run on request
+# (`python3 -m pytest -m product`); CI's slow step runs the rest of the product.
+PRODUCT_CASES = [pytest.param(loss, opt, marks=pytest.mark.product)
+                 if losses.fused_entry(loss).per_row else (loss, opt) for loss, opt in PRODUCT]
 
 
 def _rule(opt: str, options: dict) -> str:
@@ -155,7 +162,7 @@ def test_the_product_covers_every_activation_loss_and_update_rule_of_the_tables(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("loss, opt", PRODUCT, ids=lambda v: v)
+@pytest.mark.parametrize("loss, opt", PRODUCT_CASES, ids=lambda v: v)
 def test_every_activation_loss_and_optimiser_trains_alike_on_both_engines(loss, opt):
     """The full product: every fusable activation (one hidden layer each) with this loss
     and optimiser, with its default numbers and with ``OPTIONS``' (the same kernel)."""
