@@ -21,6 +21,7 @@ batch 1).  Timed after one warm-up run that compiles the fused loop, the best of
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -30,17 +31,24 @@ import numpy as np
 
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(rows, 2)) * [15.0, 1.5] + [70.0, 3.0]
+    y = 0.5 * X[:, 0] - 2.0 * X[:, 1] + rng.normal(size=rows)
+    folder = tempfile.mkdtemp(prefix="chainrule-bench-")
+    try:
+        _run(os.path.join(folder, "s1.csv"), X, y, rows)
+    finally:  # (the CSV is tens of MB: never left behind)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run(path: str, X: np.ndarray, y: np.ndarray, rows: int) -> None:
+    """Write the CSV at ``path`` and time each way of training on it."""
     import pyarrow.csv as pcsv
 
     import chainrule
     from chainrule import train
     from chainrule.stream import chunks, scan
 
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(rows, 2)) * [15.0, 1.5] + [70.0, 3.0]
-    y = 0.5 * X[:, 0] - 2.0 * X[:, 1] + rng.normal(size=rows)
-    folder = tempfile.mkdtemp(prefix="chainrule-bench-")
-    path = os.path.join(folder, "s1.csv")
     with open(path, "w") as fh:
         fh.write("hours,sleep,score\n")
         np.savetxt(fh, np.column_stack([X, y]), delimiter=",", fmt="%.10g")

@@ -114,6 +114,15 @@ SLOW = (
     "test_checkpoint.py::test_killed_runs_resume_to_the_uninterrupted_weights",
     "test_checkpoint.py::test_ctrl_c_writes_a_checkpoint_and_says_how_to_resume",
     "test_cli_toolkit.py::test_ctrl_c_stops_cleanly_and_keeps_the_weights",
+    # Dask clusters started by the CLI and runs killed mid-file (10-90 s each); the default
+    # run keeps the in-process versions of each (one worker equals fit, a checkpoint inside
+    # a streamed epoch resumes bit-identically, the client never holds the table)
+    "test_cluster.py::test_cli_a_table_bigger_than_memory_is_read_by_the_dask_workers",
+    "test_cluster.py::test_cli_dask_one_worker_equals_a_plain_run_with_validation_and_checkpoints",
+    "test_cluster.py::test_validation_rows_of_files_are_held_out_by_hash_on_the_workers",
+    "test_cluster.py::test_files_with_a_text_column_read_by_the_workers_equal_fit_in_memory",
+    "test_stream_cli.py::test_sigkill_mid_file_and_resume_end_bit_identical",
+    "test_stream_cli.py::test_sigterm_mid_file_checkpoints_after_the_block_and_resumes",
 )
 
 

@@ -257,3 +257,61 @@ def test_a_csv_ten_times_the_budget_trains_within_budget_plus_200mb(tmp_path):
     print(f"baseline {baseline / 1e6:.0f} MB, streamed run {used / 1e6:.0f} MB")
     assert used < 64_000_000 + 200_000_000
     assert float(done.stdout.split()[-1]) < 0.1  # it trained: scaled loss ≈ 1 − R² ≈ 0.02
+
+
+def test_batches_a_streamed_table_cannot_make_are_refused_in_one_line(table, tmp_path):
+    # --memory 1MB: blocks of 65,536 bytes, 65,536 // (3 columns × 8 bytes) = 2,730 rows;
+    # a batch never spans two blocks, so "full" and 5,000 rows would be silently capped
+    code, out, err = run_cli("train", str(table), "--memory", "1MB", "--batch-size", "full")
+    assert code == 1 and err.strip().splitlines() == [
+        "error: a batch of all rows can't be made on a table streamed in blocks (a batch never "
+        "spans two); give a number of rows, at most 2,730 with this memory budget, or raise "
+        "--memory (memory=) to read it whole"]
+    code, out, err = run_cli("train", str(table), "--memory", "1MB", "--batch-size", "5000")
+    assert code == 1 and err.strip().splitlines() == [
+        "error: a batch of 5,000 rows can't be made on a table streamed in blocks of about "
+        "2,730 rows (a batch never spans two); give at most that, or raise --memory (memory=) "
+        "for bigger blocks"]
+    assert out == ""  # (refused before anything is read or said)
+    # what is accepted is described as it happens: a batch ends where a block does
+    code, out, err = run_cli("train", str(table), "--memory", "1MB", "--batch-size", "100",
+                             "--epochs", "1", "--engine", "graph")
+    assert code == 0, err
+    assert "up to 100 rows per step (a batch ends where a block does)" in out
+    steps = int(re.search(r"trained (\d+) steps", out).group(1))
+    # 90,000 rows in 100-row batches are 900 steps when no block cut one; each block of
+    # the ~40 (3 MB / 66 KB) cuts at most one batch short
+    assert 900 <= steps <= 900 + 3_000_000 // 65_536 + 1
+
+
+def test_a_streamed_text_target_says_raise_memory_and_the_class_count_is_the_files(tmp_path):
+    rows = s1_rows(60_000).splitlines()
+    rows[50_000] = ",".join(rows[50_000].split(",")[:2] + ["pass"])
+    text = tmp_path / "text.csv"
+    text.write_text(HEADER + "\n".join(rows) + "\n")
+    code, out, err = run_cli("train", str(text), "--memory", "1MB", "--epochs", "1")
+    assert code == 1 and err.strip().splitlines() == [
+        f"error: {text}, line 50002, column 'score': 'pass' is not a number (the 50,000 rows "
+        "before it are); a streamed target takes number labels: give numbers, or raise --memory "
+        "to read the file whole (text labels are read then)"]
+    # 150,000 rows (1.6 MB) with 2,000 labels (row k has label k mod 2,000): the rows
+    # counted over the whole file, not the first block's
+    labels = tmp_path / "labels.csv"
+    labels.write_text("a,b,label\n" + "".join(f"{k % 7},{k % 5},{k % 2000}\n"
+                                              for k in range(150_000)))
+    code, out, err = run_cli("train", str(labels), "--memory", "1MB", "--task",
+                             "classification", "-q")
+    assert code == 1 and err.strip().splitlines() == [
+        "error: the target has 2,000 distinct labels in 150,000 rows: too many classes to train "
+        "a classifier on (at most 1,000, and 100,000,000 rows × classes); is it the right "
+        "--target column? A number to predict wants --task regression"]
+
+
+def test_shuffle_buffer_on_a_table_read_whole_is_refused_as_checkpoint_rows_is(tmp_path):
+    small = tmp_path / "small.csv"
+    small.write_text(HEADER + s1_rows(20))
+    code, out, err = run_cli("train", str(small), "--shuffle-buffer", "10")
+    assert code == 1 and err.strip().splitlines() == [
+        "error: --shuffle-buffer sets the approximate shuffle of a streamed table (one bigger "
+        "than --memory); this one is read whole and its rows shuffled exactly: drop it here"]
+    assert out == ""

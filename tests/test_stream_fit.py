@@ -184,3 +184,55 @@ def test_a_spooled_csv_trains_as_the_text_does_and_leaves_no_spool(tmp_path, tab
     assert all(np.array_equal(a, b) for a, b in zip(runs[0][0], runs[1][0]))
     assert runs[0][1] == runs[1][1]
     assert os.listdir(tmp_path / "spools") == []  # the spool folder is removed at the end
+
+
+def test_streamed_batches_that_would_span_two_blocks_are_refused(table):
+    X, y = table
+    chunks = [(X[k:k + 40], y[k:k + 40]) for k in range(0, 240, 40)]  # blocks of 40 rows
+    # 240 rows through a buffer of 100: streamed, each block the loop gets is 40 rows
+    for batch, message in (("full", "a batch of all rows can't be made .* at most 40 with"),
+                           (41, "a batch of 41 rows can't be made .* blocks of about 40 rows")):
+        with pytest.raises(ConfigError, match=message):
+            train.fit(net(), chunks, epochs=1, batch_size=batch, shuffle_buffer=100,
+                      engine="graph")
+    # 40 rows fit: the buffer fills with 100 rows (the third block's other 20 leave: 1
+    # step), blocks 4-6 each let 40 out (3 steps), the drain lets out 100 (40 + 40 + 20: 3)
+    history = train.fit(net(), chunks, epochs=1, batch_size=40, shuffle_buffer=100,
+                        engine="graph")
+    assert history.steps == 1 + 3 + 3
+
+
+def test_a_streamed_classifier_counts_its_classes_over_all_rows(tmp_path):
+    # 150,000 rows (1.2 MB, streamed under 1MB) with 1,500 labels: too many, said with
+    # the whole file's row count, not the first block's
+    path = tmp_path / "labels.csv"
+    path.write_text("a,b,label\n" + "".join(f"{k % 7},{k % 5},{k % 1500}\n"
+                                             for k in range(150_000)))
+    assert path.stat().st_size > 10 ** 6
+    with pytest.raises(DataError, match=r"^the target has 1,500 distinct labels in 150,000 rows: "):
+        train.fit(net(sizes=(2, 3, 2)), str(path), loss="cross_entropy", epochs=1,
+                  memory="1MB", engine="graph")
+
+
+def test_the_stream_benchmark_leaves_no_csv_behind(monkeypatch, tmp_path):
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_stream", os.path.join(os.path.dirname(__file__), "..", "benchmarks", "stream.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    made = []
+
+    def failing_run(path, X, y, rows):  # the CSV written, then a failure mid-benchmark
+        made.append(path)
+        open(path, "w").write("hours,sleep,score\n")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench, "_run", failing_run)
+    monkeypatch.setattr(sys, "argv", ["stream.py", "10"])
+    monkeypatch.setattr(bench.tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(KeyboardInterrupt):
+        bench.main()
+    assert len(made) == 1 and os.path.dirname(made[0]).startswith(str(tmp_path))
+    assert os.listdir(tmp_path) == []

@@ -572,11 +572,12 @@ MAX_CLASSES = 1_000  # output neurons of a classifier: more is surely the wrong 
 MAX_ONEHOT = 100_000_000  # rows × classes of one-hot targets (800 MB of float64)
 
 
-def check_classes(count: int, rows: int) -> None:
+def check_classes(count: int, rows: int, onehot: bool = True) -> None:
     """A ``DataError`` before any one-hot array is allocated when ``count`` classes over
     ``rows`` rows are more than a classifier sensibly holds (``MAX_CLASSES``) or than
-    memory does (``MAX_ONEHOT`` cells)."""
-    if count > MAX_CLASSES or count * rows > MAX_ONEHOT:
+    memory does (``MAX_ONEHOT`` cells; ``onehot=False``: the rows are streamed, never
+    one-hot at once, so only the count is checked)."""
+    if count > MAX_CLASSES or (onehot and count * rows > MAX_ONEHOT):
         raise DataError(
             f"the target has {count:,} distinct labels in {rows:,} rows: too many classes to "
             f"train a classifier on (at most {MAX_CLASSES:,}, and {MAX_ONEHOT:,} rows × classes); "

@@ -597,9 +597,12 @@ def _csv_blocks(stream: TableStream, path: str, skip: int = 0) -> Iterator[Chunk
         column, value = _conversion(str(exc), source.header)
         for k, (line, cells) in enumerate(source._records()):
             if k >= seen and column is not None and cells[index[column]].strip() == value:
+                advice = ("a streamed target takes number labels: give numbers, or raise "
+                          "--memory to read the file whole (text labels are read then)"
+                          if column in stream.target else
+                          "use numbers only, or leave the column out")
                 raise DataError(f"{path}, line {line}, column {column!r}: {value!r} is not a "
-                                f"number (the {k:,} rows before it are); use numbers only, or "
-                                "leave the column out") from None
+                                f"number (the {k:,} rows before it are); {advice}") from None
         raise
 
 

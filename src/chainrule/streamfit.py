@@ -15,7 +15,8 @@ Otherwise the data stream, and nothing holds them whole:
   of a list) in a random order, each in blocks sized to the budget, the rows through a
   ``ShuffleBuffer`` of ``shuffle_buffer`` rows (default: what an eighth of the budget
   holds; approximate, as tf.data's), the fused loop (or the graph) on each block it lets
-  out, with one optimiser and one schedule across them.  A batch never spans two blocks;
+  out, with one optimiser and one schedule across them.  A batch never spans two blocks:
+  ``batch_size`` "full", or more rows than a block holds, is refused (``check_batch``);
 - after each epoch one more pass scores the model as ``fit`` does in memory: the loss
   and the metrics (``r2`` or ``accuracy`` by default; any of ``metrics``) over the
   training rows and over the validation rows, from sums gathered block by block (R² from
@@ -48,7 +49,7 @@ import numpy as np
 from . import checkpoint as ckpt
 from . import metrics as metric_fns
 from . import train
-from .data import encode_labels
+from .data import check_classes, encode_labels
 from .errors import ConfigError, DataError
 from .init import make_rng
 from .losses import CLASSIFICATION_LOSSES, get_loss
@@ -70,6 +71,21 @@ def is_stream(X: Any, y: Any) -> bool:
         return True
     return y is None and not hasattr(X, "shape") and not hasattr(X, "to_numpy") \
         and hasattr(X, "__iter__")
+
+
+def check_batch(batch_size: Any, block_rows: int) -> None:
+    """A ``ConfigError`` for a batch a streamed run can't make: a batch never spans two
+    blocks, so ``"full"`` and more rows than a block of ``block_rows`` holds are refused."""
+    if batch_size in ("full", "all"):
+        raise ConfigError(f"a batch of all rows can't be made on a table streamed in blocks (a "
+                          f"batch never spans two); give a number of rows, at most "
+                          f"{block_rows:,} with this memory budget, or raise --memory (memory=) "
+                          "to read it whole")
+    if isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool) \
+            and batch_size > block_rows:
+        raise ConfigError(f"a batch of {batch_size:,} rows can't be made on a table streamed in "
+                          f"blocks of about {block_rows:,} rows (a batch never spans two); give at "
+                          "most that, or raise --memory (memory=) for bigger blocks")
 
 
 def budget(memory: Any) -> int:
@@ -228,6 +244,8 @@ def _fit_parts(model: Module, source: Any, parts: list[Any], sizes: list[int], i
         return train.fit(model, X, y, epochs=epochs, shuffle=shuffle, seed=rng, scale=scale,
                          validation_data=val, metrics=metrics, engine=engine,
                          on_compile=on_compile, **options)
+    check_batch(options["batch_size"], stream.block_rows if is_path else
+                max(len(X) for X, _ in stream))
     buffer = shuffle_buffer if shuffle_buffer is not None else buffer_rows(limit, width)
     if is_path and 8 * width * buffer > limit // 2:  # (the rest is the blocks' and the copies')
         from .stream import shown_bytes
@@ -468,6 +486,7 @@ class _StreamRun:
             model.y_scaler = None if self.classification else summary.y.scaler(scale)
         X0, y0 = next(iter(self.training))  # (the first block with training rows)
         if self.classification:  # (one-hot rows over the stream's classes: a block may lack some)
+            check_classes(len(summary.classes), summary.rows, onehot=False)  # (all rows' count)
             y0 = encode_labels(y0, summary.classes)[1]
         trainer = train.Trainer(model, X0, y0, self.loss_fn, options["optimizer"],
                                 options["batch_size"], False, self.rng, options["lr"],

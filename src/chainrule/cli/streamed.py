@@ -120,17 +120,21 @@ def _labels(values: np.ndarray) -> np.ndarray:
 
 
 def classes(path: str, target: list[str], features: list[str], progress: Any) -> np.ndarray:
-    """Every class label of the target column: one pass over the table."""
+    """Every class label of the target column: one pass over the table (too many, counted
+    against all its rows, are refused as ``read_csv`` refuses them)."""
+    from ..data import check_classes
     from ..stream import TableStream
 
     stream = TableStream.open(path, target, features)
     found: np.ndarray = np.array([])
-    total, done = stream.nbytes(), 0
+    total, done, rows = stream.nbytes(), 0, 0
     for part in stream.parts():
         for _, y in part:
             found = np.union1d(found, np.unique(y))
+            rows += len(y)
         done += part.nbytes()
         progress(done, total, "classes")
+    check_classes(len(found), rows, onehot=False)  # (streamed: never one-hot all at once)
     return _labels(found)
 
 

@@ -59,6 +59,8 @@ def describe_training(setup: Any, optimizer: str, options: dict[str, Any], sched
     rows = len(setup.data) if not streamed else float("inf")  # (a streamed table's: uncounted)
     per = "one row at a time" if batch == 1 or rows == 1 else (
         "all rows per step" if batch == "full" or batch >= rows else f"{batch} rows per step")
+    if streamed and batch != 1:  # (check_batch refused "full" and batches over a block)
+        per = f"up to {batch} rows per step (a batch ends where a block does)"
     extras = "".join(f", {k} {v}" for k, v in options.items())
     rate = f"η = {setup.lr:g}" + (f" ({schedule} schedule)" if schedule else "")
     rule = "w ← w − η ∂L/∂w" if optimizer == "sgd" and not options else f"{optimizer}{extras}"
@@ -183,6 +185,10 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     if options.get("checkpoint_rows") and not (route.stream and checkpoint):
         raise ConfigError("--checkpoint-rows checkpoints inside the epochs of a streamed table "
                           "(one bigger than --memory), with --checkpoint; drop it here")
+    if options.get("shuffle_buffer") and not route.stream:  # (read whole: shuffled exactly)
+        raise ConfigError("--shuffle-buffer sets the approximate shuffle of a streamed table "
+                          "(one bigger than --memory); this one is read whole and its rows "
+                          "shuffled exactly: drop it here")
     progress = None
     if route.stream:
         given = [flag for flag, value in (("--trace", trace), ("--plot-boundary", plot_boundary),
@@ -192,6 +198,13 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
         if given:
             raise ConfigError(f"{', '.join(given)} can't be used on a streamed table (one bigger "
                               "than --memory) yet; drop it, or raise --memory to read it whole")
+        if route.size > route.memory:  # (read in blocks: before the pass for the classes)
+            from ..stream import TableStream
+            from ..streamfit import check_batch
+
+            check_batch(run["batch_size"], TableStream.open(
+                network["csv"], network.get("target"),
+                network.get("features")).fit_blocks(route.memory).block_rows)
         data = streamed.dataset(network["csv"], network.get("target"), network.get("features"),
                                 network["task"], network["missing"], network.get("delimiter"))
         progress = streamed.ByteProgress(console()) if not quiet else None
