@@ -164,3 +164,40 @@ def test_search_on_a_local_dask_cluster_ranks_as_here(tmp_path, regression):
     assert strip(ranking(there[1], 6)) == strip(ranking(here[1], 6)) and len(ranking(here[1], 6)) == 2
     a, b = chainrule.load(tmp_path / "a.safetensors"), chainrule.load(tmp_path / "b.safetensors")
     assert all(np.array_equal(p.data, q.data) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_a_diverged_candidate_is_ranked_last_and_the_rest_as_alone(tmp_path, regression):
+    X, y = regression
+    write_csv(tmp_path / "r.csv", ["u", "v", "y"],
+              [(repr(a), repr(b), repr(t)) for (a, b), t in zip(X.tolist(), y.tolist())])
+    code, out, err = run_cli("search", str(tmp_path / "r.csv"), "--grid", "lr=0.01,1e300",
+                             "epochs=2", "--cv", "2", "--save", str(tmp_path / "b.safetensors"))
+    assert code == 0, err
+    assert "Traceback" not in err and "Scoring failed" not in err
+    # lr=0.01 scores as scikit-learn's search of it alone; lr=1e300's weights overflow: last
+    reference = direct_search(
+        TransformedTargetRegressor(
+            regressor=Pipeline([("s", StandardScaler()), ("m", MLPRegressor(random_state=0))]),
+            transformer=StandardScaler()),
+        {"regressor__m__learning_rate_init": [0.01], "regressor__m__max_iter": [2]},
+        X, y, KFold(2, shuffle=True, random_state=0))
+    mean, std = reference.cv_results_["mean_test_score"][0], reference.cv_results_["std_test_score"][0]
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["1"], ["2"])]
+    assert [r[:3] + r[4:] for r in rows[:1]] == [["1", f"{mean:.4f}", f"{std:.4f}", "0.01", "2"]]
+    assert [r[:2] + r[3:] for r in rows[1:]] == [["2", "diverged", "1e+300", "2"]]
+    model = chainrule.load(tmp_path / "b.safetensors")
+    np.testing.assert_allclose(model.predict(X).ravel(), reference.best_estimator_.predict(X),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("grid", [["lr=1e300", "epochs=1"], ["lr=1e300"]])  # NaN scores; failed fits
+def test_every_candidate_diverged_is_one_line(tmp_path, regression, grid):
+    X, y = regression
+    write_csv(tmp_path / "r.csv", ["u", "v", "y"],
+              [(repr(a), repr(b), repr(t)) for (a, b), t in zip(X.tolist(), y.tolist())])
+    code, out, err = run_cli("search", str(tmp_path / "r.csv"), "--grid", *grid, "--cv", "2",
+                             "--save", str(tmp_path / "b.safetensors"))
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"every candidate of the grid ({' '.join(grid).replace('1e300', '1e+300')}) " \
+           "diverged on its folds; try a smaller lr (e.g. --grid lr=1e+299)" in err
+    assert not (tmp_path / "b.safetensors").exists()

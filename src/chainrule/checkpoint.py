@@ -354,6 +354,12 @@ def restore_run(folder: str, model: Any, opt: Any, rng: np.random.Generator, his
         raise DataError(f"the checkpoint in {folder} was made with {state['optimizer']['type']}, "
                         f"not {type(opt).__name__}; resume with the same optimiser")
     if state.get("data") != fingerprint:
+        run = state.get("run") if isinstance(state.get("run"), dict) else {}
+        if run.get("dask") or "cluster_seed" in run:  # a Dask run's: its workers count too
+            raise DataError(f"the checkpoint in {folder} was made on other training data (or "
+                            "another validation split or scaling) or by a Dask run with other "
+                            "workers or sync_every; resume with the same data, settings, "
+                            "workers and sync_every")
         raise DataError(f"the checkpoint in {folder} was made on other training data (or another "
                         "validation split or scaling); resume with the same data and settings")
     restore_object(opt, "optim", arrays, state["optimizer"]["state"])

@@ -32,7 +32,9 @@ workers); ``connect`` turns ``tcp://HOST:PORT`` or ``local:N`` into a client.
 from __future__ import annotations
 
 import copy
+import logging
 import uuid
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -64,8 +66,18 @@ def connect(address: str, timeout: float = 10.0) -> Any:
         count = text[len("local:"):]
         if not count.isdigit() or int(count) < 1:
             raise ConfigError(f"--dask local:N needs a number of workers ≥ 1, got {text!r}")
-        cluster = LocalCluster(n_workers=int(count), threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None)
+        # Quiet: its HTTP server on a free port of 127.0.0.1 (":8787" warns when taken; None
+        # means that default), no dashboard, and none of distributed's logs: a failed task
+        # reaches the client as its exception (a bad cell: one line), so the workers'
+        # "Compute Failed" and the scheduler's "Removing worker … lose computed tasks" as a
+        # failed run closes the cluster only repeat it.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Port .* is already in use")
+            cluster = LocalCluster(n_workers=int(count), threads_per_worker=1, processes=True,
+                                   host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                                   scheduler_kwargs={"dashboard": False},
+                                   silence_logs=logging.CRITICAL)
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
         return Client(cluster)
     if not text.startswith("tcp://"):
         raise ConfigError(f"--dask takes tcp://HOST:PORT (a running 'dask scheduler') or local:N, "

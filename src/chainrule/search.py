@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .data import Scaler
-from .errors import ConfigError
+from .errors import ConfigError, DivergenceError
 from .nn import Sequential
 
 
@@ -156,9 +156,27 @@ def folds(task: str, k: int, seed: int) -> Any:
     return kind(n_splits=k, shuffle=True, random_state=seed)
 
 
+def _score(estimator: Any, X: np.ndarray, y: np.ndarray) -> float:
+    """The estimator's own score (R² or accuracy) on a held-out fold, or NaN where its
+    fit diverged: outputs (class probabilities for a classifier) not all finite."""
+    inner = getattr(estimator, "regressor_", estimator)  # before un-standardising targets
+    out = inner.predict_proba(X) if hasattr(inner, "predict_proba") else inner.predict(X)
+    if not np.all(np.isfinite(np.asarray(out, dtype=float))):
+        return float("nan")
+    return float(estimator.score(X, y))
+
+
+def _all_diverged(grid: dict[str, list[Any]]) -> DivergenceError:
+    shown_grid = " ".join(f"{k}={','.join(shown(v) for v in vs)}" for k, vs in grid.items())
+    smaller = min(grid["lr"]) / 10 if "lr" in grid else 1e-4  # the default lr is 0.001
+    return DivergenceError(f"every candidate of the grid ({shown_grid}) diverged on its folds; "
+                           f"try a smaller lr (e.g. --grid lr={smaller:g})")
+
+
 @dataclass
 class Candidate:
-    """One grid point's result: its rank, the mean and spread of its fold scores, fit time."""
+    """One grid point's result: its rank, the mean and spread of its fold scores (NaN where
+    a fold's training diverged: such a candidate is ranked last), fit time."""
 
     rank: int
     mean: float
@@ -179,7 +197,7 @@ def run(X: np.ndarray, y: np.ndarray, task: str, grid: dict[str, list[Any]], cv:
     """Cross-validate every point of ``grid`` (``parse_grid``'s names) and refit the best on
     all rows; on ``client``'s Dask cluster when given (joblib's Dask backend)."""
     import joblib
-    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.exceptions import ConvergenceWarning, FitFailedWarning
     from sklearn.model_selection import GridSearchCV
 
     if isinstance(cv, bool) or not isinstance(cv, int) or cv < 2:
@@ -196,22 +214,47 @@ def run(X: np.ndarray, y: np.ndarray, task: str, grid: dict[str, list[Any]], cv:
         raise ConfigError(f"--cv {cv} needs at least {cv} rows; the data has {len(y)}")
     estimator, prefix = candidate(task, seed)
     names = {prefix + SETTINGS[name][0]: name for name in grid}
+    chosen: list[dict[str, Any]] = []
+
+    def best(results: dict[str, Any]) -> int:
+        """The best-ranked candidate to refit on every row; none where all diverged."""
+        if np.all(np.isnan(results["mean_test_score"])):
+            raise _all_diverged(grid)
+        index = int(np.argmin(results["rank_test_score"]))
+        chosen.append(results["params"][index])
+        return index
+
+    # A diverged fit or fold scores NaN (error_score, _score) and ranks last.
     search = GridSearchCV(estimator, {prefix + SETTINGS[k][0]: v for k, v in grid.items()},
-                          cv=folds(task, cv, seed), n_jobs=-1 if client is not None else jobs,
-                          error_score="raise")
+                          scoring=_score, refit=best, cv=folds(task, cv, seed),
+                          n_jobs=-1 if client is not None else jobs, error_score=np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        if client is not None:
-            with joblib.parallel_backend("dask"):
+        warnings.simplefilter("ignore", FitFailedWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)  # overflow in a diverging candidate
+        warnings.filterwarnings("ignore", message=".*test scores are non-finite")
+        try:
+            if client is not None:
+                with joblib.parallel_backend("dask"):
+                    search.fit(X, y)
+            else:
                 search.fit(X, y)
-        else:
-            search.fit(X, y)
+        except ValueError as error:  # scikit-learn's "All the N fits failed"
+            if "fits failed" in str(error) and "DivergenceError" in str(error):
+                raise _all_diverged(grid) from None
+            raise
+        except DivergenceError as error:
+            if not chosen:
+                raise
+            params = ", ".join(f"{names[k]}={shown(v)}" for k, v in chosen[0].items())
+            raise DivergenceError(f"the best candidate ({params}) diverged when refitted on "
+                                  f"all rows: {error}") from None
     results = search.cv_results_
     ranked = [Candidate(int(results["rank_test_score"][i]), float(results["mean_test_score"][i]),
                         float(results["std_test_score"][i]), float(results["mean_fit_time"][i]),
                         {names[key]: value for key, value in results["params"][i].items()})
               for i in range(len(results["params"]))]
-    ranked.sort(key=lambda c: (c.rank, -c.mean))
+    ranked.sort(key=lambda c: (c.rank, -c.mean if np.isfinite(c.mean) else np.inf))
     return Result(ranked, search, "accuracy" if task == "classification" else "R²")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -124,6 +125,8 @@ def print_ranking(out: Any, result: Any, names: list[str]) -> None:
     for name in names:
         table.add_column(name, justify="right")
     for c in result.ranked:
-        table.add_row(str(c.rank), f"{c.mean:.4f}", f"{c.std:.4f}", f"{c.seconds:.2f}",
+        diverged = not math.isfinite(c.mean)  # a fold's training diverged: ranked last
+        table.add_row(str(c.rank), "diverged" if diverged else f"{c.mean:.4f}",
+                      "" if diverged else f"{c.std:.4f}", f"{c.seconds:.2f}",
                       *(shown(c.params[name]) for name in names))
     out.print(table)

@@ -163,9 +163,19 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     if dask_address is not None and trace:  # the steps run on the workers, unseen here
         raise ConfigError("--trace narrates steps taken in this process; with --dask they run "
                           "on the workers: drop --trace or train without --dask")
+    saved_dask: Any = None
     if resume is not None:
         options = resumed_options(ctx, resume, options)
         checkpoint = checkpoint or resume
+        saved_dask = ctx.meta.get("resumed_dask")
+        if saved_dask is not None and dask_address is None:
+            raise ConfigError(f"the checkpoint in {resume} is of a run on Dask "
+                              f"({dask_shown(saved_dask)}); resume it with --dask (e.g. "
+                              f"--dask local:{saved_dask['workers']}) and "
+                              f"--sync-every {saved_dask['sync_every']}")
+        if saved_dask is None and dask_address is not None:
+            raise ConfigError(f"the checkpoint in {resume} is of a run without Dask; resume it "
+                              "without --dask and --sync-every")
     run = {k: options[k] for k in TRAINING}
     network = {k: v for k, v in options.items() if k not in TRAINING}
     if network.get("csv"):
@@ -256,7 +266,7 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     if trace:
         callbacks.insert(0, Tracer(out, setup.model, setup.data, setup.loss, run["optimizer"],
                                    setup.lr, trace))
-    client = None
+    client, dask_run = None, None
     if dask_address is not None:
         from ..cluster import connect
 
@@ -264,6 +274,13 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
         ctx.call_on_close(client.close)
         if getattr(client, "cluster", None) is not None:
             ctx.call_on_close(client.cluster.close)
+        dask_run = {"workers": len(client.scheduler_info()["workers"]),
+                    "sync_every": sync_every or 64}
+        if saved_dask is not None and saved_dask != dask_run:
+            raise ConfigError(f"the checkpoint in {resume} is of a run on Dask with "
+                              f"{dask_shown(saved_dask)}, not {dask_shown(dask_run)}; resume it "
+                              f"with as many workers (e.g. --dask local:{saved_dask['workers']}) "
+                              f"and --sync-every {saved_dask['sync_every']}")
     start = time.perf_counter()
     X, y = (setup.data.source, setup.data.target_names) if route.stream else \
         (setup.data.X, setup.data.y)
@@ -280,7 +297,9 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
                       metrics=[] if setup.builtin else None,  # the seed's run shows its loss alone
                       checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
                       cluster=client, sync_every=sync_every or 64,
-                      run_info={"options": {**network, **run}}, engine=run["engine"],
+                      run_info={"options": {**network, **run},
+                                "dask": dask_run},
+                      engine=run["engine"],
                       on_compile=on_compile, **streaming)
     finally:
         if progress is not None:
@@ -333,6 +352,12 @@ def resumed_options(ctx: click.Context, folder: str, given: dict[str, Any]) -> d
         if problem:
             raise DataError(f"{source}: the checkpoint's run.options field {name[:40]} {problem}; "
                             "the file is damaged or was edited")
+    dask = state.get("run", {}).get("dask")
+    if dask is not None and not (isinstance(dask, dict) and set(dask) == {"workers", "sync_every"}
+                                 and all(type(v) is int and v >= 1 for v in dask.values())):
+        raise DataError(f"{source}: the checkpoint's run.dask field is not its workers and "
+                        "sync_every; the file is damaged or was edited")
+    ctx.meta["resumed_dask"] = dask
     changed = [name for name in given if name != "epochs"
                and ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
     if changed:
@@ -345,6 +370,12 @@ def resumed_options(ctx: click.Context, folder: str, given: dict[str, Any]) -> d
         ctx.meta["cosine"] = {**schedule.get("state", {}),  # its T and η_min, as the run uses them
                               "next_epoch": state.get("place", {}).get("first_epoch", 1)}
     return {**given, **saved, "epochs": given["epochs"] if epochs_given else saved["epochs"]}
+
+
+def dask_shown(dask: dict[str, int]) -> str:
+    """``{"workers": 2, "sync_every": 64}`` → "2 workers, --sync-every 64"."""
+    workers = dask["workers"]
+    return f"{workers} worker{'' if workers == 1 else 's'}, --sync-every {dask['sync_every']}"
 
 
 def lengthened_cosine(cosine: dict[str, Any] | None, epochs: int) -> str | None:
