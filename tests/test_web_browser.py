@@ -453,8 +453,10 @@ def test_a_long_epoch_shows_its_progress_and_stops_when_the_page_goes(browser, s
     page.wait_for_function("document.getElementById('dataset').value === 'upload'")
     page.click("#btn-epoch")
     page.wait_for_selector("#status[data-progress]")
-    row = int(page.get_attribute("#status", "data-progress"))
-    assert page.inner_text("#status") == f"epoch 1: row {row:,} of 40,000 …"
+    # the attribute and the text read at one moment (the next poll may change both)
+    progress, text = page.evaluate("() => { const s = document.getElementById('status');"
+                                   " return [s.dataset.progress, s.innerText]; }")
+    assert text == f"epoch 1: row {int(progress):,} of 40,000 …"
     page.close()  # the epoch's request goes with the page, and the server stops it
     for _ in range(100):
         progress = api(server, "/api/progress")
