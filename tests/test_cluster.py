@@ -69,6 +69,20 @@ def test_one_worker_syncing_every_row_is_fit_exactly(client, table, optimizer, o
     assert h2.steps == h1.steps
 
 
+def test_one_worker_with_a_round_longer_than_the_epoch_is_fit_exactly(client, table):
+    # sync_every beyond the rows: one round an epoch, the whole epoch's per-row steps on the
+    # worker, which must not close the epoch itself (it did, and the client, told 0 rows were
+    # seen, sent the round again for ever)
+    X, y = table[0][:40], table[1][:40]
+    whole, spread = net(), net()
+    common = dict(epochs=3, seed=4, scale="standard", engine="graph", lr=0.01)
+    h1 = train.fit(whole, X, y, **common)
+    h2 = train.fit(spread, X, y, **common, cluster=client, workers=1, sync_every=64)
+    assert same_weights(whole, spread)
+    np.testing.assert_allclose(h2.loss, h1.loss, rtol=1e-12)
+    assert h2.steps == h1.steps == 120
+
+
 def test_a_schedule_and_early_stopping_run_as_in_fit(client, table):
     X, y = table[0][:48], table[1][:48]
     from chainrule.schedules import make_schedule

@@ -187,7 +187,7 @@ def _round(settings: Settings, template: Template, X: np.ndarray, Y: np.ndarray,
     before = trainer.history.steps
     failed, value = None, 0.0
     try:
-        trainer.epoch()  # (the rows given: ``order``; the epoch's end only when they are all)
+        trainer.advance()  # the rows given (``order``); the client closes the epochs
     except DivergenceError as exc:
         failed, value = exc.what, exc.value
     seen, total = trainer.cursor, trainer.total

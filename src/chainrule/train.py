@@ -572,6 +572,15 @@ class Trainer:
         """The rest of the current epoch (fused or graph, as ``choose`` picked), then its end.
         Returns True when training should stop: a callback (early stopping) says so, or
         ``should_stop()`` stopped it inside the epoch (then the epoch stays open: ``place``)."""
+        self.advance(should_stop)
+        if self.cursor < self.n:  # stopped inside the epoch
+            return True
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self.end_epoch()
+
+    def advance(self, should_stop: Callable[[], bool] | None = None) -> None:
+        """Train the rows of ``order`` from ``cursor`` on (or until ``should_stop()``),
+        without closing the epoch (a Dask worker's round ends here, whatever its length)."""
         self._begin()
         rest = self.order[self.cursor:]
         with np.errstate(over="ignore", invalid="ignore"):
@@ -582,9 +591,6 @@ class Trainer:
                     self._graph_step(rest[start:start + self.batch_size])
                     if should_stop is not None and should_stop():
                         break
-            if self.cursor < self.n:  # stopped inside the epoch
-                return True
-            return self.end_epoch()
 
     def end_epoch(self) -> bool:
         """Close the epoch: its mean training loss, the metrics and validation scores, the
