@@ -199,7 +199,7 @@ def test_a_checkpoint_at_a_round_resumes_bit_identically(client, table, tmp_path
     assert same_weights(straight, resumed) and h3.loss == h1.loss
 
 
-def test_cluster_refusals_are_one_line(client, table):
+def test_cluster_refusals_are_one_line(client, table, tmp_path):
     X, y = table
     from chainrule.cluster import connect
 
@@ -209,6 +209,13 @@ def test_cluster_refusals_are_one_line(client, table):
         train.fit(net(), X, y, cluster=client, workers=3)
     with pytest.raises(ConfigError, match="sample_weight can't be used when training on a Dask"):
         train.fit(net(), X, y, cluster=client, sample_weight=np.ones(240))
+    csv = "a,b,y\n" + "".join(f"{a},{b},{a - b}\n" for a, b in X[:20])
+    path = tmp_path / "t.csv"
+    path.write_text(csv)
+    for option in ({"shuffle_buffer": 10}, {"checkpoint_rows": 10}):  # a stream's, not the workers'
+        with pytest.raises(ConfigError, match=f"{next(iter(option))} can't be used when the Dask "
+                                              "workers read the table"):
+            train.fit(net(), str(path), "y", cluster=client, **option)
     with pytest.raises(ConfigError, match="no Dask scheduler answers at tcp://127.0.0.1:9") as err:
         connect("tcp://127.0.0.1:9", timeout=2)
     assert "\n" not in str(err.value)

@@ -275,12 +275,7 @@ def run_epochs(trainer: train.Trainer, client: Any, epochs: int,
                 save(trainer.place())
                 break
             stopping = trainer.end_epoch()
-            if stop.requested or stopping or epoch == epochs or epoch % checkpoint_every == 0:
-                save(trainer.place())
-            if stop.requested:
-                history.interrupted = True
-                break
-            if stopping:
-                history.stopped_early = True
+            if train._after_epoch(history, stop, stopping, epoch, epochs, checkpoint_every,
+                                  lambda: save(trainer.place())):
                 break
     return trainer.finish()

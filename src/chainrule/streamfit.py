@@ -534,13 +534,7 @@ class _StreamRun:
                     save()
                     break
                 stopping = self._end_epoch(epoch)
-                if stop.requested or stopping or epoch == epochs or epoch % every == 0:
-                    save()
-                if stop.requested:
-                    history.interrupted = True
-                    break
-                if stopping:
-                    history.stopped_early = True
+                if train._after_epoch(history, stop, stopping, epoch, epochs, every, save):
                     break
         return trainer.finish()
 

@@ -196,6 +196,20 @@ def _diverged(epoch: int, step: int, what: str, value: float, optimizer: Optimiz
 GROWTH, GROWTH_EPOCHS = 1e6, 3  # a loss this many times its first, rising this many epochs
 
 
+def _after_epoch(history: History, stop: _StopFlag, stopping: bool, epoch: int, epochs: int,
+                 every: int, save: Callable[[], None]) -> bool:
+    """After an epoch has ended (in ``fit``, a streamed run or on Dask): the checkpoint when
+    one is due (a stop, early stopping, the last epoch, every ``every``-th), then True when
+    the run ends here (Ctrl-C/SIGTERM: ``interrupted``; a callback: ``stopped_early``)."""
+    if stop.requested or stopping or epoch == epochs or epoch % every == 0:
+        save()
+    if stop.requested:
+        history.interrupted = True
+    elif stopping:
+        history.stopped_early = True
+    return stop.requested or stopping
+
+
 def _check_growth(history: History, epoch: int, optimizer: Optimizer) -> None:
     """Divergence that stays finite: the epoch loss above ``GROWTH`` × the first epoch's,
     and rising, for ``GROWTH_EPOCHS`` epochs in a row (``-b full --lr 1e6`` reaches
@@ -685,6 +699,12 @@ def fit(model: Module, X: Any, y: Any = None, loss: str | Loss = "mse",
         from .clusterread import fit_on_tables, is_table
 
         if is_table(X):  # files or a Dask DataFrame: read by the workers (``clusterread``)
+            local = [name for name, value in (("shuffle_buffer", shuffle_buffer),
+                                              ("checkpoint_rows", checkpoint_rows))
+                     if value is not None]
+            if local:  # (they shape a stream read here; the workers shuffle their partitions)
+                raise ConfigError(f"{' and '.join(local)} can't be used when the Dask workers "
+                                  "read the table; drop it, or train without cluster=")
             return fit_on_tables(model, X, y, cluster, features=features, sync_every=sync_every,
                                  workers=workers, callbacks=callbacks,
                                  optimizer_options=optimizer_options,
@@ -750,13 +770,8 @@ def fit(model: Module, X: Any, y: Any = None, loss: str | Loss = "mse",
                 history.interrupted = True
                 save(trainer.place())
                 break
-            if stop.requested or stopping or epoch == epochs or epoch % checkpoint_every == 0:
-                save(trainer.place())
-            if stop.requested:
-                history.interrupted = True
-                break
-            if stopping:
-                history.stopped_early = True
+            if _after_epoch(history, stop, stopping, epoch, epochs, checkpoint_every,
+                            lambda: save(trainer.place())):
                 break
     return trainer.finish()
 

@@ -193,8 +193,9 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     if route.stream:
         given = [flag for flag, value in (("--trace", trace), ("--plot-boundary", plot_boundary),
                                           ("--init-from", init_from)) if value]
-        if dask_address is not None and options.get("checkpoint_rows"):  # (the workers read it)
-            given.append("--checkpoint-rows (with --dask)")
+        if dask_address is not None:  # (the workers read it, each its own partitions)
+            given += [f"{flag} (with --dask)" for flag, key in (("--checkpoint-rows", "checkpoint_rows"),
+                      ("--shuffle-buffer", "shuffle_buffer")) if options.get(key)]
         if given:
             raise ConfigError(f"{', '.join(given)} can't be used on a streamed table (one bigger "
                               "than --memory) yet; drop it, or raise --memory to read it whole")
