@@ -16,34 +16,9 @@ from chainrule import train
 from chainrule.errors import ConfigError
 from chainrule.optim import Adam
 
+from scale_fixtures import client, net, same_weights, table  # noqa: F401 (fixtures)
+
 pytest.importorskip("distributed")
-
-
-def net(seed: int = 1, sizes=(2, 4, 1)):
-    return chainrule.mlp(list(sizes), activation="tanh", seed=seed)
-
-
-def same_weights(a, b) -> bool:
-    return all(np.array_equal(p.data, q.data) for p, q in zip(a.parameters(), b.parameters()))
-
-
-@pytest.fixture(scope="module")
-def table():
-    rng = np.random.default_rng(11)
-    X = rng.normal(size=(240, 2)) * [3.0, 0.5] + [10.0, -1.0]
-    y = np.sin(X[:, 0]) + X[:, 1] ** 2
-    return X, y
-
-
-@pytest.fixture(scope="module")
-def client():
-    from chainrule.cluster import connect
-
-    c = connect("local:2")
-    yield c
-    cluster = c.cluster
-    c.close()
-    cluster.close()
 
 
 @pytest.mark.parametrize("optimizer, options, engine", [

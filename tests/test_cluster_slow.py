@@ -12,19 +12,10 @@ import pytest
 import chainrule
 from chainrule import train
 
+from scale_fixtures import client  # noqa: F401 (fixtures)
+
 pytest.importorskip("distributed")
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def client():
-    from chainrule.cluster import connect
-
-    c = connect("local:2")
-    yield c
-    cluster = c.cluster
-    c.close()
-    cluster.close()
 
 
 def test_digits_two_workers_reach_one_process_accuracy_within_one_percent(client):

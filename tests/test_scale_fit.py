@@ -9,21 +9,7 @@ import chainrule
 from chainrule import train
 from chainrule.errors import ConfigError
 
-
-def net(seed: int = 1, sizes=(2, 4, 1)):
-    return chainrule.mlp(list(sizes), activation="tanh", seed=seed)
-
-
-def same_weights(a, b) -> bool:
-    return all(np.array_equal(p.data, q.data) for p, q in zip(a.parameters(), b.parameters()))
-
-
-@pytest.fixture(scope="module")
-def table():
-    rng = np.random.default_rng(11)
-    X = rng.normal(size=(240, 2)) * [3.0, 0.5] + [10.0, -1.0]
-    y = np.sin(X[:, 0]) + X[:, 1] ** 2
-    return X, y
+from scale_fixtures import net, same_weights, table  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

@@ -15,21 +15,11 @@ from chainrule.errors import ConfigError, DataError
 from chainrule.stream import ShuffleBuffer, parse_memory, validation_rows
 from chainrule.streamfit import buffer_rows
 
-
-def net(seed: int = 1, sizes=(2, 4, 1)):
-    return chainrule.mlp(list(sizes), activation="tanh", seed=seed)
+from scale_fixtures import net, table  # noqa: F401 (fixtures)
 
 
 def weights(model) -> list[np.ndarray]:
     return [p.data.copy() for p in model.parameters()]
-
-
-@pytest.fixture(scope="module")
-def table():
-    rng = np.random.default_rng(11)
-    X = rng.normal(size=(240, 2)) * [3.0, 0.5] + [10.0, -1.0]
-    y = np.sin(X[:, 0]) + X[:, 1] ** 2
-    return X, y
 
 
 def test_shuffle_buffer_is_tf_data_rule_row_by_row():
