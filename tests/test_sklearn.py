@@ -78,31 +78,28 @@ def _pair(task: str, engine: str | None = None, **params):
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_fit_gives_scikit_learns_weights_and_loss_curve(task, solver):
     """10 rows in batches of 4, 4, 2 (so α/B changes for the last batch), 15 epochs."""
-    theirs, ours, y = _pair(task, warm_start=True, **SOLVERS[solver])
+    theirs, ours = _fit_alike(*_pair(task, warm_start=True, **SOLVERS[solver]))
+    assert ours.n_iter_ == theirs.n_iter_ == 15 and ours.t_ == theirs.t_ == 160
+
+
+def _fit_alike(theirs, ours, y):
+    """Both fitted on X, y; then the same weights (1e-13) and loss curve (the first epoch
+    is the set-up's partial_fit, from different initial weights)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         theirs.fit(X, y)
         ours.fit(X, y)
     for a, b in zip(theirs.coefs_ + theirs.intercepts_, ours.coefs_ + ours.intercepts_):
         np.testing.assert_allclose(b, a, rtol=0, atol=1e-13)
-    # the first epoch is the set-up's partial_fit, from different initial weights
     np.testing.assert_allclose(ours.loss_curve_[1:], theirs.loss_curve_[1:], rtol=1e-13)
-    assert ours.n_iter_ == theirs.n_iter_ == 15 and ours.t_ == theirs.t_ == 160
+    return theirs, ours
 
 
 @pytest.mark.parametrize("task", ["regression", "binary"])
 def test_one_row_a_batch_on_the_fused_path_gives_scikit_learns_weights(task):
     """Batch size 1 (the all-locals form, α/2‖W‖² and αW each step): scikit-learn's MLP
     from the same weights is the reference, as in the test above."""
-    theirs, ours, y = _pair(task, warm_start=True, engine="fused", batch_size=1,
-                            **SOLVERS["sgd"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        theirs.fit(X, y)
-        ours.fit(X, y)
-    for a, b in zip(theirs.coefs_ + theirs.intercepts_, ours.coefs_ + ours.intercepts_):
-        np.testing.assert_allclose(b, a, rtol=0, atol=1e-13)
-    np.testing.assert_allclose(ours.loss_curve_[1:], theirs.loss_curve_[1:], rtol=1e-13)
+    _fit_alike(*_pair(task, warm_start=True, engine="fused", batch_size=1, **SOLVERS["sgd"]))
 
 
 @pytest.mark.parametrize("task", ["regression", "three classes"])

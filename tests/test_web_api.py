@@ -51,6 +51,15 @@ def weights(state: dict) -> list:
     return state["network"]["weights"], state["network"]["biases"]
 
 
+def assert_same_weights(state: dict, model) -> None:
+    """The page's weights and biases are the model's (to 1e-12: fit's own run of the same
+    settings, on the engine it picks)."""
+    W, b = weights(state)
+    for k, layer in enumerate(model.layers):
+        np.testing.assert_allclose(W[k], layer.weight.data, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(b[k], layer.bias.data, rtol=1e-12, atol=1e-15)
+
+
 # ---------------------------------------------------------------------------------------
 # The page and the start.
 
@@ -423,10 +432,7 @@ def test_a_toy_session_with_validation_is_fits_run_step_for_step(client):
     history = fit(model, data.X, data.y, loss=TOY_RECIPE.loss, lr=TOY_DEFAULTS["lr"],
                   epochs=2, batch_size=4, seed=5, validation_split=TOY_RECIPE.validation,
                   scale=TOY_RECIPE.scale)
-    W, b = weights(state)
-    for k, layer in enumerate(model.layers):
-        np.testing.assert_allclose(W[k], layer.weight.data, rtol=1e-12)
-        np.testing.assert_allclose(b[k], layer.bias.data, rtol=1e-12, atol=1e-15)
+    assert_same_weights(state, model)
     np.testing.assert_allclose(state["history"]["loss"], history.loss, rtol=1e-12)
     np.testing.assert_allclose(state["history"]["val_loss"], history.val_loss, rtol=1e-12)
     assert state["history"]["val_accuracy"] == history["val_accuracy"]
@@ -506,15 +512,12 @@ def test_a_session_with_l2_gives_the_weights_fit_gives_with_that_weight_decay(cl
     history = fit(model, data.X, data.y, loss="bce", lr=0.05, epochs=2, batch_size=2, seed=6,
                   validation_split=0.2, scale="standard",
                   optimizer_options={"weight_decay": 0.05})
-    W, b = weights(state)
-    for k, layer in enumerate(model.layers):
-        np.testing.assert_allclose(W[k], layer.weight.data, rtol=1e-12, atol=1e-15)
-        np.testing.assert_allclose(b[k], layer.bias.data, rtol=1e-12, atol=1e-15)
+    assert_same_weights(state, model)
     np.testing.assert_allclose(state["history"]["loss"], history.loss, rtol=1e-12)
     plain = mlp([2, 3, 1], activation="tanh", init="xavier", seed=6)  # λ = 0 differs
     fit(plain, data.X, data.y, loss="bce", lr=0.05, epochs=2, batch_size=2, seed=6,
         validation_split=0.2, scale="standard")
-    assert not np.allclose(plain.layers[0].weight.data, W[0], rtol=1e-6)
+    assert not np.allclose(plain.layers[0].weight.data, weights(state)[0][0], rtol=1e-6)
 
 
 @pytest.mark.parametrize("l2, said", [(-0.1, "from 0 to 10"), ("much", "must be a number"),
@@ -713,10 +716,7 @@ def test_noise_holdout_and_feature_crosses_train_as_fit_does(client):
     model = mlp([4, 3, 1], activation="tanh", init="xavier", seed=4)
     history = fit(model, X, data.y, loss="bce", lr=0.05, epochs=2, batch_size=1, seed=4,
                   validation_split=0.3, scale="standard")
-    W, b = weights(state)
-    for k, layer in enumerate(model.layers):
-        np.testing.assert_allclose(W[k], layer.weight.data, rtol=1e-12, atol=1e-15)
-        np.testing.assert_allclose(b[k], layer.bias.data, rtol=1e-12, atol=1e-15)
+    assert_same_weights(state, model)
     np.testing.assert_allclose(state["history"]["val_loss"], history.val_loss, rtol=1e-12)
 
 
@@ -887,10 +887,7 @@ def test_an_output_activation_and_loss_chosen_in_the_page_train_as_fit_does(clie
     data = toy("plane", 200, seed=2)
     history = fit(model, data.X, data.y, loss="huber", lr=0.05, epochs=1, batch_size=1, seed=2,
                   validation_split=0.2, scale="standard")
-    W, b = weights(state)
-    for k, layer in enumerate(model.layers):
-        np.testing.assert_allclose(W[k], layer.weight.data, rtol=1e-12, atol=1e-15)
-        np.testing.assert_allclose(b[k], layer.bias.data, rtol=1e-12, atol=1e-15)
+    assert_same_weights(state, model)
     np.testing.assert_allclose(state["history"]["loss"], history.loss, rtol=1e-12)
 
 
