@@ -138,7 +138,8 @@ def describe_training(setup: Any, optimizer: str, options: dict[str, Any], sched
 @click.option("--dask", "dask_address", default=None, metavar="tcp://HOST:PORT|local:N",
               help="Train on a Dask cluster (needs chainrule[scale]): a running 'dask scheduler' "
               "address, or local:N for N worker processes on 127.0.0.1; data-parallel SGD whose "
-              "weights are averaged every --sync-every rows per worker.")
+              "weights are averaged every --sync-every rows per worker. A table bigger than "
+              "--memory is read by the workers (into their memory), never by this process.")
 @click.option("--sync-every", type=click.IntRange(min=1), default=None,
               help="With --dask: the rows each worker trains between averages  [default: 64].")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final loss.")
@@ -181,7 +182,8 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     if network.get("csv"):
         network["csv"] = os.path.abspath(network["csv"])
     route = streamed.plan(network.get("csv"), options.get("memory"), network.get("target"),
-                          network.get("features"))
+                          network.get("features"), dask=dask_address is not None)
+    on_workers = route.stream and dask_address is not None  # (the workers read it, not here)
     if options.get("checkpoint_rows") and not (route.stream and checkpoint):
         raise ConfigError("--checkpoint-rows checkpoints inside the epochs of a streamed table "
                           "(one bigger than --memory), with --checkpoint; drop it here")
@@ -189,7 +191,7 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
         raise ConfigError("--shuffle-buffer sets the approximate shuffle of a streamed table "
                           "(one bigger than --memory); this one is read whole and its rows "
                           "shuffled exactly: drop it here")
-    progress = None
+    progress, client, dask_run, found = None, None, None, None
     if route.stream:
         given = [flag for flag, value in (("--trace", trace), ("--plot-boundary", plot_boundary),
                                           ("--init-from", init_from)) if value]
@@ -199,19 +201,26 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
         if given:
             raise ConfigError(f"{', '.join(given)} can't be used on a streamed table (one bigger "
                               "than --memory) yet; drop it, or raise --memory to read it whole")
-        if route.size > route.memory:  # (read in blocks: before the pass for the classes)
-            from ..stream import TableStream
-            from ..streamfit import check_batch
+        if on_workers:
+            client, dask_run = open_cluster(ctx, dask_address, sync_every, saved_dask, resume)
+            data, labels, found = streamed.on_workers(
+                client, network["csv"], network.get("target"), network.get("features"),
+                network["task"], network["missing"], network.get("delimiter"),
+                run["validation_split"], network["seed"])
+        else:
+            if route.size > route.memory:  # (read in blocks: before the pass for the classes)
+                from ..stream import TableStream
+                from ..streamfit import check_batch
 
-            check_batch(run["batch_size"], TableStream.open(
-                network["csv"], network.get("target"),
-                network.get("features")).fit_blocks(route.memory).block_rows)
-        data = streamed.dataset(network["csv"], network.get("target"), network.get("features"),
-                                network["task"], network["missing"], network.get("delimiter"))
-        progress = streamed.ByteProgress(console()) if not quiet else None
-        labels = streamed.classes(network["csv"], data.target_names, data.feature_names,
-                                  progress or (lambda *_: None)) \
-            if data.task == "classification" else None
+                check_batch(run["batch_size"], TableStream.open(
+                    network["csv"], network.get("target"),
+                    network.get("features")).fit_blocks(route.memory).block_rows)
+            data = streamed.dataset(network["csv"], network.get("target"), network.get("features"),
+                                    network["task"], network["missing"], network.get("delimiter"))
+            progress = streamed.ByteProgress(console()) if not quiet else None
+            labels = streamed.classes(network["csv"], data.target_names, data.feature_names,
+                                      progress or (lambda *_: None)) \
+                if data.task == "classification" else None
         setup = build(**network, data=data, classes=labels)
     else:
         setup = build(**network)
@@ -243,10 +252,14 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     on_compile = lambda line: click.echo(line, err=True)  # noqa: E731  (quiet: stderr)
     if not quiet:
         for number, line in enumerate(describe(setup)):
-            if number == 0 and route.stream:  # (its rows are counted as it is read)
-                line = streamed.data_line(shown_path(setup.data.source), setup.data)
+            if number == 0 and route.stream:  # (its rows: the workers', or counted as read)
+                line = streamed.data_line(shown_path(setup.data.source), setup.data,
+                                          found.rows if on_workers else None)
             out.print(line)
-        if route.stream:
+        if on_workers:
+            out.print(streamed.workers_line(shown_path(setup.data.source), route, found,
+                                            dask_run["workers"]))
+        elif route.stream:
             out.print(streamed.line(shown_path(setup.data.source), route, setup.data,
                                     options.get("shuffle_buffer")))
         out.print(describe_training(setup, run["optimizer"], opt_options, run["schedule"], epochs,
@@ -267,21 +280,8 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     if trace:
         callbacks.insert(0, Tracer(out, setup.model, setup.data, setup.loss, run["optimizer"],
                                    setup.lr, trace))
-    client, dask_run = None, None
-    if dask_address is not None:
-        from ..cluster import connect
-
-        client = connect(dask_address)
-        ctx.call_on_close(client.close)
-        if getattr(client, "cluster", None) is not None:
-            ctx.call_on_close(client.cluster.close)
-        dask_run = {"workers": len(client.scheduler_info()["workers"]),
-                    "sync_every": sync_every or 64}
-        if saved_dask is not None and saved_dask != dask_run:
-            raise ConfigError(f"the checkpoint in {resume} is of a run on Dask with "
-                              f"{dask_shown(saved_dask)}, not {dask_shown(dask_run)}; resume it "
-                              f"with as many workers (e.g. --dask local:{saved_dask['workers']}) "
-                              f"and --sync-every {saved_dask['sync_every']}")
+    if dask_address is not None and client is None:
+        client, dask_run = open_cluster(ctx, dask_address, sync_every, saved_dask, resume)
     start = time.perf_counter()
     X, y = (setup.data.source, setup.data.target_names) if route.stream else \
         (setup.data.X, setup.data.y)
@@ -289,6 +289,8 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
                      shuffle_buffer=options.get("shuffle_buffer"),
                      checkpoint_rows=options.get("checkpoint_rows"),
                      progress=progress) if route.stream else {}
+    if on_workers:  # the table the workers hold already, its raw input columns
+        X, streaming = found.frame, dict(features=found.features)
     try:
         history = fit(setup.model, X, y, loss=setup.loss,
                       optimizer=run["optimizer"], lr=lr, epochs=epochs, batch_size=run["batch_size"],
@@ -323,6 +325,25 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     finish(out, setup, history, run, seconds, quiet, save, plot, plot_boundary, route.stream)
     if history.interrupted:
         ctx.exit(130)  # as a shell reports a run stopped by Ctrl-C (128 + SIGINT)
+
+
+def open_cluster(ctx: click.Context, address: str, sync_every: int | None,
+                 saved: dict[str, int] | None, resume: str | None) -> tuple[Any, dict[str, int]]:
+    """The Dask client for ``--dask`` (closed with the command) and the run's workers and
+    rows a round, checked against a resumed run's."""
+    from ..cluster import connect
+
+    client = connect(address)
+    ctx.call_on_close(client.close)
+    if getattr(client, "cluster", None) is not None:
+        ctx.call_on_close(client.cluster.close)
+    run = {"workers": len(client.scheduler_info()["workers"]), "sync_every": sync_every or 64}
+    if saved is not None and saved != run:
+        raise ConfigError(f"the checkpoint in {resume} is of a run on Dask with "
+                          f"{dask_shown(saved)}, not {dask_shown(run)}; resume it "
+                          f"with as many workers (e.g. --dask local:{saved['workers']}) "
+                          f"and --sync-every {saved['sync_every']}")
+    return client, run
 
 
 TRAINING = ("epochs", "batch_size", "optimizer", "momentum", "nesterov", "weight_decay",
