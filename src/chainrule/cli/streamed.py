@@ -76,8 +76,9 @@ def data_line(path: str, data: Dataset, rows: int | None = None) -> str:
     return f"data     {path}: {counted}{', '.join(inputs[:12])} → {', '.join(data.target_names)}"
 
 
-def line(path: str, p: Plan, data: Dataset, rows: int | None) -> str:
-    """The one line that says the run streams, and how (``rows``: --shuffle-buffer)."""
+def line(path: str, p: Plan, data: Dataset, rows: int | None, spool: bool = True) -> str:
+    """The one line that says the run streams, and how (``rows``: --shuffle-buffer;
+    ``spool``: a CSV's numbers kept after the first pass, or --no-spool)."""
     from ..stream import TableStream, shown_bytes
     from ..streamfit import buffer_rows
 
@@ -92,6 +93,10 @@ def line(path: str, p: Plan, data: Dataset, rows: int | None) -> str:
     how = (f"read in blocks of {shown_bytes(block)}, rows shuffled through a buffer of "
            f"{buffer:,} rows (approximate; --shuffle-buffer)") if p.size > p.memory else \
         "read whole"
+    if p.size > p.memory and not str(data.source).lower().endswith((".parquet", ".pq")):
+        how += ("; its numbers kept in a temporary file after the first pass (--no-spool: "
+                "parse the text every pass)" if spool else "; the text parsed every pass "
+                "(--no-spool)")
     return f"{'streaming' if p.size > p.memory else 'reading'} {path}: {why}; {how}"
 
 

@@ -135,6 +135,11 @@ def describe_training(setup: Any, optimizer: str, options: dict[str, Any], sched
 @click.option("--checkpoint-rows", type=click.IntRange(min=1), default=None,
               help="For a streamed table: also checkpoint inside an epoch, every N rows "
               "trained (with --checkpoint).")
+@click.option("--spool/--no-spool", default=True, show_default=True,
+              help="For a streamed CSV: the first pass keeps its parsed numbers in a temporary "
+              "file (under $TMPDIR, about the CSV's size on disk, removed at the end) so later "
+              "passes don't parse the text again; --no-spool parses it every pass, using no "
+              "disk. The weights are the same either way.")
 @click.option("--dask", "dask_address", default=None, metavar="tcp://HOST:PORT|local:N",
               help="Train on a Dask cluster (needs chainrule[scale]): a running 'dask scheduler' "
               "address, or local:N for N worker processes on 127.0.0.1; data-parallel SGD whose "
@@ -187,6 +192,11 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     if options.get("checkpoint_rows") and not (route.stream and checkpoint):
         raise ConfigError("--checkpoint-rows checkpoints inside the epochs of a streamed table "
                           "(one bigger than --memory), with --checkpoint; drop it here")
+    if not options["spool"] and (not route.stream or on_workers):
+        raise ConfigError("--no-spool is for a CSV streamed by this process (one bigger than "
+                          "--memory, without --dask); this one is read "
+                          f"{'by the Dask workers' if on_workers else 'whole'}, never spooled: "
+                          "drop it here")
     if options.get("shuffle_buffer") and not route.stream:  # (read whole: shuffled exactly)
         raise ConfigError("--shuffle-buffer sets the approximate shuffle of a streamed table "
                           "(one bigger than --memory); this one is read whole and its rows "
@@ -261,7 +271,7 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
                                             dask_run["workers"]))
         elif route.stream:
             out.print(streamed.line(shown_path(setup.data.source), route, setup.data,
-                                    options.get("shuffle_buffer")))
+                                    options.get("shuffle_buffer"), options["spool"]))
         out.print(describe_training(setup, run["optimizer"], opt_options, run["schedule"], epochs,
                                     run["batch_size"], run["validation_split"], run["early_stopping"],
                                     shuffle=not run["no_shuffle"], streamed=route.stream))
@@ -288,7 +298,7 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     streaming = dict(features=setup.data.feature_names, memory=route.memory,
                      shuffle_buffer=options.get("shuffle_buffer"),
                      checkpoint_rows=options.get("checkpoint_rows"),
-                     progress=progress) if route.stream else {}
+                     progress=progress, spool=options["spool"]) if route.stream else {}
     if on_workers:  # the table the workers hold already, its raw input columns
         X, streaming = found.frame, dict(features=found.features)
     try:
@@ -346,6 +356,8 @@ def open_cluster(ctx: click.Context, address: str, sync_every: int | None,
     return client, run
 
 
+RESUME_MAY_CHANGE = ("epochs", "spool")  # (more epochs; the spool changes no number)
+
 TRAINING = ("epochs", "batch_size", "optimizer", "momentum", "nesterov", "weight_decay",
             "schedule", "validation_split", "early_stopping", "engine", "no_shuffle")
 
@@ -380,18 +392,18 @@ def resumed_options(ctx: click.Context, folder: str, given: dict[str, Any]) -> d
         raise DataError(f"{source}: the checkpoint's run.dask field is not its workers and "
                         "sync_every; the file is damaged or was edited")
     ctx.meta["resumed_dask"] = dask
-    changed = [name for name in given if name != "epochs"
-               and ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+    mine = [name for name in given
+            if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+    changed = [name for name in mine if name not in RESUME_MAY_CHANGE]
     if changed:
         shown = ", ".join("--" + name.replace("_", "-") if name != "csv" else "the CSV" for name in changed)
         raise ConfigError(f"a resumed run keeps the data and settings it was started with; drop "
-                          f"{shown} (only --epochs may change, to train longer)")
-    epochs_given = ctx.get_parameter_source("epochs") == click.core.ParameterSource.COMMANDLINE
+                          f"{shown} (only --epochs may change, to train longer, and --spool/--no-spool)")
     schedule = state.get("optimizer", {}).get("state", {}).get("schedule")
     if isinstance(schedule, dict) and schedule.get("object") == "CosineDecay":
         ctx.meta["cosine"] = {**schedule.get("state", {}),  # its T and η_min, as the run uses them
                               "next_epoch": state.get("place", {}).get("first_epoch", 1)}
-    return {**given, **saved, "epochs": given["epochs"] if epochs_given else saved["epochs"]}
+    return {**given, **saved, **{name: given[name] for name in mine}}
 
 
 def dask_shown(dask: dict[str, int]) -> str:
