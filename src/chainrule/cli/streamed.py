@@ -190,14 +190,15 @@ def workers_line(path: str, p: Plan, found: Any, workers: int) -> str:
     """The one line that says the Dask workers read the table, and hold it."""
     from ..stream import shown_bytes
 
-    why = (f"{shown_bytes(p.size)}, more than the memory budget of {shown_bytes(p.memory)} "
-           "(--memory)") if p.size > p.memory else shown_bytes(p.size)
+    head = (f"{path}: {shown_bytes(p.size)}, more than the memory budget of "
+            f"{shown_bytes(p.memory)} (--memory)") if p.size > p.memory else \
+        f"{path} ({shown_bytes(p.size)})"
     reader = "dd.read_parquet" if path.lower().endswith((".parquet", ".pq")) else "dd.read_csv"
     parts = f"{found.partitions} partition{'' if found.partitions == 1 else 's'}"
     who = f"{workers} Dask worker{'' if workers == 1 else 's'}"
-    idle = (f" (only {found.partitions} of them train: a table in fewer parts than workers)"
-            if found.partitions < workers else "")
-    return (f"{path}: {why}: the {who} read it ({reader}, {parts}) and hold it in their own "
+    idle = (f" (only {found.partitions} of them train{'s' if found.partitions == 1 else ''}: "
+            "a table in fewer parts than workers)" if found.partitions < workers else "")
+    return (f"{head}: the {who} read it ({reader}, {parts}) and hold it in their own "
             f"memory, each its share of the {found.rows:,} rows, for every epoch{idle}; this "
             "process reads none of it")
 
