@@ -826,6 +826,36 @@ def test_a_small_linear_network_trains_to_the_graph_engines_weights_bit_for_bit(
     np.testing.assert_array_equal(weights[0], weights[1])
 
 
+@pytest.mark.parametrize("draws_per_row", [fastpath.DRAWS_PER_ROW, 0.01])
+def test_the_compiled_permutation_is_numpys_and_leaves_the_generator_as_numpy_does(
+        draws_per_row, monkeypatch):
+    """An epoch's order on the compiled loop: ``rng.permutation(n)`` itself (NumPy's
+    generator is the reference), with the generator's state after it equal too, whether a
+    32-bit half is kept from before, and when the raw draws run out (0.01 a row: drawn
+    again, twice as many each time)."""
+    monkeypatch.setattr(fastpath, "DRAWS_PER_ROW", draws_per_row)
+    model = cr.mlp([2, 2, 1], seed=0)
+    plan = fastpath.Plan(model, losses.MSE, cr.optim.SGD(model.parameters()))
+    for seed in range(4):
+        for n in (0, 1, 2, 3, 17, 1000, 65_537, 100_000):
+            ours, numpys = np.random.default_rng(seed), np.random.default_rng(seed)
+            for rng in (ours, numpys):
+                rng.random(seed)  # some 64-bit draws first
+                if seed % 2:  # a 32-bit draw: half of a 64-bit one is kept for the next
+                    rng.integers(0, 2**31, dtype=np.uint32)
+            np.testing.assert_array_equal(plan.permutation(ours, n, 1), numpys.permutation(n))
+            assert ours.bit_generator.state == numpys.bit_generator.state
+            np.testing.assert_array_equal(ours.integers(0, 2**32, 5, dtype=np.uint32),
+                                          numpys.integers(0, 2**32, 5, dtype=np.uint32))
+
+
+def test_the_compiled_permutation_says_when_its_draws_run_out():
+    from chainrule import fastkernel
+    order = np.empty(1000, dtype=np.int64)
+    halves = np.random.default_rng(0).bit_generator.random_raw(100).view(np.uint32)
+    assert fastkernel.permutation(halves, False, np.uint32(0), order)[0] == -1
+
+
 _RULES_ROUND_AS_NUMPY = """
 import numba, numpy as np
 from chainrule import fastcode, fastkernel, optim
@@ -1097,13 +1127,15 @@ def test_the_epochs_are_kept_where_chainrule_cache_dir_says(tmp_path, monkeypatc
     fastcode.write(path, text)
     numbas = fastcode._numba_folder(path.parent)  # __pycache__, or under $NUMBA_CACHE_DIR
     numbas.mkdir(parents=True, exist_ok=True)
-    for function in fastcode.FUNCTIONS:  # the epoch and its forward
+    for function in fastcode.FUNCTIONS:  # the epoch, its forward and its permutation
         (numbas / f"{name}.{function}-14.py27.nbi").write_bytes(b"")
     assert not fastcode.cached_on_disk(other)
     py = f"py{sys.version_info[0]}{sys.version_info[1]}"
     (numbas / f"{name}.epoch-14.{py}.nbi").write_bytes(b"")
     assert not fastcode.cached_on_disk(other)  # the forward is not compiled yet
     (numbas / f"{name}.outputs-214.{py}.nbi").write_bytes(b"")
+    assert not fastcode.cached_on_disk(other)  # nor its permutation
+    (numbas / f"{name}.shuffle-240.{py}.nbi").write_bytes(b"")
     assert fastcode.cached_on_disk(other)
 
 

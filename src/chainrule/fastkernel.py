@@ -12,8 +12,9 @@ tables don't have, or an entry without a fused form, is an error here (``fastpat
 declines those first, with the reason), never something else run in its place.
 
 Besides those: ``abs_sum`` (for the finiteness check of SGD in place), ``first_bad``
-(which gradient was not finite, for the message) and ``tanh`` (the compiled
-``ops.tanh_number``, tanh's fused forward).
+(which gradient was not finite, for the message), ``tanh`` (the compiled
+``ops.tanh_number``, tanh's fused forward) and ``permutation`` (NumPy's
+``Generator.permutation`` from its raw draws, the same order: an epoch's shuffle).
 
 The epoch itself is written per network shape by ``fastcode`` (the chain rule for a
 stack of dense layers, its activations, loss and rule by name), saved under
@@ -173,6 +174,51 @@ def first_bad(grad, bounds):
     return -1, 0.0
 
 
+@_jit
+def permutation(halves, has32, high, order):
+    """NumPy's ``Generator.permutation(n)`` for n = ``order.size`` ≤ 2³², from its bit
+    generator's raw 64-bit draws seen as 32-bit ``halves`` (low half first, as NumPy takes
+    them): Fisher–Yates from the back, i = n−1 … 1, swapping i with j uniform in [0, i],
+    drawn as NumPy draws it (``random_interval``: a 32-bit number masked to the smallest
+    2ᵏ − 1 ≥ i, drawn again while above i; a half kept from before, ``has32`` and
+    ``high``, comes first).  Returns (halves used, whether a half is kept after, that
+    half, as NumPy's state keeps it), or (−1, …) when ``halves`` ran out (then draw more
+    and start again).  The same order as NumPy's, bit for bit (tested), in a third less
+    time: NumPy asks its bit generator through a pointer for each number."""
+    n = order.size
+    for i in range(n):
+        order[i] = i
+    used = 0
+    for i in range(n - 1, 0, -1):
+        top = np.uint32(i)
+        mask = top
+        mask |= mask >> np.uint32(1)
+        mask |= mask >> np.uint32(2)
+        mask |= mask >> np.uint32(4)
+        mask |= mask >> np.uint32(8)
+        mask |= mask >> np.uint32(16)
+        if has32:
+            value = high & mask
+            has32 = False
+        else:
+            if used == halves.size:
+                return -1, False, high
+            value = halves[used] & mask
+            used += 1
+        while value > top:
+            if used == halves.size:
+                return -1, False, high
+            value = halves[used] & mask
+            used += 1
+        j = np.int64(value)
+        kept = order[j]
+        order[j] = order[i]
+        order[i] = kept
+    if used % 2:
+        return used, True, halves[used]
+    return used, False, halves[used - 1] if used else high
+
+
 # -- the tables' fused forms, compiled by name (what an epoch's source binds) -----------
 
 def _declined(kind: str, name: str, why: str) -> KeyError:
@@ -310,6 +356,12 @@ def outputs(shape: Shape):
     """The compiled forward of the epoch's module for ``shape`` (``fastcode._outputs``): the
     network's outputs for many rows, written into an array."""
     return epoch(shape).py_func.__globals__["outputs"]
+
+
+def shuffle(shape: Shape):
+    """The compiled ``permutation`` of the epoch's module for ``shape`` (what
+    ``fastpath.Plan.permutation`` runs)."""
+    return epoch(shape).py_func.__globals__["shuffle"]
 
 
 _MARKED: dict = {}  # Shape → (its source, when this process last marked it used)

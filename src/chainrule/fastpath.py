@@ -40,7 +40,10 @@ allocates once per epoch, with the optimiser's own ``step`` (``Plan._run_blas``)
 whenever the loop is compiled already (in memory or in the disk cache), and otherwise
 when the graph engine would take longer for the run than compiling the loop (both
 measured: ``COMPILE_SECONDS``, ``GRAPH_STEP_SECONDS``); a compile is announced first
-(``on_compile``).  Ctrl-C stops it between chunks of ``CHUNK_ROWS``
+(``on_compile``).  A shuffled epoch's order is NumPy's ``rng.permutation``, the same
+numbers, drawn in the compiled module (``Plan.permutation``), and the all-locals form
+reads rows through it a few steps ahead (``Plan.reads_ahead``), so shuffling costs a few
+nanoseconds a row.  Ctrl-C stops it between chunks of ``CHUNK_ROWS``
 rows rather than after the step.  numba is imported when a ``Plan`` first runs its
 compiled loop, never by ``import chainrule`` (nor by the BLAS form).
 """
@@ -72,6 +75,9 @@ ENGINES = ("auto", "fused", "graph")
 COMPILE_SECONDS = (4.0, 3.0)
 GRAPH_STEP_SECONDS = (25e-6, 1e-9)
 AUTO_MAX_WORK = 250_000  # steps of more multiply-adds (batch × weights) run as BLAS products
+# NumPy's permutation of n rows takes about 0.69 n 64-bit draws (its rejections: 1.39 32-bit
+# numbers a row); ``Plan.permutation`` asks for this many a row (and 64), more if they run out.
+DRAWS_PER_ROW = 0.75
 
 
 def plain(fn: Any) -> Any:
@@ -310,6 +316,37 @@ class Plan:
             self.run(empty, np.zeros((0, self.widths[-1]), self.dtype), None,
                      np.zeros(0, np.int64), max(batch_size, 1))
             self.outputs(empty, max(batch_size, 1))
+            self.permutation(np.random.default_rng(0), 2, batch_size)
+
+    def permutation(self, rng: np.random.Generator, n: int, batch_size: int) -> np.ndarray:
+        """``rng.permutation(n)``: the same order, and ``rng`` left in the same state, drawn
+        by the epoch's compiled module (``fastkernel.permutation``, from the bit generator's
+        raw draws: ~3 ns a row against NumPy's ~9, which was most of a shuffled epoch's
+        cost beyond the loop in the seed's network) when this plan runs the compiled loop
+        and ``rng`` is NumPy's default PCG64; by NumPy itself otherwise."""
+        bits = rng.bit_generator
+        if n < 2 or n > 1 << 32 or type(bits) is not np.random.PCG64 or \
+                sys.byteorder != "little" or self.uses_blas(batch_size):
+            return rng.permutation(n)
+        self.kernel(batch_size)  # (loads it, or says why it can't)
+        from .fastkernel import shuffle
+        compiled = shuffle(self.shape(batch_size))
+        start = bits.state
+        order = np.empty(n, dtype=np.int64)
+        size = int(n * DRAWS_PER_ROW) + 64  # 64-bit draws to ask for
+        while True:
+            used, has32, high = compiled(bits.random_raw(size).view(np.uint32),
+                                         bool(start["has_uint32"]),
+                                         np.uint32(start["uinteger"]), order)
+            if used >= 0:
+                break
+            bits.state, size = start, 2 * size  # (rejections beyond the margin: very rare)
+        bits.state = start
+        bits.advance((used + 1) // 2)  # the state after those 64-bit draws, and the half kept
+        state = bits.state
+        state["has_uint32"], state["uinteger"] = int(has32), int(high)
+        bits.state = state
+        return order
 
     def outputs(self, X: np.ndarray, batch_size: int) -> np.ndarray:
         """The network's outputs for the rows ``X`` (rows × outputs), from the compiled
@@ -323,6 +360,13 @@ class Plan:
         outputs(self.shape(batch_size))(X, self._flat([p.data for p in self.params]),
                                         self.dims, self.act_params, out)
         return out
+
+    def reads_ahead(self, batch_size: int) -> bool:
+        """Whether the compiled epoch for this batch size reads each row a few steps ahead
+        (``fastcode.READ_AHEAD``: the all-locals form), so that rows read through a
+        shuffled order cost about what rows in order do and need no gathered copy."""
+        from .fastcode import scalar
+        return not self.uses_blas(batch_size) and scalar(self.shape(batch_size))
 
     def uses_blas(self, batch_size: int) -> bool:
         """Whether a step of this many rows runs as NumPy's BLAS products (``_run_blas``)

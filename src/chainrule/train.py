@@ -498,7 +498,12 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_epoch_begin(self.epoch_number)
         if self.order is None:
-            self.order = self.rng.permutation(self.n) if self.shuffle else np.arange(self.n)
+            if not self.shuffle:
+                self.order = np.arange(self.n)
+            elif self.plan is not None:  # the same order, drawn by the compiled module
+                self.order = self.plan.permutation(self.rng, self.n, self.batch_size)
+            else:
+                self.order = self.rng.permutation(self.n)
             self.cursor, self.total = 0, 0.0
         self._begun = True
 
@@ -558,11 +563,12 @@ class Trainer:
         """The rows ``rest`` of the epoch on the plan.  Shuffled rows in the compiled loop
         read one copy of the data gathered in the epoch's order (a gather, ~a nanosecond a
         number), not each row through the permutation (a cache miss a step), unless the
-        copy would be big (``GATHER_BYTES``)."""
+        copy would be big (``GATHER_BYTES``) or the loop reads each row a few steps ahead
+        (``Plan.reads_ahead``: then the permutation costs no more than a copy would)."""
         data, plan, order = self.data, self.plan, rest
         X, Y, W = data.X, data.Y, data.W
         if self.shuffle and len(rest) > 1 and not plan.uses_blas(self.batch_size) and \
-                X.nbytes + Y.nbytes <= GATHER_BYTES:
+                not plan.reads_ahead(self.batch_size) and X.nbytes + Y.nbytes <= GATHER_BYTES:
             n = len(rest)  # (the order's rows are valid: drawn here, or checked on resume)
             into_x, into_y, in_order = self._gathered or (X[:0], Y[:0], None)
             if len(into_x) < n or into_x.shape[1:] != X.shape[1:] or into_x.dtype != X.dtype \

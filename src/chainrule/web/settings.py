@@ -91,31 +91,26 @@ def _hidden(value: Any) -> tuple[int, ...]:
     return tuple(_whole(p, "every hidden layer size", 1, MAX_NEURONS) for p in parts)
 
 
-def _lr(value: Any) -> float:
+def _rate(value: Any, what: str, zero_ok: bool, top: float) -> float:
+    """A rate from the page: a finite number above 0 (or from 0, ``zero_ok``) up to ``top``."""
     if isinstance(value, bool):
         value = "not a number"
     try:
-        lr = float(value)
+        rate = float(value)
     except (TypeError, ValueError):
-        raise SettingsError(f"lr (the learning rate η) must be a number, got {value!r}") from None
-    if not math.isfinite(lr) or not 0 < lr <= MAX_LR:
-        raise SettingsError(f"lr (the learning rate η) must be above 0 and at most {MAX_LR:g}, "
-                            f"got {value!r}")
-    return lr
+        raise SettingsError(f"{what} must be a number, got {value!r}") from None
+    if not math.isfinite(rate) or not (0 <= rate if zero_ok else 0 < rate) or rate > top:
+        span = "from 0 to" if zero_ok else "above 0 and at most"
+        raise SettingsError(f"{what} must be {span} {top:g}, got {value!r}")
+    return rate
+
+
+def _lr(value: Any) -> float:
+    return _rate(value, "lr (the learning rate η)", False, MAX_LR)
 
 
 def _l2(value: Any) -> float:
-    if isinstance(value, bool):
-        value = "not a number"
-    try:
-        l2 = float(value)
-    except (TypeError, ValueError):
-        raise SettingsError(f"l2 (the regularisation rate λ) must be a number, got {value!r}") \
-            from None
-    if not math.isfinite(l2) or not 0 <= l2 <= MAX_L2:
-        raise SettingsError(f"l2 (the regularisation rate λ) must be from 0 to {MAX_L2:g}, "
-                            f"got {value!r}")
-    return l2
+    return _rate(value, "l2 (the regularisation rate λ)", True, MAX_L2)
 
 
 def _choice(value: Any, name: str, choices: list[str]) -> str:
