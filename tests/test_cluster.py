@@ -658,3 +658,34 @@ def test_cli_dask_workers_read_a_table_with_text_over_memory_and_the_client_neve
                   "--checkpoint", "ck", cwd=tmp_path)
         assert bad.returncode == 1 and bad.stderr == f"error: {message}\n", bad.stderr
         assert not (tmp_path / "b.safetensors").exists() and not (tmp_path / "ck").exists()
+
+
+def test_survey_counts_categories_and_classes_of_the_training_rows_on_the_workers(client,
+                                                                                    tmp_path):
+    from chainrule.clusterread import survey
+    from chainrule.errors import DataError
+    from chainrule.stream import validation_rows
+
+    rng = np.random.default_rng(3)
+    n = 200
+    x = rng.normal(size=n)
+    city = rng.choice(["oslo", "rome"], size=n).astype(object)
+    kind = np.where(x > 0, "up", "down").astype(object)
+    held = validation_rows(0, n, 0.5, seed=7)
+    lone = int(np.flatnonzero(held)[0])  # a category and a class only a held-out row has
+    city[lone], kind[lone] = "lima", "flat"
+    write_parts(tmp_path / "t", ["x", "city", "kind"],
+                [[(float(a), b, c) for a, b, c in zip(x, city, kind)]])
+    whole = survey(client, str(tmp_path / "t"))
+    assert whole.task == "classification" and whole.reason.startswith(
+        "the target 'kind' holds text (3 distinct values)")
+    assert whole.encoding.categories == {"city": ["lima", "oslo", "rome"]}
+    assert whole.labels == ["down", "flat", "up"] and whole.rows == n
+    assert whole.head["x"].tolist() == x.tolist() and whole.features == ["x", "city"]
+    split = survey(client, str(tmp_path / "t"), validation_split=0.5, seed=7)
+    assert split.encoding.categories == {"city": ["oslo", "rome"]}  # (as fit will find them)
+    assert split.labels == ["down", "up"] and split.rows == n
+    with pytest.raises(DataError, match=r"column\(s\) \['x'\] can't be both input and target"):
+        survey(client, str(tmp_path / "t"), "x", ["x", "city"])
+    with pytest.raises(DataError, match="the target 'city' holds text, and regression predicts"):
+        survey(client, str(tmp_path / "t"), "city", ["x"], task="regression")

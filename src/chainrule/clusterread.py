@@ -416,6 +416,9 @@ def survey(client: Any, source: Any, target: Any = None, features: Any = None,
 
     frame = frame_of(source, len(_workers(client, None)))
     targets, feats = _columns(frame, target, features)
+    if set(feats) & set(targets):
+        raise DataError(f"column(s) {sorted(set(feats) & set(targets))} can't be both input "
+                        "and target")
     text = _text_columns(frame, feats)
     fraction = float(validation_split or 0.0)
     if fraction:
