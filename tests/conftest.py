@@ -121,6 +121,7 @@ SLOW = (
     "test_cluster.py::test_cli_dask_one_worker_equals_a_plain_run_with_validation_and_checkpoints",
     "test_cluster.py::test_validation_rows_of_files_are_held_out_by_hash_on_the_workers",
     "test_cluster.py::test_files_with_a_text_column_read_by_the_workers_equal_fit_in_memory",
+    "test_cluster.py::test_cli_dask_workers_read_a_table_with_text_over_memory_and_the_client",
     "test_stream_cli.py::test_sigkill_mid_file_and_resume_end_bit_identical",
     "test_stream_cli.py::test_sigterm_mid_file_checkpoints_after_the_block_and_resumes",
 )

@@ -584,3 +584,108 @@ def test_cli_a_local_cluster_prints_nothing_of_dask_on_stderr(tmp_path, table):
     assert bad.returncode == 1 and len(bad.stderr.splitlines()) == 1, bad.stderr
     assert bad.stderr.startswith("error: column 'u' holds text (e.g. '1.5')") or \
         bad.stderr.startswith("error: column 'y' holds text (e.g. 'abc')"), bad.stderr
+
+
+# the command line, with the client patched so that chainrule's own readers (the streamed
+# one and read_csv's) can't open a file: only the Dask workers may read the table
+NO_LOCAL_READER = """
+import sys
+import chainrule.csvfile, chainrule.stream
+
+def refuse(*args, **kwargs):
+    raise AssertionError("the client opened the table with chainrule's own reader")
+
+chainrule.csvfile.CsvFile.__init__ = refuse
+chainrule.stream.TableStream.open = refuse
+from chainrule.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_cli_dask_workers_read_a_table_with_text_over_memory_and_the_client_never_does(tmp_path):
+    from chainrule.clusterread import frame_of
+    from chainrule.stream import shown_bytes
+
+    rng = np.random.default_rng(9)
+    n = 30_000
+    x = rng.normal(size=n)
+    city = rng.choice(["oslo", "rome", "lima"], size=n)
+    y = 0.5 * x + (city == "rome") * 1.0 - (city == "lima") * 0.5
+    path = tmp_path / "t.csv"
+    path.write_text("x,city,y\n" + "".join(f"{a!r},{c},{t!r}\n" for a, c, t in
+                                          zip(x.tolist(), city.tolist(), y.tolist())))
+    size = path.stat().st_size
+    assert size > 10 ** 6  # over --memory 1MB: the workers read it
+    env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "400"}
+    args = ["train", "t.csv", "--memory", "1MB", "--dask", "local:2", "--sync-every", "1000000",
+            "--no-shuffle", "--epochs", "1", "--hidden", "none", "--scale", "none", "--lr",
+            "0.001", "--engine", "graph"]
+    got = subprocess.run([sys.executable, "-c", NO_LOCAL_READER, *args, "--save", "m.safetensors"],
+                         capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert got.returncode == 0, got.stderr
+    lines = got.stdout.splitlines()
+    assert lines[0] == "data     t.csv: 30,000 rows, x, city → y"
+    assert "         text column 'city' → 3 one-hot inputs (lima, oslo, rome)" in lines
+    assert (f"t.csv: {shown_bytes(size)}, more than the memory budget of 1.0 MB (--memory): the 2 "
+            "Dask workers read it (dd.read_csv, 2 partitions) and hold it in their own memory, "
+            "each its share of the 30,000 rows, for every epoch; this process reads none of it"
+            ) in lines
+    # Expected by hand: one round per epoch (--sync-every above a shard), in the file's order:
+    # each worker runs per-row SGD over its partition from the initial weights, and the
+    # weights are the mean of the two; the one-hot inputs built here with NumPy, unscaled.
+    lengths = frame_of(str(path), 2).map_partitions(len).compute().tolist()
+    assert len(lengths) == 2 and sum(lengths) == n
+    onehot = np.column_stack([x, city == "lima", city == "oslo", city == "rome"]).astype(float)
+    ends = np.cumsum([0] + lengths)
+    models, losses = [], []
+    for a, b in zip(ends[:-1], ends[1:]):
+        model = chainrule.mlp([4, 1], init="xavier", seed=0)
+        h = train.fit(model, onehot[a:b], y[a:b], shuffle=False, epochs=1, lr=0.001,
+                      scale="none", engine="graph")
+        models.append(model)
+        losses.append(h.loss[0] * (b - a))
+    saved = chainrule.load(tmp_path / "m.safetensors")
+    assert saved.encoding.categories == {"city": ["lima", "oslo", "rome"]}
+    for p, q, r in zip(saved.parameters(), *[m.parameters() for m in models]):
+        np.testing.assert_allclose(p.data, (q.data + r.data) / 2, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(saved.metadata["training"]["history"]["loss"],
+                               [sum(losses) / n], rtol=1e-9)
+    # bad input with --dask: one line each, nothing written, before any cluster starts
+    for data, message in (("gone.csv", f"no such file: {tmp_path / 'gone.csv'}; check the path"),
+                          ("none/*.csv", f"no files match {tmp_path / 'none/*.csv'}; check the "
+                                         "pattern and the current directory")):
+        bad = cli("train", data, "--memory", "1MB", "--dask", "local:2", "--save", "b.safetensors",
+                  "--checkpoint", "ck", cwd=tmp_path)
+        assert bad.returncode == 1 and bad.stderr == f"error: {message}\n", bad.stderr
+        assert not (tmp_path / "b.safetensors").exists() and not (tmp_path / "ck").exists()
+
+
+def test_survey_counts_categories_and_classes_of_the_training_rows_on_the_workers(client,
+                                                                                    tmp_path):
+    from chainrule.clusterread import survey
+    from chainrule.errors import DataError
+    from chainrule.stream import validation_rows
+
+    rng = np.random.default_rng(3)
+    n = 200
+    x = rng.normal(size=n)
+    city = rng.choice(["oslo", "rome"], size=n).astype(object)
+    kind = np.where(x > 0, "up", "down").astype(object)
+    held = validation_rows(0, n, 0.5, seed=7)
+    lone = int(np.flatnonzero(held)[0])  # a category and a class only a held-out row has
+    city[lone], kind[lone] = "lima", "flat"
+    write_parts(tmp_path / "t", ["x", "city", "kind"],
+                [[(float(a), b, c) for a, b, c in zip(x, city, kind)]])
+    whole = survey(client, str(tmp_path / "t"))
+    assert whole.task == "classification" and whole.reason.startswith(
+        "the target 'kind' holds text (3 distinct values)")
+    assert whole.encoding.categories == {"city": ["lima", "oslo", "rome"]}
+    assert whole.labels == ["down", "flat", "up"] and whole.rows == n
+    assert whole.head["x"].tolist() == x.tolist() and whole.features == ["x", "city"]
+    split = survey(client, str(tmp_path / "t"), validation_split=0.5, seed=7)
+    assert split.encoding.categories == {"city": ["oslo", "rome"]}  # (as fit will find them)
+    assert split.labels == ["down", "up"] and split.rows == n
+    with pytest.raises(DataError, match=r"column\(s\) \['x'\] can't be both input and target"):
+        survey(client, str(tmp_path / "t"), "x", ["x", "city"])
+    with pytest.raises(DataError, match="the target 'city' holds text, and regression predicts"):
+        survey(client, str(tmp_path / "t"), "city", ["x"], task="regression")

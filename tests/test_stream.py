@@ -109,6 +109,36 @@ def test_shuffle_buffer_smaller_than_the_data_keeps_every_row_once():
         list(shuffled([(X, X)], 0, np.random.default_rng(0)))
 
 
+@pytest.mark.parametrize("capacity", [1, 7, 50, 400])
+def test_shuffle_buffer_is_tf_datas_rule_row_by_row(capacity):
+    # the rule, one row at a time, by hand: fill the buffer; then each row of a chunk draws
+    # a slot j (the chunk's draws in one call, as the buffer makes them), the row held at j
+    # leaves and the new row takes its place; at the end the rest leave in a random order
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(300, 2))
+    y = np.arange(300.0)[:, None]
+    sizes = [13, 1, 90, 40, 0, 156]
+    expected, held, draws = [], [], np.random.default_rng(capacity)
+    for a, b in zip(np.cumsum([0] + sizes[:-1]), np.cumsum(sizes)):
+        rows = list(range(a, b))
+        room = capacity - len(held)
+        held += rows[:room]
+        rows = rows[room:]
+        if rows:
+            leaving = []
+            for row, j in zip(rows, draws.integers(0, capacity, size=len(rows))):
+                leaving.append(held[j])
+                held[j] = row
+            expected.append(leaving)
+    if held:
+        expected.append([held[k] for k in draws.permutation(len(held))])
+    got = list(shuffled(cut(X, y, sizes), capacity, np.random.default_rng(capacity)))
+    assert [len(b[0]) for b in got] == [len(e) for e in expected]
+    for (bx, by), rows in zip(got, expected):
+        np.testing.assert_array_equal(bx, X[rows])
+        np.testing.assert_array_equal(by, y[rows])
+
+
 @pytest.fixture
 def parquet_parts(tmp_path):
     pa = pytest.importorskip("pyarrow")
@@ -192,3 +222,31 @@ def test_reading_ahead_on_a_thread_gives_the_same_chunks_and_errors(tmp_path):
     with pytest.raises(DataError, match=r"line 2901, column 'b': 'oops' is not a number "
                                          r"\(the 2,899 rows"):
         list(threaded)
+
+
+@pytest.mark.parametrize("threads", [False, True])
+@pytest.mark.parametrize("block", [256, 1 << 20])
+def test_csv_blocks_read_as_the_whole_file_does(tmp_path, threads, block):
+    # blocks of a few rows: quoted commas and line breaks, CRLF and lone CR line ends,
+    # blank lines and a byte-order mark all read as the whole-file parse reads them (the
+    # same cells, in order); a row longer than a block is one line saying what to do
+    from chainrule.csvfile import CsvFile
+
+    rows = ['1,"a, b",2', '3,"two\nlines",4', "", '5,"say ""hi""\r\nthere",6', "7,x,8",
+            "  ", "9," + "y" * 200 + ",10", '11,"",12']
+    path = tmp_path / "q.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + ("n,t,m\r\n" + "\r\n".join(rows[:4]) + "\r"
+                                       + "\n".join(rows[4:]) + "\n").encode())
+    source = CsvFile(path)
+    whole = [column.to_pylist() for column in source.read(text=True)]
+    assert whole[1] == ["a, b", "two\nlines", 'say "hi"\r\nthere', "x", "y" * 200, ""]
+    got = [[], [], []]
+    for columns in source.batches(None, block, threads):
+        for k, column in enumerate(columns):
+            got[k] += column.to_pylist()
+    assert got == whole
+    with pytest.raises(DataError) as err:
+        list(source.batches(None, 64, threads))
+    assert str(err.value) == (f"{path} has a row longer than the blocks of 64 bytes it is "
+                              "streamed in; raise the memory budget (--memory, memory=: a block "
+                              "is a 512th of it, up to 4 MB) or read it whole")

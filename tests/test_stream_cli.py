@@ -315,3 +315,57 @@ def test_shuffle_buffer_on_a_table_read_whole_is_refused_as_checkpoint_rows_is(t
         "error: --shuffle-buffer sets the approximate shuffle of a streamed table (one bigger "
         "than --memory); this one is read whole and its rows shuffled exactly: drop it here"]
     assert out == ""
+
+
+def test_no_spool_parses_every_pass_for_the_same_weights_and_a_resume_may_switch_it(table, tmp_path,
+                                                                                   monkeypatch):
+    # The spool holds the float64s the first pass parsed and gives them back in the same
+    # blocks, so every later pass sees the same numbers in the same chunks: the same steps
+    # in the same order, so the same weights bit for bit with or without it.
+    import tempfile
+
+    made = []
+    mkdtemp = tempfile.mkdtemp
+
+    def recorded(*args, **kwargs):
+        folder = mkdtemp(*args, **kwargs)
+        made.append(os.path.basename(folder))
+        return folder
+
+    monkeypatch.setattr(tempfile, "mkdtemp", recorded)
+    common = ["train", str(table), "--memory", "1MB", "--epochs", "2", "--engine", "fused",
+              "--validation-split", "0.1"]
+    lines = {}
+    for flag in ("--spool", "--no-spool"):
+        made.clear()
+        code, out, err = run_cli(*common, flag, "--save", str(tmp_path / f"{flag}.safetensors"))
+        assert code == 0, err
+        lines[flag] = next(line for line in out.splitlines() if line.startswith("streaming "))
+        spools = [name for name in made if name.startswith("chainrule-spool-")]
+        assert len(spools) == (1 if flag == "--spool" else 0), made
+    assert lines["--spool"].endswith("; its numbers kept in a temporary file after the first pass "
+                                     "(--no-spool: parse the text every pass)")
+    assert lines["--no-spool"].endswith("; the text parsed every pass (--no-spool)")
+    a, b = (saved_weights(tmp_path / f"{flag}.safetensors") for flag in ("--spool", "--no-spool"))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    # a run checkpointed with the spool resumes without it (and ends as the straight run)
+    code, _, err = run_cli(*common[:4], "--epochs", "1", *common[6:], "--checkpoint",
+                           str(tmp_path / "ck"), "-q")
+    assert code == 0, err
+    code, _, err = run_cli("train", "--resume", str(tmp_path / "ck"), "--epochs", "2",
+                           "--no-spool", "-q", "--save", str(tmp_path / "resumed.safetensors"))
+    assert code == 0, err
+    c = saved_weights(tmp_path / "resumed.safetensors")
+    assert all(np.array_equal(a[k], c[k]) for k in a)
+    # a table read whole, or by Dask workers, is never spooled: --no-spool there is refused
+    small = tmp_path / "small.csv"
+    small.write_text(HEADER + s1_rows(20))
+    code, out, err = run_cli("train", str(small), "--no-spool")
+    assert code == 1 and out == "" and err.strip().splitlines() == [
+        "error: --no-spool is for a CSV streamed by this process (one bigger than --memory, "
+        "without --dask); this one is read whole, never spooled: drop it here"]
+    code, out, err = run_cli("train", str(table), "--memory", "1MB", "--dask", "local:2",
+                             "--no-spool")  # (refused before any cluster starts)
+    assert code == 1 and out == "" and err.strip().splitlines() == [
+        "error: --no-spool is for a CSV streamed by this process (one bigger than --memory, "
+        "without --dask); this one is read by the Dask workers, never spooled: drop it here"]

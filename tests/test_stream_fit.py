@@ -214,7 +214,7 @@ def test_the_stream_benchmark_leaves_no_csv_behind(monkeypatch, tmp_path):
     spec.loader.exec_module(bench)
     made = []
 
-    def failing_run(path, X, y, rows):  # the CSV written, then a failure mid-benchmark
+    def failing_run(path, X, y, rows, *options):  # the CSV written, then a failure mid-benchmark
         made.append(path)
         open(path, "w").write("hours,sleep,score\n")
         raise KeyboardInterrupt

@@ -22,6 +22,11 @@ The table is a Dask DataFrame (``dd.read_csv`` / ``dd.read_parquet`` of the file
    An epoch ends when every shard is used up (shards of unequal size: the larger ones
    take the last rounds alone).
 
+``survey`` runs the first pass for a caller that must build the network before training
+(``chainrule train --dask`` on a table bigger than ``--memory``): the table held in the
+workers' memory, its text inputs' categories, its classes and its first rows; ``fit`` is
+then given the held table (a Dask DataFrame), so the files are read once.
+
 What comes to the client: the statistics (numbers per column, categories, labels),
 the weights and optimiser state each round, and the loss sums.  A lost worker's shard
 is rebuilt from the files (its tasks are Dask's, not scattered data).
@@ -66,8 +71,10 @@ def is_table(X: Any) -> bool:
     return isinstance(X, (str, os.PathLike)) or type(X).__module__.split(".")[0] == "dask"
 
 
-def frame_of(X: Any) -> Any:
-    """The Dask DataFrame of a path (CSV or Parquet: a file, a folder, a glob) or ``X``."""
+def frame_of(X: Any, workers: int = 1) -> Any:
+    """The Dask DataFrame of a path (CSV or Parquet: a file, a folder, a glob) or ``X``.
+    CSV is cut in dd.read_csv's blocks (64 MB), smaller for files that would otherwise
+    make fewer parts than ``workers`` (down to 256 KB), so that each worker gets a share."""
     import dask.dataframe as dd
 
     if not isinstance(X, (str, os.PathLike)):
@@ -78,7 +85,11 @@ def frame_of(X: Any) -> Any:
     paths = files(X)
     if paths[0].lower().endswith((".parquet", ".pq")):
         return dd.read_parquet(paths)
-    return dd.read_csv(paths)
+    from dask.dataframe.io.csv import AUTO_BLOCKSIZE
+
+    total = sum(os.path.getsize(p) for p in paths)
+    block = min(AUTO_BLOCKSIZE, max(1 << 18, -(-total // workers)))  # ⌈total / workers⌉
+    return dd.read_csv(paths, blocksize=int(block))
 
 
 def _read_error(exc: ValueError) -> Exception:
@@ -160,6 +171,59 @@ def _merge(parts: Sequence[PartSummary]) -> PartSummary:
         labels.update(part.labels)
     total.labels = sorted(labels, key=lambda v: (str(type(v)), v))
     return total
+
+
+def _columns(frame: Any, target: Any, features: Any) -> tuple[list[str], list[str]]:
+    """The target and input columns asked for (default: the last column, and the others),
+    each one the table has."""
+    columns = [str(c) for c in frame.columns]
+    targets = [target] if isinstance(target, str) else list(target or [columns[-1]])
+    feats = [features] if isinstance(features, str) else list(
+        features or [c for c in columns if c not in targets])
+    for name in targets + feats:
+        if name not in columns:
+            raise DataError(f"the table has no column named {name!r}; its columns are: "
+                            f"{', '.join(columns[:50])}")
+    return targets, feats
+
+
+def _text_columns(frame: Any, feats: list[str]) -> list[str]:
+    return [name for name in feats if getattr(frame.dtypes[name], "kind", "O") not in "biuf"]
+
+
+def _statistics(client: Any, frame: Any, feats: list[str], text: list[str], targets: list[str],
+                classify: bool, fraction: float, base: int
+                ) -> tuple[list[Any], list[int], list[PartSummary], int]:
+    """The pass of statistics on the workers (the module docstring, 1.): the partitions,
+    the table's row at which each begins, what each tells of its training rows, and the
+    table's rows in all."""
+    import dask
+
+    parts = frame.to_delayed()
+    try:
+        lengths = client.gather(client.compute([dask.delayed(len)(p) for p in parts]))
+    except ValueError as exc:
+        raise _read_error(exc) from None
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int).tolist()
+    try:
+        summaries = client.gather(client.compute(
+            [dask.delayed(_summarise)(p, offset, fraction, base, feats, text, targets,
+                                      classify) for p, offset in zip(parts, offsets)]))
+    except ValueError as exc:
+        raise _read_error(exc) from None
+    if sum(s.rows for s in summaries) == 0:
+        raise DataError("the table has no training rows")
+    return parts, offsets, summaries, int(sum(lengths))
+
+
+def _encoding(summary: PartSummary, text: list[str], feats: list[str]) -> Encoding | None:
+    """The one-hot encoding of the text inputs: their categories, sorted (as ``fit``'s)."""
+    categories = {name: sorted(summary.counts.get(name, {})) for name in text}
+    for name, cats in categories.items():
+        if len(cats) > MAX_CATEGORIES:
+            raise DataError(f"column {name!r} holds {len(cats):,} different texts, more than "
+                            f"{MAX_CATEGORIES} categories; leave it out or turn it into numbers")
+    return Encoding(feats, categories) if text else None
 
 
 def input_scaler(kind: str, summary: PartSummary, encoding: Encoding | None,
@@ -309,6 +373,81 @@ def _merged_scores(parts: list[Scores], metric: str | None, fraction: float) -> 
     return out
 
 
+SAMPLE_ROWS = 1000
+
+
+@dataclass
+class Survey:
+    """What the workers found in a table, for a caller that builds the network before it
+    trains (``chainrule train --dask``): the table held in the workers' memory
+    (``frame``, persisted: ``fit`` reads it from there, not from the files again), its
+    columns, the task, the encoding of the text inputs and the class ``labels``, counted
+    over the training rows as ``fit_on_tables`` counts them, the first rows (``head``, a
+    pandas DataFrame) and the rows and partitions in all."""
+
+    frame: Any
+    features: list[str]
+    targets: list[str]
+    columns: list[str]
+    task: str
+    reason: str
+    encoding: Encoding | None
+    labels: list[Any]
+    head: Any
+    rows: int
+    partitions: int
+
+
+def _head(part: Any, n: int) -> Any:
+    return part.head(n)
+
+
+def survey(client: Any, source: Any, target: Any = None, features: Any = None,
+           task: str = "auto", validation_split: float = 0.0, seed: int = 0) -> Survey:
+    """Read ``source`` (files, or a Dask DataFrame) into the workers' memory and find, on
+    the workers, what a network for it needs: the one-hot encoding of its text inputs
+    and, for classification, its classes (over the rows ``validation_split`` and
+    ``seed`` leave for training, as ``fit`` will); the task, when ``"auto"``, from the
+    first rows (text labels, or a few repeating whole numbers: classification)."""
+    import dask
+
+    from .data import _guess_task
+    from .tables import from_values
+
+    frame = frame_of(source, len(_workers(client, None)))
+    targets, feats = _columns(frame, target, features)
+    if set(feats) & set(targets):
+        raise DataError(f"column(s) {sorted(set(feats) & set(targets))} can't be both input "
+                        "and target")
+    text = _text_columns(frame, feats)
+    fraction = float(validation_split or 0.0)
+    if fraction:
+        validation_rows(0, 0, fraction)  # (the range check)
+    frame = frame.persist()  # read once, into the workers' memory
+    parts = frame.to_delayed()
+    try:
+        head = client.compute(dask.delayed(_head)(parts[0], SAMPLE_ROWS)).result()
+    except ValueError as exc:
+        raise _read_error(exc) from None
+    reason = ""
+    if task == "auto":
+        task, reason = _guess_task([from_values(name, head[name]) for name in targets], targets)
+    classify = task == "classification"
+    if classify and len(targets) != 1:
+        raise DataError("classification takes one target column; name one with --target")
+    if not classify:
+        words = [name for name in targets if getattr(frame.dtypes[name], "kind", "O") not in "biuf"]
+        if words:
+            raise DataError(f"the target {words[0]!r} holds text, and regression predicts "
+                            "numbers; use --task classification (or another --target)")
+    _, _, summaries, rows = _statistics(client, frame, feats, text, targets, classify,
+                                        fraction, int(seed))
+    summary = _merge(summaries)
+    return Survey(frame, feats, targets, [str(c) for c in frame.columns], task, reason,
+                  _encoding(summary, text, feats), summary.labels if classify else [], head,
+                  rows, len(parts))
+
+
 def fit_on_tables(model: Module, source: Any, target: Any, client: Any, *, loss: Any = "mse",
                   optimizer: Any = "sgd", epochs: int = 10, batch_size: Any = 1,
                   shuffle: bool = True, seed: Any = None, lr: Any = None,
@@ -337,15 +476,8 @@ def fit_on_tables(model: Module, source: Any, target: Any, client: Any, *, loss:
     import dask
 
     names = _workers(client, workers)
-    frame = frame_of(source)
-    columns = [str(c) for c in frame.columns]
-    targets = [target] if isinstance(target, str) else list(target or [columns[-1]])
-    feats = [features] if isinstance(features, str) else list(
-        features or [c for c in columns if c not in targets])
-    for name in targets + feats:
-        if name not in columns:
-            raise DataError(f"the table has no column named {name!r}; its columns are: "
-                            f"{', '.join(columns[:50])}")
+    frame = frame_of(source, len(names))
+    targets, feats = _columns(frame, target, features)
     loss_fn = get_loss(loss)
     classify = loss_fn.name in CLASSIFICATION_LOSSES
     default = "accuracy" if classify else "r2"
@@ -354,7 +486,7 @@ def fit_on_tables(model: Module, source: Any, target: Any, client: Any, *, loss:
         raise ConfigError(f"with data read by the Dask workers, fit measures {default} (the "
                           f"default) or nothing (metrics=[]); got {names_given}")
     metric = default if names_given else None
-    text = [name for name in feats if getattr(frame.dtypes[name], "kind", "O") not in "biuf"]
+    text = _text_columns(frame, feats)
     fraction = float(validation_split or 0.0)
     if fraction:
         validation_rows(0, 0, fraction)  # (the range check)
@@ -364,28 +496,11 @@ def fit_on_tables(model: Module, source: Any, target: Any, client: Any, *, loss:
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
             or checkpoint_every < 1:
         raise ConfigError(f"checkpoint_every must be ≥ 1, got {checkpoint_every!r}")
-    frame = frame.persist()  # read once, into the workers' memory
-    parts = frame.to_delayed()
-    try:
-        lengths = client.gather(client.compute([dask.delayed(len)(p) for p in parts]))
-    except ValueError as exc:
-        raise _read_error(exc) from None
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(int).tolist()
-    try:
-        summaries = client.gather(client.compute(
-            [dask.delayed(_summarise)(p, offset, fraction, base, feats, text, targets,
-                                      classify) for p, offset in zip(parts, offsets)]))
-    except ValueError as exc:
-        raise _read_error(exc) from None
+    frame = frame.persist()  # read once, into the workers' memory (a no-op when it is)
+    parts, offsets, summaries, _ = _statistics(client, frame, feats, text, targets, classify,
+                                               fraction, base)
     summary = _merge(summaries)
-    if summary.rows == 0:
-        raise DataError("the table has no training rows")
-    categories = {name: sorted(summary.counts.get(name, {})) for name in text}
-    for name, cats in categories.items():
-        if len(cats) > MAX_CATEGORIES:
-            raise DataError(f"column {name!r} holds {len(cats):,} different texts, more than "
-                            f"{MAX_CATEGORIES} categories; leave it out or turn it into numbers")
-    encoding = Encoding(feats, categories) if text else None
+    encoding = _encoding(summary, text, feats)
     width = encoding.width if encoding is not None else len(feats)
     if getattr(model, "sizes", None) and model.sizes[0] != width:
         raise DataError(f"the inputs make {width} columns (text columns one per category), but "

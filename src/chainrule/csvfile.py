@@ -230,6 +230,11 @@ class CsvFile:
                     self._refuse("a row with the wrong number of values")
                 yield list(batch.columns)
         except pa.ArrowInvalid as exc:
+            if "straddl" in str(exc):  # (pyarrow: "straddling object straddles two block …")
+                raise DataError(f"{self.path} has a row longer than the blocks of {block_size:,} "
+                                "bytes it is streamed in; raise the memory budget (--memory, "
+                                "memory=: a block is a 512th of it, up to 4 MB) or read it "
+                                "whole") from None
             self._refuse(str(exc))
 
     # -- where things are, for messages --------------------------------------------------

@@ -485,10 +485,11 @@ def ahead(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
 
 class Spooled:
     """One part of a ``TableStream`` whose first whole read also writes its numbers to a
-    spool file (float64 rows of inputs then targets, as parsed), so that every later read
-    — each epoch, each scoring pass — reads them back in the same chunks instead of
-    parsing the text again.  The spool lives in ``folder`` (a temporary one: the caller
-    removes it); if writing it fails (a full disk), reads stay on the source."""
+    spool file (float64, as parsed: each block's inputs, then its targets), so that every
+    later read — each epoch, each scoring pass — reads them back in the same chunks
+    (straight into the arrays it yields: no copy) instead of parsing the text again.
+    The spool lives in ``folder`` (a temporary one: the caller removes it); if writing
+    it fails (a full disk), reads stay on the source."""
 
     def __init__(self, part: TableStream, path: str) -> None:
         self.part, self.path = part, path
@@ -506,12 +507,11 @@ class Spooled:
             yield from self._first(skip)
             return
         d, k = len(self.part.features), len(self.part.target)
-        width = d + k
         with open(self.path, "rb") as fh:
-            fh.seek(8 * width * sum(self.rows[:skip]))
-            for n in self.rows[skip:]:
-                block = np.fromfile(fh, dtype=np.float64, count=n * width).reshape(n, width)
-                yield np.ascontiguousarray(block[:, :d]), np.ascontiguousarray(block[:, d:])
+            fh.seek(8 * (d + k) * sum(self.rows[:skip]))
+            for n in self.rows[skip:]:  # (each block's X, then its y: read as they are used)
+                X = np.fromfile(fh, dtype=np.float64, count=n * d).reshape(n, d)
+                yield X, np.fromfile(fh, dtype=np.float64, count=n * k).reshape(n, k)
 
     def _first(self, skip: int) -> Iterator[Chunk]:
         if skip:  # (a resumed run's first read starts inside: the source, unspooled)
@@ -526,7 +526,8 @@ class Spooled:
             for X, y in self.part.read():
                 if fh is not None:
                     try:
-                        np.concatenate([X, y], axis=1).tofile(fh)
+                        X.tofile(fh)  # (C order: the rows of X, then those of y)
+                        y.tofile(fh)
                         rows.append(len(X))
                     except OSError:  # no room: forget the spool, keep reading the file
                         fh.close()

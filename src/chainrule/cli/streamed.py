@@ -6,7 +6,8 @@ machine's memory) is streamed; every Parquet file and every glob of files take t
 road too (only the streamed reader reads them; ``fit`` still reads whole what fits).  ``dataset`` reads the header and
 the first block only: the columns, a sample of rows for the task's guess and the
 predictions shown at the end; a classifier's classes come from one pass over the
-target column.  ``ByteProgress`` is the bar over bytes (with an ETA) that a streamed run
+target column.  With ``--dask`` this process reads none of it: ``on_workers`` has the Dask
+workers read it, and ``workers_line`` says so.  ``ByteProgress`` is the bar over bytes (with an ETA) that a streamed run
 shows, or, piped, a line at each quarter of a pass.
 """
 
@@ -35,8 +36,11 @@ class Plan:
 
 
 def plan(csv: str | None, memory: str | None, target: str | None,
-         features: str | None) -> Plan:
-    from ..stream import TableStream, parse_memory, default_memory
+         features: str | None, dask: bool = False) -> Plan:
+    """``dask``: the Dask workers will read a table that takes this road, so its size comes
+    from the files' sizes (a Parquet file's numbers: its rows × columns × 8 bytes, from
+    its metadata), and no reader opens it here."""
+    from ..stream import TableStream, default_memory, files, parse_memory
 
     limit = default_memory() if memory is None else parse_memory(memory)
     if csv is None:
@@ -45,17 +49,36 @@ def plan(csv: str | None, memory: str | None, target: str | None,
     if not several and not csv.lower().endswith((".parquet", ".pq")):
         if not os.path.isfile(csv) or os.path.getsize(csv) <= limit:  # (read_csv says what's wrong)
             return Plan(False, limit, os.path.getsize(csv) if os.path.isfile(csv) else 0)
+    if dask:
+        return Plan(True, limit, sum(map(_file_bytes, files(csv))))
     stream = TableStream.open(csv, target, features)
     return Plan(True, limit, stream.nbytes())
 
 
-def data_line(path: str, data: Dataset) -> str:
-    """``describe``'s first line for a streamed table (its rows are counted as it is read)."""
-    return f"data     {path}: {', '.join(data.feature_names[:12])} → {', '.join(data.target_names)}"
+def _file_bytes(path: str) -> int:
+    if path.lower().endswith((".parquet", ".pq")):
+        import pyarrow.parquet as pq
+
+        try:
+            meta = pq.ParquetFile(path).metadata
+        except Exception as exc:  # pyarrow's errors for a file that is not Parquet
+            raise DataError(f"{path} is not a readable Parquet file: "
+                            f"{str(exc).strip().splitlines()[0]}") from None
+        return int(meta.num_rows) * int(meta.num_columns) * 8
+    return os.path.getsize(path)
 
 
-def line(path: str, p: Plan, data: Dataset, rows: int | None) -> str:
-    """The one line that says the run streams, and how (``rows``: --shuffle-buffer)."""
+def data_line(path: str, data: Dataset, rows: int | None = None) -> str:
+    """``describe``'s first line for a table not read here: ``rows`` when the Dask workers
+    counted them (a streamed table's are counted as it is read)."""
+    inputs = data.encoding.inputs if data.encoding is not None else data.feature_names
+    counted = f"{rows:,} rows, " if rows is not None else ""
+    return f"data     {path}: {counted}{', '.join(inputs[:12])} → {', '.join(data.target_names)}"
+
+
+def line(path: str, p: Plan, data: Dataset, rows: int | None, spool: bool = True) -> str:
+    """The one line that says the run streams, and how (``rows``: --shuffle-buffer;
+    ``spool``: a CSV's numbers kept after the first pass, or --no-spool)."""
     from ..stream import TableStream, shown_bytes
     from ..streamfit import buffer_rows
 
@@ -70,7 +93,20 @@ def line(path: str, p: Plan, data: Dataset, rows: int | None) -> str:
     how = (f"read in blocks of {shown_bytes(block)}, rows shuffled through a buffer of "
            f"{buffer:,} rows (approximate; --shuffle-buffer)") if p.size > p.memory else \
         "read whole"
+    if p.size > p.memory and not str(data.source).lower().endswith((".parquet", ".pq")):
+        how += ("; its numbers kept in a temporary file after the first pass (--no-spool: "
+                "parse the text every pass)" if spool else "; the text parsed every pass "
+                "(--no-spool)")
     return f"{'streaming' if p.size > p.memory else 'reading'} {path}: {why}; {how}"
+
+
+def _refuse(missing: str, delimiter: str | None) -> None:
+    if missing != "error":
+        raise ConfigError(f"--missing {missing} can't be used on a streamed table; clean the "
+                          "file, or raise --memory to read it whole")
+    if delimiter not in (None, ","):
+        raise ConfigError("--delimiter can't be used on a streamed table yet; save it with "
+                          "commas, or raise --memory to read it whole")
 
 
 def dataset(path: str, target: str | None, features: str | None, task: str,
@@ -81,12 +117,7 @@ def dataset(path: str, target: str | None, features: str | None, task: str,
     from ..data import _guess_task
     from ..stream import TableStream
 
-    if missing != "error":
-        raise ConfigError(f"--missing {missing} can't be used on a streamed table; clean the "
-                          "file, or raise --memory to read it whole")
-    if delimiter not in (None, ","):
-        raise ConfigError("--delimiter can't be used on a streamed table yet; save it with "
-                          "commas, or raise --memory to read it whole")
+    _refuse(missing, delimiter)
     stream = TableStream.open(path, target, features, block_rows=SAMPLE_ROWS,
                               block_bytes=1 << 16)
     if set(stream.features) & set(stream.target):
@@ -110,6 +141,66 @@ def dataset(path: str, target: str | None, features: str | None, task: str,
         y = _labels(y[:, 0])
     return Dataset(X, y, list(stream.features), list(stream.target), source=path, notes=notes,
                    task=task, columns=list(stream.header))
+
+
+def on_workers(client: Any, path: str, target: str | None, features: str | None, task: str,
+               missing: str, delimiter: str | None, validation: float, seed: int
+               ) -> tuple[Dataset, np.ndarray | None, Any]:
+    """For ``--dask``: the Dask workers read the table into their memory and find its
+    text inputs' categories and its classes (``clusterread.survey``); this process reads
+    none of it.  The run's ``Dataset`` holds the first rows (encoded as the model will
+    encode them), with the classes and the survey."""
+    from ..clusterread import survey
+    from ..data import _few
+    from ..tables import encode_frame
+
+    _refuse(missing, delimiter)
+    from ..stream import _names
+
+    targets = _names(target) or None
+    found = survey(client, path, targets[0] if targets and len(targets) == 1 else targets,
+                   _names(features) or None, task, validation, seed)
+    head = found.head
+    notes = []
+    if target is None:
+        notes.append(f"no target given: predicting the last column, {found.targets[0]!r}")
+    if found.reason:
+        notes.append(found.reason + " (from the first rows)")
+    if found.encoding is not None:
+        X, _ = encode_frame(head[found.features], found.encoding)
+        inputs = found.encoding.names()
+        notes += [f"text column {name!r} → {len(cats)} one-hot inputs ({_few(cats)})"
+                  for name, cats in found.encoding.categories.items()]
+    else:
+        X, inputs = head[found.features].to_numpy(dtype=np.float64), list(found.features)
+    classes = None
+    if found.task == "classification":
+        labels = head[found.targets[0]].to_numpy()
+        y = _labels(labels) if labels.dtype.kind in "biuf" else labels.astype(object)
+        text = any(isinstance(v, str) for v in found.labels)
+        classes = np.asarray(found.labels, dtype=object if text else None)
+    else:
+        y = head[found.targets].to_numpy(dtype=np.float64)
+    data = Dataset(X, y, inputs, list(found.targets), source=path, notes=notes,
+                   task=found.task, columns=found.columns, encoding=found.encoding)
+    return data, classes, found
+
+
+def workers_line(path: str, p: Plan, found: Any, workers: int) -> str:
+    """The one line that says the Dask workers read the table, and hold it."""
+    from ..stream import shown_bytes
+
+    head = (f"{path}: {shown_bytes(p.size)}, more than the memory budget of "
+            f"{shown_bytes(p.memory)} (--memory)") if p.size > p.memory else \
+        f"{path} ({shown_bytes(p.size)})"
+    reader = "dd.read_parquet" if path.lower().endswith((".parquet", ".pq")) else "dd.read_csv"
+    parts = f"{found.partitions} partition{'' if found.partitions == 1 else 's'}"
+    who = f"{workers} Dask worker{'' if workers == 1 else 's'}"
+    idle = (f" (only {found.partitions} of them train{'s' if found.partitions == 1 else ''}: "
+            "a table in fewer parts than workers)" if found.partitions < workers else "")
+    return (f"{head}: the {who} read it ({reader}, {parts}) and hold it in their own "
+            f"memory, each its share of the {found.rows:,} rows, for every epoch{idle}; this "
+            "process reads none of it")
 
 
 def _labels(values: np.ndarray) -> np.ndarray:

@@ -135,10 +135,16 @@ def describe_training(setup: Any, optimizer: str, options: dict[str, Any], sched
 @click.option("--checkpoint-rows", type=click.IntRange(min=1), default=None,
               help="For a streamed table: also checkpoint inside an epoch, every N rows "
               "trained (with --checkpoint).")
+@click.option("--spool/--no-spool", default=True, show_default=True,
+              help="For a streamed CSV: the first pass keeps its parsed numbers in a temporary "
+              "file (under $TMPDIR, about the CSV's size on disk, removed at the end) so later "
+              "passes don't parse the text again; --no-spool parses it every pass, using no "
+              "disk. The weights are the same either way.")
 @click.option("--dask", "dask_address", default=None, metavar="tcp://HOST:PORT|local:N",
               help="Train on a Dask cluster (needs chainrule[scale]): a running 'dask scheduler' "
               "address, or local:N for N worker processes on 127.0.0.1; data-parallel SGD whose "
-              "weights are averaged every --sync-every rows per worker.")
+              "weights are averaged every --sync-every rows per worker. A table bigger than "
+              "--memory is read by the workers (into their memory), never by this process.")
 @click.option("--sync-every", type=click.IntRange(min=1), default=None,
               help="With --dask: the rows each worker trains between averages  [default: 64].")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the final loss.")
@@ -181,15 +187,21 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     if network.get("csv"):
         network["csv"] = os.path.abspath(network["csv"])
     route = streamed.plan(network.get("csv"), options.get("memory"), network.get("target"),
-                          network.get("features"))
+                          network.get("features"), dask=dask_address is not None)
+    on_workers = route.stream and dask_address is not None  # (the workers read it, not here)
     if options.get("checkpoint_rows") and not (route.stream and checkpoint):
         raise ConfigError("--checkpoint-rows checkpoints inside the epochs of a streamed table "
                           "(one bigger than --memory), with --checkpoint; drop it here")
+    if not options["spool"] and (not route.stream or on_workers):
+        raise ConfigError("--no-spool is for a CSV streamed by this process (one bigger than "
+                          "--memory, without --dask); this one is read "
+                          f"{'by the Dask workers' if on_workers else 'whole'}, never spooled: "
+                          "drop it here")
     if options.get("shuffle_buffer") and not route.stream:  # (read whole: shuffled exactly)
         raise ConfigError("--shuffle-buffer sets the approximate shuffle of a streamed table "
                           "(one bigger than --memory); this one is read whole and its rows "
                           "shuffled exactly: drop it here")
-    progress = None
+    progress, client, dask_run, found = None, None, None, None
     if route.stream:
         given = [flag for flag, value in (("--trace", trace), ("--plot-boundary", plot_boundary),
                                           ("--init-from", init_from)) if value]
@@ -199,19 +211,26 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
         if given:
             raise ConfigError(f"{', '.join(given)} can't be used on a streamed table (one bigger "
                               "than --memory) yet; drop it, or raise --memory to read it whole")
-        if route.size > route.memory:  # (read in blocks: before the pass for the classes)
-            from ..stream import TableStream
-            from ..streamfit import check_batch
+        if on_workers:
+            client, dask_run = open_cluster(ctx, dask_address, sync_every, saved_dask, resume)
+            data, labels, found = streamed.on_workers(
+                client, network["csv"], network.get("target"), network.get("features"),
+                network["task"], network["missing"], network.get("delimiter"),
+                run["validation_split"], network["seed"])
+        else:
+            if route.size > route.memory:  # (read in blocks: before the pass for the classes)
+                from ..stream import TableStream
+                from ..streamfit import check_batch
 
-            check_batch(run["batch_size"], TableStream.open(
-                network["csv"], network.get("target"),
-                network.get("features")).fit_blocks(route.memory).block_rows)
-        data = streamed.dataset(network["csv"], network.get("target"), network.get("features"),
-                                network["task"], network["missing"], network.get("delimiter"))
-        progress = streamed.ByteProgress(console()) if not quiet else None
-        labels = streamed.classes(network["csv"], data.target_names, data.feature_names,
-                                  progress or (lambda *_: None)) \
-            if data.task == "classification" else None
+                check_batch(run["batch_size"], TableStream.open(
+                    network["csv"], network.get("target"),
+                    network.get("features")).fit_blocks(route.memory).block_rows)
+            data = streamed.dataset(network["csv"], network.get("target"), network.get("features"),
+                                    network["task"], network["missing"], network.get("delimiter"))
+            progress = streamed.ByteProgress(console()) if not quiet else None
+            labels = streamed.classes(network["csv"], data.target_names, data.feature_names,
+                                      progress or (lambda *_: None)) \
+                if data.task == "classification" else None
         setup = build(**network, data=data, classes=labels)
     else:
         setup = build(**network)
@@ -243,12 +262,16 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     on_compile = lambda line: click.echo(line, err=True)  # noqa: E731  (quiet: stderr)
     if not quiet:
         for number, line in enumerate(describe(setup)):
-            if number == 0 and route.stream:  # (its rows are counted as it is read)
-                line = streamed.data_line(shown_path(setup.data.source), setup.data)
+            if number == 0 and route.stream:  # (its rows: the workers', or counted as read)
+                line = streamed.data_line(shown_path(setup.data.source), setup.data,
+                                          found.rows if on_workers else None)
             out.print(line)
-        if route.stream:
+        if on_workers:
+            out.print(streamed.workers_line(shown_path(setup.data.source), route, found,
+                                            dask_run["workers"]))
+        elif route.stream:
             out.print(streamed.line(shown_path(setup.data.source), route, setup.data,
-                                    options.get("shuffle_buffer")))
+                                    options.get("shuffle_buffer"), options["spool"]))
         out.print(describe_training(setup, run["optimizer"], opt_options, run["schedule"], epochs,
                                     run["batch_size"], run["validation_split"], run["early_stopping"],
                                     shuffle=not run["no_shuffle"], streamed=route.stream))
@@ -267,28 +290,17 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
     if trace:
         callbacks.insert(0, Tracer(out, setup.model, setup.data, setup.loss, run["optimizer"],
                                    setup.lr, trace))
-    client, dask_run = None, None
-    if dask_address is not None:
-        from ..cluster import connect
-
-        client = connect(dask_address)
-        ctx.call_on_close(client.close)
-        if getattr(client, "cluster", None) is not None:
-            ctx.call_on_close(client.cluster.close)
-        dask_run = {"workers": len(client.scheduler_info()["workers"]),
-                    "sync_every": sync_every or 64}
-        if saved_dask is not None and saved_dask != dask_run:
-            raise ConfigError(f"the checkpoint in {resume} is of a run on Dask with "
-                              f"{dask_shown(saved_dask)}, not {dask_shown(dask_run)}; resume it "
-                              f"with as many workers (e.g. --dask local:{saved_dask['workers']}) "
-                              f"and --sync-every {saved_dask['sync_every']}")
+    if dask_address is not None and client is None:
+        client, dask_run = open_cluster(ctx, dask_address, sync_every, saved_dask, resume)
     start = time.perf_counter()
     X, y = (setup.data.source, setup.data.target_names) if route.stream else \
         (setup.data.X, setup.data.y)
     streaming = dict(features=setup.data.feature_names, memory=route.memory,
                      shuffle_buffer=options.get("shuffle_buffer"),
                      checkpoint_rows=options.get("checkpoint_rows"),
-                     progress=progress) if route.stream else {}
+                     progress=progress, spool=options["spool"]) if route.stream else {}
+    if on_workers:  # the table the workers hold already, its raw input columns
+        X, streaming = found.frame, dict(features=found.features)
     try:
         history = fit(setup.model, X, y, loss=setup.loss,
                       optimizer=run["optimizer"], lr=lr, epochs=epochs, batch_size=run["batch_size"],
@@ -325,6 +337,27 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
         ctx.exit(130)  # as a shell reports a run stopped by Ctrl-C (128 + SIGINT)
 
 
+def open_cluster(ctx: click.Context, address: str, sync_every: int | None,
+                 saved: dict[str, int] | None, resume: str | None) -> tuple[Any, dict[str, int]]:
+    """The Dask client for ``--dask`` (closed with the command) and the run's workers and
+    rows a round, checked against a resumed run's."""
+    from ..cluster import connect
+
+    client = connect(address)
+    ctx.call_on_close(client.close)
+    if getattr(client, "cluster", None) is not None:
+        ctx.call_on_close(client.cluster.close)
+    run = {"workers": len(client.scheduler_info()["workers"]), "sync_every": sync_every or 64}
+    if saved is not None and saved != run:
+        raise ConfigError(f"the checkpoint in {resume} is of a run on Dask with "
+                          f"{dask_shown(saved)}, not {dask_shown(run)}; resume it "
+                          f"with as many workers (e.g. --dask local:{saved['workers']}) "
+                          f"and --sync-every {saved['sync_every']}")
+    return client, run
+
+
+RESUME_MAY_CHANGE = ("epochs", "spool")  # (more epochs; the spool changes no number)
+
 TRAINING = ("epochs", "batch_size", "optimizer", "momentum", "nesterov", "weight_decay",
             "schedule", "validation_split", "early_stopping", "engine", "no_shuffle")
 
@@ -359,18 +392,18 @@ def resumed_options(ctx: click.Context, folder: str, given: dict[str, Any]) -> d
         raise DataError(f"{source}: the checkpoint's run.dask field is not its workers and "
                         "sync_every; the file is damaged or was edited")
     ctx.meta["resumed_dask"] = dask
-    changed = [name for name in given if name != "epochs"
-               and ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+    mine = [name for name in given
+            if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+    changed = [name for name in mine if name not in RESUME_MAY_CHANGE]
     if changed:
         shown = ", ".join("--" + name.replace("_", "-") if name != "csv" else "the CSV" for name in changed)
         raise ConfigError(f"a resumed run keeps the data and settings it was started with; drop "
-                          f"{shown} (only --epochs may change, to train longer)")
-    epochs_given = ctx.get_parameter_source("epochs") == click.core.ParameterSource.COMMANDLINE
+                          f"{shown} (only --epochs may change, to train longer, and --spool/--no-spool)")
     schedule = state.get("optimizer", {}).get("state", {}).get("schedule")
     if isinstance(schedule, dict) and schedule.get("object") == "CosineDecay":
         ctx.meta["cosine"] = {**schedule.get("state", {}),  # its T and η_min, as the run uses them
                               "next_epoch": state.get("place", {}).get("first_epoch", 1)}
-    return {**given, **saved, "epochs": given["epochs"] if epochs_given else saved["epochs"]}
+    return {**given, **saved, **{name: given[name] for name in mine}}
 
 
 def dask_shown(dask: dict[str, int]) -> str:
