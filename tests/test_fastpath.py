@@ -849,6 +849,34 @@ def test_the_compiled_permutation_is_numpys_and_leaves_the_generator_as_numpy_do
                                           numpys.integers(0, 2**32, 5, dtype=np.uint32))
 
 
+@pytest.mark.parametrize("targets", ["numbers", "columns", "labels", "text"])
+def test_a_shuffle_buffer_compiled_lets_the_same_rows_out_as_numpys(targets):
+    """A streamed run's shuffle buffer with its rule compiled (``Plan.buffer_rows``) and
+    without (``push``'s grouped NumPy form, tested against the rule by hand in
+    test_stream): the same blocks and the same rows held, chunk after chunk; text labels
+    take the NumPy form."""
+    from chainrule.stream import ShuffleBuffer
+    model = cr.mlp([3, 2, 1], seed=0)
+    plan = fastpath.Plan(model, losses.MSE, cr.optim.SGD(model.parameters()))
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(700, 3))
+    y = {"numbers": rng.normal(size=700), "columns": rng.normal(size=(700, 2)),
+         "labels": rng.integers(0, 3, 700), "text": rng.choice(["a", "b"], 700)}[targets]
+    pools = [ShuffleBuffer(150, np.random.default_rng(9)) for _ in range(2)]
+    compiled, calls = plan.buffer_rows(1), []
+    pools[1].compiled = lambda *args: (calls.append(1), compiled(*args))
+    cuts = [0, 40, 41, 200, 333, 600, 700]
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        out = [pool.push(X[a:b], y[a:b]) for pool in pools]
+        assert (out[0] is None) == (out[1] is None)
+        if out[0] is not None:
+            for mine, numpys in zip(out[1], out[0]):
+                np.testing.assert_array_equal(mine, numpys)
+        for mine, numpys in zip(pools[1].held(), pools[0].held()):
+            np.testing.assert_array_equal(mine, numpys)
+    assert len(calls) == (0 if targets == "text" else 4)  # the chunks past the first 150 rows
+
+
 def test_the_compiled_permutation_says_when_its_draws_run_out():
     from chainrule import fastkernel
     order = np.empty(1000, dtype=np.int64)
@@ -1127,15 +1155,17 @@ def test_the_epochs_are_kept_where_chainrule_cache_dir_says(tmp_path, monkeypatc
     fastcode.write(path, text)
     numbas = fastcode._numba_folder(path.parent)  # __pycache__, or under $NUMBA_CACHE_DIR
     numbas.mkdir(parents=True, exist_ok=True)
-    for function in fastcode.FUNCTIONS:  # the epoch, its forward and its permutation
+    for function in fastcode.FUNCTIONS:  # the epoch and what its module compiles beside it
         (numbas / f"{name}.{function}-14.py27.nbi").write_bytes(b"")
     assert not fastcode.cached_on_disk(other)
     py = f"py{sys.version_info[0]}{sys.version_info[1]}"
     (numbas / f"{name}.epoch-14.{py}.nbi").write_bytes(b"")
     assert not fastcode.cached_on_disk(other)  # the forward is not compiled yet
     (numbas / f"{name}.outputs-214.{py}.nbi").write_bytes(b"")
-    assert not fastcode.cached_on_disk(other)  # nor its permutation
+    assert not fastcode.cached_on_disk(other)  # nor its permutation and shuffle buffer
     (numbas / f"{name}.shuffle-240.{py}.nbi").write_bytes(b"")
+    assert not fastcode.cached_on_disk(other)
+    (numbas / f"{name}.buffer-247.{py}.nbi").write_bytes(b"")
     assert fastcode.cached_on_disk(other)
 
 

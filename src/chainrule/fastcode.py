@@ -392,7 +392,8 @@ def _scalar_forward(w: _Writer, shape: Shape, depth: int) -> None:
             w(depth, f"a{k}_{j} = _cast(f_{name}(z{k}_{j}, act_params[{k - 1}]), zero)")
 
 
-FUNCTIONS = ("epoch", "outputs", "shuffle")  # what an epoch's module defines, compiled by numba
+# what an epoch's module defines, each compiled by numba
+FUNCTIONS = ("epoch", "outputs", "shuffle", "buffer")
 OUTPUT_ROWS = 64  # the loops form's forward over many rows (``outputs``) takes this many at a time
 
 
@@ -519,7 +520,7 @@ import numba
 import numpy as np
 
 from chainrule import fastkernel as _fk
-from chainrule.fastkernel import _u, abs_sum, first_bad, permutation  # noqa: F401
+from chainrule.fastkernel import _u, abs_sum, buffer_rows, first_bad, permutation  # noqa: F401
 from chainrule.ops import _cast
 
 # the tables' fused forms, by name (``fastkernel.activation``, ``loss``, ``rule``)
@@ -583,7 +584,13 @@ for start in range(0, order.size, bs):""")
 @numba.njit(cache=True, {", ".join(f"{k}={v!r}" for k, v in JIT_OPTIONS.items())})
 def shuffle(raw, has32, high, order):
     \"\"\"NumPy's permutation of the rows from its raw draws (``fastkernel.permutation``).\"\"\"
-    return permutation(raw, has32, high, order)""")
+    return permutation(raw, has32, high, order)
+
+
+@numba.njit(cache=True, {", ".join(f"{k}={v!r}" for k, v in JIT_OPTIONS.items())})
+def buffer(slots, held_x, rows_x, out_x, held_y, rows_y, out_y):
+    \"\"\"A streamed run's shuffle buffer, row after row (``fastkernel.buffer_rows``).\"\"\"
+    buffer_rows(slots, held_x, rows_x, out_x, held_y, rows_y, out_y)""")
     return "\n".join(w.lines) + "\n"
 
 

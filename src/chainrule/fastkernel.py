@@ -13,8 +13,9 @@ declines those first, with the reason), never something else run in its place.
 
 Besides those: ``abs_sum`` (for the finiteness check of SGD in place), ``first_bad``
 (which gradient was not finite, for the message), ``tanh`` (the compiled
-``ops.tanh_number``, tanh's fused forward) and ``permutation`` (NumPy's
-``Generator.permutation`` from its raw draws, the same order: an epoch's shuffle).
+``ops.tanh_number``, tanh's fused forward), ``permutation`` (NumPy's
+``Generator.permutation`` from its raw draws, the same order: an epoch's shuffle) and
+``buffer_rows`` (a streamed run's shuffle buffer, row after row).
 
 The epoch itself is written per network shape by ``fastcode`` (the chain rule for a
 stack of dense layers, its activations, loss and rule by name), saved under
@@ -219,6 +220,22 @@ def permutation(halves, has32, high, order):
     return used, False, halves[used - 1] if used else high
 
 
+@_jit
+def buffer_rows(slots, held_x, rows_x, out_x, held_y, rows_y, out_y):
+    """A shuffle buffer's rule (``stream.ShuffleBuffer.push``), row after row: row i of the
+    chunk (inputs and targets) takes slot ``slots[i]`` of the held rows and the row that
+    was there goes to ``out[i]``.  The same rows in the same places as ``push``'s grouped
+    NumPy form."""
+    for i in range(slots.size):
+        j = slots[i]
+        for c in range(rows_x.shape[1]):
+            out_x[i, c] = held_x[j, c]
+            held_x[j, c] = rows_x[i, c]
+        for c in range(rows_y.shape[1]):
+            out_y[i, c] = held_y[j, c]
+            held_y[j, c] = rows_y[i, c]
+
+
 # -- the tables' fused forms, compiled by name (what an epoch's source binds) -----------
 
 def _declined(kind: str, name: str, why: str) -> KeyError:
@@ -362,6 +379,12 @@ def shuffle(shape: Shape):
     """The compiled ``permutation`` of the epoch's module for ``shape`` (what
     ``fastpath.Plan.permutation`` runs)."""
     return epoch(shape).py_func.__globals__["shuffle"]
+
+
+def buffer(shape: Shape):
+    """The compiled ``buffer_rows`` of the epoch's module for ``shape`` (what a streamed
+    run's shuffle buffer runs with ``fastpath.Plan.buffer_rows``)."""
+    return epoch(shape).py_func.__globals__["buffer"]
 
 
 _MARKED: dict = {}  # Shape → (its source, when this process last marked it used)

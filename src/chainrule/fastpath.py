@@ -317,6 +317,7 @@ class Plan:
                      np.zeros(0, np.int64), max(batch_size, 1))
             self.outputs(empty, max(batch_size, 1))
             self.permutation(np.random.default_rng(0), 2, batch_size)
+            self.buffer_rows(batch_size)(np.zeros(0, np.int64), *[np.zeros((0, 1))] * 6)
 
     def permutation(self, rng: np.random.Generator, n: int, batch_size: int) -> np.ndarray:
         """``rng.permutation(n)``: the same order, and ``rng`` left in the same state, drawn
@@ -360,6 +361,16 @@ class Plan:
         outputs(self.shape(batch_size))(X, self._flat([p.data for p in self.params]),
                                         self.dims, self.act_params, out)
         return out
+
+    def buffer_rows(self, batch_size: int) -> Callable[..., None] | None:
+        """A streamed run's shuffle buffer's rule compiled in the epoch's module
+        (``fastkernel.buffer_rows``) for the compiled loop at this batch size; None for
+        big steps (nothing compiled: the buffer's NumPy form, the same rows)."""
+        if self.uses_blas(batch_size):
+            return None
+        self.kernel(batch_size)  # (loads it, or says why it can't)
+        from .fastkernel import buffer
+        return buffer(self.shape(batch_size))
 
     def reads_ahead(self, batch_size: int) -> bool:
         """Whether the compiled epoch for this batch size reads each row a few steps ahead

@@ -227,6 +227,8 @@ class ShuffleBuffer:
                 or capacity < 1:
             raise ConfigError(f"shuffle_buffer must be a whole number of rows ≥ 1, got {capacity!r}")
         self.capacity, self.rng = int(capacity), rng
+        # the rule compiled (``fastpath.Plan.buffer_rows``): the same rows, ~10× faster
+        self.compiled: Callable[..., None] | None = None
         self.X: np.ndarray | None = None  # room for the rows; the first ``size`` are held
         self.y: np.ndarray | None = None
         self.size = 0
@@ -275,6 +277,10 @@ class ShuffleBuffer:
         # gives the same order: by slot, then by row): O(m log m); each row moved as one
         # item (a row of numbers viewed as one value: ~10× faster to gather and scatter).
         slot = self.rng.integers(0, cap, size=m)
+        if self.compiled is not None:
+            block = self._push_compiled(slot, X, y)
+            if block is not None:
+                return block
         keys = np.sort(slot * m + np.arange(m))
         slots, by = keys // m, keys % m
         first = np.ones(m, dtype=bool)
@@ -295,6 +301,25 @@ class ShuffleBuffer:
             h[slots[ends]] = r[by[ends]]
             blocks.append(out)
         return blocks[0], blocks[1]
+
+    def _push_compiled(self, slot: np.ndarray, X: np.ndarray, y: np.ndarray) -> Chunk | None:
+        """``push``'s rule row after row in compiled code (``compiled``: the fused loop's
+        ``buffer_rows``), for numbers; None for rows it can't take (text labels)."""
+        parts = []
+        for name, rows in (("X", X), ("y", y)):
+            held = getattr(self, name)
+            kind = np.result_type(held, rows)
+            if kind.kind not in "biuf":
+                return None
+            if held.dtype != kind:
+                setattr(self, name, held.astype(kind))
+            parts.append((getattr(self, name), np.ascontiguousarray(rows, dtype=kind)))
+        (held_x, rows_x), (held_y, rows_y) = parts
+        out_x, out_y = np.empty_like(rows_x), np.empty_like(rows_y)
+        flat = (lambda a: a.reshape(len(a), -1))  # a target (or a row of them) as a 2-D row
+        self.compiled(slot, flat(held_x), flat(rows_x), flat(out_x), flat(held_y),
+                      flat(rows_y), flat(out_y))
+        return out_x, out_y
 
     def drain(self) -> Chunk | None:
         """The rows left, in a random order; the buffer is empty after."""

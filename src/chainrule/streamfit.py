@@ -549,6 +549,8 @@ class _StreamRun:
             self.order = rng.permutation(self.parts) if mixed else np.arange(self.parts)
             self.pos, self.total, self.seen = Position(), 0.0, 0
             self.pool = ShuffleBuffer(self.buffer, rng) if self.shuffle else None
+        if self.pool is not None and trainer.plan is not None:  # its rule compiled there
+            self.pool.compiled = trainer.plan.buffer_rows(trainer.batch_size)
         total_bytes = sum(self.sizes) if self.sizes else 0
         while self.pos.part < self.parts:
             k = int(self.order[self.pos.part])
