@@ -272,3 +272,22 @@ def test_all_finite_finds_any_bad_number_and_survives_sums_that_overflow(dtype, 
         assert all_finite(huge) and all_finite(tiny)
     assert all_finite(np.arange(6).reshape(3, 2))
     assert all_finite(np.asmatrix(arr)) and not all_finite(np.asmatrix(spoilt))
+
+
+@pytest.mark.parametrize("columns", [1, 2, 16, 17])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["standard", "minmax"])
+def test_a_scaler_gives_numpys_broadcast_numbers_for_narrow_and_wide_tables(columns, dtype, kind):
+    """(x − offset) / scale and back, with NumPy's broadcasting as the reference: a table
+    of up to 16 columns is scaled a column at a time, a wider one by broadcasting; both
+    give these very numbers, in the table's number type."""
+    from chainrule.data import Scaler
+    X = (np.random.default_rng(columns).normal(size=(300, columns)) * 7 + 3).astype(dtype)
+    scaler = Scaler.fit(kind, X)
+    offset, scale = scaler.offset.astype(dtype), scaler.scale.astype(dtype)
+    Z = scaler.transform(X)
+    assert Z.dtype == dtype
+    np.testing.assert_array_equal(Z, (X - offset) / scale)
+    np.testing.assert_array_equal(scaler.inverse(Z), Z * scale + offset)
+    np.testing.assert_allclose(scaler.inverse(Z), X, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-5 if dtype == np.float32 else 1e-12)

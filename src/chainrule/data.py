@@ -475,10 +475,10 @@ class Scaler:
         return cls(kind, offset, np.where(scale > 0, scale, 1.0))
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return (X - self.offset.astype(X.dtype)) / self.scale.astype(X.dtype)
+        return _per_column(X, np.subtract, self.offset, np.divide, self.scale)
 
     def inverse(self, Z: np.ndarray) -> np.ndarray:
-        return Z * self.scale.astype(Z.dtype) + self.offset.astype(Z.dtype)
+        return _per_column(Z, np.multiply, self.scale, np.add, self.offset)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "offset": self.offset.tolist(), "scale": self.scale.tolist()}
@@ -487,6 +487,23 @@ class Scaler:
     def from_dict(cls, d: dict[str, Any]) -> "Scaler":
         return cls(d["kind"], np.asarray(d["offset"], dtype=np.float64),
                    np.asarray(d["scale"], dtype=np.float64))
+
+
+NARROW = 16  # tables of at most this many columns are scaled a column at a time
+
+
+def _per_column(X: np.ndarray, first: Any, a: np.ndarray, then: Any, b: np.ndarray) -> np.ndarray:
+    """``then(first(X, a), b)`` with a and b per column, in X's number type.  A narrow
+    table (≤ ``NARROW`` columns) goes a column at a time, the same numbers ~3× faster:
+    NumPy's broadcasting over rows of two numbers pays its loop's overhead every row."""
+    a, b = a.astype(X.dtype), b.astype(X.dtype)
+    if X.ndim != 2 or X.shape[1] > NARROW or X.dtype.kind != "f":
+        return then(first(X, a), b)
+    out = np.empty(X.shape, dtype=X.dtype)
+    for j in range(X.shape[1]):
+        first(X[:, j], a[j], out=out[:, j])
+        then(out[:, j], b[j], out=out[:, j])
+    return out
 
 
 def _unique(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
