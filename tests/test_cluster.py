@@ -191,9 +191,13 @@ def test_cluster_refusals_are_one_line(client, table, tmp_path):
         with pytest.raises(ConfigError, match=f"{next(iter(option))} can't be used when the Dask "
                                               "workers read the table"):
             train.fit(net(), str(path), "y", cluster=client, **option)
-    with pytest.raises(ConfigError, match="no Dask scheduler answers at tcp://127.0.0.1:9") as err:
-        connect("tcp://127.0.0.1:9", timeout=2)
+    # refused: said by the probe at once (its words), not by the client after 30 s
+    with pytest.raises(ConfigError, match="no Dask scheduler answers at tcp://127.0.0.1:9 "
+                                          r"\(nothing listens there\)") as err:
+        connect("tcp://127.0.0.1:9", timeout=30)
     assert "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match="needs a host and a port number"):
+        connect("tcp://127.0.0.1")
     with pytest.raises(ConfigError, match="local:N"):
         connect("udp://x")
 

@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import copy
 import logging
+import socket
 import uuid
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -82,11 +84,32 @@ def connect(address: str, timeout: float = 10.0) -> Any:
     if not text.startswith("tcp://"):
         raise ConfigError(f"--dask takes tcp://HOST:PORT (a running 'dask scheduler') or local:N, "
                           f"got {text!r}")
+    _probe(text, timeout)
     try:
         return Client(text, timeout=timeout)
     except (OSError, TimeoutError) as exc:
         raise ConfigError(f"no Dask scheduler answers at {text} (after {timeout:g} s); start one "
                           "with 'dask scheduler' and check the address") from exc
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Refuse at once an address where nothing listens (the connection refused), rather
+    than after ``distributed``'s retries for the whole ``timeout``; an address that does
+    not answer at all is left to the client's own wait."""
+    try:
+        where = urlsplit(address)
+        host, port = where.hostname, where.port
+    except ValueError:
+        host = port = None
+    if not host or port is None:
+        raise ConfigError(f"--dask tcp://HOST:PORT needs a host and a port number, got {address!r}")
+    try:
+        socket.create_connection((host, port), timeout=min(timeout, 2.0)).close()
+    except ConnectionRefusedError:
+        raise ConfigError(f"no Dask scheduler answers at {address} (nothing listens there); "
+                          "start one with 'dask scheduler' and check the address") from None
+    except OSError:  # (no answer, or no route yet: the client waits and says so)
+        pass
 
 
 # ------------------------------------------------------------------------------------
