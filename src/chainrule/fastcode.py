@@ -582,9 +582,9 @@ for start in range(0, order.size, bs):""")
     w(0, f"""
 
 @numba.njit(cache=True, {", ".join(f"{k}={v!r}" for k, v in JIT_OPTIONS.items())})
-def shuffle(raw, has32, high, order):
+def shuffle(halves, has32, high, order):
     \"\"\"NumPy's permutation of the rows from its raw draws (``fastkernel.permutation``).\"\"\"
-    return permutation(raw, has32, high, order)
+    return permutation(halves, has32, high, order)
 
 
 @numba.njit(cache=True, {", ".join(f"{k}={v!r}" for k, v in JIT_OPTIONS.items())})
