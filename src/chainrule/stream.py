@@ -277,10 +277,14 @@ class ShuffleBuffer:
         # gives the same order: by slot, then by row): O(m log m); each row moved as one
         # item (a row of numbers viewed as one value: ~10× faster to gather and scatter).
         slot = self.rng.integers(0, cap, size=m)
-        if self.compiled is not None:
-            block = self._push_compiled(slot, X, y)
-            if block is not None:
-                return block
+        parts = (self._alike("X", X), self._alike("y", y))  # (held, chunk) of inputs, targets
+        if self.compiled is not None and all(held.dtype.kind in "biuf" for held, _ in parts):
+            outs = [np.empty_like(rows) for _, rows in parts]  # (text labels: the form below)
+            flat = (lambda a: a.reshape(len(a), -1))  # a target (or a row of them) as a 2-D row
+            (held_x, rows_x), (held_y, rows_y) = parts
+            self.compiled(slot, flat(held_x), flat(rows_x), flat(outs[0]), flat(held_y),
+                          flat(rows_y), flat(outs[1]))
+            return outs[0], outs[1]
         keys = np.sort(slot * m + np.arange(m))
         slots, by = keys // m, keys % m
         first = np.ones(m, dtype=bool)
@@ -289,12 +293,8 @@ class ShuffleBuffer:
         last[:-1] = first[1:]
         old, new, ends = np.flatnonzero(first), np.flatnonzero(~first), np.flatnonzero(last)
         blocks = []
-        for name, rows in (("X", X), ("y", y)):
-            kind = np.result_type(getattr(self, name), rows)
-            if getattr(self, name).dtype != kind:
-                setattr(self, name, getattr(self, name).astype(kind))
-            held, rows = getattr(self, name), np.ascontiguousarray(rows, dtype=kind)
-            out = np.empty((m,) + held.shape[1:], dtype=kind)
+        for held, rows in parts:
+            out = np.empty_like(rows)
             h, r, o = _as_items(held), _as_items(rows), _as_items(out)
             o[by[old]] = h[slots[old]]
             o[by[new]] = r[by[new - 1]]  # (the row before, in its group)
@@ -302,24 +302,13 @@ class ShuffleBuffer:
             blocks.append(out)
         return blocks[0], blocks[1]
 
-    def _push_compiled(self, slot: np.ndarray, X: np.ndarray, y: np.ndarray) -> Chunk | None:
-        """``push``'s rule row after row in compiled code (``compiled``: the fused loop's
-        ``buffer_rows``), for numbers; None for rows it can't take (text labels)."""
-        parts = []
-        for name, rows in (("X", X), ("y", y)):
-            held = getattr(self, name)
-            kind = np.result_type(held, rows)
-            if kind.kind not in "biuf":
-                return None
-            if held.dtype != kind:
-                setattr(self, name, held.astype(kind))
-            parts.append((getattr(self, name), np.ascontiguousarray(rows, dtype=kind)))
-        (held_x, rows_x), (held_y, rows_y) = parts
-        out_x, out_y = np.empty_like(rows_x), np.empty_like(rows_y)
-        flat = (lambda a: a.reshape(len(a), -1))  # a target (or a row of them) as a 2-D row
-        self.compiled(slot, flat(held_x), flat(rows_x), flat(out_x), flat(held_y),
-                      flat(rows_y), flat(out_y))
-        return out_x, out_y
+    def _alike(self, name: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The held rows ``name`` (``X`` or ``y``) and a chunk's ``rows`` in one number type
+        (the held ones converted when the chunk's need a wider one)."""
+        kind = np.result_type(getattr(self, name), rows)
+        if getattr(self, name).dtype != kind:
+            setattr(self, name, getattr(self, name).astype(kind))
+        return getattr(self, name), np.ascontiguousarray(rows, dtype=kind)
 
     def drain(self) -> Chunk | None:
         """The rows left, in a random order; the buffer is empty after."""
