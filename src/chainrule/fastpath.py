@@ -322,9 +322,9 @@ class Plan:
     def permutation(self, rng: np.random.Generator, n: int, batch_size: int) -> np.ndarray:
         """``rng.permutation(n)``: the same order, and ``rng`` left in the same state, drawn
         by the epoch's compiled module (``fastkernel.permutation``, from the bit generator's
-        raw draws: ~3 ns a row against NumPy's ~9, which was most of a shuffled epoch's
-        cost beyond the loop in the seed's network) when this plan runs the compiled loop
-        and ``rng`` is NumPy's default PCG64; by NumPy itself otherwise."""
+        raw draws: ~7 ns a row against NumPy's ~9, in the seed's network about as much as
+        a step) when this plan runs the compiled loop and ``rng`` is NumPy's default
+        PCG64; by NumPy itself otherwise."""
         bits = rng.bit_generator
         if n < 2 or n > 1 << 32 or type(bits) is not np.random.PCG64 or \
                 sys.byteorder != "little" or self.uses_blas(batch_size):
