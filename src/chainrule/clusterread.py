@@ -436,7 +436,7 @@ def survey(client: Any, source: Any, target: Any = None, features: Any = None,
     if classify and len(targets) != 1:
         raise DataError("classification takes one target column; name one with --target")
     if not classify:
-        words = [name for name in targets if getattr(frame.dtypes[name], "kind", "O") not in "biuf"]
+        words = _text_columns(frame, targets)
         if words:
             raise DataError(f"the target {words[0]!r} holds text, and regression predicts "
                             "numbers; use --task classification (or another --target)")

@@ -152,11 +152,10 @@ def on_workers(client: Any, path: str, target: str | None, features: str | None,
     encode them), with the classes and the survey."""
     from ..clusterread import survey
     from ..data import _few
+    from ..stream import _names
     from ..tables import encode_frame
 
     _refuse(missing, delimiter)
-    from ..stream import _names
-
     targets = _names(target) or None
     found = survey(client, path, targets[0] if targets and len(targets) == 1 else targets,
                    _names(features) or None, task, validation, seed)
