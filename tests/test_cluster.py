@@ -693,3 +693,21 @@ def test_survey_counts_categories_and_classes_of_the_training_rows_on_the_worker
         survey(client, str(tmp_path / "t"), "x", ["x", "city"])
     with pytest.raises(DataError, match="the target 'city' holds text, and regression predicts"):
         survey(client, str(tmp_path / "t"), "city", ["x"], task="regression")
+
+
+def test_local_workers_that_do_not_start_in_time_are_one_line(monkeypatch):
+    """``local:N`` hands back its client only once its N workers have registered; workers
+    that don't (here: the wait says so) are a ConfigError, and the cluster is closed."""
+    from distributed import Client
+
+    from chainrule.cluster import connect
+
+    closed = []
+    monkeypatch.setattr(Client, "wait_for_workers",
+                        lambda self, n, timeout=None: (_ for _ in ()).throw(TimeoutError()))
+    real_close = Client.close
+    monkeypatch.setattr(Client, "close", lambda self, *a, **k: (closed.append(self),
+                                                                real_close(self, *a, **k))[1])
+    with pytest.raises(ConfigError, match="the 1 local Dask workers did not all start within"):
+        connect("local:1")
+    assert len(closed) == 1

@@ -57,6 +57,9 @@ def require_dask() -> None:
                           "pip install 'chainrule[scale]'") from None
 
 
+LOCAL_START_SECONDS = 60  # how long ``local:N``'s workers may take to start
+
+
 def connect(address: str, timeout: float = 10.0) -> Any:
     """A ``distributed.Client``: ``local:N`` starts a ``LocalCluster`` of N one-thread
     worker processes on 127.0.0.1; ``tcp://HOST:PORT`` connects to a running scheduler."""
@@ -80,7 +83,17 @@ def connect(address: str, timeout: float = 10.0) -> Any:
                                    scheduler_kwargs={"dashboard": False},
                                    silence_logs=logging.CRITICAL)
         logging.getLogger("distributed").setLevel(logging.CRITICAL)
-        return Client(cluster)
+        client = Client(cluster)
+        try:  # every worker registered with the scheduler before the client is used (on a
+            # busy machine one may still be starting: a run would see fewer, or none)
+            client.wait_for_workers(int(count), timeout=LOCAL_START_SECONDS)
+        except TimeoutError:
+            client.close()
+            cluster.close()
+            raise ConfigError(f"the {count} local Dask workers did not all start within "
+                              f"{LOCAL_START_SECONDS} s; try fewer (local:N) or a less busy "
+                              "machine") from None
+        return client
     if not text.startswith("tcp://"):
         raise ConfigError(f"--dask takes tcp://HOST:PORT (a running 'dask scheduler') or local:N, "
                           f"got {text!r}")
