@@ -224,6 +224,59 @@ def test_reading_ahead_on_a_thread_gives_the_same_chunks_and_errors(tmp_path):
         list(threaded)
 
 
+def _blocks(source, block, threads):
+    """Each block of ``source.batches`` as a list of rows (tuples of cells)."""
+    return [list(zip(*(column.to_pylist() for column in columns)))
+            for columns in source.batches(None, block, threads)]
+
+
+@pytest.mark.parametrize("ends", [["\n"], ["\r\n"], ["\n", "\r", "\r\n"]])
+def test_csv_pieces_on_threads_are_the_streaming_readers_blocks(tmp_path, monkeypatch, ends):
+    # the pieces parsed on threads are cut where pyarrow's streaming reader cuts its blocks
+    # (after the last line end in each block of bytes from the data's start): the same
+    # blocks, row for row, with blank lines, quoted cells without line breaks, a last line
+    # with no line end; and no block went to the one-by-one reader
+    from chainrule import csvfile
+
+    rng = np.random.default_rng(7)
+    rows = [f'{v:.6g},"q{k}",{-v:.3g}' if k % 7 == 0 else f"{v:.6g},w{k},{k}"
+            for k, v in enumerate(rng.normal(size=900))]
+    rows[40:40] = ["", "  ,"]  # (a blank line; a line of spaces and delimiters)
+    path = tmp_path / "p.csv"
+    text = "a,b,c\n" + "".join(row + ends[k % len(ends)] for k, row in enumerate(rows))
+    path.write_bytes(text.rstrip("\r\n").encode())  # (a last line with no line end)
+    source = csvfile.CsvFile(path)
+    one = _blocks(source, 1024, False)
+    used = []
+    monkeypatch.setattr(csvfile.CsvFile, "_one_by_one",
+                        lambda *a: used.append(a) or iter(()))
+    pieces = _blocks(source, 1024, True)
+    assert not used
+    assert len(pieces) == len(one) > 10
+    assert pieces == one
+    assert sum(map(len, one)) == 900
+
+
+def test_csv_pieces_hand_over_to_the_one_by_one_reader_at_a_quoted_line_break(tmp_path):
+    # a quoted cell holding a line break (an odd count of quotes in a piece: a cut may be
+    # inside it) from the 13th block on: the blocks before came from the threads, the
+    # rest from pyarrow's streaming reader; together, the streaming reader's blocks
+    from chainrule import csvfile
+
+    rows = [f"{k},{k * 0.5}" for k in range(2000)]
+    rows[1500] = '1500,"7\n.5"'
+    path = tmp_path / "q.csv"
+    path.write_text("a,b\n" + "\n".join(rows) + "\n")
+    source = csvfile.CsvFile(path)
+    one, pieces = _blocks(source, 512, False), _blocks(source, 512, True)
+    assert len(one) > 40 and pieces == one
+    # a row with too many cells in a piece: the one line of the whole-file reader
+    rows[1500] = "1500,1,2"
+    path.write_text("a,b\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"line 1502: 3 value\(s\) but the header has 2"):
+        _blocks(csvfile.CsvFile(path), 512, True)
+
+
 @pytest.mark.parametrize("threads", [False, True])
 @pytest.mark.parametrize("block", [256, 1 << 20])
 def test_csv_blocks_read_as_the_whole_file_does(tmp_path, threads, block):

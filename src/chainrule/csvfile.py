@@ -34,6 +34,7 @@ from .errors import ConfigError, DataError
 MAX_COLUMNS = 100_000  # a wider header is surely not a table of inputs for a network
 DELIMITERS = (",", ";", "\t", "|")
 BIG_FILE = 50_000_000  # bytes: say that reading has started
+PIECE_THREADS = 8  # at most this many blocks parsed at once (``CsvFile.batches``)
 _SNIFF_BYTES = 65_536
 
 
@@ -210,32 +211,133 @@ class CsvFile:
         options["convert_options"].include_columns = [f"c{k}"]
         return pcsv.read_csv(self._source(), **options).column(0).combine_chunks()
 
-    def batches(self, types: dict[int, Any] | None = None,
-                block_size: int = 1 << 22, threads: bool = False) -> Iterator[list[Any]]:
+    def batches(self, types: dict[int, Any] | None = None, block_size: int = 1 << 22,
+                threads: bool = False, convert: Callable[[list[Any]], Any] | None = None
+                ) -> Iterator[Any]:
         """The rows a block (``block_size`` bytes, ~4 MB) at a time: each a list of one
         pyarrow array per column, typed as ``types`` says (column index → pyarrow type;
-        default: text).  ``threads``: parse ahead on pyarrow's threads (faster; each
-        thread holds buffers of its own, so not for a small memory budget)."""
+        default: text), or what ``convert`` makes of that list.  ``threads``: parse several
+        blocks at once, each on a thread of its own (``_in_pieces``: the same blocks, the
+        same errors; ``convert`` runs there too), for a budget with room for them."""
+        import pyarrow as pa
+
+        kinds = {f"c{i}": (types or {}).get(i, pa.string()) for i in range(len(self.header))}
+        given = 0  # (the blocks with rows given so far)
+        if threads:
+            try:
+                for rows, item in self._in_pieces(kinds, block_size, convert):
+                    given += rows > 0
+                    yield item
+                return
+            except _QuoteAcross:
+                pass  # (a quoted value across a cut: read on, one block after another)
+        for rows, item in self._one_by_one(kinds, block_size, convert):
+            if rows and given:
+                given -= 1  # (given already, from the pieces)
+            else:
+                yield item
+
+    def _one_by_one(self, kinds: dict[str, Any], block_size: int,
+                    convert: Callable[[list[Any]], Any] | None) -> Iterator[tuple[int, Any]]:
+        """(rows, block) by pyarrow's streaming reader, one block after another."""
         import pyarrow as pa
         import pyarrow.csv as pcsv
 
-        kinds = {f"c{i}": (types or {}).get(i, pa.string()) for i in range(len(self.header))}
         bad_rows: list[str] = []
         try:
             options = self._options(kinds, bad_rows, block_size)
-            options["read_options"].use_threads = threads
+            options["read_options"].use_threads = False
             for batch in pcsv.open_csv(self._source(streamed=True),
                                        memory_pool=pa.system_memory_pool(), **options):
                 if bad_rows:
                     self._refuse("a row with the wrong number of values")
-                yield list(batch.columns)
+                columns = list(batch.columns)
+                yield batch.num_rows, columns if convert is None else convert(columns)
         except pa.ArrowInvalid as exc:
-            if "straddl" in str(exc):  # (pyarrow: "straddling object straddles two block …")
-                raise DataError(f"{self.path} has a row longer than the blocks of {block_size:,} "
-                                "bytes it is streamed in; raise the memory budget (--memory, "
-                                "memory=: a block is a 512th of it, up to 4 MB) or read it "
-                                "whole") from None
-            self._refuse(str(exc))
+            self._unreadable(str(exc), block_size)
+
+    def _in_pieces(self, kinds: dict[str, Any], block_size: int,
+                   convert: Callable[[list[Any]], Any] | None) -> Iterator[tuple[int, Any]]:
+        """(rows, block) as ``_one_by_one`` gives them, parsed several at once: the data cut
+        after the last line end (``\\n`` or ``\\r``) in each ``block_size`` bytes from its
+        start, the cuts pyarrow's streaming reader makes, each piece parsed whole on a
+        thread of a pool (one core each), at most one more than the threads under way.
+        A piece that holds an odd number of ``"`` (a quoted value may hold a line end:
+        the cut may be inside it) raises ``_QuoteAcross`` in its place; a block with no
+        line end is left to ``_one_by_one`` (which says the row is too long)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        workers = max(1, min(os.cpu_count() or 1, PIECE_THREADS))
+        fd = os.open(self.path, os.O_RDONLY)
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="chainrule-csv")
+        pending: list[Any] = []
+        try:
+            for start, end in self._cuts(fd, block_size):
+                pending.append(pool.submit(self._piece, fd, start, end, kinds, convert))
+                if len(pending) > workers:
+                    yield pending.pop(0).result()
+            while pending:
+                yield pending.pop(0).result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            os.close(fd)
+
+    def _cuts(self, fd: int, block_size: int) -> Iterator[tuple[int, int]]:
+        """The pieces' (start, end) byte offsets: each ends after the last line end in its
+        ``block_size`` bytes (counted from the data's start); ``_QuoteAcross`` when
+        a block holds none."""
+        start, window = self.offset, 1
+        while start < self.size:
+            edge = self.offset + window * block_size
+            window += 1
+            if edge >= self.size:
+                yield start, self.size
+                return
+            look = min(1 << 16, edge - start)
+            tail = os.pread(fd, look, edge - look)
+            cut = max(tail.rfind(b"\n"), tail.rfind(b"\r"))
+            if cut < 0 and look < edge - start:  # (a long last row: look at the whole block)
+                look = edge - start
+                tail = os.pread(fd, look, start)
+                cut = max(tail.rfind(b"\n"), tail.rfind(b"\r"))
+            if cut < 0:
+                raise _QuoteAcross  # (no line end: the one-by-one reader says what to do)
+            yield start, edge - look + cut + 1
+            start = edge - look + cut + 1
+
+    def _piece(self, fd: int, start: int, end: int, kinds: dict[str, Any],
+               convert: Callable[[list[Any]], Any] | None) -> tuple[int, Any]:
+        """One piece of the data (bytes ``start`` … ``end``) parsed, on a thread of the pool."""
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        data = os.pread(fd, end - start, start)
+        if data.count(b'"') % 2:
+            raise _QuoteAcross
+        bad_rows: list[str] = []
+        options = self._options(kinds, bad_rows, max(len(data) + 1, 1 << 16))
+        options["read_options"].use_threads = False
+        try:
+            table = pcsv.read_csv(pa.BufferReader(data), memory_pool=pa.system_memory_pool(),
+                                  **options)
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" not in str(exc):  # (that: only blank lines)
+                self._unreadable(str(exc), len(data))
+            empty = [pa.array([], kinds[f"c{i}"]) for i in range(len(self.header))]
+            return 0, empty if convert is None else convert(empty)
+        if bad_rows:
+            self._refuse("a row with the wrong number of values")
+        columns = [table.column(i).combine_chunks() for i in range(len(self.header))]
+        return table.num_rows, columns if convert is None else convert(columns)
+
+    def _unreadable(self, why: str, block_size: int) -> None:
+        """The ``DataError`` for what pyarrow's reader refused (``why``)."""
+        if "straddl" in why:  # (pyarrow: "straddling object straddles two block …")
+            raise DataError(f"{self.path} has a row longer than the blocks of {block_size:,} "
+                            "bytes it is streamed in; raise the memory budget (--memory, "
+                            "memory=: a block is a 512th of it, up to 4 MB) or read it "
+                            "whole") from None
+        self._refuse(why)
 
     # -- where things are, for messages --------------------------------------------------
     def line_of(self, row: int) -> int:
@@ -283,6 +385,10 @@ class CsvFile:
             return
         first = why.strip().splitlines()[0] if why.strip() else "unreadable"
         raise DataError(f"{self.path} is not a readable CSV file: {first}")
+
+
+class _QuoteAcross(Exception):
+    """A cut between pieces may fall inside a quoted value: the pieces can't be trusted."""
 
 
 def require_pyarrow() -> None:

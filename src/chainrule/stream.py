@@ -391,7 +391,7 @@ class TableStream:
     header: list[str]
     block_rows: int = 65_536
     block_bytes: int = 1 << 22
-    threads: bool = False  # CSV parsed ahead on pyarrow's threads
+    threads: bool = False  # blocks parsed ahead: several CSV blocks at once, on threads
 
     @classmethod
     def open(cls, path: str | os.PathLike, target: str | Sequence[str] | None = None,
@@ -418,8 +418,8 @@ class TableStream:
         """This stream read in blocks sized to a memory ``budget`` (bytes): CSV blocks of
         budget/512 bytes, Parquet batches of as many rows (within 64 KB … 4 MB).  Small:
         pyarrow's CSV reader holds ~25× its block in buffers while it parses (measured:
-        +120 MB of RSS at 2 MB blocks, +60 MB at 256 KB); parsed ahead on pyarrow's
-        threads from a budget of 1 GiB."""
+        +120 MB of RSS at 2 MB blocks, +60 MB at 256 KB); parsed ahead, several blocks at
+        once on threads (one a core), from a budget of 1 GiB."""
         size = int(min(max(budget // 512, 1 << 16), 1 << 22))
         width = 8 * (len(self.features) + len(self.target))
         return replace(self, block_bytes=size, block_rows=max(size // width, 1),
@@ -430,9 +430,11 @@ class TableStream:
 
     def read(self, skip: int = 0) -> Iterator[Chunk]:
         """The chunks, in order, less the first ``skip`` of them (read, not converted: a
-        resumed run starts where its checkpoint stood); with ``threads``, the next block is
-        parsed on a thread of its own while this one is used (``ahead``)."""
-        return ahead(self._read(skip)) if self.threads else self._read(skip)
+        resumed run starts where its checkpoint stood); with ``threads``, the blocks ahead
+        are parsed while this one is used: a CSV's several at once, each on a thread of
+        its own (``CsvFile.batches``), a Parquet file's next one (``ahead``)."""
+        parquet = any(_kind(path) == "parquet" for path in self.paths)
+        return ahead(self._read(skip)) if self.threads and parquet else self._read(skip)
 
     def _read(self, skip: int) -> Iterator[Chunk]:
         for path in self.paths:
@@ -595,16 +597,19 @@ def _csv_blocks(stream: TableStream, path: str, skip: int = 0) -> Iterator[Chunk
     wanted = stream.features + stream.target
     index = {name: k for k, name in enumerate(source.header)}
     types = {index[name]: pa.float64() for name in wanted}
+    def numbers(columns: list[Any]) -> Chunk:  # (where the block was parsed)
+        return _split(stream, {name: _numbers(columns[index[name]], path, name)
+                               for name in wanted})
+
     seen = 0
     try:
-        for columns in source.batches(types, stream.block_bytes, stream.threads):
-            n = len(columns[0])
+        for X, y in source.batches(types, stream.block_bytes, stream.threads, numbers):
+            n = len(X)
             if n and skip:
                 skip -= 1
                 yield None
             elif n:
-                yield _split(stream, {name: _numbers(columns[index[name]], path, name)
-                                      for name in wanted})
+                yield X, y
             seen += n
     except DataError as exc:
         if "conversion error" not in str(exc):
