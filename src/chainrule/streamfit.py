@@ -41,6 +41,7 @@ import os
 import shutil
 import tempfile
 from contextlib import contextmanager
+from functools import partial
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -315,20 +316,25 @@ class Position:
 
 
 class _Sums:
-    """The loss and the metrics over rows given a block at a time, as sums: Σ loss,
-    Σ (y − ŷ)², Σ |y − ŷ|, the targets' moments (for R²'s Σ (y − ȳ)²), rows right, Σ log
-    loss.  ``scores`` equals ``train._scores`` on all the rows together, to rounding."""
+    """The loss (unless ``loss`` is False) and the metrics over rows given a block at a
+    time, as sums: Σ loss, Σ (y − ŷ)², Σ |y − ŷ|, the targets' moments (for R²'s
+    Σ (y − ȳ)²), rows right, Σ log loss.  ``scores`` equals ``train._scores`` on all the
+    rows together, to rounding.  The outputs come from ``forward`` (the compiled loop's,
+    as ``fit`` scores a run in it) or ``forward_array``."""
 
-    def __init__(self, names: Sequence[str]) -> None:
+    def __init__(self, names: Sequence[str], forward: Callable[[np.ndarray], np.ndarray] | None
+                 = None, loss: bool = True) -> None:
         self.names, self.n, self.loss = list(names), 0, 0.0
+        self.forward, self.with_loss = forward, loss
         self.sq = self.ab = self.right = self.log = 0.0
         self.sq_cols: np.ndarray | float = 0.0
         self.truth = Moments()
 
     def add(self, model: Module, loss_fn: Any, X: np.ndarray, y: np.ndarray) -> None:
         data = train._prepare(model, X, y, loss_fn, None, fitting=False)
-        out = model.forward_array(data.X)
-        self.loss += train._loss_value(loss_fn, out, data.Y, None) * len(X)
+        out = self.forward(data.X) if self.forward is not None else model.forward_array(data.X)
+        if self.with_loss:
+            self.loss += train._loss_value(loss_fn, out, data.Y, None) * len(X)
         self.n += len(X)
         if not self.names:
             return
@@ -342,17 +348,20 @@ class _Sums:
         truth = data.Y if y_scaler is None else y_scaler.inverse(data.Y)
         guess = out if y_scaler is None else y_scaler.inverse(out)
         diff = truth - guess
-        self.sq_cols = self.sq_cols + np.sum(diff ** 2, axis=0)
-        self.ab += float(np.sum(np.abs(diff)))
-        self.sq += float(np.sum(diff ** 2))
-        self.truth = self.truth.add(truth)
+        if "mae" in self.names:
+            self.ab += float(np.sum(np.abs(diff)))
+        square = np.square(diff, out=diff)
+        self.sq_cols = self.sq_cols + np.sum(square, axis=0)
+        self.sq += float(np.sum(square))
+        if "r2" in self.names:
+            self.truth = self.truth.add(truth)
 
     def scores(self, prefix: str) -> dict[str, float]:
         if self.n == 0:
             raise ConfigError("the validation split holds no rows; use more data or another "
                               "fraction")
         mean = self.loss / self.n if math.isfinite(self.loss) else self.loss
-        out = {prefix + "loss": mean}
+        out = {prefix + "loss": mean} if self.with_loss else {}
         for name in self.names:
             out[prefix + name] = self._metric(name)
         return out
@@ -362,7 +371,7 @@ class _Sums:
             return self.right / self.n
         if name == "log_loss":
             return self.log / self.n
-        width = self.truth.m2.shape[0] if self.truth.m2 is not None else 1
+        width = np.size(self.sq_cols)
         if name == "mse":
             return self.sq / (self.n * width)
         if name == "mae":
@@ -610,8 +619,11 @@ class _StreamRun:
         rows, in one pass over the stream (none when nothing is asked for)."""
         if not self.names and self.held is None:
             return {}
-        rows = self.training
-        train_sums, val_sums = _Sums(self.names), _Sums(self.names)
+        rows, plan, forward = self.training, self.trainer.plan, None
+        if plan is not None and not plan.uses_blas(self.trainer.batch_size):  # as fit does
+            forward = partial(plan.outputs, batch_size=self.trainer.batch_size)
+        train_sums = _Sums(self.names, forward, loss=False)  # (the loss: the epoch's mean)
+        val_sums = _Sums(self.names, forward)
         for k in range(self.parts):
             start = int(sum(rows.sizes[:k]))
             whole = _Rows([rows.parts[k]], 0.0, 0, False)
@@ -625,7 +637,6 @@ class _StreamRun:
                 if self.names and len(X):
                     train_sums.add(self.model, self.loss_fn, X, y)
         scores = train_sums.scores("") if self.names else {}
-        scores.pop("loss", None)
         if self.held is not None:
             scores.update(val_sums.scores("val_"))
         return scores
