@@ -274,15 +274,21 @@ def test_all_finite_finds_any_bad_number_and_survives_sums_that_overflow(dtype, 
     assert all_finite(np.asmatrix(arr)) and not all_finite(np.asmatrix(spoilt))
 
 
-@pytest.mark.parametrize("columns", [1, 2, 16, 17])
+@pytest.mark.parametrize("columns", [1, 2, 3, 16, 17])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("kind", ["standard", "minmax"])
-def test_a_scaler_gives_numpys_broadcast_numbers_for_narrow_and_wide_tables(columns, dtype, kind):
+@pytest.mark.parametrize("rows", [300, 25_001, "strided"])
+def test_a_scaler_gives_numpys_broadcast_numbers_for_narrow_and_wide_tables(columns, dtype, kind,
+                                                                            rows):
     """(x − offset) / scale and back, with NumPy's broadcasting as the reference: a table
-    of up to 16 columns is scaled a column at a time, a wider one by broadcasting; both
-    give these very numbers, in the table's number type."""
+    of up to 16 columns is scaled in tiles of rows (25,001 rows: several tiles, the last
+    one short), a wider one or one whose rows are not in order by broadcasting; all give
+    these very numbers, in the table's number type."""
     from chainrule.data import Scaler
-    X = (np.random.default_rng(columns).normal(size=(300, columns)) * 7 + 3).astype(dtype)
+    n = 600 if rows == "strided" else rows
+    X = (np.random.default_rng(columns).normal(size=(n, columns)) * 7 + 3).astype(dtype)
+    if rows == "strided":
+        X = X[::2]
     scaler = Scaler.fit(kind, X)
     offset, scale = scaler.offset.astype(dtype), scaler.scale.astype(dtype)
     Z = scaler.transform(X)

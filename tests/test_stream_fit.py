@@ -156,6 +156,43 @@ def test_a_checkpoint_inside_a_streamed_epoch_resumes_bit_identically(tmp_path, 
         train.fit(net(), other, resume=str(folder), **settings)
 
 
+@pytest.mark.parametrize("kind", ["regression", "classes"])
+def test_blocks_read_ahead_on_a_thread_train_as_one_after_another(tmp_path, table, monkeypatch,
+                                                                   kind):
+    # a run in the compiled loop with no checkpoint reads, shuffles and scales its next
+    # blocks on a thread while it trains; the same blocks, the same draws of the generator:
+    # the weights and the history of a run that does it all in turn (one core), and of a
+    # run that keeps checkpoints (never read ahead), bit for bit
+    from chainrule import stream, streamfit
+
+    X, y = (np.tile(a, (20,) + (1,) * (a.ndim - 1)) for a in table)  # (4,800 rows: 4 blocks)
+    labels = (y > np.median(y)).astype(int) if kind == "classes" else y
+    path = tmp_path / "t.csv"
+    path.write_text("u,v,y\n" + "".join(f"{a!r},{b!r},{t!r}\n" for (a, b), t in
+                                        zip(X.tolist(), labels.tolist())))
+    sizes, loss = ((2, 4, 2), "cross_entropy") if kind == "classes" else ((2, 4, 1), "mse")
+    settings = dict(epochs=3, seed=4, lr=0.02, scale="standard", engine="fused", loss=loss,
+                    memory="1MB", shuffle_buffer=60, validation_split=0.2)
+    used = []
+    real_ahead = stream.ahead
+    monkeypatch.setattr(stream, "ahead", lambda items, depth=2: used.append(depth) or
+                        real_ahead(items, depth))
+    runs = []
+    for how in ("ahead", "one core", "checkpoints"):
+        used.clear()
+        monkeypatch.setattr(streamfit.os, "cpu_count", (lambda: 1) if how == "one core"
+                            else (lambda: 2))
+        model = net(sizes=sizes)
+        extra = {"checkpoint": str(tmp_path / "ck")} if how == "checkpoints" else {}
+        history = train.fit(model, str(path), **extra, **settings)
+        assert bool(used) == (how == "ahead")
+        assert len(history.loss) == 3
+        runs.append((weights(model), history.logs))
+    for other in runs[1:]:
+        assert all(np.array_equal(a, b) for a, b in zip(runs[0][0], other[0]))
+        assert other[1] == runs[0][1]
+
+
 def test_a_spooled_csv_trains_as_the_text_does_and_leaves_no_spool(tmp_path, table, monkeypatch):
     # the spool holds the parsed float64s: every later pass reads the same numbers in the
     # same blocks, so the run is the same, bit for bit, as one that parses on every pass

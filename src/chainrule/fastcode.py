@@ -74,7 +74,7 @@ FORWARD_GROUP = 8  # the loops form adds a layer's inputs into Z this many at a 
 # trains to the graph engine's weights bit for bit, a teacher's printed numbers agree to
 # the last digit).  Nothing else of fastmath: no reordering; the finiteness checks
 # compare |x| < ∞, which no fused multiply-add changes.
-JIT_OPTIONS = {"error_model": "numpy"}
+JIT_OPTIONS = {"error_model": "numpy", "nogil": True}  # (a streamed run's reader works beside)
 LOOPS_JIT_OPTIONS = {**JIT_OPTIONS, "fastmath": {"contract"}}
 
 

@@ -533,11 +533,14 @@ class _StreamRun:
 
         trainer.choose(engine, epochs, on_compile)
         every = options["checkpoint_every"]
+        plan = trainer.plan  # (blocks read ahead: nothing to keep in step with a checkpoint)
+        alone = folder is None and plan is not None and not plan.uses_blas(trainer.batch_size) \
+            and (os.cpu_count() or 1) > 1
         with train._ctrl_c_after_step() as stop:
             while trainer.epoch_number <= epochs:
                 epoch = trainer.epoch_number
                 done = self._epoch(stop, save if folder is not None and checkpoint_rows else None,
-                                   checkpoint_rows or 0)
+                                   checkpoint_rows or 0, ahead=alone)
                 if not done:
                     history.interrupted = True
                     save()
@@ -547,9 +550,13 @@ class _StreamRun:
                     break
         return trainer.finish()
 
-    def _epoch(self, stop: Any, save: Callable[[], None] | None, rows_between: int) -> bool:
+    def _epoch(self, stop: Any, save: Callable[[], None] | None, rows_between: int,
+               ahead: bool = False) -> bool:
         """The rest of the epoch under way (all of it, unless a checkpoint put the place
-        inside it); False when Ctrl-C/SIGTERM stopped it (after a whole block)."""
+        inside it); False when Ctrl-C/SIGTERM stopped it (after a whole block).  ``ahead``
+        (a run that keeps no checkpoint, in the compiled loop, on a machine of several
+        cores): the blocks are read, shuffled and scaled on a thread of their own
+        (``stream.ahead``) while the loop trains the one before (both free the GIL)."""
         trainer, rng = self.trainer, self.rng
         trainer.order = np.arange(0)  # (the blocks come shuffled: no row order to draw)
         trainer._begin()
@@ -561,41 +568,66 @@ class _StreamRun:
         if self.pool is not None and trainer.plan is not None:  # its rule compiled there
             self.pool.compiled = trainer.plan.buffer_rows(trainer.batch_size)
         total_bytes = sum(self.sizes) if self.sizes else 0
-        while self.pos.part < self.parts:
-            k = int(self.order[self.pos.part])
-            for X, y, n in self.training.part(k, self.pos.chunk, self.pos.row):
-                self.pos.chunk += 1
-                self.pos.row += n
-                block = self.pool.push(X, y) if self.pool is not None else (X, y)
-                if block is not None and len(block[0]):
-                    self._train(block)
+        blocks = self._blocks()
+        if ahead:
+            from .stream import ahead as read_ahead
+
+            blocks = read_ahead(blocks, depth=2)
+        try:
+            for data, pos in blocks:
+                self.pos = pos if pos is not None else Position(self.parts)
+                if data is not None:
+                    self._train(data)
                     if save is not None and self.since >= rows_between:
                         save()
+                if pos is None:
+                    continue  # (the rows the buffer held at the end)
                 if self.progress is not None and self.sizes:
-                    done = sum(self.sizes[int(j)] for j in self.order[:self.pos.part])
-                    share = self.pos.row / max(self.training.sizes[k], 1)
+                    k = int(self.order[pos.part])
+                    done = sum(self.sizes[int(j)] for j in self.order[:pos.part])
+                    share = pos.row / max(self.training.sizes[k], 1)
                     self.progress(done + int(self.sizes[k] * share), total_bytes,
                                   f"epoch {trainer.epoch_number}")
                 if stop.requested:
                     return False
-            self.pos = Position(self.pos.part + 1)
+        finally:
+            blocks.close()
+        self.pos = Position(self.parts)
+        return True
+
+    def _blocks(self) -> Iterator[tuple[Any, Position | None]]:
+        """The epoch's blocks from its place on, each ready for the loop (``_prepare``d;
+        None while the shuffle buffer fills) with the place after it (a copy; None for
+        the buffer's last rows)."""
+        pos = Position(self.pos.part, self.pos.chunk, self.pos.row)
+        while pos.part < self.parts:
+            k = int(self.order[pos.part])
+            for X, y, n in self.training.part(k, pos.chunk, pos.row):
+                pos.chunk += 1
+                pos.row += n
+                block = self.pool.push(X, y) if self.pool is not None else (X, y)
+                ready = self._prepared(block) if block is not None and len(block[0]) else None
+                yield ready, Position(pos.part, pos.chunk, pos.row)
+            pos = Position(pos.part + 1)
         if self.pool is not None:
             block = self.pool.drain()
             if block is not None:
-                self._train(block)
-        return True
+                yield self._prepared(block), None
 
-    def _train(self, block: Chunk) -> None:
-        """The fused loop (or the graph) on one block, in its order, to its end."""
-        trainer, model = self.trainer, self.model
-        X, y = block
-        trainer.data = train._prepare(model, X, y, self.loss_fn, None, fitting=False)
-        trainer.order, trainer.cursor, trainer.total = np.arange(len(X)), 0, self.total
+    def _prepared(self, block: Chunk) -> Any:
+        """A block's rows as the loop takes them: scaled inputs, scaled or one-hot targets."""
+        return train._prepare(self.model, block[0], block[1], self.loss_fn, None, fitting=False)
+
+    def _train(self, data: Any) -> None:
+        """The fused loop (or the graph) on one ``_prepared`` block, in its order, to its end."""
+        trainer = self.trainer
+        trainer.data = data
+        trainer.order, trainer.cursor, trainer.total = np.arange(len(data.X)), 0, self.total
         with np.errstate(over="ignore", invalid="ignore"):
             if trainer.plan is not None:
                 trainer._fused_rows(trainer.order, None)
             else:
-                for start in range(0, len(X), trainer.batch_size):
+                for start in range(0, len(data.X), trainer.batch_size):
                     trainer._graph_step(trainer.order[start:start + trainer.batch_size])
         self.total, self.seen = trainer.total, self.seen + trainer.cursor
         self.since += trainer.cursor
