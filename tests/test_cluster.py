@@ -695,6 +695,36 @@ def test_survey_counts_categories_and_classes_of_the_training_rows_on_the_worker
         survey(client, str(tmp_path / "t"), "city", ["x"], task="regression")
 
 
+def test_fit_given_a_survey_reuses_its_pass_of_statistics(client, tmp_path, monkeypatch):
+    # the CLI's --dask route surveys the table (to build the network) and then trains on
+    # it: fit given that survey makes no second pass of statistics on the workers when the
+    # survey's were made for the same uses, and trains as it does from the files
+    from chainrule import clusterread
+    from chainrule.clusterread import survey
+
+    rng = np.random.default_rng(5)
+    n = 400
+    x = rng.normal(size=(n, 2))
+    y = x[:, 0] - 0.5 * x[:, 1]
+    write_parts(tmp_path / "t", ["a", "b", "y"], [[(*row, t) for row, t in
+                                                  zip(x.tolist(), y.tolist())]])
+    passes = []
+    real = clusterread._statistics
+    monkeypatch.setattr(clusterread, "_statistics", lambda *a: passes.append(a[-1]) or real(*a))
+    settings = dict(cluster=client, epochs=2, seed=3, lr=0.05, scale="standard",
+                    validation_split=0.25, sync_every=50, engine="graph")
+    found = survey(client, str(tmp_path / "t"), "y", validation_split=0.25, seed=3)
+    assert passes == [3]
+    models = [chainrule.mlp([2, 3, 1], seed=0) for _ in range(3)]
+    h_found = train.fit(models[0], found, "y", **settings)
+    assert passes == [3]  # (none more)
+    h_path = train.fit(models[1], str(tmp_path / "t"), "y", **settings)
+    assert passes == [3, 3]
+    other = train.fit(models[2], found, "y", **{**settings, "seed": 4})  # other held-out rows
+    assert passes == [3, 3, 4] and other.logs != h_found.logs
+    assert same_weights(models[0], models[1]) and h_found.logs == h_path.logs
+
+
 def test_local_workers_that_do_not_start_in_time_are_one_line(monkeypatch):
     """``local:N`` hands back its client only once its N workers have registered; workers
     that don't (here: the wait says so) are a ConfigError, and the cluster is closed."""

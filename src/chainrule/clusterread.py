@@ -25,7 +25,8 @@ The table is a Dask DataFrame (``dd.read_csv`` / ``dd.read_parquet`` of the file
 ``survey`` runs the first pass for a caller that must build the network before training
 (``chainrule train --dask`` on a table bigger than ``--memory``): the table held in the
 workers' memory, its text inputs' categories, its classes and its first rows; ``fit`` is
-then given the held table (a Dask DataFrame), so the files are read once.
+then given the survey (its held table and its pass of statistics), so the files are read
+once and the statistics found once.
 
 What comes to the client: the statistics (numbers per column, categories, labels),
 the weights and optimiser state each round, and the loss sums.  A lost worker's shard
@@ -67,8 +68,10 @@ from .tables import Encoding, MAX_CATEGORIES
 
 
 def is_table(X: Any) -> bool:
-    """Whether ``X`` is something the workers read: a path or a Dask DataFrame."""
-    return isinstance(X, (str, os.PathLike)) or type(X).__module__.split(".")[0] == "dask"
+    """Whether ``X`` is something the workers read: a path, a Dask DataFrame, or the
+    ``Survey`` of one (its table, held by the workers)."""
+    return isinstance(X, (str, os.PathLike, Survey)) or \
+        type(X).__module__.split(".")[0] == "dask"
 
 
 def frame_of(X: Any, workers: int = 1) -> Any:
@@ -77,6 +80,8 @@ def frame_of(X: Any, workers: int = 1) -> Any:
     make fewer parts than ``workers`` (down to 256 KB), so that each worker gets a share."""
     import dask.dataframe as dd
 
+    if isinstance(X, Survey):
+        return X.frame
     if not isinstance(X, (str, os.PathLike)):
         if not hasattr(X, "to_delayed") or not hasattr(X, "columns"):
             raise ConfigError("fit on a Dask cluster takes a Dask DataFrame (not an Array: its "
@@ -396,6 +401,11 @@ class Survey:
     head: Any
     rows: int
     partitions: int
+    # the pass of statistics (``_statistics``' partitions, offsets, summaries and rows) and
+    # what it was run for (inputs, text inputs, targets, classification, held-out share,
+    # seed): ``fit_on_tables`` given this survey for the same uses it, and reads no more
+    statistics: Any = None
+    key: tuple = ()
 
 
 def _head(part: Any, n: int) -> Any:
@@ -440,12 +450,16 @@ def survey(client: Any, source: Any, target: Any = None, features: Any = None,
         if words:
             raise DataError(f"the target {words[0]!r} holds text, and regression predicts "
                             "numbers; use --task classification (or another --target)")
-    _, _, summaries, rows = _statistics(client, frame, feats, text, targets, classify,
-                                        fraction, int(seed))
-    summary = _merge(summaries)
+    found = _statistics(client, frame, feats, text, targets, classify, fraction, int(seed))
+    summary = _merge(found[2])
     return Survey(frame, feats, targets, [str(c) for c in frame.columns], task, reason,
                   _encoding(summary, text, feats), summary.labels if classify else [], head,
-                  rows, len(parts))
+                  found[3], len(parts), found,
+                  _key(feats, text, targets, classify, fraction, int(seed)))
+
+
+def _key(*uses: Any) -> tuple:
+    return tuple(tuple(u) if isinstance(u, list) else u for u in uses)
 
 
 def fit_on_tables(model: Module, source: Any, target: Any, client: Any, *, loss: Any = "mse",
@@ -497,8 +511,12 @@ def fit_on_tables(model: Module, source: Any, target: Any, client: Any, *, loss:
             or checkpoint_every < 1:
         raise ConfigError(f"checkpoint_every must be ≥ 1, got {checkpoint_every!r}")
     frame = frame.persist()  # read once, into the workers' memory (a no-op when it is)
-    parts, offsets, summaries, _ = _statistics(client, frame, feats, text, targets, classify,
-                                               fraction, base)
+    if isinstance(source, Survey) and source.key == _key(feats, text, targets, classify,
+                                                         fraction, base):
+        parts, offsets, summaries, _ = source.statistics  # (the survey's pass, not another)
+    else:
+        parts, offsets, summaries, _ = _statistics(client, frame, feats, text, targets,
+                                                   classify, fraction, base)
     summary = _merge(summaries)
     encoding = _encoding(summary, text, feats)
     width = encoding.width if encoding is not None else len(feats)

@@ -320,15 +320,17 @@ class _Sums:
     time, as sums: Σ loss, Σ (y − ŷ)², Σ |y − ŷ|, the targets' moments (for R²'s
     Σ (y − ȳ)²), rows right, Σ log loss.  ``scores`` equals ``train._scores`` on all the
     rows together, to rounding.  The outputs come from ``forward`` (the compiled loop's,
-    as ``fit`` scores a run in it) or ``forward_array``."""
+    as ``fit`` scores a run in it) or ``forward_array``; ``truth``: the targets' moments
+    when they are known (the first pass's, for the training rows)."""
 
     def __init__(self, names: Sequence[str], forward: Callable[[np.ndarray], np.ndarray] | None
-                 = None, loss: bool = True) -> None:
+                 = None, loss: bool = True, truth: Moments | None = None) -> None:
         self.names, self.n, self.loss = list(names), 0, 0.0
         self.forward, self.with_loss = forward, loss
         self.sq = self.ab = self.right = self.log = 0.0
         self.sq_cols: np.ndarray | float = 0.0
-        self.truth = Moments()
+        self.known = truth is not None
+        self.truth = truth if truth is not None else Moments()
 
     def add(self, model: Module, loss_fn: Any, X: np.ndarray, y: np.ndarray) -> None:
         data = train._prepare(model, X, y, loss_fn, None, fitting=False)
@@ -353,7 +355,7 @@ class _Sums:
         square = np.square(diff, out=diff)
         self.sq_cols = self.sq_cols + np.sum(square, axis=0)
         self.sq += float(np.sum(square))
-        if "r2" in self.names:
+        if "r2" in self.names and not self.known:
             self.truth = self.truth.add(truth)
 
     def scores(self, prefix: str) -> dict[str, float]:
@@ -390,13 +392,22 @@ def _one_blas_thread() -> Iterator[None]:
     by a few weights), and waking BLAS's threads for each costs more than it saves
     (measured: all_finite's Σa² on a block of 110,000 × 2 takes 4 ms on threads, 0.1 ms
     on one).  Through threadpoolctl when it is installed (the scale extra has it)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
+    global _BLAS
+    if _BLAS is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _BLAS = False
+        else:  # (found once: finding the libraries took ~0.5 ms a call)
+            _BLAS = ThreadpoolController()
+    if _BLAS is False:
         yield
         return
-    with threadpool_limits(1, user_api="blas"):
+    with _BLAS.limit(limits=1, user_api="blas"):
         yield
+
+
+_BLAS: Any = None  # threadpoolctl's controller of NumPy's BLAS (False: not installed)
 
 
 class _StreamRun:
@@ -654,7 +665,8 @@ class _StreamRun:
         rows, plan, forward = self.training, self.trainer.plan, None
         if plan is not None and not plan.uses_blas(self.trainer.batch_size):  # as fit does
             forward = partial(plan.outputs, batch_size=self.trainer.batch_size)
-        train_sums = _Sums(self.names, forward, loss=False)  # (the loss: the epoch's mean)
+        known = None if self.classification else self.summary.y  # (Σ (y − ȳ)² is the data's)
+        train_sums = _Sums(self.names, forward, loss=False, truth=known)  # (loss: the epoch's)
         val_sums = _Sums(self.names, forward)
         for k in range(self.parts):
             start = int(sum(rows.sizes[:k]))

@@ -299,8 +299,8 @@ def train(ctx: click.Context, quiet: bool, trace: int, save: str | None, plot: s
                      shuffle_buffer=options.get("shuffle_buffer"),
                      checkpoint_rows=options.get("checkpoint_rows"),
                      progress=progress, spool=options["spool"]) if route.stream else {}
-    if on_workers:  # the table the workers hold already, its raw input columns
-        X, streaming = found.frame, dict(features=found.features)
+    if on_workers:  # the table the workers hold already (its survey: no second pass)
+        X, streaming = found, dict(features=found.features)
     try:
         history = fit(setup.model, X, y, loss=setup.loss,
                       optimizer=run["optimizer"], lr=lr, epochs=epochs, batch_size=run["batch_size"],
