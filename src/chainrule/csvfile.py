@@ -318,8 +318,8 @@ class CsvFile:
         options = self._options(kinds, bad_rows, max(len(data) + 1, 1 << 16))
         options["read_options"].use_threads = False
         try:
-            table = pcsv.read_csv(pa.BufferReader(data), memory_pool=pa.system_memory_pool(),
-                                  **options)
+            table = pcsv.read_csv(pa.BufferReader(data), **options)  # (pyarrow's own pool:
+            # ~10 % faster than the system's here; a budget of 1 GiB has room for what it keeps)
         except pa.ArrowInvalid as exc:
             if "Empty CSV file" not in str(exc):  # (that: only blank lines)
                 self._unreadable(str(exc), len(data))
