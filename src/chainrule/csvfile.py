@@ -223,7 +223,7 @@ class CsvFile:
 
         kinds = {f"c{i}": (types or {}).get(i, pa.string()) for i in range(len(self.header))}
         given = 0  # (the blocks with rows given so far)
-        if threads:
+        if threads and hasattr(os, "pread"):  # (POSIX: each thread reads its own piece)
             try:
                 for rows, item in self._in_pieces(kinds, block_size, convert):
                     given += rows > 0
