@@ -332,12 +332,12 @@ class _Sums:
         self.known = truth is not None
         self.truth = truth if truth is not None else Moments()
 
-    def add(self, model: Module, loss_fn: Any, X: np.ndarray, y: np.ndarray) -> None:
-        data = train._prepare(model, X, y, loss_fn, None, fitting=False)
+    def add(self, model: Module, loss_fn: Any, data: Any, y: np.ndarray) -> None:
+        """Rows ``data`` (``train._prepare``'s arrays), whose targets as read are ``y``."""
         out = self.forward(data.X) if self.forward is not None else model.forward_array(data.X)
         if self.with_loss:
-            self.loss += train._loss_value(loss_fn, out, data.Y, None) * len(X)
-        self.n += len(X)
+            self.loss += train._loss_value(loss_fn, out, data.Y, None) * len(data.X)
+        self.n += len(data.X)
         if not self.names:
             return
         classes = getattr(model, "classes_", None)
@@ -429,6 +429,7 @@ class _StreamRun:
         self.pos = Position()
         self.pool: ShuffleBuffer | None = None
         self.total, self.seen, self.since = 0.0, 0, 0
+        self.alone = False  # blocks read ahead on a thread (``fit`` decides)
 
     # -- the data's identity and where a checkpoint stands ------------------------------
 
@@ -545,13 +546,13 @@ class _StreamRun:
         trainer.choose(engine, epochs, on_compile)
         every = options["checkpoint_every"]
         plan = trainer.plan  # (blocks read ahead: nothing to keep in step with a checkpoint)
-        alone = folder is None and plan is not None and not plan.uses_blas(trainer.batch_size) \
-            and (os.cpu_count() or 1) > 1
+        self.alone = folder is None and plan is not None and \
+            not plan.uses_blas(trainer.batch_size) and (os.cpu_count() or 1) > 1
         with train._ctrl_c_after_step() as stop:
             while trainer.epoch_number <= epochs:
                 epoch = trainer.epoch_number
                 done = self._epoch(stop, save if folder is not None and checkpoint_rows else None,
-                                   checkpoint_rows or 0, ahead=alone)
+                                   checkpoint_rows or 0, ahead=self.alone)
                 if not done:
                     history.interrupted = True
                     save()
@@ -668,19 +669,39 @@ class _StreamRun:
         known = None if self.classification else self.summary.y  # (Σ (y − ȳ)² is the data's)
         train_sums = _Sums(self.names, forward, loss=False, truth=known)  # (loss: the epoch's)
         val_sums = _Sums(self.names, forward)
-        for k in range(self.parts):
-            start = int(sum(rows.sizes[:k]))
-            whole = _Rows([rows.parts[k]], 0.0, 0, False)
-            for X, y, n in whole.part(0):
-                if rows.fraction:
-                    held = validation_rows(start, n, rows.fraction, rows.seed)
-                    if held.any():
-                        val_sums.add(self.model, self.loss_fn, X[held], y[held])
-                    X, y = X[~held], y[~held]
-                start += n
-                if self.names and len(X):
-                    train_sums.add(self.model, self.loss_fn, X, y)
+        blocks = self._score_blocks()
+        if self.alone:  # (read and scaled on a thread while these are scored)
+            from .stream import ahead
+
+            blocks = ahead(blocks, depth=2)
+        try:
+            for mine, val in blocks:
+                if val is not None:
+                    val_sums.add(self.model, self.loss_fn, *val)
+                if mine is not None:
+                    train_sums.add(self.model, self.loss_fn, *mine)
+        finally:
+            blocks.close()
         scores = train_sums.scores("") if self.names else {}
         if self.held is not None:
             scores.update(val_sums.scores("val_"))
         return scores
+
+    def _score_blocks(self) -> Iterator[tuple[Any, Any]]:
+        """Each block's training rows and validation rows for the scoring pass, each as
+        (its ``_prepared`` arrays, its targets as read), or None when there are none (or,
+        for the training rows, no metric asks for them)."""
+        rows = self.training
+        for k in range(self.parts):
+            start = int(sum(rows.sizes[:k]))
+            whole = _Rows([rows.parts[k]], 0.0, 0, False)
+            for X, y, n in whole.part(0):
+                val = None
+                if rows.fraction:
+                    held = validation_rows(start, n, rows.fraction, rows.seed)
+                    if held.any():
+                        val = (self._prepared((X[held], y[held])), y[held])
+                    X, y = X[~held], y[~held]
+                start += n
+                mine = (self._prepared((X, y)), y) if self.names and len(X) else None
+                yield mine, val
