@@ -30,7 +30,13 @@ Otherwise the data stream, and nothing holds them whole:
 - a CSV is parsed once: the first pass also writes its numbers to a spool file
   (``stream.Spooled``: float64, 8 bytes a number, in a temporary folder, removed at the
   end; ``spool=False`` parses the text on every pass instead), and every later pass reads
-  them back in the same blocks.
+  them back in the same blocks;
+- a run in the compiled loop that keeps no checkpoint reads ahead: its next blocks are
+  read, shuffled and scaled on a thread of their own (``stream.ahead``) while the loop
+  trains (or the scores are summed) on the one before; the same blocks and the same
+  draws of the generator, so the same weights as one thread gives (tested).  With a
+  checkpoint, each block is read when its turn comes, so the place a checkpoint keeps
+  is the place training stands.
 """
 
 from __future__ import annotations
