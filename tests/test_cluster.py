@@ -695,6 +695,40 @@ def test_survey_counts_categories_and_classes_of_the_training_rows_on_the_worker
         survey(client, str(tmp_path / "t"), "city", ["x"], task="regression")
 
 
+def test_a_table_in_fewer_parts_than_workers_is_split_so_each_worker_trains(client, tmp_path):
+    # a small Parquet file is one row group, which dd.read_parquet keeps as one partition:
+    # it is split by rows, in order, so both workers train; with one round an epoch and the
+    # rows in order, the weights are the mean of per-row SGD on each half (by hand)
+    pd = pytest.importorskip("pandas")
+    from chainrule.clusterread import frame_of
+
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(120, 2))
+    y = x @ [1.5, -0.5] + 0.25
+    path = tmp_path / "small.parquet"
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": y}).to_parquet(path)
+    import dask.dataframe as dd
+
+    assert dd.read_parquet(str(path)).npartitions == 1
+    frame = frame_of(str(path), 2)
+    lengths = frame.map_partitions(len).compute().tolist()
+    assert len(lengths) == 2 and sum(lengths) == 120 and min(lengths) > 0
+    np.testing.assert_array_equal(frame.compute()["a"].to_numpy(), x[:, 0])  # (in order)
+    spread = chainrule.mlp([2, 1], seed=0)
+    train.fit(spread, str(path), "y", cluster=client, sync_every=10 ** 6, shuffle=False,
+              epochs=1, lr=0.05, engine="graph")
+    halves = []
+    for a, b in ((0, lengths[0]), (lengths[0], 120)):
+        half = chainrule.mlp([2, 1], seed=0)
+        train.fit(half, x[a:b], y[a:b], shuffle=False, epochs=1, lr=0.05, engine="graph")
+        halves.append(half)
+    for p, q, r in zip(spread.parameters(), *[h.parameters() for h in halves]):
+        np.testing.assert_allclose(p.data, (q.data + r.data) / 2, rtol=1e-12, atol=1e-14)
+    # a Dask DataFrame given in one partition is split too
+    one = dd.from_pandas(pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": y}), npartitions=1)
+    assert frame_of(one, 2).npartitions == 2 and frame_of(one, 1).npartitions == 1
+
+
 def test_fit_given_a_survey_reuses_its_pass_of_statistics(client, tmp_path, monkeypatch):
     # the CLI's --dask route surveys the table (to build the network) and then trains on
     # it: fit given that survey makes no second pass of statistics on the workers when the

@@ -75,9 +75,12 @@ def is_table(X: Any) -> bool:
 
 
 def frame_of(X: Any, workers: int = 1) -> Any:
-    """The Dask DataFrame of a path (CSV or Parquet: a file, a folder, a glob) or ``X``.
-    CSV is cut in dd.read_csv's blocks (64 MB), smaller for files that would otherwise
-    make fewer parts than ``workers`` (down to 256 KB), so that each worker gets a share."""
+    """The Dask DataFrame of a path (CSV or Parquet: a file, a folder, a glob) or ``X``, in
+    at least ``workers`` partitions, so that each worker gets a share.  CSV is cut in
+    dd.read_csv's blocks (64 MB), smaller for files that would otherwise make fewer parts
+    than ``workers`` (down to 256 KB); a table still in fewer parts (a small file, a
+    Parquet file of one row group, a DataFrame given so) is split by rows, in order
+    (``repartition``: where the partitions are, without gathering them)."""
     import dask.dataframe as dd
 
     if isinstance(X, Survey):
@@ -86,15 +89,20 @@ def frame_of(X: Any, workers: int = 1) -> Any:
         if not hasattr(X, "to_delayed") or not hasattr(X, "columns"):
             raise ConfigError("fit on a Dask cluster takes a Dask DataFrame (not an Array: its "
                               "columns need names); dd.from_dask_array(...) makes one")
-        return X
-    paths = files(X)
-    if paths[0].lower().endswith((".parquet", ".pq")):
-        return dd.read_parquet(paths)
-    from dask.dataframe.io.csv import AUTO_BLOCKSIZE
+        frame = X
+    else:
+        paths = files(X)
+        if paths[0].lower().endswith((".parquet", ".pq")):
+            frame = dd.read_parquet(paths)
+        else:
+            from dask.dataframe.io.csv import AUTO_BLOCKSIZE
 
-    total = sum(os.path.getsize(p) for p in paths)
-    block = min(AUTO_BLOCKSIZE, max(1 << 18, -(-total // workers)))  # ⌈total / workers⌉
-    return dd.read_csv(paths, blocksize=int(block))
+            total = sum(os.path.getsize(p) for p in paths)
+            block = min(AUTO_BLOCKSIZE, max(1 << 18, -(-total // workers)))  # ⌈total / W⌉
+            frame = dd.read_csv(paths, blocksize=int(block))
+    if frame.npartitions < workers:
+        frame = frame.repartition(npartitions=workers)
+    return frame
 
 
 def _read_error(exc: ValueError) -> Exception:
@@ -435,10 +443,20 @@ def survey(client: Any, source: Any, target: Any = None, features: Any = None,
         validation_rows(0, 0, fraction)  # (the range check)
     frame = frame.persist()  # read once, into the workers' memory
     parts = frame.to_delayed()
+    heads: list[Any] = []  # (the first rows: from the next parts too when the first is short)
     try:
-        head = client.compute(dask.delayed(_head)(parts[0], SAMPLE_ROWS)).result()
+        for part in parts:
+            heads.append(client.compute(dask.delayed(_head)(
+                part, SAMPLE_ROWS - sum(map(len, heads)))).result())
+            if sum(map(len, heads)) >= SAMPLE_ROWS:
+                break
     except ValueError as exc:
         raise _read_error(exc) from None
+    if len(heads) > 1:
+        import pandas as pd
+
+        heads = [pd.concat(heads)]
+    head = heads[0]
     reason = ""
     if task == "auto":
         task, reason = _guess_task([from_values(name, head[name]) for name in targets], targets)
